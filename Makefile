@@ -1,0 +1,50 @@
+# Entry points. `make deploy` and `make test` work on a fresh Debian machine as root.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INVENTORY ?= inventory/lab.py
+ABIS := --abi cp311 --abi cp313
+
+.PHONY: venv lab-up lab-down lab-status wheelhouse deploy dry test unit lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lab-up: venv
+	$(PY) -m lab up
+
+lab-down: venv
+	$(PY) -m lab down
+
+lab-status: venv
+	$(PY) -m lab status
+
+wheelhouse: venv
+	$(PY) -m tabpy_provision.wheelhouse build $(ABIS)
+
+deploy: lab-up wheelhouse
+	$(VENV)/bin/pyinfra -y $(INVENTORY) deploy/site.py
+	$(PY) -m tabpy_provision.site_check $(INVENTORY)
+
+dry: lab-up wheelhouse
+	$(VENV)/bin/pyinfra --dry $(INVENTORY) deploy/site.py
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+unit: venv wheelhouse
+	$(VENV)/bin/pytest tests/unit
+
+test: lint lab-up wheelhouse
+	$(VENV)/bin/pytest
+
+bench: lab-up wheelhouse
+	$(PY) -m bench
+
+clean: lab-down
+	rm -rf $(VENV)

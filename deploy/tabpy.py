@@ -1,0 +1,10 @@
+"""TabPy servers only: `pyinfra inventory/<env>.py deploy/tabpy.py`."""
+
+from pyinfra import host, state
+
+from tabpy_provision.deploys.tabpy_server import tabpy_server
+from tabpy_provision.preflight import preflight
+
+checked = preflight(state)
+if host.name in checked.plans:
+    tabpy_server(checked.plans[host.name], checked.wheelhouses[host.name])

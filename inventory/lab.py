@@ -1,0 +1,34 @@
+"""The local lab (see lab/): two TabPy servers (Debian 12 and 13), a Tableau node, a client.
+
+Hosts are reached by their lab address with the lab's own key; SSH host keys are checked
+strictly against the keys the lab generated. Secrets and the private CA of the lab are kept in
+git-ignored folders (secrets/lab, pki/lab); passwords are generated on the first run.
+"""
+
+from lab import paths
+from lab.hosts import LAB_HOSTS
+
+
+def _hosts(group: str) -> list:
+    return [
+        (lab_host.fqdn, {
+            "ssh_hostname": lab_host.address,
+            "ssh_user": "root",
+            "ssh_key": str(paths.private_key_path()),
+            "ssh_known_hosts_file": str(paths.known_hosts_path()),
+            "ssh_strict_host_key_checking": "yes",
+            "ssh_look_for_keys": False,
+            "ssh_allow_agent": False,
+        })
+        for lab_host in LAB_HOSTS
+        if group in lab_host.groups
+    ]
+
+
+tabpy_servers = (_hosts("tabpy_servers"), {
+    "tabpy_users": {"tableau": "generate", "analyst": "generate"},
+    "pki_dir": "pki/lab",
+    "secrets_dir": "secrets/lab",
+})
+tableau_servers = _hosts("tableau_servers")
+clients = _hosts("clients")

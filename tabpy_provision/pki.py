@@ -1,0 +1,1023 @@
+"""Controller-side private CA for TabPy TLS certificates.
+
+Pure logic: standard library + ``cryptography`` only (no pyinfra), so it can be unit tested
+without hosts.  Layout under ``pki_dir``::
+
+    ca/root.crt  ca/root.key  ca/intermediate.crt  ca/intermediate.key
+    hosts/<fqdn>/cert.pem  hosts/<fqdn>/key.pem  hosts/<fqdn>/chain.pem
+
+Every folder is 0700 and every file 0600, written atomically (temporary file in the same folder,
+then ``os.replace``).  Keys are EC (P-384 for the CA, P-256 for servers): fast to generate and
+accepted by Tableau (Java), OpenSSL and Python's ``ssl``.
+
+Re-running is idempotent: an existing CA is loaded, and a server certificate is reused
+byte-for-byte while it still fits, so a redeploy does not change files on the hosts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    PrivateKeyTypes,
+)
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.verification import (
+    DNSName,
+    IPAddress,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+__all__ = [
+    "CertificateAuthority",
+    "IssuedLeaf",
+    "PkiError",
+    "PrivateKey",
+    "certificate_summary",
+    "ensure_ca",
+    "ensure_leaf",
+    "validate_server_certificate",
+]
+
+PrivateKey = CertificateIssuerPrivateKeyTypes
+
+ORGANIZATION = "tabpy-provision"
+CA_DIR = "ca"
+HOSTS_DIR = "hosts"
+ROOT_CERT = "root.crt"
+ROOT_KEY = "root.key"
+INTERMEDIATE_CERT = "intermediate.crt"
+INTERMEDIATE_KEY = "intermediate.key"
+LEAF_CERT = "cert.pem"
+LEAF_KEY = "key.pem"
+LEAF_CHAIN = "chain.pem"
+
+#: Certificates are back-dated this much to tolerate clock skew between controller and clients.
+BACKDATE = timedelta(minutes=5)
+#: A renewal must gain at least this much validity, otherwise the old certificate is kept
+#: (prevents a new key on every run when the issuer's own expiry is the limit).
+_MIN_GAIN = timedelta(days=1)
+
+_DIR_MODE = 0o700
+_FILE_MODE = 0o600
+_CA_CURVE = ec.SECP384R1()
+_LEAF_CURVE = ec.SECP256R1()
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+class PkiError(Exception):
+    """A PKI problem the user can act on; the message is one line."""
+
+
+# --------------------------------------------------------------------------------------------
+# Certificate authority
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    root_cert: x509.Certificate
+    intermediate_cert: x509.Certificate
+    intermediate_key: PrivateKey
+    root_pem: bytes  # PEM bytes as stored in ca/root.crt
+    intermediate_pem: bytes  # PEM bytes as stored in ca/intermediate.crt
+    #: What this call did or noticed, for reports ("created root CA", "renewed intermediate CA
+    #: (...)", "root CA expires on ..."). Empty when an existing CA was simply loaded.
+    notes: tuple[str, ...] = field(default=())
+
+
+def ensure_ca(
+    pki_dir: Path,
+    *,
+    common_name: str = "tabpy-provision",
+    root_days: int = 3650,
+    intermediate_days: int = 1825,
+    intermediate_renew_before_days: int = 60,
+    now: datetime | None = None,
+) -> CertificateAuthority:
+    """Load the CA under ``pki_dir/ca``, creating whatever is missing.
+
+    * no CA files: a new root and intermediate are created (all-or-nothing: built in a
+      temporary folder, then moved into place);
+    * root present, both intermediate files absent: a new intermediate is signed by the root
+      (this is how an intermediate is rotated by hand: delete ``intermediate.*``);
+    * all four present: loaded and checked (intermediate signed by root, key matches);
+      an intermediate that is expired or expires within ``intermediate_renew_before_days`` is
+      re-issued by the root (same root, so clients keep trusting the servers);
+    * anything else (a half-present CA): :class:`PkiError` naming the file.
+
+    ``common_name`` only applies to newly created certificates.  The root key is read only
+    when the intermediate has to be signed.
+    """
+    pki_dir = Path(pki_dir)
+    now = _now(now)
+    _check_positive(root_days=root_days, intermediate_days=intermediate_days)
+    if intermediate_renew_before_days < 0:
+        raise PkiError("intermediate_renew_before_days must be 0 or more")
+    if not 0 < len(common_name) <= 48:
+        raise PkiError(f"CA common_name must be 1 to 48 characters, got {common_name!r}")
+
+    ca_dir = pki_dir / CA_DIR
+    _private_dir(pki_dir)
+    _private_dir(ca_dir)
+    paths = {name: ca_dir / name for name in (ROOT_CERT, ROOT_KEY, INTERMEDIATE_CERT,
+                                              INTERMEDIATE_KEY)}
+    present = {name: path.exists() for name, path in paths.items()}
+
+    if not any(present.values()):
+        _create_ca(ca_dir, common_name, root_days, intermediate_days, now)
+        ca = _load_ca(ca_dir, now)
+        return _with_notes(ca, "created root CA", "created intermediate CA")
+
+    if present[ROOT_CERT] and present[ROOT_KEY] and not (
+        present[INTERMEDIATE_CERT] or present[INTERMEDIATE_KEY]
+    ):
+        root_cert, root_pem = _load_cert_file(paths[ROOT_CERT])
+        _check_root(root_cert, paths[ROOT_CERT], ca_dir, now)
+        _issue_intermediate(ca_dir, root_cert, common_name, intermediate_days, now)
+        ca = _load_ca(ca_dir, now)
+        return _with_notes(ca, "created intermediate CA", *_root_expiry_notes(ca, now))
+
+    missing = [name for name, ok in present.items() if not ok]
+    if missing:
+        have = ", ".join(name for name, ok in present.items() if ok)
+        raise PkiError(
+            f"incomplete CA in {ca_dir}: {paths[missing[0]]} is missing (present: {have}); "
+            f"restore it from backup, or move {ca_dir} aside to create a new CA "
+            "(Tableau must then trust the new root)"
+        )
+
+    ca = _load_ca(ca_dir, now)
+    notes: list[str] = []
+    inter_after = ca.intermediate_cert.not_valid_after_utc
+    if inter_after - now <= timedelta(days=intermediate_renew_before_days):
+        new_after = min(now + timedelta(days=intermediate_days), ca.root_cert.not_valid_after_utc)
+        if new_after - inter_after >= _MIN_GAIN:
+            _issue_intermediate(ca_dir, ca.root_cert, common_name, intermediate_days, now)
+            ca = _load_ca(ca_dir, now)
+            notes.append(f"renewed intermediate CA ({_expiry_phrase(inter_after, now)})")
+    return _with_notes(ca, *notes, *_root_expiry_notes(ca, now))
+
+
+def _with_notes(ca: CertificateAuthority, *notes: str) -> CertificateAuthority:
+    return CertificateAuthority(
+        root_cert=ca.root_cert,
+        intermediate_cert=ca.intermediate_cert,
+        intermediate_key=ca.intermediate_key,
+        root_pem=ca.root_pem,
+        intermediate_pem=ca.intermediate_pem,
+        notes=tuple(notes),
+    )
+
+
+def _root_expiry_notes(ca: CertificateAuthority, now: datetime) -> list[str]:
+    root_after = ca.root_cert.not_valid_after_utc
+    inter_after = ca.intermediate_cert.not_valid_after_utc
+    if inter_after - now <= timedelta(days=90) and root_after <= inter_after:
+        return [
+            f"root CA expires on {_day(root_after)}: create a new CA and make Tableau trust it "
+            "before then"
+        ]
+    return []
+
+
+def _create_ca(
+    ca_dir: Path, common_name: str, root_days: int, intermediate_days: int, now: datetime
+) -> None:
+    root_key = ec.generate_private_key(_CA_CURVE)
+    root_name = _name(f"{common_name} Root CA")
+    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    root_cert = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + timedelta(days=root_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(root_ski, critical=False)
+        .sign(root_key, _hash_for(root_key))
+    )
+    inter_key = ec.generate_private_key(_CA_CURVE)
+    inter_cert = _build_intermediate(root_cert, root_key, inter_key, common_name,
+                                     intermediate_days, now)
+
+    # Build in a private temporary folder next to ca/, then move it (or its files) into place,
+    # so an interrupted first run never leaves half a CA behind.
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".ca-", dir=ca_dir.parent))
+    except OSError as exc:
+        raise PkiError(f"cannot create a folder in {ca_dir.parent}: {exc.strerror}") from exc
+    try:
+        _write_private(tmp / ROOT_KEY, _key_pem(root_key))
+        _write_private(tmp / ROOT_CERT, _cert_pem(root_cert))
+        _write_private(tmp / INTERMEDIATE_KEY, _key_pem(inter_key))
+        _write_private(tmp / INTERMEDIATE_CERT, _cert_pem(inter_cert))
+        try:
+            os.rename(tmp, ca_dir)  # atomic; works when ca_dir is an empty folder
+        except OSError:
+            for name in (ROOT_KEY, ROOT_CERT, INTERMEDIATE_KEY, INTERMEDIATE_CERT):
+                os.replace(tmp / name, ca_dir / name)
+            _fsync_dir(ca_dir)
+        _fsync_dir(ca_dir.parent)
+    except OSError as exc:
+        raise PkiError(f"cannot write the CA into {ca_dir}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _private_dir(ca_dir)
+
+
+def _build_intermediate(
+    root_cert: x509.Certificate,
+    root_key: PrivateKey,
+    inter_key: PrivateKey,
+    common_name: str,
+    days: int,
+    now: datetime,
+) -> x509.Certificate:
+    not_after = min(now + timedelta(days=days), root_cert.not_valid_after_utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(f"{common_name} Intermediate CA"))
+        .issuer_name(root_cert.subject)
+        .public_key(inter_key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()),
+                       critical=False)
+        .add_extension(_aki_from(root_cert), critical=False)
+        .sign(root_key, _hash_for(root_key))
+    )
+
+
+def _issue_intermediate(
+    ca_dir: Path, root_cert: x509.Certificate, common_name: str, days: int, now: datetime
+) -> None:
+    root_key_path = ca_dir / ROOT_KEY
+    root_key = _load_key_file(root_key_path)
+    if not _same_public_key(root_key, root_cert):
+        raise PkiError(f"{root_key_path} does not match {ca_dir / ROOT_CERT}; restore the "
+                       "matching key from backup")
+    inter_key = ec.generate_private_key(_CA_CURVE)
+    inter_cert = _build_intermediate(root_cert, root_key, inter_key, common_name, days, now)
+    # Key first: an interruption leaves a key/cert mismatch that is reported, never a
+    # certificate whose key is lost.
+    _write_private(ca_dir / INTERMEDIATE_KEY, _key_pem(inter_key))
+    _write_private(ca_dir / INTERMEDIATE_CERT, _cert_pem(inter_cert))
+
+
+def _load_ca(ca_dir: Path, now: datetime) -> CertificateAuthority:
+    root_path = ca_dir / ROOT_CERT
+    inter_path = ca_dir / INTERMEDIATE_CERT
+    key_path = ca_dir / INTERMEDIATE_KEY
+    root_cert, root_pem = _load_cert_file(root_path)
+    _check_root(root_cert, root_path, ca_dir, now)
+    inter_cert, inter_pem = _load_cert_file(inter_path)
+    if not _is_ca(inter_cert):
+        raise PkiError(f"{inter_path} is not a CA certificate; restore it from backup")
+    if not _signed_by(inter_cert, root_cert):
+        raise PkiError(
+            f"{inter_path} is not signed by {root_path}; restore the matching files, or delete "
+            "intermediate.crt and intermediate.key to issue a new intermediate"
+        )
+    inter_key = _load_key_file(key_path)
+    if not _same_public_key(inter_key, inter_cert):
+        raise PkiError(
+            f"{key_path} does not match {inter_path}; restore the matching key, or delete "
+            "intermediate.crt and intermediate.key to issue a new intermediate"
+        )
+    for path in (root_path, ca_dir / ROOT_KEY, inter_path, key_path):
+        _tighten(path)
+    return CertificateAuthority(
+        root_cert=root_cert,
+        intermediate_cert=inter_cert,
+        intermediate_key=inter_key,
+        root_pem=root_pem,
+        intermediate_pem=inter_pem,
+    )
+
+
+def _check_root(cert: x509.Certificate, path: Path, ca_dir: Path, now: datetime) -> None:
+    if not (_is_ca(cert) and _signed_by(cert, cert)):
+        raise PkiError(f"{path} is not a self-signed CA certificate; restore it from backup")
+    if cert.not_valid_after_utc <= now:
+        raise PkiError(
+            f"root CA {path} expired on {_day(cert.not_valid_after_utc)}; move {ca_dir} aside "
+            "to create a new CA (Tableau must then trust the new root)"
+        )
+    if cert.not_valid_before_utc > now:
+        raise PkiError(
+            f"root CA {path} is not valid until {_day(cert.not_valid_before_utc)}; "
+            "check the controller clock"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Server (leaf) certificates
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedLeaf:
+    cert_pem: bytes
+    key_pem: bytes
+    chain_pem: bytes  # leaf + intermediate, leaf first (what TabPy serves)
+    root_pem: bytes  # what Tableau must trust
+    not_after: datetime
+    reissued: bool
+    reason: str  # "new", "SANs changed (...)", "expires in 12 days (renewal window 30)", "reused"
+
+
+def ensure_leaf(
+    ca: CertificateAuthority,
+    pki_dir: Path,
+    fqdn: str,
+    *,
+    dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
+    days: int = 397,
+    renew_before_days: int = 30,
+    now: datetime | None = None,
+) -> IssuedLeaf:
+    """Return the server certificate for ``fqdn``, reusing the stored one while it fits.
+
+    Reused (byte-identical) when cert and key parse and match, the certificate was signed by
+    the current intermediate, its SANs equal the requested ones and it does not expire within
+    ``renew_before_days``.  Otherwise a new key and certificate are issued and ``reason`` says
+    why.  ``fqdn`` may also be an IP address (then it becomes an IP SAN).
+    """
+    pki_dir = Path(pki_dir)
+    now = _now(now)
+    _check_positive(days=days)
+    if not 0 <= renew_before_days < days:
+        raise PkiError(
+            f"renew_before_days ({renew_before_days}) must be between 0 and days ({days}) - 1"
+        )
+    host = _normalize_host(fqdn)
+    want_dns, want_ips = _requested_sans(host, dns_names, ip_addresses)
+
+    host_dir = pki_dir / HOSTS_DIR / host
+    _private_dir(pki_dir)
+    _private_dir(pki_dir / HOSTS_DIR)
+    _private_dir(host_dir)
+    cert_path, key_path, chain_path = (host_dir / n for n in (LEAF_CERT, LEAF_KEY, LEAF_CHAIN))
+    inter_pem = _cert_pem(ca.intermediate_cert)
+    new_not_after = min(now + timedelta(days=days), ca.intermediate_cert.not_valid_after_utc)
+
+    reason, existing = _reuse_check(
+        ca, cert_path, key_path, want_dns, want_ips, renew_before_days, new_not_after, now
+    )
+    if existing is not None:
+        cert, cert_pem, key_pem = existing
+        chain_pem = _ensure_newline(cert_pem) + inter_pem
+        if _read_optional(chain_path) != chain_pem:
+            _write_private(chain_path, chain_pem)
+            reason = f"{reason} ({LEAF_CHAIN} rewritten)"
+        for path in (cert_path, key_path, chain_path):
+            _tighten(path)
+        return IssuedLeaf(
+            cert_pem=cert_pem,
+            key_pem=key_pem,
+            chain_pem=chain_pem,
+            root_pem=ca.root_pem,
+            not_after=cert.not_valid_after_utc,
+            reissued=False,
+            reason=reason,
+        )
+
+    key = ec.generate_private_key(_LEAF_CURVE)
+    cert = _build_leaf(ca, key, host, want_dns, want_ips, new_not_after, now)
+    cert_pem, key_pem = _cert_pem(cert), _key_pem(key)
+    chain_pem = cert_pem + inter_pem
+    # Key first: an interruption leaves a mismatch that the next run repairs.
+    _write_private(key_path, key_pem)
+    _write_private(cert_path, cert_pem)
+    _write_private(chain_path, chain_pem)
+    return IssuedLeaf(
+        cert_pem=cert_pem,
+        key_pem=key_pem,
+        chain_pem=chain_pem,
+        root_pem=ca.root_pem,
+        not_after=cert.not_valid_after_utc,
+        reissued=True,
+        reason=reason,
+    )
+
+
+def _reuse_check(
+    ca: CertificateAuthority,
+    cert_path: Path,
+    key_path: Path,
+    want_dns: list[str],
+    want_ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    renew_before_days: int,
+    new_not_after: datetime,
+    now: datetime,
+) -> tuple[str, tuple[x509.Certificate, bytes, bytes] | None]:
+    """(reason, (cert, cert_pem, key_pem) if the stored certificate can be reused)."""
+    cert_pem = _read_optional(cert_path)
+    key_pem = _read_optional(key_path)
+    if cert_pem is None and key_pem is None:
+        return "new", None
+    if cert_pem is None:
+        return f"{LEAF_CERT} missing", None
+    if key_pem is None:
+        return f"{LEAF_KEY} missing", None
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return f"{LEAF_CERT} does not parse", None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return f"{LEAF_KEY} does not parse", None
+    if not _same_public_key(key, cert):
+        return "key does not match certificate", None
+    if not _signed_by(cert, ca.intermediate_cert):
+        return "issued by a different intermediate CA", None
+    have_dns, have_ips = _cert_sans(cert)
+    if set(have_dns) != set(want_dns) or set(have_ips) != set(want_ips):
+        return _san_change(have_dns + [str(i) for i in have_ips],
+                           want_dns + [str(i) for i in want_ips]), None
+    if not _allows_server_auth(cert):
+        return "extended key usage does not allow serverAuth", None
+    if cert.not_valid_before_utc > now:
+        return f"not valid until {_day(cert.not_valid_before_utc)}", None
+    not_after = cert.not_valid_after_utc
+    if not_after - now <= timedelta(days=renew_before_days):
+        phrase = _expiry_phrase(not_after, now)
+        if not_after > now:
+            phrase += f" (renewal window {renew_before_days})"
+        if new_not_after - not_after >= _MIN_GAIN:
+            return phrase, None
+        # A new certificate would not last longer: the intermediate's expiry is the limit.
+        return (
+            f"reused; {phrase} but the intermediate CA expires on {_day(new_not_after)}",
+            (cert, cert_pem, key_pem),
+        )
+    return "reused", (cert, cert_pem, key_pem)
+
+
+def _build_leaf(
+    ca: CertificateAuthority,
+    key: PrivateKey,
+    host: str,
+    dns: list[str],
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+    not_after: datetime,
+    now: datetime,
+) -> x509.Certificate:
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    sans += [x509.IPAddress(i) for i in ips]
+    # CN is limited to 64 characters; clients match on the SAN anyway.
+    subject = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, host)] if len(host) <= 64 else []
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.intermediate_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=len(subject) == 0)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(_aki_from(ca.intermediate_cert), critical=False)
+        .sign(ca.intermediate_key, _hash_for(ca.intermediate_key))
+    )
+
+
+def _normalize_host(fqdn: str) -> str:
+    host = fqdn.strip().lower().rstrip(".")
+    if _parse_ip(host) is not None:
+        return str(_parse_ip(host))
+    if not _valid_dns(host, wildcard=False):
+        raise PkiError(f"invalid host name {fqdn!r} for a certificate")
+    return host
+
+
+def _requested_sans(
+    host: str, dns_names: Iterable[str], ip_addresses: Iterable[str]
+) -> tuple[list[str], list[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+    if isinstance(dns_names, str) or isinstance(ip_addresses, str):
+        raise PkiError("dns_names and ip_addresses must be lists, not a single string")
+    ips: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+    host_ip = _parse_ip(host)
+    if host_ip is not None:
+        ips.add(host_ip)
+    for raw in ip_addresses:
+        ip = _parse_ip(str(raw).strip())
+        if ip is None:
+            raise PkiError(f"invalid IP address {raw!r} in ip_addresses")
+        ips.add(ip)
+    extra: set[str] = set()
+    for raw in dns_names:
+        name = str(raw).strip().lower().rstrip(".")
+        if _parse_ip(name) is not None:
+            raise PkiError(f"{raw!r} in dns_names is an IP address; list it in ip_addresses")
+        if not _valid_dns(name, wildcard=True):
+            raise PkiError(f"invalid DNS name {raw!r} in dns_names")
+        extra.add(name)
+    dns = [] if host_ip is not None else [host]
+    dns += sorted(extra - set(dns))
+    return dns, sorted(ips, key=lambda i: (i.version, int(i)))
+
+
+def _valid_dns(name: str, *, wildcard: bool) -> bool:
+    if not name or len(name) > 253:
+        return False
+    labels = name.split(".")
+    if wildcard and labels[0] == "*" and len(labels) > 2:
+        labels = labels[1:]
+    return all(_LABEL.match(label) for label in labels)
+
+
+def _san_change(have: list[str], want: list[str]) -> str:
+    added = [n for n in want if n not in have]
+    removed = [n for n in have if n not in want]
+    parts = []
+    if added:
+        parts.append("added " + ", ".join(added))
+    if removed:
+        parts.append("removed " + ", ".join(removed))
+    return f"SANs changed ({'; '.join(parts)})"
+
+
+# --------------------------------------------------------------------------------------------
+# Validation of user-supplied (or issued) certificates
+# --------------------------------------------------------------------------------------------
+
+
+def validate_server_certificate(
+    chain_pem: bytes,
+    key_pem: bytes,
+    fqdn: str,
+    *,
+    now: datetime | None = None,
+    trusted_roots_pem: bytes | None = None,
+) -> list[str]:
+    """Problems that would stop TabPy serving ``fqdn`` over TLS; ``[]`` means OK.
+
+    ``chain_pem`` is the certificate file TabPy loads (server certificate first, then
+    intermediates), ``key_pem`` its key file.  Each problem is a short phrase without the host
+    name; the caller adds host and setting.  With ``trusted_roots_pem``, the chain is also
+    path-validated to one of those roots for ``fqdn`` (as Tableau does).
+    """
+    now = _now(now)
+    problems: list[str] = []
+    chain, cert_problem = _parse_cert_list(chain_pem, "certificate")
+    key, key_problem = _parse_key(key_pem)
+    if cert_problem:
+        problems.append(cert_problem)
+    if key_problem:
+        problems.append(key_problem)
+    if not chain:
+        return problems
+    leaf = chain[0]
+
+    if key is not None and not _same_public_key(key, leaf):
+        problems.append("private key does not match the certificate")
+    if _is_ca(leaf):
+        problems.append(
+            "first certificate is a CA certificate; the server certificate must come first"
+        )
+    for index, cert in enumerate(chain, start=1):
+        what = "certificate" if index == 1 else f"chain certificate {index} ({_cn(cert)})"
+        if cert.not_valid_after_utc < now:
+            problems.append(f"{what} expired on {_day(cert.not_valid_after_utc)}")
+        if cert.not_valid_before_utc > now:
+            problems.append(f"{what} not valid until {_day(cert.not_valid_before_utc)}")
+
+    host = fqdn.strip().lower().rstrip(".")
+    have_dns, have_ips = _cert_sans(leaf)
+    host_ip = _parse_ip(host)
+    if not have_dns and not have_ips:
+        problems.append(
+            "certificate has no subjectAltName (clients ignore the common name); "
+            f"it must list {host}"
+        )
+    elif not (
+        host_ip in have_ips if host_ip is not None else any(_dns_match(p, host) for p in have_dns)
+    ):
+        listed = ", ".join(have_dns + [str(i) for i in have_ips])
+        problems.append(f"SANs ({listed}) do not cover {host}")
+    if not _allows_server_auth(leaf):
+        problems.append("extended key usage does not allow serverAuth")
+    ku = _extension(leaf, x509.KeyUsage)
+    if ku is not None and not ku.digital_signature and not ku.key_encipherment:
+        problems.append("key usage allows neither digitalSignature nor keyEncipherment")
+
+    for index in range(1, len(chain)):
+        if not _signed_by(chain[index - 1], chain[index]):
+            problems.append(
+                f"chain does not link: certificate {index + 1} did not sign certificate {index}"
+            )
+
+    if trusted_roots_pem is not None:
+        roots, roots_problem = _parse_cert_list(trusted_roots_pem, "trusted root")
+        if roots_problem:
+            problems.append(roots_problem)
+        if roots:
+            error = _path_validation_error(chain, roots, host, now)
+            if error:
+                problems.append(f"does not verify against the trusted root(s): {error}")
+    return problems
+
+
+def _path_validation_error(
+    chain: list[x509.Certificate], roots: list[x509.Certificate], host: str, now: datetime
+) -> str | None:
+    host_ip = _parse_ip(host)
+    subject = IPAddress(host_ip) if host_ip is not None else DNSName(host)
+    try:
+        verifier = PolicyBuilder().store(Store(roots)).time(now).build_server_verifier(subject)
+        verifier.verify(chain[0], chain[1:])
+    except (VerificationError, ValueError) as exc:
+        return " ".join(str(exc).split()) or type(exc).__name__
+    return None
+
+
+def _parse_cert_list(data: bytes, what: str) -> tuple[list[x509.Certificate], str | None]:
+    data = _as_bytes(data)
+    if not data.strip():
+        return [], f"no {what} found (empty file)"
+    if b"-----BEGIN" not in data:
+        if _looks_like_der_cert(data):
+            return [], f"{what} is a DER file, TabPy reads PEM only"
+        return [], f"no {what} found (not PEM)"
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        return [], f"no {what} found (the PEM holds no CERTIFICATE block)"
+    try:
+        return x509.load_pem_x509_certificates(data), None
+    except ValueError:
+        return [], f"{what} PEM is damaged and does not parse"
+
+
+def _looks_like_der_cert(data: bytes) -> bool:
+    if data[:1] != b"\x30":
+        return False
+    try:
+        x509.load_der_x509_certificate(data)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_key(data: bytes) -> tuple[PrivateKeyTypes | None, str | None]:
+    data = _as_bytes(data)
+    if not data.strip():
+        return None, "no private key found (empty file)"
+    if b"-----BEGIN" not in data:
+        with suppress(ValueError, TypeError, UnsupportedAlgorithm):
+            serialization.load_der_private_key(data, password=None)
+            return None, "private key is a DER file, TabPy reads PEM only"
+        return None, "private key is not PEM or is encrypted (TabPy has no passphrase option)"
+    if b"ENCRYPTED" in data:
+        return None, "private key is encrypted (TabPy has no passphrase option)"
+    try:
+        return serialization.load_pem_private_key(data, password=None), None
+    except TypeError:  # "Password was not given but private key is encrypted"
+        return None, "private key is encrypted (TabPy has no passphrase option)"
+    except (ValueError, UnsupportedAlgorithm):
+        return None, "private key is not PEM or is encrypted (TabPy has no passphrase option)"
+
+
+def _dns_match(pattern: str, host: str) -> bool:
+    pattern = pattern.lower().rstrip(".")
+    if pattern == host:
+        return True
+    if pattern.startswith("*."):
+        first, _, rest = host.partition(".")
+        return bool(first) and rest == pattern[2:]
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------------
+
+
+def certificate_summary(pem: bytes) -> dict:
+    """Facts about the first certificate in ``pem`` for reports.
+
+    Keys: ``subject_cn``, ``sans`` (list of str), ``issuer_cn``, ``not_before`` and
+    ``not_after`` (ISO dates), ``serial`` (hex), ``sha256`` (fingerprint, lower-case hex).
+    """
+    certs, problem = _parse_cert_list(pem, "certificate")
+    if problem:
+        raise PkiError(problem)
+    cert = certs[0]
+    dns, ips = _cert_sans(cert)
+    return {
+        "subject_cn": _cn(cert),
+        "sans": dns + [str(i) for i in ips],
+        "issuer_cn": _cn(cert, issuer=True),
+        "not_before": _day(cert.not_valid_before_utc),
+        "not_after": _day(cert.not_valid_after_utc),
+        "serial": format(cert.serial_number, "x"),
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(UTC).replace(microsecond=0)
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if value < 1:
+            raise PkiError(f"{name} must be 1 or more, got {value}")
+
+
+def _day(moment: datetime) -> str:
+    return moment.date().isoformat()
+
+
+def _expiry_phrase(not_after: datetime, now: datetime) -> str:
+    if not_after <= now:
+        return f"expired on {_day(not_after)}"
+    days = (not_after - now).days
+    return f"expires in {days} day{'' if days == 1 else 's'}"
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _aki_from(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    ski = _extension(issuer, x509.SubjectKeyIdentifier)
+    if ski is not None:
+        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())
+
+
+def _serial() -> int:
+    # 159 random bits, top bit set: always positive, always 20 octets or fewer.
+    return secrets.randbits(158) | (1 << 158)
+
+
+def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm | None:
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def _key_pem(key: PrivateKeyTypes) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _spki(public_key: Any) -> bytes:
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def _same_public_key(key: PrivateKeyTypes, cert: x509.Certificate) -> bool:
+    try:
+        return _spki(key.public_key()) == _spki(cert.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _extension(cert: x509.Certificate, ext_type: type) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(ext_type).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    bc = _extension(cert, x509.BasicConstraints)
+    return bool(bc is not None and bc.ca)
+
+
+def _allows_server_auth(cert: x509.Certificate) -> bool:
+    eku = _extension(cert, x509.ExtendedKeyUsage)
+    if eku is None:  # no EKU extension: any usage
+        return True
+    usages = list(eku)
+    return (ExtendedKeyUsageOID.SERVER_AUTH in usages
+            or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages)
+
+
+def _cert_sans(
+    cert: x509.Certificate,
+) -> tuple[list[str], list[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+    san = _extension(cert, x509.SubjectAlternativeName)
+    if san is None:
+        return [], []
+    dns = [d.lower() for d in san.get_values_for_type(x509.DNSName)]
+    ips = list(san.get_values_for_type(x509.IPAddress))
+    return dns, ips
+
+
+def _cn(cert: x509.Certificate, *, issuer: bool = False) -> str | None:
+    name = cert.issuer if issuer else cert.subject
+    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(attrs[0].value) if attrs else None
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _as_bytes(data: bytes | str) -> bytes:
+    return data.encode() if isinstance(data, str) else bytes(data)
+
+
+def _ensure_newline(data: bytes) -> bytes:
+    return data if data.endswith(b"\n") else data + b"\n"
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+
+def _private_dir(path: Path) -> None:
+    """Create ``path`` (0700) or tighten an existing folder to 0700."""
+    try:
+        path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        st = path.stat()
+        if stat.S_IMODE(st.st_mode) != _DIR_MODE:
+            os.chmod(path, _DIR_MODE)
+    except FileExistsError as exc:
+        raise PkiError(f"{path} exists but is not a folder") from exc
+    except OSError as exc:
+        raise PkiError(f"cannot create or secure folder {path}: {exc.strerror or exc}") from exc
+
+
+def _tighten(path: Path) -> None:
+    """Make an existing file 0600 if it is more open (e.g. restored from a backup)."""
+    with suppress(FileNotFoundError):
+        if stat.S_IMODE(path.stat().st_mode) != _FILE_MODE:
+            try:
+                os.chmod(path, _FILE_MODE)
+            except OSError as exc:
+                raise PkiError(f"cannot chmod 0600 {path}: {exc.strerror or exc}") from exc
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` with ``data``, mode 0600 regardless of the umask."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+    except OSError as exc:
+        raise PkiError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), _FILE_MODE)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise PkiError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    with suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _read_optional(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _load_cert_file(path: Path) -> tuple[x509.Certificate, bytes]:
+    data = _read_optional(path)
+    if data is None:
+        raise PkiError(f"{path} is missing; restore it from backup")
+    try:
+        return x509.load_pem_x509_certificate(data), data
+    except ValueError as exc:
+        raise PkiError(f"{path} is not a PEM certificate; restore it from backup") from exc
+
+
+def _load_key_file(path: Path) -> PrivateKey:
+    data = _read_optional(path)
+    if data is None:
+        raise PkiError(f"{path} is missing; restore it from backup")
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError as exc:
+        raise PkiError(
+            f"{path} is encrypted; store it unencrypted (the folder is 0700) or re-create the CA"
+        ) from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise PkiError(f"{path} is not a PEM private key; restore it from backup") from exc
+    if not isinstance(
+        key,
+        ec.EllipticCurvePrivateKey
+        | rsa.RSAPrivateKey
+        | ed25519.Ed25519PrivateKey
+        | ed448.Ed448PrivateKey,
+    ):
+        raise PkiError(f"{path} holds a {type(key).__name__}, which cannot sign certificates")
+    return key

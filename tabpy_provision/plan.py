@@ -1,0 +1,204 @@
+"""Turn one TabPy host's inventory data into a checked plan: every input resolved and validated.
+
+Runs on the controller before any host is touched: settings checks, user names and passwords
+(resolved from secret references), the TLS certificate (issued by the private CA or supplied),
+and the files the host will get, rendered in memory. No pyinfra import: pure and unit-tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tabpy_provision import passwords, pki, settings
+from tabpy_provision.secret_refs import SecretError, SecretStore, describe, resolve
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Tls:
+    chain_pem: bytes  # leaf first, as TabPy serves it
+    key_pem: bytes
+    ca_pem: bytes | None  # what the health check trusts; None: the controller's OS store
+    summary: str  # e.g. "issued by the private CA (reused)"
+
+
+@dataclass(frozen=True)
+class TabpyServerPlan:
+    host: str
+    fqdn: str
+    connect_address: str
+    values: Mapping[str, Any]  # every setting, defaults filled in
+    tls: Tls | None
+    password_file: bytes | None
+    health_user: str | None
+    health_password: str | None = field(repr=False, default=None)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def https(self) -> bool:
+        return self.values["tabpy_transfer_protocol"] == "https"
+
+    @property
+    def config_dir(self) -> str:
+        return self.values["tabpy_config_dir"]
+
+    @property
+    def config_path(self) -> str:
+        return f"{self.config_dir}/tabpy.conf"
+
+    @property
+    def password_path(self) -> str:
+        return f"{self.config_dir}/passwords"
+
+    @property
+    def tls_dir(self) -> str:
+        return f"{self.config_dir}/tls"
+
+    @property
+    def certificate_path(self) -> str:
+        return f"{self.tls_dir}/tabpy.crt"
+
+    @property
+    def key_path(self) -> str:
+        return f"{self.tls_dir}/tabpy.key"
+
+    @property
+    def ca_path(self) -> str:
+        return f"{self.tls_dir}/ca.crt"
+
+    @property
+    def venv_link(self) -> str:
+        return f"{self.values['tabpy_install_dir']}/current"
+
+
+def project_path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def plan_tabpy_server(host: str, data: Mapping[str, Any], *,
+                      now: datetime | None = None) -> TabpyServerPlan:
+    """Check every input of one host; raise SettingsError listing `host: field: problem` lines."""
+    problems = settings.check_values(host, data)
+    if problems:
+        raise settings.SettingsError(problems)
+    values = {name: data.get(name, s.default) for name, s in settings.BY_NAME.items()}
+    fqdn = (values["tabpy_fqdn"] or host).lower()
+    fqdn_problem = settings.dns_name_problem(fqdn)
+    if fqdn_problem:
+        raise settings.SettingsError([f"{host}: tabpy_fqdn: {fqdn_problem}"])
+
+    problems += _cross_field_problems(host, values)
+    users = _resolve_users(host, values, problems)
+    tls = _plan_tls(host, fqdn, values, problems, now) if values["tabpy_transfer_protocol"] == \
+        "https" else None
+    if problems:
+        raise settings.SettingsError(problems)
+
+    health_user = values["tabpy_health_check_user"] or next(iter(users), None)
+    return TabpyServerPlan(
+        host=host,
+        fqdn=fqdn,
+        connect_address=values["tabpy_connect_address"] or data.get("ssh_hostname") or fqdn,
+        values=values,
+        tls=tls,
+        password_file=passwords.render_password_file(users) if values["tabpy_auth_enabled"]
+        else None,
+        health_user=health_user if values["tabpy_auth_enabled"] else None,
+        health_password=users.get(health_user) if values["tabpy_auth_enabled"] else None,
+    )
+
+
+def _cross_field_problems(host: str, values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if not values["tabpy_auth_enabled"] and not values["tabpy_allow_no_auth"]:
+        problems.append(f"{host}: tabpy_auth_enabled: false needs tabpy_allow_no_auth: true "
+                        "(anyone who reaches the port could run code)")
+    if values["tabpy_auth_enabled"] and not values["tabpy_users"]:
+        problems.append(f"{host}: tabpy_users: authentication is on but no user is declared")
+    if (values["tabpy_certificate_file"] is None) != (values["tabpy_key_file"] is None):
+        problems.append(f"{host}: tabpy_key_file: tabpy_certificate_file and tabpy_key_file "
+                        "go together")
+    if values["pki_renew_before_days"] >= values["pki_leaf_days"]:
+        problems.append(f"{host}: pki_renew_before_days: must be below pki_leaf_days "
+                        f"({values['pki_leaf_days']})")
+    if values["tabpy_arrow_enable"] and values["tabpy_arrowflight_port"] == values["tabpy_port"]:
+        problems.append(f"{host}: tabpy_arrowflight_port: same as tabpy_port")
+    health_user = values["tabpy_health_check_user"]
+    if health_user is not None and health_user not in values["tabpy_users"]:
+        problems.append(f"{host}: tabpy_health_check_user: {health_user!r} is not in tabpy_users")
+    if values["tabpy_oauth_enabled"]:
+        for name in ("tabpy_oauth_issuer", "tabpy_oauth_jwks_uri"):
+            if not values[name]:
+                problems.append(f"{host}: {name}: required when tabpy_oauth_enabled is true")
+        if not (values["tabpy_oauth_audience"] or values["tabpy_oauth_required_scopes"]):
+            problems.append(f"{host}: tabpy_oauth_audience: OAuth needs an audience or "
+                            "tabpy_oauth_required_scopes (TabPy refuses to start otherwise)")
+    return problems
+
+
+def _resolve_users(host: str, values: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
+    declared: Mapping[str, Any] = values["tabpy_users"]
+    store = SecretStore(project_path(values["secrets_dir"]) / "tabpy_users")
+    for pair in passwords.duplicate_users(declared):
+        problems.append(f"{host}: tabpy_users: {pair} are the same user to TabPy "
+                        "(names are case-insensitive)")
+    users = {}
+    for user, reference in declared.items():
+        name_problem = passwords.user_name_problem(user)
+        if name_problem:
+            problems.append(f"{host}: tabpy_users: {name_problem}")
+            continue
+        try:
+            password = resolve(reference, store=store, store_key=user.lower(),
+                               allow_plaintext=values["allow_plaintext_secrets"])
+        except SecretError as error:
+            problems.append(f"{host}: tabpy_users.{user} ({describe(reference)}): {error}")
+            continue
+        password_problem = passwords.password_problem(password)
+        if password_problem:
+            problems.append(f"{host}: tabpy_users.{user} ({describe(reference)}): "
+                            f"{password_problem}")
+            continue
+        users[user] = password
+    return users
+
+
+def _plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
+              now: datetime | None) -> Tls | None:
+    if values["tabpy_certificate_file"] is None:
+        try:
+            pki_dir = project_path(values["pki_dir"])
+            ca = pki.ensure_ca(pki_dir, common_name=values["pki_common_name"], now=now)
+            leaf = pki.ensure_leaf(
+                ca, pki_dir, fqdn, dns_names=values["tabpy_cert_dns_aliases"],
+                ip_addresses=values["tabpy_cert_ip_addresses"], days=values["pki_leaf_days"],
+                renew_before_days=values["pki_renew_before_days"], now=now)
+        except pki.PkiError as error:
+            problems.append(f"{host}: pki_dir: {error}")
+            return None
+        return Tls(leaf.chain_pem, leaf.key_pem, leaf.root_pem,
+                   f"private CA, {leaf.reason}")
+
+    chain_path = project_path(values["tabpy_certificate_file"])
+    key_path = project_path(values["tabpy_key_file"])
+    contents = {}
+    for name, path in (("tabpy_certificate_file", chain_path), ("tabpy_key_file", key_path)):
+        try:
+            contents[name] = path.read_bytes()
+        except OSError as error:
+            problems.append(f"{host}: {name}: {path}: {error.strerror}")
+    if len(contents) < 2:
+        return None
+    for problem in pki.validate_server_certificate(
+            contents["tabpy_certificate_file"], contents["tabpy_key_file"], fqdn, now=now):
+        problems.append(f"{host}: tabpy_certificate_file: {chain_path}: {problem}")
+    return Tls(contents["tabpy_certificate_file"], contents["tabpy_key_file"], None,
+               f"supplied {chain_path.name}")

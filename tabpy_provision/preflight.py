@@ -1,0 +1,70 @@
+"""Check every host's inputs before the first change to any host.
+
+Called at the top of each deploy entry point. The first call (for the first host pyinfra
+prepares) plans ALL hosts of the inventory; any problem prints one line per problem, naming host
+and field, and stops the run with exit code 2 before any operation executes anywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from pyinfra import logger
+from pyinfra.api.state import State
+
+from tabpy_provision import settings, wheelhouse
+from tabpy_provision.facts import PythonTarget
+from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
+
+TABPY_GROUP = "tabpy_servers"
+EXIT_BAD_INPUT = 2
+
+
+@dataclass
+class Preflight:
+    plans: dict[str, TabpyServerPlan] = field(default_factory=dict)
+    wheelhouses: dict[str, wheelhouse.Wheelhouse] = field(default_factory=dict)
+
+
+_done: dict[int, Preflight] = {}
+
+
+def preflight(state: State) -> Preflight:
+    key = id(state)
+    if key not in _done:
+        _done[key] = _check_all(state)
+    return _done[key]
+
+
+def _check_all(state: State) -> Preflight:
+    result = Preflight()
+    problems: list[str] = []
+    targets = {}
+    for host in state.inventory.get_group(TABPY_GROUP, []):
+        data = host.data.dict()
+        try:
+            result.plans[host.name] = plan_tabpy_server(host.name, data)
+        except settings.SettingsError as error:
+            problems += error.problems
+            continue
+        target = host.get_fact(PythonTarget)
+        if not target:
+            problems.append(f"{host.name}: python3: not found on the host (TabPy needs it)")
+            continue
+        version = result.plans[host.name]["tabpy_version"]
+        if not wheelhouse.lock_file(version, target["abi"], target["arch"]).exists():
+            problems.append(f"{host.name}: tabpy_version: no wheelhouse lock for TabPy {version} "
+                            f"on {target['abi']} {target['arch']}")
+            continue
+        targets[host.name] = (version, target["abi"], target["arch"])
+    if problems:
+        for line in problems:
+            print(f"tabpy-provision: {line}", file=sys.stderr)
+        print(f"tabpy-provision: {len(problems)} problem(s); no host was changed.",
+              file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    for name, (version, abi, arch) in targets.items():
+        result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
+            version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))
+    return result

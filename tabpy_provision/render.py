@@ -1,0 +1,53 @@
+"""Render the files a TabPy host gets from `templates/` (mirrors target paths). Pure."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from tabpy_provision.plan import PROJECT_ROOT, TabpyServerPlan
+
+TEMPLATES = PROJECT_ROOT / "templates"
+
+
+def _ini(value: Any) -> str:
+    """A value as TabPy's ConfigParser(os.environ) reads it: booleans lower-case, % escaped."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).replace("%", "%%")
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["ini"] = _ini
+    env.filters["pyrepr"] = repr
+    return env
+
+
+def _render(template: str, plan: TabpyServerPlan, **extra: Any) -> str:
+    return _environment().get_template(template).render(plan=plan, v=plan.values, **extra)
+
+
+def writable_paths(plan: TabpyServerPlan) -> list[str]:
+    """Folders TabPy writes to: the only ones its unit lets it write."""
+    paths = [plan["tabpy_state_path"], plan["tabpy_query_object_path"], plan["tabpy_log_dir"]]
+    return list(dict.fromkeys(paths))
+
+
+def tabpy_config(plan: TabpyServerPlan) -> str:
+    return _render("etc/tabpy/tabpy.conf.j2", plan)
+
+
+def systemd_unit(plan: TabpyServerPlan) -> str:
+    return _render("etc/systemd/system/tabpy.service.j2", plan,
+                   state_root=plan["tabpy_state_path"], writable_paths=writable_paths(plan))

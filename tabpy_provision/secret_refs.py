@@ -1,0 +1,117 @@
+"""Secret references -> values, resolved on the controller, never logged.
+
+A reference is one of:
+  env:VAR        the environment variable VAR
+  file:/path     the first line of a file readable by its owner only
+  cmd:COMMAND    the first line of COMMAND's stdout (e.g. `cmd:pass show tabpy/alice`)
+  generate       a strong random password kept in the local secret store (reused on reruns)
+Anything else is a literal, refused unless the inventory sets allow_plaintext_secrets.
+Error messages name the reference, never a value.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+import string
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+# No ':' (basic auth splits on it) and no whitespace (refused by TabPy's file format).
+GENERATED_ALPHABET = string.ascii_letters + string.digits + "-_.~!@%^*+="
+GENERATED_LENGTH = 32
+SCHEMES = ("env", "file", "cmd")
+
+
+class SecretError(Exception):
+    """A reference that cannot be resolved; the message names it, never a value."""
+
+
+@dataclass(frozen=True)
+class SecretStore:
+    """A 0700 folder of 0600 files holding generated secrets, one file per key."""
+
+    root: Path
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def get_or_create(self, key: str) -> str:
+        path = self.path(key)
+        if path.exists():
+            return _first_line(path.read_text())
+        value = generate_password()
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _write_private(path, value + "\n")
+        return value
+
+
+def generate_password(length: int = GENERATED_LENGTH) -> str:
+    return "".join(secrets.choice(GENERATED_ALPHABET) for _ in range(length))
+
+
+def resolve(reference: object, *, store: SecretStore, store_key: str,
+            allow_plaintext: bool) -> str:
+    if not isinstance(reference, str) or not reference:
+        raise SecretError("secret reference must be a non-empty string")
+    if reference == "generate":
+        return store.get_or_create(store_key)
+    scheme, sep, rest = reference.partition(":")
+    if sep and scheme == "env":
+        if rest not in os.environ:
+            raise SecretError(f"environment variable {rest} is not set")
+        return os.environ[rest]
+    if sep and scheme == "file":
+        return _read_private_file(Path(rest))
+    if sep and scheme == "cmd":
+        return _run_command(rest)
+    if sep and scheme.isidentifier() and scheme.islower() and len(scheme) <= 10:
+        raise SecretError(f"unknown secret reference scheme {scheme!r} "
+                          f"(use env:, file:, cmd: or generate)")
+    if not allow_plaintext:
+        raise SecretError("plaintext secret refused (use env:, file:, cmd: or generate, "
+                          "or set allow_plaintext_secrets)")
+    return reference
+
+
+def describe(reference: object) -> str:
+    """How to name a reference in messages without revealing a literal."""
+    if isinstance(reference, str) and (reference == "generate" or reference.partition(":")[0]
+                                       in SCHEMES):
+        return reference
+    return "(literal)"
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def _read_private_file(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SecretError(f"file {path} is readable by group or others (chmod 600 it)")
+        return _first_line(path.read_text())
+    except OSError as error:
+        raise SecretError(f"file {path}: {error.strerror}") from None
+
+
+def _run_command(command: str) -> str:
+    try:
+        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        raise SecretError(f"command `{command}` did not finish within 60 s") from None
+    if done.returncode != 0:
+        raise SecretError(f"command `{command}` exited {done.returncode}")
+    return _first_line(done.stdout)
+
+
+def _write_private(path: Path, text: str) -> None:
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(temp, path)

@@ -1,0 +1,299 @@
+"""Every setting of tabpy-provision: name, default, one line of meaning, and its check.
+
+This is the one list. The `@deploy` data_defaults, the README's variables table (checked by a
+test) and the validation that runs before any host is touched all come from `SETTINGS`.
+No pyinfra import here: this module is pure and unit-tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Check = Callable[[Any], str | None]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    meaning: str
+    check: Check
+
+
+class SettingsError(Exception):
+    """Bad inputs; `problems` holds one line per problem, each naming host and field."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- checks: each returns None when the value is fine, else a short phrase -----------------
+
+
+def _is_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+
+
+def _int_between(low: int, high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"must be an integer from {low} to {high}, got {value!r}"
+        return None
+
+    return check
+
+
+def _positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return f"must be a number above 0, got {value!r}"
+    return None
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        if value not in choices:
+            return f"must be one of {', '.join(choices)}, got {value!r}"
+        return None
+
+    return check
+
+
+def _absolute_path(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") != value:
+        return f"must be an absolute path without a trailing slash, got {value!r}"
+    if any(c.isspace() for c in value) or "%" in value:
+        return f"must not contain whitespace or '%', got {value!r}"
+    return None
+
+
+def _optional(check: Check) -> Check:
+    return lambda value: None if value is None else check(value)
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str) or "\n" in value:
+        return f"must be a single-line string, got {value!r}"
+    return None
+
+
+def _non_empty_text(value: Any) -> str | None:
+    return _text(value) or (None if value.strip() else "must not be empty")
+
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _unix_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not _NAME.match(value):
+        return f"must be a lower-case Unix name, got {value!r}"
+    return None
+
+
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def dns_name_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not _DNS_NAME.match(value.lower()):
+        return f"must be a DNS name, got {value!r}"
+    return None
+
+
+def _dns_names(value: Any) -> str | None:
+    if not isinstance(value, list | tuple):
+        return f"must be a list of DNS names, got {value!r}"
+    return next((p for p in map(dns_name_problem, value) if p), None)
+
+
+def _ip_addresses(value: Any) -> str | None:
+    if not isinstance(value, list | tuple):
+        return f"must be a list of IP addresses, got {value!r}"
+    for item in value:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            return f"{item!r} is not an IP address"
+    return None
+
+
+def _mapping(value: Any) -> str | None:
+    return None if isinstance(value, Mapping) else f"must be a mapping, got {value!r}"
+
+
+def _version(value: Any) -> str | None:
+    if not isinstance(value, str) or not re.fullmatch(r"\d+\.\d+\.\d+", value):
+        return f"must be a release like 2.16.0, got {value!r}"
+    return None
+
+
+_OAUTH_SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+
+
+def _oauth_scope(value: Any) -> str | None:
+    if not isinstance(value, str) or not _OAUTH_SCOPE.match(value):
+        return f"must be an OAuth scope token, got {value!r}"
+    return None
+
+
+# --- the list ---------------------------------------------------------------------------------
+
+SETTINGS: tuple[Setting, ...] = (
+    # Where TabPy goes on the host
+    Setting("tabpy_version", "2.16.0", "TabPy release to install (a lock file must exist for it).",
+            _version),
+    Setting("tabpy_fqdn", None,
+            "Name Tableau uses for this host; default: the inventory host name.",
+            _optional(dns_name_problem)),
+    Setting("tabpy_connect_address", None,
+            "Address the controller dials for the health check; default: ssh_hostname, "
+            "else tabpy_fqdn.", _optional(_non_empty_text)),
+    Setting("tabpy_system_user", "tabpy", "System user and group TabPy runs as (no login shell).",
+            _unix_name),
+    Setting("tabpy_service_name", "tabpy", "systemd unit name.", _unix_name),
+    Setting("tabpy_install_dir", "/opt/tabpy",
+            "Versioned virtualenvs live here; `current` links to the active one.", _absolute_path),
+    Setting("tabpy_venvs_to_keep", 2,
+            "Virtualenvs kept for rollback, the active one included.", _int_between(1, 10)),
+    Setting("tabpy_config_dir", "/etc/tabpy",
+            "Config, password file and TLS files (root:tabpy 0750).", _absolute_path),
+    Setting("tabpy_log_dir", "/var/log/tabpy", "TabPy's own log files.", _absolute_path),
+    Setting("tabpy_log_level", "INFO", "Level of TabPy's log (journal and file).",
+            _one_of("DEBUG", "INFO", "WARNING", "ERROR")),
+    Setting("tabpy_log_max_bytes", 10_000_000, "Size at which tabpy.log rotates.",
+            _int_between(100_000, 1_000_000_000)),
+    Setting("tabpy_log_backups", 5, "Rotated log files kept.", _int_between(0, 100)),
+    # [TabPy] keys, in the order of tabpy-facts.md
+    Setting("tabpy_port", 9004, "TABPY_PORT: HTTPS port (binds every interface).",
+            _int_between(1, 65535)),
+    Setting("tabpy_transfer_protocol", "https", "TABPY_TRANSFER_PROTOCOL: https or http.",
+            _one_of("https", "http")),
+    Setting("tabpy_minimum_tls_version", "TLSv1_2",
+            "TABPY_MINIMUM_TLS_VERSION: oldest TLS version TabPy accepts.",
+            _one_of("TLSv1_2", "TLSv1_3")),
+    Setting("tabpy_auth_enabled", True,
+            "Basic auth on (sets TABPY_PWD_FILE); off needs tabpy_allow_no_auth.", _is_bool),
+    Setting("tabpy_allow_no_auth", False,
+            "Explicitly allow a server without authentication.", _is_bool),
+    Setting("tabpy_users", {},
+            "TabPy users: name -> secret reference (env:VAR, file:/path, cmd:..., generate).",
+            _mapping),
+    Setting("tabpy_state_path", "/var/lib/tabpy/state",
+            "TABPY_STATE_PATH: folder of state.ini (written when models deploy).", _absolute_path),
+    Setting("tabpy_query_object_path", "/var/lib/tabpy/query_objects",
+            "TABPY_QUERY_OBJECT_PATH: deployed models.", _absolute_path),
+    Setting("tabpy_static_path", None,
+            "TABPY_STATIC_PATH: landing page folder; default: TabPy's own.",
+            _optional(_absolute_path)),
+    Setting("tabpy_log_details", False,
+            "TABPY_LOG_DETAILS: log caller, URL and scripts of each request.", _is_bool),
+    Setting("tabpy_max_request_size_mb", 100, "TABPY_MAX_REQUEST_SIZE_MB: largest request body.",
+            _int_between(1, 10_000)),
+    Setting("tabpy_evaluate_enable", True,
+            "TABPY_EVALUATE_ENABLE: false makes /evaluate 404 (deployed models only).", _is_bool),
+    Setting("tabpy_evaluate_timeout", 30,
+            "TABPY_EVALUATE_TIMEOUT: seconds a script may run (then HTTP 408).",
+            _positive_number),
+    Setting("tabpy_gzip_enable", True, "TABPY_GZIP_ENABLE: gzip requests and responses.",
+            _is_bool),
+    Setting("tabpy_arrow_enable", False,
+            "TABPY_ARROW_ENABLE: Arrow Flight server (binds 0.0.0.0).", _is_bool),
+    Setting("tabpy_arrowflight_port", 13622, "TABPY_ARROWFLIGHT_PORT.", _int_between(1, 65535)),
+    Setting("tabpy_oauth_enabled", False, "TABPY_OAUTH_ENABLED: accept JWT bearer tokens.",
+            _is_bool),
+    Setting("tabpy_oauth_issuer", None, "TABPY_OAUTH_ISSUER: expected `iss` claim.",
+            _optional(_non_empty_text)),
+    Setting("tabpy_oauth_jwks_uri", None, "TABPY_OAUTH_JWKS_URI: https URL of the IdP's keys.",
+            _optional(_non_empty_text)),
+    Setting("tabpy_oauth_allow_nonpublic_jwks", False,
+            "TABPY_OAUTH_ALLOW_NONPUBLIC_JWKS: JWKS host may resolve to a private address.",
+            _is_bool),
+    Setting("tabpy_oauth_audience", None, "TABPY_OAUTH_AUDIENCE: expected `aud` claim.",
+            _optional(_non_empty_text)),
+    Setting("tabpy_oauth_required_scopes", None,
+            "TABPY_OAUTH_REQUIRED_SCOPES: comma-separated scopes every request needs.",
+            _optional(_non_empty_text)),
+    Setting("tabpy_oauth_enforce_endpoint_scopes", False,
+            "TABPY_OAUTH_ENFORCE_ENDPOINT_SCOPES: per-endpoint scopes below.", _is_bool),
+    Setting("tabpy_oauth_query_scope", "tabpy:query", "TABPY_OAUTH_QUERY_SCOPE.", _oauth_scope),
+    Setting("tabpy_oauth_evaluate_scope", "tabpy:evaluate", "TABPY_OAUTH_EVALUATE_SCOPE.",
+            _oauth_scope),
+    Setting("tabpy_oauth_deploy_scope", "tabpy:deploy", "TABPY_OAUTH_DEPLOY_SCOPE.",
+            _oauth_scope),
+    Setting("tabpy_oauth_log_user", False, "TABPY_OAUTH_LOG_USER: log the JWT subject.",
+            _is_bool),
+    # TLS
+    Setting("tabpy_certificate_file", None,
+            "Controller path of a PEM chain (leaf first) to serve; default: issue from the "
+            "private CA.", _optional(_non_empty_text)),
+    Setting("tabpy_key_file", None,
+            "Controller path of the PEM key for tabpy_certificate_file.",
+            _optional(_non_empty_text)),
+    Setting("tabpy_cert_dns_aliases", [],
+            "Extra DNS names in the issued certificate (e.g. a service alias).", _dns_names),
+    Setting("tabpy_cert_ip_addresses", [], "IP addresses in the issued certificate.",
+            _ip_addresses),
+    Setting("pki_dir", "pki",
+            "Controller folder of the private CA and issued keys (0700, git-ignored); "
+            "relative to the project.", _non_empty_text),
+    Setting("pki_common_name", "tabpy-provision", "Name in the private CA's subjects.",
+            _non_empty_text),
+    Setting("pki_leaf_days", 397, "Validity of issued TabPy certificates.",
+            _int_between(2, 3650)),
+    Setting("pki_renew_before_days", 30,
+            "Reissue a certificate this many days before it expires.", _int_between(1, 3649)),
+    # Secrets and checks
+    Setting("secrets_dir", "secrets",
+            "Controller folder of generated passwords (0700, git-ignored); relative to the "
+            "project.", _non_empty_text),
+    Setting("allow_plaintext_secrets", False,
+            "Accept a literal password in inventory (the lab only).", _is_bool),
+    Setting("tabpy_health_check_user", None,
+            "User the post-deploy check signs in as; default: the first of tabpy_users.",
+            _optional(_non_empty_text)),
+    Setting("tabpy_health_check_timeout", 90,
+            "Seconds the post-deploy check waits for TabPy to answer.", _positive_number),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def defaults() -> dict[str, Any]:
+    """The data_defaults of the TabPy server @deploy."""
+    return {s.name: s.default for s in SETTINGS}
+
+
+def check_values(host: str, data: Mapping[str, Any]) -> list[str]:
+    """Check the declared settings of one host; return `host: field: problem` lines."""
+    problems = []
+    for setting in SETTINGS:
+        problem = setting.check(data.get(setting.name, setting.default))
+        if problem:
+            problems.append(f"{host}: {setting.name}: {problem}")
+    return problems
+
+
+def markdown_table() -> str:
+    """The README's variables table, generated from SETTINGS (a test keeps them equal)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = "(see meaning)" if s.default is None else f"`{_render_default(s.default)}`"
+        lines.append(f"| `{s.name}` | {default} | {s.meaning} |")
+    return "\n".join(lines)
+
+
+def _render_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return str(value)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

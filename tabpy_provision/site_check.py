@@ -1,0 +1,65 @@
+"""`python -m tabpy_provision.site_check inventory/<env>.py`: the verification table.
+
+For every TabPy server of the inventory, from the controller, what Tableau does: HTTPS to the
+host's name with the certificate verified (the private CA, or the OS trust store for supplied
+certificates), basic auth, GET /info and POST /evaluate answering 42; plus the two refusals
+Tableau relies on (no credentials, wrong password: 401). Exit 1 when any host fails.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from pyinfra_cli.inventory import make_inventory
+
+from tabpy_provision import verify
+from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
+from tabpy_provision.preflight import TABPY_GROUP
+from tabpy_provision.settings import SettingsError
+
+
+def check_host(plan: TabpyServerPlan) -> dict[str, str]:
+    common = dict(fqdn=plan.fqdn, address=plan.connect_address, port=plan["tabpy_port"],
+                  https=plan.https, ca_pem=plan.tls.ca_pem if plan.tls else None)
+    credentials = (plan.health_user, plan.health_password) if plan.health_user else None
+    result = verify.check_tabpy(credentials=credentials, **common)
+    row = {"host": plan.host, "endpoint": f"{'https' if plan.https else 'http'}://"
+           f"{plan.fqdn}:{plan['tabpy_port']}", "result": "PASS" if result.ok else "FAIL",
+           "detail": result.detail}
+    if result.ok and credentials:
+        refusals = []
+        for label, creds in (("no auth", None), ("wrong password",
+                                                  (plan.health_user, "wrong-password"))):
+            try:
+                status = verify.request("GET", "/info", credentials=creds, **common).status
+            except OSError as error:
+                status = f"{type(error).__name__}"
+            refusals.append(f"{label} {status}")
+            if status != 401:
+                row["result"] = "FAIL"
+        row["detail"] += "; " + ", ".join(refusals)
+    return row
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tabpy_provision.site_check inventory/<env>.py", file=sys.stderr)
+        return 2
+    inventory = make_inventory(argv[0])
+    rows = []
+    for host in inventory.get_group(TABPY_GROUP, []):
+        try:
+            rows.append(check_host(plan_tabpy_server(host.name, host.data.dict())))
+        except SettingsError as error:
+            rows.append({"host": host.name, "endpoint": "-", "result": "FAIL",
+                         "detail": "; ".join(error.problems)})
+    columns = ("host", "endpoint", "result", "detail")
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns} if rows else {}
+    print("  ".join(c.ljust(widths.get(c, len(c))) for c in columns))
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns))
+    return 0 if rows and all(r["result"] == "PASS" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

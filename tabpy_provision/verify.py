@@ -1,0 +1,139 @@
+"""The check Tableau does when it connects to TabPy: verified TLS, basic auth, a real /evaluate.
+
+TLS is verified against the given CA (PEM) or the OS trust store, with the host name checked
+against the certificate - never disabled. The TCP connection may go to another address than the
+name (e.g. a lab address) while TLS still verifies the name. Pure: no pyinfra import.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+EVALUATE_BODY = {"script": "return _arg1[0] + 1", "data": {"_arg1": [41]}}
+EVALUATE_EXPECTED = 42
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    detail: str  # what answered, or why it failed (never a secret)
+    server_version: str | None = None
+    seconds: float = 0.0
+
+
+class _AddressedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to `address` while TLS verifies `host` (SNI and certificate name)."""
+
+    def __init__(self, host: str, address: str, port: int, context: ssl.SSLContext,
+                 timeout: float):
+        super().__init__(host, port, context=context, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _AddressedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, host: str, address: str, port: int, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+def tls_context(ca_pem: bytes | None) -> ssl.SSLContext:
+    """The client side of Tableau: the given CA or the OS trust store, names checked."""
+    context = ssl.create_default_context(cadata=ca_pem.decode() if ca_pem else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def basic_auth(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def request(method: str, path: str, *, fqdn: str, address: str, port: int, https: bool = True,
+            ca_pem: bytes | None = None, credentials: tuple[str, str] | None = None,
+            body: object | None = None, timeout: float = 10) -> Response:
+    if https:
+        conn: http.client.HTTPConnection = _AddressedHTTPSConnection(
+            fqdn, address, port, tls_context(ca_pem), timeout)
+    else:
+        conn = _AddressedHTTPConnection(fqdn, address, port, timeout)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if credentials:
+        headers["Authorization"] = basic_auth(*credentials)
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers=headers)
+        response = conn.getresponse()
+        return Response(response.status, response.read())
+    finally:
+        conn.close()
+
+
+def check_tabpy(*, fqdn: str, address: str, port: int, https: bool = True,
+                ca_pem: bytes | None = None, credentials: tuple[str, str] | None = None,
+                timeout: float = 10) -> CheckResult:
+    """One attempt of Tableau's check: GET /info then POST /evaluate answering 42."""
+    started = time.monotonic()
+    common = dict(fqdn=fqdn, address=address, port=port, https=https, ca_pem=ca_pem,
+                  credentials=credentials, timeout=timeout)
+    scheme = "https" if https else "http"
+    try:
+        info = request("GET", "/info", **common)
+        if info.status != 200:
+            return CheckResult(False, f"GET /info answered HTTP {info.status}")
+        version = info.json().get("server_version")
+        auth_required = (info.json().get("versions", {}).get("v1", {}).get("features", {})
+                         .get("authentication", {}).get("required", False))
+        if bool(auth_required) != bool(credentials):
+            return CheckResult(False, f"/info says authentication required={auth_required}, "
+                                      f"expected {bool(credentials)}")
+        evaluate = request("POST", "/evaluate", body=EVALUATE_BODY, **common)
+        if evaluate.status != 200:
+            return CheckResult(False, f"POST /evaluate answered HTTP {evaluate.status}: "
+                                      f"{evaluate.body[:200].decode(errors='replace')}")
+        if evaluate.json() != EVALUATE_EXPECTED:
+            return CheckResult(False, f"POST /evaluate returned {evaluate.body[:100]!r}, "
+                                      f"expected {EVALUATE_EXPECTED}")
+    except ssl.SSLCertVerificationError as error:
+        return CheckResult(False, f"TLS verification failed: {error.verify_message}")
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return CheckResult(False, f"{scheme}://{fqdn}:{port} ({address}): "
+                                  f"{type(error).__name__}: {error}")
+    elapsed = time.monotonic() - started
+    return CheckResult(True, f"TabPy {version}: /evaluate = {EVALUATE_EXPECTED} over "
+                             f"{'verified TLS' if https else 'plain HTTP'}"
+                             f"{' with basic auth' if credentials else ''}",
+                       server_version=version, seconds=elapsed)
+
+
+def wait_for_tabpy(deadline_seconds: float, **kwargs) -> CheckResult:
+    """Retry the check until it passes or the deadline passes (TabPy takes seconds to start)."""
+    started = time.monotonic()
+    while True:
+        result = check_tabpy(**kwargs)
+        waited = time.monotonic() - started
+        if result.ok or waited >= deadline_seconds:
+            return CheckResult(result.ok, result.detail if result.ok else
+                               f"{result.detail} (after {waited:.0f} s)",
+                               result.server_version, waited)
+        time.sleep(0.5)

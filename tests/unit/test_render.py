@@ -1,0 +1,118 @@
+"""The rendered config is read the way TabPy reads it; the unit carries the hardening."""
+
+import configparser
+import logging
+import logging.config
+import os
+
+import pytest
+
+from tabpy_provision import render
+from tabpy_provision.plan import plan_tabpy_server
+
+
+@pytest.fixture
+def plan_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("TABPY_TEST_PW", "good-password")
+
+    def make(**override):
+        data = {"tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki"),
+                "secrets_dir": str(tmp_path / "s"), **override}
+        return plan_tabpy_server("tabpy1.example.com", data)
+
+    return make
+
+
+def tabpy_section(text):
+    # TabPy: ConfigParser(os.environ) then read; duplicate keys are an error (strict).
+    parser = configparser.ConfigParser(os.environ)
+    parser.read_string(text)
+    return parser["TabPy"]
+
+
+def test_defaults_render_https_auth_and_absolute_paths(plan_for):
+    section = tabpy_section(render.tabpy_config(plan_for()))
+    assert section["TABPY_PORT"] == "9004"
+    assert section["TABPY_TRANSFER_PROTOCOL"] == "https"
+    assert section["TABPY_CERTIFICATE_FILE"] == "/etc/tabpy/tls/tabpy.crt"
+    assert section["TABPY_KEY_FILE"] == "/etc/tabpy/tls/tabpy.key"
+    assert section["TABPY_MINIMUM_TLS_VERSION"] == "TLSv1_2"
+    assert section["TABPY_PWD_FILE"] == "/etc/tabpy/passwords"
+    assert section["TABPY_STATE_PATH"] == "/var/lib/tabpy/state"
+    assert section["TABPY_QUERY_OBJECT_PATH"] == "/var/lib/tabpy/query_objects"
+    assert section.getboolean("TABPY_EVALUATE_ENABLE") is True
+    assert section.getfloat("TABPY_EVALUATE_TIMEOUT") == 30
+    assert "TABPY_STATIC_PATH" not in section
+    assert "TABPY_OAUTH_ISSUER" not in section
+
+
+def test_every_setting_reaches_the_file(plan_for):
+    section = tabpy_section(render.tabpy_config(plan_for(
+        tabpy_port=9443, tabpy_minimum_tls_version="TLSv1_3", tabpy_log_details=True,
+        tabpy_max_request_size_mb=7, tabpy_evaluate_enable=False, tabpy_evaluate_timeout=2.5,
+        tabpy_gzip_enable=False, tabpy_arrow_enable=True, tabpy_arrowflight_port=13700,
+        tabpy_static_path="/srv/static", tabpy_oauth_enabled=True,
+        tabpy_oauth_issuer="https://idp.example/", tabpy_oauth_jwks_uri="https://idp/j%1",
+        tabpy_oauth_audience="api://tabpy", tabpy_oauth_query_scope="tabpy/query")))
+    assert section["TABPY_PORT"] == "9443"
+    assert section["TABPY_MINIMUM_TLS_VERSION"] == "TLSv1_3"
+    assert section.getboolean("TABPY_LOG_DETAILS") is True
+    assert section["TABPY_MAX_REQUEST_SIZE_MB"] == "7"
+    assert section.getboolean("TABPY_EVALUATE_ENABLE") is False
+    assert section.getfloat("TABPY_EVALUATE_TIMEOUT") == 2.5
+    assert section.getboolean("TABPY_GZIP_ENABLE") is False
+    assert section.getboolean("TABPY_ARROW_ENABLE") is True
+    assert section.getint("TABPY_ARROWFLIGHT_PORT") == 13700
+    assert section["TABPY_STATIC_PATH"] == "/srv/static"
+    assert section.getboolean("TABPY_OAUTH_ENABLED") is True
+    assert section["TABPY_OAUTH_JWKS_URI"] == "https://idp/j%1"  # '%' escaped, read back
+    assert section["TABPY_OAUTH_AUDIENCE"] == "api://tabpy"
+    assert section["TABPY_OAUTH_QUERY_SCOPE"] == "tabpy/query"
+
+
+def test_http_without_auth_has_no_tls_or_password_keys(plan_for):
+    section = tabpy_section(render.tabpy_config(plan_for(
+        tabpy_transfer_protocol="http", tabpy_auth_enabled=False, tabpy_allow_no_auth=True)))
+    for key in ("TABPY_CERTIFICATE_FILE", "TABPY_KEY_FILE", "TABPY_PWD_FILE"):
+        assert key not in section
+
+
+def test_logging_sections_load_with_absolute_log_path(plan_for, tmp_path):
+    text = render.tabpy_config(plan_for(tabpy_log_dir=str(tmp_path / "logs"),
+                                        tabpy_log_level="WARNING"))
+    (tmp_path / "logs").mkdir()
+    config = tmp_path / "tabpy.conf"
+    config.write_text(text)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logging.config.fileConfig(config, disable_existing_loggers=False)
+        assert root.level == logging.WARNING
+        files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+        assert [h.baseFilename for h in files] == [str(tmp_path / "logs" / "tabpy.log")]
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], root.level = saved
+
+
+def test_rendering_is_stable(plan_for):
+    assert render.tabpy_config(plan_for()) == render.tabpy_config(plan_for())
+
+
+def test_unit_runs_hardened_as_tabpy_with_sigint(plan_for):
+    unit = render.systemd_unit(plan_for())
+    lines = set(unit.splitlines())
+    for expected in ("User=tabpy", "Group=tabpy", "KillSignal=SIGINT", "Restart=on-failure",
+                     "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                     "ProtectHome=yes", "CapabilityBoundingSet=",
+                     "ExecStart=/opt/tabpy/current/bin/tabpy --config=/etc/tabpy/tabpy.conf",
+                     "ReadWritePaths=/var/lib/tabpy/state /var/lib/tabpy/query_objects "
+                     "/var/log/tabpy"):
+        assert expected in lines, expected
+
+
+def test_privileged_port_gets_only_that_capability(plan_for):
+    lines = set(render.systemd_unit(plan_for(tabpy_port=443)).splitlines())
+    assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in lines
+    assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" in lines

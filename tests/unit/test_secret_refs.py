@@ -1,0 +1,87 @@
+import os
+import stat
+
+import pytest
+
+from tabpy_provision.secret_refs import (
+    GENERATED_LENGTH,
+    SecretError,
+    SecretStore,
+    describe,
+    generate_password,
+    resolve,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return SecretStore(tmp_path / "secrets")
+
+
+def _resolve(reference, store, allow_plaintext=False):
+    return resolve(reference, store=store, store_key="alice", allow_plaintext=allow_plaintext)
+
+
+def test_env(store, monkeypatch):
+    monkeypatch.setenv("TABPY_TEST_PW", "from-env")
+    assert _resolve("env:TABPY_TEST_PW", store) == "from-env"
+    monkeypatch.delenv("TABPY_TEST_PW")
+    with pytest.raises(SecretError, match="TABPY_TEST_PW is not set"):
+        _resolve("env:TABPY_TEST_PW", store)
+
+
+def test_file_first_line_and_private_only(store, tmp_path):
+    path = tmp_path / "pw"
+    path.write_text("first-line\nsecond\n")
+    path.chmod(0o600)
+    assert _resolve(f"file:{path}", store) == "first-line"
+    path.chmod(0o640)
+    with pytest.raises(SecretError, match="readable by group or others"):
+        _resolve(f"file:{path}", store)
+    with pytest.raises(SecretError, match="No such file"):
+        _resolve(f"file:{tmp_path}/missing", store)
+
+
+def test_cmd(store):
+    assert _resolve("cmd:printf 'from-cmd\\nignored'", store) == "from-cmd"
+    with pytest.raises(SecretError, match="exited 3"):
+        _resolve("cmd:exit 3", store)
+
+
+def test_generate_is_stored_private_and_reused(store):
+    first = _resolve("generate", store)
+    assert first == _resolve("generate", store)
+    path = store.path("alice")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert path.read_text() == first + "\n"
+
+
+def test_plaintext_needs_the_flag_and_unknown_scheme_is_refused(store):
+    with pytest.raises(SecretError, match="plaintext secret refused"):
+        _resolve("hunter2", store)
+    assert _resolve("hunter2", store, allow_plaintext=True) == "hunter2"
+    with pytest.raises(SecretError, match="unknown secret reference scheme 'vualt'"):
+        _resolve("vualt:secret/tabpy#pw", store)
+
+
+def test_describe_never_shows_a_literal():
+    assert describe("env:X") == "env:X"
+    assert describe("generate") == "generate"
+    assert describe("hunter2") == "(literal)"
+
+
+def test_generated_passwords_never_hold_colon_or_whitespace():
+    draws = [generate_password() for _ in range(10_000)]
+    assert all(len(p) >= 24 and len(p) == GENERATED_LENGTH for p in draws)
+    assert not any(":" in p or any(c.isspace() for c in p) for p in draws)
+    assert len(set(draws)) == len(draws)
+
+
+def test_errors_do_not_reveal_values(store, tmp_path, monkeypatch):
+    path = tmp_path / "pw"
+    path.write_text("top-secret-value\n")
+    os.chmod(path, 0o644)
+    with pytest.raises(SecretError) as error:
+        _resolve(f"file:{path}", store)
+    assert "top-secret-value" not in str(error.value)
