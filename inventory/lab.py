@@ -6,7 +6,7 @@ git-ignored folders (secrets/lab, pki/lab); passwords are generated on the first
 """
 
 from lab import paths
-from lab.hosts import LAB_HOSTS
+from lab import hosts as lab_hosts
 
 
 def _hosts(group: str) -> list:
@@ -20,7 +20,7 @@ def _hosts(group: str) -> list:
             "ssh_look_for_keys": False,
             "ssh_allow_agent": False,
         })
-        for lab_host in LAB_HOSTS
+        for lab_host in lab_hosts.LAB_HOSTS
         if group in lab_host.groups
     ]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from pyinfra.api import State
+from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import verify
@@ -45,7 +47,8 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tabpy_provision.site_check inventory/<env>.py", file=sys.stderr)
         return 2
-    inventory = make_inventory(argv[0])
+    with ctx_state.use(State()):  # pyinfra's loader records the file on a state
+        inventory = make_inventory(argv[0])
     rows = []
     for host in inventory.get_group(TABPY_GROUP, []):
         try:
