@@ -5,8 +5,8 @@ strictly against the keys the lab generated. Secrets and the private CA of the l
 git-ignored folders (secrets/lab, pki/lab); passwords are generated on the first run.
 """
 
-from lab import paths
 from lab import hosts as lab_hosts
+from lab import paths
 
 
 def _hosts(group: str) -> list:

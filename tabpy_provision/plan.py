@@ -87,13 +87,16 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *,
                       now: datetime | None = None) -> TabpyServerPlan:
     """Check every input of one host; raise SettingsError listing `host: field: problem` lines."""
     problems = settings.check_values(host, data)
+    values = {name: data.get(name, s.default) for name, s in settings.BY_NAME.items()}
+    if not problems:  # the checks below need well-typed values
+        fqdn_problem = settings.dns_name_problem(values["tabpy_fqdn"] or host)
+        if fqdn_problem:
+            problems.append(f"{host}: tabpy_fqdn: {fqdn_problem}")
+    if isinstance(values["tabpy_users"], Mapping):
+        problems += _user_name_problems(host, values["tabpy_users"])
     if problems:
         raise settings.SettingsError(problems)
-    values = {name: data.get(name, s.default) for name, s in settings.BY_NAME.items()}
     fqdn = (values["tabpy_fqdn"] or host).lower()
-    fqdn_problem = settings.dns_name_problem(fqdn)
-    if fqdn_problem:
-        raise settings.SettingsError([f"{host}: tabpy_fqdn: {fqdn_problem}"])
 
     problems += _cross_field_problems(host, values)
     users = _resolve_users(host, values, problems)
@@ -144,18 +147,18 @@ def _cross_field_problems(host: str, values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _user_name_problems(host: str, declared: Mapping[str, Any]) -> list[str]:
+    problems = [f"{host}: tabpy_users: {pair} are the same user to TabPy (names are "
+                "case-insensitive)" for pair in passwords.duplicate_users(declared)]
+    names = (passwords.user_name_problem(user) for user in declared)
+    return problems + [f"{host}: tabpy_users: {problem}" for problem in names if problem]
+
+
 def _resolve_users(host: str, values: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
-    declared: Mapping[str, Any] = values["tabpy_users"]
+    """Passwords of the declared users (names already checked), from their references."""
     store = SecretStore(project_path(values["secrets_dir"]) / "tabpy_users")
-    for pair in passwords.duplicate_users(declared):
-        problems.append(f"{host}: tabpy_users: {pair} are the same user to TabPy "
-                        "(names are case-insensitive)")
     users = {}
-    for user, reference in declared.items():
-        name_problem = passwords.user_name_problem(user)
-        if name_problem:
-            problems.append(f"{host}: tabpy_users: {name_problem}")
-            continue
+    for user, reference in values["tabpy_users"].items():
         try:
             password = resolve(reference, store=store, store_key=user.lower(),
                                allow_plaintext=values["allow_plaintext_secrets"])

@@ -2,7 +2,7 @@
 
 Called at the top of each deploy entry point. The first call (for the first host pyinfra
 prepares) plans ALL hosts of the inventory; any problem prints one line per problem, naming host
-and field, and stops the run with exit code 2 before any operation executes anywhere.
+and field, and stops the run (non-zero exit) before any operation executes anywhere.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
+from gevent.lock import Semaphore
 from pyinfra import logger
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.state import State
 
 from tabpy_provision import settings, wheelhouse
@@ -18,7 +20,10 @@ from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
 
 TABPY_GROUP = "tabpy_servers"
-EXIT_BAD_INPUT = 2
+
+
+class BadInput(PyinfraError):
+    """The inventory has problems (printed one per line); nothing was changed."""
 
 
 @dataclass
@@ -27,13 +32,21 @@ class Preflight:
     wheelhouses: dict[str, wheelhouse.Wheelhouse] = field(default_factory=dict)
 
 
-_done: dict[int, Preflight] = {}
+_done: dict[int, Preflight | BadInput] = {}
+# pyinfra loads the deploy file for every host at once, in greenlets: check only once.
+_lock = Semaphore()
 
 
 def preflight(state: State) -> Preflight:
-    key = id(state)
-    if key not in _done:
-        _done[key] = _check_all(state)
+    with _lock:
+        key = id(state)
+        if key not in _done:
+            try:
+                _done[key] = _check_all(state)
+            except BadInput as error:
+                _done[key] = error
+    if isinstance(_done[key], BadInput):
+        raise _done[key]
     return _done[key]
 
 
@@ -61,9 +74,8 @@ def _check_all(state: State) -> Preflight:
     if problems:
         for line in problems:
             print(f"tabpy-provision: {line}", file=sys.stderr)
-        print(f"tabpy-provision: {len(problems)} problem(s); no host was changed.",
-              file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+        raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
+                       "no host was changed")
     for name, (version, abi, arch) in targets.items():
         result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
             version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))

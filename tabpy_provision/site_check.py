@@ -43,18 +43,23 @@ def check_host(plan: TabpyServerPlan) -> dict[str, str]:
     return row
 
 
+def load_tabpy_hosts(inventory_path: str) -> list[tuple[str, dict]]:
+    """(name, data) of every TabPy server of a pyinfra inventory file."""
+    with ctx_state.use(State()):  # pyinfra's loader records the file on a state
+        inventory = make_inventory(inventory_path)
+    return [(host.name, host.data.dict()) for host in inventory.get_group(TABPY_GROUP, [])]
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tabpy_provision.site_check inventory/<env>.py", file=sys.stderr)
         return 2
-    with ctx_state.use(State()):  # pyinfra's loader records the file on a state
-        inventory = make_inventory(argv[0])
     rows = []
-    for host in inventory.get_group(TABPY_GROUP, []):
+    for name, data in load_tabpy_hosts(argv[0]):
         try:
-            rows.append(check_host(plan_tabpy_server(host.name, host.data.dict())))
+            rows.append(check_host(plan_tabpy_server(name, data)))
         except SettingsError as error:
-            rows.append({"host": host.name, "endpoint": "-", "result": "FAIL",
+            rows.append({"host": name, "endpoint": "-", "result": "FAIL",
                          "detail": "; ".join(error.problems)})
     columns = ("host", "endpoint", "result", "detail")
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns} if rows else {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 

@@ -1,0 +1,242 @@
+"""Controller prerequisites and the cached, customised Debian base image per suite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+from .util import LabError, pid_alive, safe_rmtree, tail, write_atomic
+
+# Bump when customise() or the layout changes: a new key means a new base.
+BASE_FORMAT = 1
+
+PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "sudo",
+    "ca-certificates", "iproute2", "curl", "openssl", "procps",
+)
+
+# controller command -> Debian package providing it
+PREREQUISITES = {
+    "debootstrap": "debootstrap",
+    "systemd-nspawn": "systemd-container",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "ip": "iproute2",
+}
+
+# Units that slow the boot, do pointless work in a throwaway host, or reach out.
+MASKED_UNITS = (
+    "apt-daily.timer", "apt-daily.service",
+    "apt-daily-upgrade.timer", "apt-daily-upgrade.service",
+    "dpkg-db-backup.timer", "dpkg-db-backup.service",
+    "e2scrub_all.timer", "e2scrub_all.service", "e2scrub_reap.service",
+    "fstrim.timer", "fstrim.service",
+    "man-db.timer", "man-db.service",
+    "systemd-timesyncd.service",
+    "systemd-pstore.service",
+    "console-getty.service",
+)
+
+SSHD_DROPIN = """\
+# tabpy-provision lab: no DNS look-ups, key-only root login
+UseDNS no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+"""
+
+_apt_updated = False
+
+
+def ensure_prerequisites() -> None:
+    """Install the controller tools the lab needs when any is missing (fresh CI machine)."""
+    global _apt_updated
+    missing = sorted({pkg for cmd, pkg in PREREQUISITES.items() if not shutil.which(cmd)})
+    if not missing:
+        return
+    print(f"lab: installing controller prerequisites ({', '.join(missing)})", file=sys.stderr)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if not _apt_updated:
+        _apt(["apt-get", "update"], env)
+        _apt_updated = True
+    _apt(["apt-get", "install", "-y", "--no-install-recommends",
+          *sorted(set(PREREQUISITES.values()))], env)
+    still = [cmd for cmd in PREREQUISITES if not shutil.which(cmd)]
+    if still:
+        raise LabError(f"prerequisites still missing after apt-get install: {', '.join(still)}")
+
+
+def _apt(cmd: list[str], env: dict[str, str]) -> None:
+    proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=600)
+    if proc.returncode != 0:
+        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+        raise LabError(f"{' '.join(cmd)} failed: {' '.join(last)}")
+
+
+def debian_mirror() -> str:
+    """The mirror apt already uses on the controller (never an invented one)."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.exists():
+        for stanza in re.split(r"\n\s*\n", sources.read_text()):
+            fields = {}
+            for line in stanza.splitlines():
+                if ":" in line and not line.lstrip().startswith("#"):
+                    key, _, value = line.partition(":")
+                    fields[key.strip().lower()] = value.strip()
+            uris = fields.get("uris", "").split()
+            suites = fields.get("suites", "").split()
+            if "deb" not in fields.get("types", "deb").split():
+                continue
+            if uris and any(not s.endswith("-security") for s in suites or ["x"]):
+                return uris[0].rstrip("/")
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text().splitlines():
+            parts = line.split("#", 1)[0].split()
+            if len(parts) >= 3 and parts[0] == "deb":
+                idx = 1
+                while idx < len(parts) and parts[idx].startswith("["):
+                    while idx < len(parts) and not parts[idx].endswith("]"):
+                        idx += 1
+                    idx += 1
+                if idx + 1 < len(parts) and not parts[idx + 1].endswith("-security"):
+                    return parts[idx].rstrip("/")
+    raise LabError("no Debian mirror found in /etc/apt/sources.list.d/debian.sources "
+                   "or /etc/apt/sources.list")
+
+
+def base_key(suite: str) -> str:
+    blob = json.dumps({"suite": suite, "packages": sorted(PACKAGES), "format": BASE_FORMAT},
+                      sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def base_dir(suite: str) -> Path:
+    return paths.base_cache_dir() / f"{suite}-{base_key(suite)}"
+
+
+def base_rootfs(suite: str) -> Path:
+    return base_dir(suite) / "rootfs"
+
+
+def base_ready(suite: str) -> bool:
+    d = base_dir(suite)
+    return (d / "base.json").is_file() and (d / "rootfs" / "usr" / "bin").is_dir()
+
+
+def _clean_leftovers() -> None:
+    """Remove half-built bases of dead earlier runs (named .build-*-PID / .old-*-PID)."""
+    root = paths.base_cache_dir()
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        m = re.fullmatch(r"\.(build|old)-.+-(\d+)", entry.name)
+        if m and entry.is_dir() and not pid_alive(int(m.group(2))):
+            safe_rmtree(entry)
+
+
+def build_base(suite: str, log=print) -> Path:
+    """debootstrap + customise into a temp dir, then rename into place."""
+    mirror = debian_mirror()
+    root = paths.base_cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    final = base_dir(suite)
+    tmp = root / f".build-{final.name}-{os.getpid()}"
+    if tmp.exists():
+        safe_rmtree(tmp)
+    tmp.mkdir()
+    logfile = root / f"{final.name}.log"
+    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+           suite, str(tmp / "rootfs"), mirror]
+    log(f"lab: building base {suite} from {mirror} (debootstrap, 1-2 min; log {logfile})")
+    started = time.monotonic()
+    try:
+        with open(logfile, "w") as fh:
+            fh.write(" ".join(cmd) + "\n")
+            fh.flush()
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=fh,
+                                  stderr=subprocess.STDOUT, timeout=1800)
+        if proc.returncode != 0:
+            raise LabError(f"debootstrap {suite} failed (exit {proc.returncode}); "
+                           f"log tail: {tail(logfile, 3)}")
+        customise(tmp / "rootfs")
+        meta = {"suite": suite, "packages": list(PACKAGES), "format": BASE_FORMAT,
+                "mirror": mirror, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "seconds": round(time.monotonic() - started, 1)}
+        write_atomic(tmp / "base.json", json.dumps(meta, indent=2) + "\n")
+        if final.exists():
+            old = root / f".old-{final.name}-{os.getpid()}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            safe_rmtree(old)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        safe_rmtree(tmp)
+        raise
+    log(f"lab: base {suite} built in {time.monotonic() - started:.1f} s")
+    return final
+
+
+def ensure_bases(suites: set[str], rebuild: bool = False, log=print) -> None:
+    """Build the missing (or, with rebuild, all requested) bases, in parallel."""
+    _clean_leftovers()
+    todo = sorted(s for s in suites if rebuild or not base_ready(s))
+    if not todo:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
+        futures = [pool.submit(build_base, s, log) for s in todo]
+        errors = []
+        for f in futures:
+            try:
+                f.result()
+            except LabError as exc:
+                errors.append(str(exc))
+    if errors:
+        raise LabError("\n".join(errors))
+
+
+def customise(rootfs: Path) -> None:
+    """One-time changes to a fresh debootstrap, shared by every host of that suite."""
+    etc = rootfs / "etc"
+    # sshd: no DNS, key-only root
+    write_atomic(etc / "ssh" / "sshd_config.d" / "tabpy-lab.conf", SSHD_DROPIN)
+    # host keys are made per host
+    for key in (etc / "ssh").glob("ssh_host_*"):
+        key.unlink()
+    # machine-id is made per host; dbus reads /etc/machine-id
+    write_atomic(etc / "machine-id", "", 0o444)
+    dbus_id = rootfs / "var" / "lib" / "dbus" / "machine-id"
+    if dbus_id.exists() or dbus_id.is_symlink():
+        dbus_id.unlink()
+        dbus_id.symlink_to("/etc/machine-id")
+    # no DNS: an empty resolv.conf (debootstrap copied the controller's)
+    resolv = etc / "resolv.conf"
+    if resolv.exists() or resolv.is_symlink():
+        resolv.unlink()
+    write_atomic(resolv, "")
+    write_atomic(etc / "hostname", "localhost\n")
+    write_atomic(etc / "hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n")
+    # mask units that slow the boot or reach out
+    unit_dirs = [rootfs / "lib/systemd/system", rootfs / "usr/lib/systemd/system"]
+    for unit in MASKED_UNITS:
+        if any((d / unit).exists() for d in unit_dirs):
+            link = etc / "systemd" / "system" / unit
+            if link.exists() or link.is_symlink():
+                link.unlink()
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to("/dev/null")
+    # apt caches from debootstrap are not needed in every host
+    for leftover in (rootfs / "var" / "cache" / "apt").glob("*.bin"):
+        leftover.unlink()

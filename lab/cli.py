@@ -1,0 +1,224 @@
+"""python -m lab up|down|status|reset NAME|stop NAME"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import base, machine, net, paths, ssh
+from .hosts import LAB_HOSTS, LabHost, get_host
+from .util import LabError, ensure_sbin_path
+
+LOCK_TIMEOUT = 600.0
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+class Lock:
+    """One lab command at a time (up/down/stop/reset change shared system state)."""
+
+    def __enter__(self):
+        path = paths.lock_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(path, "w")
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LabError(f"another lab command holds {path}") from None
+                time.sleep(0.2)
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
+def select(names: list[str]) -> list[LabHost]:
+    if not names:
+        return list(LAB_HOSTS)
+    try:
+        picked = {get_host(n) for n in names}
+    except KeyError as exc:
+        raise LabError(exc.args[0]) from None
+    return [h for h in LAB_HOSTS if h in picked]
+
+
+def parallel(fn, hosts: list[LabHost]) -> list[str]:
+    """Run fn(host) for each host in parallel; return 'name: error' lines."""
+    errors = []
+    if not hosts:
+        return errors
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        futures = {h: pool.submit(fn, h) for h in hosts}
+        for h, f in futures.items():
+            try:
+                f.result()
+            except LabError as exc:
+                msg = str(exc)
+                errors.append(msg if msg.startswith(f"{h.name}:") else f"{h.name}: {msg}")
+            except OSError as exc:
+                errors.append(f"{h.name}: {exc}")
+    return errors
+
+
+def prepare_controller() -> None:
+    paths.state_dir().mkdir(parents=True, exist_ok=True)
+    os.chmod(paths.state_dir(), 0o755)
+    paths.hosts_dir().mkdir(parents=True, exist_ok=True)
+    base.ensure_prerequisites()
+    ssh.ensure_key()
+    ssh.write_ssh_config()
+
+
+def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
+    started = time.monotonic()
+    prepare_controller()
+    # already up and answering: leave alone
+    up = {h for h in hosts if machine.running_pid(h) is not None}
+    answering = set()
+    if up:
+        net.ensure_bridge()
+        ordered = [h for h in hosts if h in up]
+        with ThreadPoolExecutor(max_workers=len(ordered)) as pool:
+            answers = list(pool.map(ssh.ssh_true, ordered))
+        answering = {h for h, ok in zip(ordered, answers, strict=True) if ok}
+    if rebuild_base:
+        busy = [h.name for h in LAB_HOSTS
+                if machine.is_mounted(machine.root_dir(h))]
+        if busy:
+            raise LabError(f"--rebuild-base: hosts {', '.join(busy)} are running on the "
+                           "current base; run `python -m lab down` first")
+    to_boot = [h for h in hosts if h not in up]
+    to_wait = [h for h in hosts if h in up and h not in answering]
+    if to_boot or rebuild_base:
+        base.ensure_bases({h.suite for h in (to_boot or hosts)}, rebuild=rebuild_base, log=log)
+    # the lab's own stale ControlMaster sockets (hosts not up) must not break ssh
+    for h in LAB_HOSTS:
+        if h not in up and h not in to_boot and machine.status(h).state != "up":
+            ssh.close_master(h)
+    pids: dict[LabHost, int] = {}
+    if to_boot:
+        net.ensure_bridge()
+
+        def start(h: LabHost) -> None:
+            pids[h] = machine.start(h)
+
+        errors = parallel(start, to_boot)
+        # keys are in place now: known_hosts before the first connection
+        ssh.write_known_hosts()
+        if errors:
+            raise LabError("\n".join(errors))
+    else:
+        ssh.write_known_hosts()
+    for h in to_wait:
+        pids[h] = machine.running_pid(h) or 0
+    deadline = time.monotonic() + machine.READY_TIMEOUT
+    errors = parallel(lambda h: machine.wait_ready(h, pids[h], deadline), to_boot + to_wait)
+    if errors:
+        raise LabError("\n".join(errors))
+    elapsed = time.monotonic() - started
+    booted = " ".join(h.name for h in to_boot) or "none"
+    already = " ".join(h.name for h in hosts if h in answering) or "none"
+    log(f"lab: up in {elapsed:.1f} s (booted: {booted}; already up: {already}); "
+        f"ssh -F {paths.ssh_config_path()} NAME.lab.test")
+
+
+def any_running() -> bool:
+    return any(machine.running_pid(h) is not None for h in LAB_HOSTS)
+
+
+def cmd_down(hosts: list[LabHost], keep: bool = False) -> None:
+    started = time.monotonic()
+    if not paths.state_dir().exists() and not any(machine.leftovers(h) for h in hosts):
+        log("lab: nothing to do (no lab state)")
+        return
+    fn = machine.cleanup_runtime if keep else machine.remove
+    errors = parallel(fn, hosts)
+    if paths.state_dir().exists():
+        ssh.write_known_hosts()
+    if not any_running():
+        net.remove_bridge()
+    if errors:
+        raise LabError("\n".join(errors))
+    verb = "stopped" if keep else "removed"
+    log(f"lab: {verb} {' '.join(h.name for h in hosts)} in {time.monotonic() - started:.1f} s")
+
+
+def cmd_status() -> None:
+    rows = [("NAME", "FQDN", "SUITE", "ADDRESS", "STATE", "PID", "SSH")]
+    statuses = [machine.status(h) for h in LAB_HOSTS]
+    up = [s.host for s in statuses if s.state == "up"]
+    oks = {}
+    if up and paths.ssh_config_path().exists():
+        with ThreadPoolExecutor(max_workers=len(up)) as pool:
+            oks = dict(zip(up, pool.map(lambda h: ssh.ssh_true(h, 2), up), strict=True))
+    for s in statuses:
+        ssh_col = ("ok" if oks.get(s.host) else "no") if s.state == "up" else "-"
+        rows.append((s.host.name, s.host.fqdn, s.host.suite, s.host.address, s.state,
+                     str(s.pid) if s.pid else "-", ssh_col))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for s in statuses:
+        if s.state == "stale":
+            print(f"{s.host.name}: stale ({', '.join(s.leftovers)}); `python -m lab up` "
+                  "recovers it")
+    print(f"state: {paths.state_dir()}  cache: {paths.cache_dir()}  "
+          f"ssh config: {paths.ssh_config_path()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab",
+                                     description="Disposable systemd-booted Debian lab hosts.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_up = sub.add_parser("up", help="boot lab hosts (all by default); no-op for running ones")
+    p_up.add_argument("names", nargs="*")
+    p_up.add_argument("--rebuild-base", action="store_true",
+                      help="rebuild the debootstrap base image(s) first")
+    p_down = sub.add_parser("down", help="power off and DELETE hosts (all by default)")
+    p_down.add_argument("names", nargs="*")
+    sub.add_parser("status", help="table of the lab hosts")
+    p_reset = sub.add_parser("reset", help="down + up: a fresh host")
+    p_reset.add_argument("names", nargs="+")
+    p_stop = sub.add_parser("stop", help="power off but keep the host's disk (upper dir)")
+    p_stop.add_argument("names", nargs="+")
+    args = parser.parse_args(argv)
+
+    ensure_sbin_path()
+    if os.geteuid() != 0:
+        print("lab: must run as root (mounts, namespaces, nspawn)", file=sys.stderr)
+        return 1
+    try:
+        hosts = select(getattr(args, "names", []))
+        if args.cmd == "status":
+            cmd_status()
+            return 0
+        with Lock():
+            if args.cmd == "up":
+                cmd_up(hosts, rebuild_base=args.rebuild_base)
+            elif args.cmd == "down":
+                cmd_down(hosts)
+            elif args.cmd == "stop":
+                cmd_down(hosts, keep=True)
+            elif args.cmd == "reset":
+                cmd_down(hosts)
+                cmd_up(hosts)
+    except LabError as exc:
+        for line in str(exc).splitlines():
+            print(f"lab: {line}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. `python -m lab status | head`
+        return 0
+    except KeyboardInterrupt:
+        print("lab: interrupted", file=sys.stderr)
+        return 130
+    return 0

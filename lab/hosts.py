@@ -1,0 +1,48 @@
+"""The lab's host table: importable by the inventory (stdlib only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DOMAIN = "lab.test"
+BRIDGE = "tplabbr0"
+GATEWAY = "169.254.213.1"
+PREFIX = 24
+NETWORK = "169.254.213.0/24"
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    suite: str
+    address: str
+    groups: tuple[str, ...]
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{DOMAIN}"
+
+    @property
+    def netns(self) -> str:
+        return f"tplab-{self.name}"
+
+    @property
+    def veth(self) -> str:
+        return f"tpv-{self.name}"
+
+
+LAB_HOSTS = (
+    LabHost("tabpy1", "bookworm", "169.254.213.11", ("tabpy_servers",)),
+    LabHost("tabpy2", "trixie", "169.254.213.12", ("tabpy_servers",)),
+    LabHost("tableau1", "bookworm", "169.254.213.21", ("tableau_servers",)),
+    LabHost("client1", "bookworm", "169.254.213.31", ("clients",)),
+)
+
+
+def get_host(name: str) -> LabHost:
+    """Look a lab host up by short name or FQDN."""
+    for host in LAB_HOSTS:
+        if name in (host.name, host.fqdn):
+            return host
+    known = ", ".join(h.name for h in LAB_HOSTS)
+    raise KeyError(f"unknown lab host {name!r} (known: {known})")

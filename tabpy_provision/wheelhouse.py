@@ -1,0 +1,620 @@
+"""A wheels-only wheelhouse for TabPy, built and cached on the controller, one archive per ABI.
+
+Target hosts never have internet: the deploy pushes ONE archive and installs from it with no
+index. Measured facts (shared lab-recipe.md section 4, tabpy-facts.md "Install"):
+
+- TabPy and docopt are sdist-only on PyPI; ``pip wheel --no-deps`` turns them into pure wheels,
+  so the wheelhouse can be wheels-only. The rest (~67 distributions, ~146 MB) are binary wheels
+  for ONE Python ABI: Debian 12 needs cp311, Debian 13 cp313.
+- On a host, ``uv`` installs from a wheelhouse in ~7 s where pip takes 32-37 s. uv is a single
+  binary inside the ``uv`` wheel on PyPI, so the archive carries it as ``bin/uv``.
+
+Archive (uncompressed tar - wheels are already compressed - byte-for-byte deterministic):
+``bin/uv`` (0755) and ``wheels/*.whl`` (0644), exactly the set pinned in
+``locks/tabpy-<version>-<abi>-<arch>.txt``. A host installs it with::
+
+    tar -xf ARCHIVE -C DIR
+    DIR/bin/uv venv --python /usr/bin/python3 --no-python-downloads VENV
+    DIR/bin/uv pip install --python VENV/bin/python --offline --no-index \\
+        --find-links DIR/wheels tabpy==VERSION
+
+Refresh a lock with ``python -m tabpy_provision.wheelhouse lock --abi cp311 --abi cp313`` and
+prefetch archives with ``python -m tabpy_provision.wheelhouse build --abi cp311 --abi cp313``.
+Stdlib only; pip runs in a subprocess with the controller's own pip configuration (a corporate
+index or proxy set there is honoured).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+TABPY_VERSION_DEFAULT = "2.16.0"
+UV_VERSION = "0.13.9"
+DOCOPT_VERSION = "0.6.2"
+# No wheels on PyPI for these: built locally as pure (py3-none-any) wheels.
+SDIST_ONLY = ("tabpy", "docopt")
+# Newest glibc a chosen wheel may need: Debian 12's 2.36 (Debian 13 has 2.41). One tag list for
+# both ABIs keeps every archive installable on Debian 12 and newer.
+GLIBC_MAX = (2, 36)
+# Fixed timestamp for tar entries and for the wheels built from sdists (the zip epoch, 1980).
+EPOCH = 315532800
+LOCKS_DIR = Path(__file__).resolve().parent / "locks"
+
+Log = Callable[[str], object]
+
+
+class WheelhouseError(Exception):
+    """A wheelhouse cannot be built or used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    archive: Path
+    sha256: str
+    tabpy_version: str
+    abi: str
+    arch: str
+
+    @property
+    def name(self) -> str:
+        return f"tabpy-{self.tabpy_version}-{self.abi}-{self.arch}"
+
+
+# --- pure pieces -----------------------------------------------------------------------------
+
+
+def abi_for_python(major: int, minor: int) -> str:
+    """(3, 11) -> "cp311": the CPython ABI tag of a target's /usr/bin/python3."""
+    if major != 3 or not isinstance(minor, int) or minor < 0:
+        raise WheelhouseError(f"unsupported Python {major}.{minor}: only CPython 3.x is handled")
+    return f"cp3{minor}"
+
+
+def python_version_for_abi(abi: str) -> str:
+    """ "cp313" -> "3.13"; rejects anything else (free-threaded "cp313t" included)."""
+    match = re.fullmatch(r"cp3(\d{1,2})", abi)
+    if not match:
+        raise WheelhouseError(f"abi {abi!r} is not a CPython 3 ABI tag like 'cp311' or 'cp313'")
+    return f"3.{int(match.group(1))}"
+
+
+def check_arch(arch: str) -> str:
+    if not re.fullmatch(r"[a-z0-9_]+", arch):
+        raise WheelhouseError(f"arch {arch!r} is not a machine name like 'x86_64' or 'aarch64'")
+    return arch
+
+
+def platform_tags(arch: str, glibc: tuple[int, int] = GLIBC_MAX) -> list[str]:
+    """manylinux tags pip may pick, best first: manylinux_2_<glibc>..manylinux_2_5 plus the
+    legacy aliases (manylinux2014 = 2_17, manylinux2010 = 2_12, manylinux1 = 2_5).
+
+    pip does not expand ``--platform manylinux_2_28_x86_64`` to older glibc versions, so the
+    full list is given explicitly.
+    """
+    check_arch(arch)
+    major, newest = glibc
+    aliases = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    tags = []
+    for minor in range(newest, 4, -1):
+        tags.append(f"manylinux_{major}_{minor}_{arch}")
+        if minor in aliases:
+            tags.append(f"{aliases[minor]}_{arch}")
+    return tags
+
+
+def target_args(abi: str, arch: str) -> list[str]:
+    """pip options selecting binary wheels for the target interpreter and platform."""
+    args = [
+        "--only-binary=:all:",
+        "--python-version",
+        python_version_for_abi(abi),
+        "--implementation",
+        "cp",
+        "--abi",
+        abi,
+    ]
+    for tag in platform_tags(arch):
+        args += ["--platform", tag]
+    return args
+
+
+def canonical_name(name: str) -> str:
+    """PEP 503 normalised project name: "zope.interface" -> "zope-interface"."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _norm_version(version: str) -> str:
+    return version.strip().lower().removeprefix("v")
+
+
+def parse_wheel_filename(filename: str) -> tuple[str, str]:
+    """ "numpy-2.4.6-cp311-cp311-manylinux_2_28_x86_64.whl" -> ("numpy", "2.4.6")."""
+    if not filename.endswith(".whl"):
+        raise WheelhouseError(f"{filename} is not a wheel (.whl)")
+    parts = filename[: -len(".whl")].split("-")
+    if len(parts) not in (5, 6):
+        raise WheelhouseError(f"{filename} is not a valid wheel file name")
+    return canonical_name(parts[0]), parts[1]
+
+
+def parse_lock(text: str) -> dict[str, str]:
+    """Lock file text -> {canonical name: version}. Lines are name==version; # comments."""
+    pins: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.!+_-]+)", line)
+        if not match:
+            raise WheelhouseError(f"lock line {number} {raw!r} is not 'name==version'")
+        name = canonical_name(match.group(1))
+        if name in pins:
+            raise WheelhouseError(f"lock line {number}: {name} is pinned twice")
+        pins[name] = match.group(2)
+    return pins
+
+
+def format_lock(pins: Mapping[str, str], header: Sequence[str] = ()) -> str:
+    """Sorted name==version lines (canonical names) under '# ' header lines."""
+    lines = [f"# {line}".rstrip() for line in header]
+    lines += [f"{canonical_name(n)}=={v}" for n, v in sorted(pins.items(), key=_sort_key)]
+    return "\n".join(lines) + "\n"
+
+
+def _sort_key(item: tuple[str, str]) -> str:
+    return canonical_name(item[0])
+
+
+def pins_from_report(report: Mapping) -> dict[str, str]:
+    """pip's ``install --dry-run --report`` JSON -> {canonical name: version}."""
+    pins = {}
+    for item in report.get("install", []):
+        metadata = item["metadata"]
+        pins[canonical_name(metadata["name"])] = metadata["version"]
+    return pins
+
+
+def check_wheels(directory: Path, pins: Mapping[str, str]) -> list[Path]:
+    """The wheels in ``directory`` - exactly one per pin, at the pinned version, nothing else."""
+    found: dict[str, Path] = {}
+    problems = []
+    for path in sorted(directory.iterdir()):
+        if not path.name.endswith(".whl"):
+            raise WheelhouseError(
+                f"{path.name} in the download is not a wheel: the wheelhouse must be wheels-only "
+                "(a locked package has no wheel for this ABI/platform?)"
+            )
+        name, version = parse_wheel_filename(path.name)
+        if name in found:
+            problems.append(f"two wheels for {name}")
+        elif name not in pins:
+            problems.append(f"unlocked {path.name}")
+        elif _norm_version(version) != _norm_version(pins[name]):
+            problems.append(f"{path.name} is not the locked {name}=={pins[name]}")
+        found[name] = path
+    missing = sorted(set(pins) - set(found))
+    if missing:
+        problems.append("missing " + ", ".join(f"{n}=={pins[n]}" for n in missing))
+    if problems:
+        raise WheelhouseError("downloaded wheels do not match the lock: " + "; ".join(problems))
+    return [found[name] for name in sorted(found)]
+
+
+def uv_binary_member(names: Iterable[str]) -> str:
+    """The path of the ``uv`` executable inside a uv wheel (``uv-X.data/scripts/uv``)."""
+    hits = [n for n in names if re.fullmatch(r"uv-[^/]+\.data/scripts/uv", n)]
+    if len(hits) != 1:
+        raise WheelhouseError(f"no single uv-*.data/scripts/uv in the uv wheel (found {hits})")
+    return hits[0]
+
+
+def extract_uv(wheel: Path, dest: Path) -> Path:
+    with zipfile.ZipFile(wheel) as archive:
+        member = uv_binary_member(archive.namelist())
+        with archive.open(member) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    return dest
+
+
+def pack_archive(dest: Path, wheels: Iterable[Path], uv_binary: Path) -> None:
+    """Write the deterministic tar: ``bin/uv`` (0755) and ``wheels/<file>.whl`` (0644).
+
+    Sorted entries, fixed mtime, uid/gid 0, empty user/group names, no directory entries, no
+    compression: the same input files give the same bytes, wherever and whenever they lie.
+    """
+    entries = [("bin/uv", Path(uv_binary), 0o755)]
+    names = set()
+    for wheel in wheels:
+        wheel = Path(wheel)
+        if not wheel.name.endswith(".whl"):
+            raise WheelhouseError(f"{wheel.name} is not a wheel: the wheelhouse is wheels-only")
+        if wheel.name in names:
+            raise WheelhouseError(f"{wheel.name} is given twice")
+        names.add(wheel.name)
+        entries.append((f"wheels/{wheel.name}", wheel, 0o644))
+    entries.sort()
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
+        for arcname, path, mode in entries:
+            info = tarfile.TarInfo(arcname)
+            info.size = path.stat().st_size
+            info.mtime = EPOCH
+            info.mode = mode
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.type = tarfile.REGTYPE
+            with open(path, "rb") as src:
+                tar.addfile(info, src)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as src:
+        for block in iter(lambda: src.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lock_file(tabpy_version: str, abi: str, arch: str) -> Path:
+    return LOCKS_DIR / f"tabpy-{tabpy_version}-{abi}-{arch}.txt"
+
+
+def default_cache_dir() -> Path:
+    """$TABPY_PROVISION_CACHE, else ~/.cache/tabpy-provision. Archives go in <it>/wheelhouse."""
+    env = os.environ.get("TABPY_PROVISION_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tabpy-provision"
+
+
+# --- pip ------------------------------------------------------------------------------------
+
+
+def _pip_error(what: str, returncode: int, stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    tail = errors[-3:] or [line for line in lines if not line.startswith("WARNING:")][-3:]
+    detail = " | ".join(tail) or "no output"
+    return (
+        f"{what} failed (exit {returncode}): {detail} "
+        "- check the controller's access to PyPI (pip config list) and the lock file"
+    )
+
+
+def _run_pip(python: str, args: Sequence[str], what: str) -> str:
+    """Run ``python -m pip ARGS``; its stdout, or WheelhouseError with pip's last error lines."""
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    command = [python, "-m", "pip", *args, "--no-input", "--progress-bar", "off"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    except OSError as exc:
+        raise WheelhouseError(f"{what}: cannot run {python}: {exc}") from exc
+    if done.returncode != 0:
+        raise WheelhouseError(_pip_error(what, done.returncode, done.stderr))
+    return done.stdout
+
+
+def _build_sdist_wheels(python: str, dest: Path, pins: Mapping[str, str]) -> None:
+    reqs = [f"{name}=={pins[name]}" for name in SDIST_ONLY]
+    # No wheel cache: with SOURCE_DATE_EPOCH set the built wheels are byte-stable.
+    _run_pip(
+        python,
+        ["wheel", "--no-deps", "--no-cache-dir", "-w", str(dest), *reqs],
+        "pip wheel " + " ".join(reqs),
+    )
+    for path in dest.iterdir():
+        if path.name.endswith(".whl") and not path.name.endswith("-none-any.whl"):
+            raise WheelhouseError(f"{path.name} is not a pure wheel: it would tie to one ABI")
+
+
+# --- build and cache --------------------------------------------------------------------------
+
+
+def _manifest_path(archive: Path) -> Path:
+    return archive.with_name(archive.name + ".json")
+
+
+def _cached(archive: Path, lock_digest: str) -> str | None:
+    """The archive's sha256 when it is complete and built from this lock and uv, else None."""
+    try:
+        manifest = json.loads(_manifest_path(archive).read_text())
+    except (OSError, ValueError):
+        return None
+    if not archive.is_file() or manifest.get("lock_sha256") != lock_digest:
+        return None
+    if manifest.get("uv_version") != UV_VERSION:
+        return None
+    digest = sha256_file(archive)
+    return digest if digest == manifest.get("sha256") else None
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path, log: Log) -> Iterator[None]:
+    """Cross-process (and cross-greenlet: non-blocking flock + sleep) lock on ``path``."""
+    with open(path, "a") as handle:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    log(f"waiting for another build holding {path} ...")
+                    waited = True
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(
+    archive: Path,
+    pins: Mapping[str, str],
+    lock: Path,
+    lock_digest: str,
+    abi: str,
+    arch: str,
+    python: str,
+    log: Log,
+) -> str:
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=archive.parent))
+    try:
+        wheels_dir, uv_dir = work / "wheels", work / "uv"
+        wheels_dir.mkdir()
+        uv_dir.mkdir()
+        log(f"  pip wheel {' '.join(SDIST_ONLY)} (sdist-only on PyPI) ...")
+        _build_sdist_wheels(python, wheels_dir, pins)
+        log(f"  pip download {len(pins)} locked wheels for {abi} {arch} ...")
+        pick = target_args(abi, arch)
+        _run_pip(
+            python,
+            [
+                "download",
+                "--no-deps",
+                "-d",
+                str(wheels_dir),
+                *pick,
+                "--find-links",
+                str(wheels_dir),
+                "-r",
+                str(lock),
+            ],
+            f"pip download -r {lock.name}",
+        )
+        wheels = check_wheels(wheels_dir, pins)
+        log(f"  pip download uv=={UV_VERSION} ...")
+        _run_pip(
+            python,
+            ["download", "--no-deps", "-d", str(uv_dir), *pick, f"uv=={UV_VERSION}"],
+            f"pip download uv=={UV_VERSION}",
+        )
+        uv_wheels = sorted(uv_dir.glob("*.whl"))
+        if len(uv_wheels) != 1:
+            raise WheelhouseError(f"expected one uv wheel, got {[p.name for p in uv_wheels]}")
+        uv_binary = extract_uv(uv_wheels[0], work / "uv-binary")
+        tmp = archive.with_name(archive.name + ".tmp")
+        log(f"  packing {len(wheels)} wheels + bin/uv -> {archive}")
+        pack_archive(tmp, wheels, uv_binary)
+        digest = sha256_file(tmp)
+        manifest = {
+            "sha256": digest,
+            "lock": lock.name,
+            "lock_sha256": lock_digest,
+            "uv_version": UV_VERSION,
+            "uv_wheel": uv_wheels[0].name,
+            "wheels": {path.name: sha256_file(path) for path in wheels},
+        }
+        manifest_tmp = work / "manifest.json"
+        manifest_tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        os.replace(manifest_tmp, _manifest_path(archive))
+        os.replace(tmp, archive)  # last: an archive in place is a complete one
+        return digest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ensure_wheelhouse(
+    tabpy_version: str,
+    abi: str,
+    *,
+    arch: str = "x86_64",
+    cache_dir: Path | None = None,
+    python: str = sys.executable,
+    log: Log = print,
+    force: bool = False,
+) -> Wheelhouse:
+    """The cached archive for this TabPy/ABI/arch, built first when missing or stale.
+
+    ``cache_dir`` holds the archives (default ``default_cache_dir() / "wheelhouse"``). A cached
+    archive is reused when it is complete (written last, atomically), matches its manifest's
+    sha256 and was built from the current lock file and UV_VERSION.
+    """
+    python_version_for_abi(abi)
+    check_arch(arch)
+    lock = lock_file(tabpy_version, abi, arch)
+    if not lock.is_file():
+        raise WheelhouseError(
+            f"no lock file {lock}: run python -m tabpy_provision.wheelhouse lock "
+            f"--abi {abi} --tabpy-version {tabpy_version} --arch {arch}"
+        )
+    lock_bytes = lock.read_bytes()
+    pins = parse_lock(lock_bytes.decode())
+    missing = [n for n in SDIST_ONLY if n not in pins]
+    if pins.get("tabpy") != tabpy_version or missing:
+        raise WheelhouseError(f"lock file {lock} does not pin tabpy=={tabpy_version} and docopt")
+    lock_digest = hashlib.sha256(lock_bytes).hexdigest()
+
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "wheelhouse"
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"tabpy-{tabpy_version}-{abi}-{arch}"
+    archive = directory / f"{name}.tar"
+    with _exclusive(directory / f".{name}.lock", log):
+        digest = None if force else _cached(archive, lock_digest)
+        if digest is None:
+            started = time.monotonic()
+            log(f"building wheelhouse tabpy {tabpy_version} {abi} {arch} from {lock.name} ...")
+            digest = _build(archive, pins, lock, lock_digest, abi, arch, python, log)
+            size = archive.stat().st_size / 1e6
+            log(
+                f"wheelhouse {archive.name}: {size:.1f} MB, sha256 {digest}, "
+                f"{time.monotonic() - started:.1f} s"
+            )
+    return Wheelhouse(archive, digest, tabpy_version, abi, arch)
+
+
+# --- lock -----------------------------------------------------------------------------------
+
+
+def resolve_pins(
+    tabpy_version: str, abi: str, arch: str, *, python: str = sys.executable, log: Log = print
+) -> dict[str, str]:
+    """Every distribution ``pip install tabpy==V`` pulls for this ABI/platform, name -> version.
+
+    pip evaluates environment markers with the interpreter it runs on, not the target: a lock
+    for another Python version must be checked on a host (``uv pip freeze`` == lock).
+    """
+    with tempfile.TemporaryDirectory(prefix="tabpy-lock-") as tmp:
+        work = Path(tmp)
+        sdists = work / "sdists"
+        sdists.mkdir()
+        base = {"tabpy": tabpy_version, "docopt": DOCOPT_VERSION}
+        log(f"  pip wheel tabpy=={tabpy_version} docopt=={DOCOPT_VERSION} ...")
+        _build_sdist_wheels(python, sdists, base)
+        report = work / "report.json"
+        log(f"  resolving tabpy=={tabpy_version} for {abi} {arch} (pip install --dry-run) ...")
+        _run_pip(
+            python,
+            [
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--quiet",
+                "--report",
+                str(report),
+                "--target",
+                str(work / "target"),
+                *target_args(abi, arch),
+                "--find-links",
+                str(sdists),
+                f"tabpy=={tabpy_version}",
+                f"docopt=={DOCOPT_VERSION}",
+            ],
+            f"resolving tabpy=={tabpy_version} for {abi}",
+        )
+        pins = pins_from_report(json.loads(report.read_text()))
+    if pins.get("tabpy") != tabpy_version:
+        raise WheelhouseError(f"resolution did not pick tabpy=={tabpy_version}: {pins}")
+    return pins
+
+
+def write_lock(
+    tabpy_version: str,
+    abi: str,
+    arch: str = "x86_64",
+    *,
+    python: str = sys.executable,
+    log: Log = print,
+) -> Path:
+    pins = resolve_pins(tabpy_version, abi, arch, python=python, log=log)
+    interpreter = _interpreter_version(python)
+    target = python_version_for_abi(abi)
+    resolved = f"Resolved by pip on CPython {interpreter}"
+    if not interpreter.startswith(target + "."):
+        resolved += f" (environment markers evaluated for it, not {target}: check on a host)"
+        log(
+            f"  note: markers evaluated for Python {interpreter}, not {target}: check the set "
+            "on a host (uv pip freeze == lock) after the first install"
+        )
+    header = [
+        f"TabPy {tabpy_version} for {abi} {arch}: every distribution it installs, name==version.",
+        f"Generated by: python -m tabpy_provision.wheelhouse lock --abi {abi} "
+        f"--tabpy-version {tabpy_version} --arch {arch}",
+        "(pip install --dry-run --report; binary wheels only, manylinux glibc <= "
+        f"{GLIBC_MAX[0]}.{GLIBC_MAX[1]}; tabpy and docopt built from their sdists)",
+        resolved + ".",
+        "ensure_wheelhouse downloads exactly this set (pip download --no-deps -r this file).",
+    ]
+    path = lock_file(tabpy_version, abi, arch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(format_lock(pins, header))
+    os.replace(tmp, path)
+    return path
+
+
+def _interpreter_version(python: str) -> str:
+    code = "import platform; print(platform.python_version())"
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise WheelhouseError(f"cannot run {python}: {exc}") from exc
+    return done.stdout.strip()
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tabpy_provision.wheelhouse",
+        description="Build (prefetch) wheels-only TabPy wheelhouses, or refresh their locks.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("build", "build/cache the archives"), ("lock", "write the lock files")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--abi", action="append", required=True, help="cp311, cp313 (repeat)")
+        cmd.add_argument("--tabpy-version", default=TABPY_VERSION_DEFAULT)
+        cmd.add_argument("--arch", default="x86_64")
+        cmd.add_argument("--python", default=sys.executable, help="interpreter whose pip runs")
+    build = sub.choices["build"]
+    build.add_argument("--cache-dir", type=Path, help="default: <cache>/wheelhouse")
+    build.add_argument("--force", action="store_true", help="rebuild even when cached")
+    args = parser.parse_args(argv)
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        for abi in args.abi:
+            started = time.monotonic()
+            if args.command == "lock":
+                path = write_lock(args.tabpy_version, abi, args.arch, python=args.python, log=log)
+                count = len(parse_lock(path.read_text()))
+                print(f"{path}  {count} pins  {time.monotonic() - started:.1f} s")
+            else:
+                found = ensure_wheelhouse(
+                    args.tabpy_version,
+                    abi,
+                    arch=args.arch,
+                    cache_dir=args.cache_dir,
+                    python=args.python,
+                    log=log,
+                    force=args.force,
+                )
+                size = found.archive.stat().st_size / 1e6
+                print(
+                    f"{found.archive}  {size:.1f} MB  sha256 {found.sha256}  "
+                    f"{time.monotonic() - started:.1f} s"
+                )
+    except WheelhouseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Fixtures for tests on the lab hosts (real sshd, systemd, TabPy): lab/, inventory/lab.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from lab import paths
+from lab.hosts import LAB_HOSTS
+
+ROOT = Path(__file__).resolve().parents[2]
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+LAB_INVENTORY = "inventory/lab.py"
+TABPY_HOSTS = [h.fqdn for h in LAB_HOSTS if "tabpy_servers" in h.groups]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def results(self) -> list[dict]:
+        return json.loads(self.stdout)["results"]["operations"]
+
+    def changed(self) -> dict[str, list[str]]:
+        """Operation name -> hosts where it changed something."""
+        return {op["name"]: op["success"] for op in self.results() if op["success"]}
+
+    def errors(self) -> dict[str, list[str]]:
+        return {op["name"]: op["error"] for op in self.results() if op["error"]}
+
+
+def pyinfra(*args: str, inventory: str = LAB_INVENTORY, entry: str = "deploy/site.py",
+            timeout: float = 600) -> Run:
+    done = subprocess.run([PYINFRA, "-y", *args, inventory, entry], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def lab(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True, timeout=600)
+
+
+def lab_host(name: str):
+    """A testinfra host over the lab's ssh_config (strict host keys)."""
+    return testinfra.get_host(f"ssh://{name}", ssh_config=str(paths.ssh_config_path()))
+
+
+@pytest.fixture(scope="session")
+def lab_up():
+    lab("up")
+
+
+@pytest.fixture(scope="session")
+def converged(lab_up) -> tuple[Run, Run]:
+    """The whole lab deployed twice: (first run, second run)."""
+    first = pyinfra("--json")
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = pyinfra("--json")
+    assert second.returncode == 0, second.stderr[-3000:]
+    return first, second
