@@ -13,15 +13,18 @@ import time
 from pathlib import Path
 
 from . import paths
+from .hosts import LAB_HOSTS
 from .util import LabError, pid_alive, safe_rmtree, tail, write_atomic
 
 # Bump when customise() or the layout changes: a new key means a new base.
-BASE_FORMAT = 1
+BASE_FORMAT = 2
 
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "sudo",
     "ca-certificates", "iproute2", "curl", "openssl", "procps",
 )
+
+SUITES = tuple(sorted({h.suite for h in LAB_HOSTS}))
 
 # controller command -> Debian package providing it
 PREREQUISITES = {
@@ -187,9 +190,41 @@ def build_base(suite: str, log=print) -> Path:
     return final
 
 
+def _referenced_bases() -> set[str]:
+    """Bases recorded by a lab host (its upper dir sits on that base) or mounted."""
+    refs = set()
+    if paths.hosts_dir().is_dir():
+        for state in paths.hosts_dir().glob("*/state.json"):
+            try:
+                refs.add(str(Path(json.loads(state.read_text())["base"]).parent))
+            except (OSError, ValueError, KeyError):
+                continue
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            for opt in line.split(" - ", 1)[-1].split()[-1].split(","):
+                if opt.startswith("lowerdir="):
+                    refs.add(str(Path(opt[len("lowerdir="):]).parent))
+    return refs
+
+
+def _prune_old_bases() -> None:
+    """Remove bases of an older format or package list that no lab host still uses."""
+    root = paths.base_cache_dir()
+    if not root.is_dir():
+        return
+    current = {base_dir(s).name for s in SUITES}
+    refs = _referenced_bases()
+    for entry in root.iterdir():
+        if (re.fullmatch(r"[a-z]+-[0-9a-f]{12}", entry.name) and entry.is_dir()
+                and entry.name not in current and str(entry) not in refs):
+            safe_rmtree(entry)
+            (root / f"{entry.name}.log").unlink(missing_ok=True)
+
+
 def ensure_bases(suites: set[str], rebuild: bool = False, log=print) -> None:
     """Build the missing (or, with rebuild, all requested) bases, in parallel."""
     _clean_leftovers()
+    _prune_old_bases()
     todo = sorted(s for s in suites if rebuild or not base_ready(s))
     if not todo:
         return
@@ -227,6 +262,8 @@ def customise(rootfs: Path) -> None:
         resolv.unlink()
     write_atomic(resolv, "")
     write_atomic(etc / "hostname", "localhost\n")
+    # pam_env reads it for every SSH session (and warns when it is missing)
+    write_atomic(etc / "default" / "locale", "LANG=C.UTF-8\n")
     write_atomic(etc / "hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n")
     # mask units that slow the boot or reach out
     unit_dirs = [rootfs / "lib/systemd/system", rootfs / "usr/lib/systemd/system"]

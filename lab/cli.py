@@ -87,6 +87,8 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     answering = set()
     if up:
         net.ensure_bridge()
+        for h in up:
+            net.attach(h)
         ordered = [h for h in hosts if h in up]
         with ThreadPoolExecutor(max_workers=len(ordered)) as pool:
             answers = list(pool.map(ssh.ssh_true, ordered))
@@ -113,16 +115,15 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
             pids[h] = machine.start(h)
 
         errors = parallel(start, to_boot)
-        # keys are in place now: known_hosts before the first connection
-        ssh.write_known_hosts()
-        if errors:
-            raise LabError("\n".join(errors))
     else:
-        ssh.write_known_hosts()
+        errors = []
+    # host keys are in place now: known_hosts before the first connection
+    ssh.write_known_hosts()
     for h in to_wait:
         pids[h] = machine.running_pid(h) or 0
     deadline = time.monotonic() + machine.READY_TIMEOUT
-    errors = parallel(lambda h: machine.wait_ready(h, pids[h], deadline), to_boot + to_wait)
+    waiting = [h for h in to_boot + to_wait if h in pids]
+    errors += parallel(lambda h: machine.wait_ready(h, pids[h], deadline), waiting)
     if errors:
         raise LabError("\n".join(errors))
     elapsed = time.monotonic() - started
@@ -138,9 +139,6 @@ def any_running() -> bool:
 
 def cmd_down(hosts: list[LabHost], keep: bool = False) -> None:
     started = time.monotonic()
-    if not paths.state_dir().exists() and not any(machine.leftovers(h) for h in hosts):
-        log("lab: nothing to do (no lab state)")
-        return
     fn = machine.cleanup_runtime if keep else machine.remove
     errors = parallel(fn, hosts)
     if paths.state_dir().exists():

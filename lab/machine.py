@@ -142,8 +142,27 @@ def poweroff(host: LabHost) -> None:
             os.kill(p, signal.SIGKILL)
 
 
+def foreign_nspawn(host: LabHost) -> int | None:
+    """A live systemd-nspawn for this host's name/netns that is not booting OUR root (e.g. a lab
+    with another TABPY_LAB_DIR): never tear that one down."""
+    mine = f"--directory={root_dir(host)}"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        argv = proc_cmdline(int(entry))
+        if (argv and os.path.basename(argv[0]) == "systemd-nspawn" and mine not in argv
+                and (f"--machine={host.name}" in argv
+                     or f"--network-namespace-path={net.netns_path(host)}" in argv)):
+            return int(entry)
+    return None
+
+
 def cleanup_runtime(host: LabHost) -> None:
     """Power off (if running) and remove what the lab made at boot, keeping the upper dir."""
+    other = foreign_nspawn(host)
+    if other is not None:
+        raise LabError(f"{host.name}: {host.netns} is used by another lab's systemd-nspawn "
+                       f"(pid {other}, not booting {root_dir(host)}); leaving it alone")
     ssh.close_master(host)
     poweroff(host)
     net.destroy(host)

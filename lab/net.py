@@ -70,9 +70,27 @@ def ensure_bridge() -> None:
     run(["ip", "link", "set", BRIDGE, "up"])
 
 
+def bridge_ports() -> list[str]:
+    try:
+        return sorted(os.listdir(f"/sys/class/net/{BRIDGE}/brif"))
+    except OSError:
+        return []
+
+
 def remove_bridge() -> None:
-    if link_exists(BRIDGE):
+    """Only an empty bridge: a port still on it is a host still running (maybe a lab with
+    another state dir)."""
+    if link_exists(BRIDGE) and not bridge_ports():
         run(["ip", "link", "del", BRIDGE])
+
+
+def attach(host: LabHost) -> None:
+    """Make sure a running host's veth is on the bridge and up (idempotent self-repair)."""
+    if not link_exists(host.veth):
+        return
+    master = os.path.realpath(f"/sys/class/net/{host.veth}/master")
+    if os.path.basename(master) != BRIDGE or not os.path.exists(master):
+        run(["ip", "link", "set", host.veth, "master", BRIDGE, "up"])
 
 
 def netns_pids(host: LabHost) -> list[int]:

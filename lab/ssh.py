@@ -50,6 +50,9 @@ def write_ssh_config() -> Path:
             "    ControlMaster auto",
             f"    ControlPath {control_path()}",
             "    ControlPersist 60",
+            # a master whose host vanished must fail fast, not hang every later session
+            "    ServerAliveInterval 5",
+            "    ServerAliveCountMax 3",
             "",
         ]
     text = "\n".join(lines)
