@@ -1,0 +1,30 @@
+"""An example production inventory: copy to inventory/production.py and edit.
+
+    .venv/bin/pyinfra --dry inventory/production.py deploy/site.py
+    .venv/bin/pyinfra -y inventory/production.py deploy/site.py
+
+Every key below is a setting from the README's variables table (tabpy_provision/settings.py);
+anything not set keeps its default. Passwords are secret references, never literals.
+"""
+
+tabpy_servers = (
+    [
+        ("tabpy1.analytics.example.com", {"ssh_hostname": "tabpy1.analytics.example.com"}),
+        ("tabpy2.analytics.example.com", {
+            "ssh_hostname": "tabpy2.analytics.example.com",
+            # A service name Tableau may use instead of the host name.
+            "tabpy_cert_dns_aliases": ["tabpy.analytics.example.com"],
+        }),
+    ],
+    {
+        "ssh_user": "root",
+        "tabpy_port": 9004,
+        "tabpy_users": {
+            "tableau": "cmd:pass show tabpy/tableau",  # your password manager
+            "svc-reports": "generate",  # random, stored 0600 in secrets_dir
+        },
+        "tabpy_evaluate_timeout": 60,
+        "pki_dir": "pki/production",
+        "secrets_dir": "secrets/production",
+    },
+)
