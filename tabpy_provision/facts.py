@@ -40,3 +40,17 @@ class SubfoldersByAge(FactBase):
 
     def process(self, output):
         return list(output)
+
+
+class PasswordFileUsers(FactBase):
+    """User names in a TabPy password file (first field of each non-comment line); never the
+    hashes, which stay on the host. [] when the file is absent."""
+
+    default = list
+
+    def command(self, path):
+        return StringCommand("! test -f", QuoteString(path), "|| awk",
+                             QuoteString("!/^#/ && NF { print tolower($1) }"), QuoteString(path))
+
+    def process(self, output):
+        return list(output)

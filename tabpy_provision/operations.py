@@ -12,7 +12,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
-from tabpy_provision.facts import FirstLine, SubfoldersByAge
+from tabpy_provision.facts import FirstLine, PasswordFileUsers, SubfoldersByAge
 
 
 @operation()
@@ -33,6 +33,21 @@ def secret_file(path: str, content: bytes, user: str, group: str, mode: str):
                         QuoteString(temp))
     yield FileUploadCommand(BytesIO(content), temp)
     yield StringCommand("mv", "-f", QuoteString(temp), QuoteString(path))
+
+
+@operation()
+def tabpy_password_file(path: str, content: bytes, users: tuple[str, ...], account: str):
+    """TabPy's password file holding exactly `users`; the run names users added and removed
+    (never a hash), then writes the file like `secret_file`."""
+    present = set(host.get_fact(PasswordFileUsers, path=path))
+    added, removed = sorted(set(users) - present), sorted(present - set(users))
+    if added or removed:
+        verb = "" if host.state.is_executing else "would be "
+        host.log_styled("TabPy users " + "; ".join(
+            f"{verb}{what}: {', '.join(names)}" for what, names in
+            (("added", added), ("removed", removed)) if names))
+    yield from secret_file._inner(path=path, content=content, user=account, group=account,
+                                  mode="0600")
 
 
 @operation()

@@ -37,6 +37,17 @@ class TabpyServerPlan:
     password_file: bytes | None
     health_user: str | None
     health_password: str | None = field(repr=False, default=None)
+    notes: tuple[str, ...] = ()  # things the run should say (never a secret)
+    rotating: frozenset[str] = frozenset()  # user store keys whose pending password is used
+
+    @property
+    def secret_store(self) -> SecretStore:
+        return SecretStore(project_path(self.values["secrets_dir"]) / "tabpy_users")
+
+    @property
+    def user_names(self) -> tuple[str, ...]:
+        """Declared TabPy users as TabPy knows them (lower-cased)."""
+        return tuple(sorted(user.lower() for user in self.values["tabpy_users"]))
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -83,9 +94,12 @@ def project_path(value: str) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def plan_tabpy_server(host: str, data: Mapping[str, Any], *,
-                      now: datetime | None = None) -> TabpyServerPlan:
-    """Check every input of one host; raise SettingsError listing `host: field: problem` lines."""
+def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | None = None,
+                      rotate: frozenset[str] | None = None) -> TabpyServerPlan:
+    """Check every input of one host; raise SettingsError listing `host: field: problem` lines.
+
+    `rotate`: users (lower-cased) whose generated password is being rotated: the plan uses the
+    pending value from the secret store. An empty set means every generated user."""
     problems = settings.check_values(host, data)
     values = {name: data.get(name, s.default) for name, s in settings.BY_NAME.items()}
     if not problems:  # the checks below need well-typed values
@@ -99,7 +113,9 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *,
     fqdn = (values["tabpy_fqdn"] or host).lower()
 
     problems += _cross_field_problems(host, values)
-    users = _resolve_users(host, values, problems)
+    rotating = _rotating_users(host, values, rotate, problems)
+    notes: list[str] = []
+    users = _resolve_users(host, values, rotating, problems, notes)
     tls = _plan_tls(host, fqdn, values, problems, now) if values["tabpy_transfer_protocol"] == \
         "https" else None
     if problems:
@@ -116,6 +132,8 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *,
         else None,
         health_user=health_user if values["tabpy_auth_enabled"] else None,
         health_password=users.get(health_user) if values["tabpy_auth_enabled"] else None,
+        notes=tuple(notes),
+        rotating=rotating,
     )
 
 
@@ -154,14 +172,41 @@ def _user_name_problems(host: str, declared: Mapping[str, Any]) -> list[str]:
     return problems + [f"{host}: tabpy_users: {problem}" for problem in names if problem]
 
 
-def _resolve_users(host: str, values: Mapping[str, Any], problems: list[str]) -> dict[str, str]:
+def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str] | None,
+                    problems: list[str]) -> frozenset[str]:
+    if rotate is None:
+        return frozenset()
+    generated = {user.lower() for user, ref in values["tabpy_users"].items() if ref == "generate"}
+    if not rotate:
+        return frozenset(generated)
+    for user in sorted(rotate - generated):
+        reference = {u.lower(): r for u, r in values["tabpy_users"].items()}.get(user)
+        if reference is None:
+            problems.append(f"{host}: rotate_users: {user!r} is not in tabpy_users")
+        else:
+            problems.append(f"{host}: rotate_users: {user!r} comes from {describe(reference)}: "
+                            "change it there and redeploy (only generated passwords rotate here)")
+    return frozenset(rotate & generated)
+
+
+def _resolve_users(host: str, values: Mapping[str, Any], rotating: frozenset[str],
+                   problems: list[str], notes: list[str]) -> dict[str, str]:
     """Passwords of the declared users (names already checked), from their references."""
     store = SecretStore(project_path(values["secrets_dir"]) / "tabpy_users")
     users = {}
     for user, reference in values["tabpy_users"].items():
+        key = user.lower()
         try:
-            password = resolve(reference, store=store, store_key=user.lower(),
-                               allow_plaintext=values["allow_plaintext_secrets"])
+            if key in rotating:
+                state = "pending" if store.has_pending(key) else "newly generated"
+                password = store.pending(key)
+                notes.append(f"tabpy_users.{user}: rotating to the {state} password in "
+                             f"{store.path(key)}.pending")
+            else:
+                if reference == "generate" and not store.path(key).exists():
+                    notes.append(f"tabpy_users.{user}: new password generated in {store.path(key)}")
+                password = resolve(reference, store=store, store_key=key,
+                                   allow_plaintext=values["allow_plaintext_secrets"])
         except SecretError as error:
             problems.append(f"{host}: tabpy_users.{user} ({describe(reference)}): {error}")
             continue

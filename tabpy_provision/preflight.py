@@ -18,6 +18,7 @@ from pyinfra.api.state import State
 from tabpy_provision import settings, wheelhouse
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
+from tabpy_provision.secret_refs import SecretStore
 
 TABPY_GROUP = "tabpy_servers"
 
@@ -31,18 +32,34 @@ class Preflight:
     plans: dict[str, TabpyServerPlan] = field(default_factory=dict)
     wheelhouses: dict[str, wheelhouse.Wheelhouse] = field(default_factory=dict)
 
+    def promote_rotations(self, failed_hosts: set[str]) -> tuple[bool, str]:
+        """Make rotated passwords current once every TabPy host serves them."""
+        rotating = {(plan.secret_store.root, key) for plan in self.plans.values()
+                    for key in plan.rotating}
+        if not rotating:
+            return True, "no generated password to rotate"
+        failed = sorted(set(self.plans) & failed_hosts)
+        if failed:
+            return False, (f"rotation incomplete on {', '.join(failed)}: the old passwords stay "
+                           "current (a plain deploy puts them back); rerun deploy/rotate.py")
+        for root, key in sorted(rotating):
+            SecretStore(root).promote(key)
+        return True, f"rotated: {', '.join(sorted(key for _, key in rotating))}"
+
 
 _done: dict[int, Preflight | BadInput] = {}
 # pyinfra loads the deploy file for every host at once, in greenlets: check only once.
 _lock = Semaphore()
 
 
-def preflight(state: State) -> Preflight:
+def preflight(state: State, *, rotation: bool = False) -> Preflight:
+    """The checked plans of this run. The entry point that calls first decides `rotation`
+    (deploy/rotate.py does, then includes the site deploy)."""
     with _lock:
         key = id(state)
         if key not in _done:
             try:
-                _done[key] = _check_all(state)
+                _done[key] = _check_all(state, rotation)
             except BadInput as error:
                 _done[key] = error
     if isinstance(_done[key], BadInput):
@@ -50,14 +67,23 @@ def preflight(state: State) -> Preflight:
     return _done[key]
 
 
-def _check_all(state: State) -> Preflight:
+def _rotation_request(data: dict) -> frozenset[str]:
+    """`--data rotate_users=alice,bob` (empty or absent: every generated user)."""
+    requested = data.get("rotate_users") or ()
+    if isinstance(requested, str):
+        requested = requested.split(",")
+    return frozenset(user.strip().lower() for user in requested if user.strip())
+
+
+def _check_all(state: State, rotation: bool) -> Preflight:
     result = Preflight()
     problems: list[str] = []
     targets = {}
     for host in state.inventory.get_group(TABPY_GROUP, []):
         data = host.data.dict()
         try:
-            result.plans[host.name] = plan_tabpy_server(host.name, data)
+            result.plans[host.name] = plan_tabpy_server(
+                host.name, data, rotate=_rotation_request(data) if rotation else None)
         except settings.SettingsError as error:
             problems += error.problems
             continue
@@ -76,6 +102,9 @@ def _check_all(state: State) -> Preflight:
             print(f"tabpy-provision: {line}", file=sys.stderr)
         raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
                        "no host was changed")
+    for name, plan in result.plans.items():
+        for note in plan.notes:
+            logger.info(f"    [{name}] {note}")
     for name, (version, abi, arch) in targets.items():
         result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
             version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))

@@ -4,6 +4,9 @@ A reference is one of:
   env:VAR        the environment variable VAR
   file:/path     the first line of a file readable by its owner only
   cmd:COMMAND    the first line of COMMAND's stdout (e.g. `cmd:pass show tabpy/alice`)
+  vault:MOUNT/PATH#KEY
+                 a key of a HashiCorp Vault KV v2 secret (needs `hvac`; VAULT_ADDR and
+                 VAULT_TOKEN from the environment)
   generate       a strong random password kept in the local secret store (reused on reruns)
 Anything else is a literal, refused unless the inventory sets allow_plaintext_secrets.
 Error messages name the reference, never a value.
@@ -22,7 +25,7 @@ from pathlib import Path
 # No ':' (basic auth splits on it) and no whitespace (refused by TabPy's file format).
 GENERATED_ALPHABET = string.ascii_letters + string.digits + "-_.~!@%^*+="
 GENERATED_LENGTH = 32
-SCHEMES = ("env", "file", "cmd")
+SCHEMES = ("env", "file", "cmd", "vault")
 
 
 class SecretError(Exception):
@@ -31,7 +34,12 @@ class SecretError(Exception):
 
 @dataclass(frozen=True)
 class SecretStore:
-    """A 0700 folder of 0600 files holding generated secrets, one file per key."""
+    """A 0700 folder of 0600 files holding generated secrets, one file per key.
+
+    Rotation is two-phase: `pending(key)` makes (once) the next value in `<key>.pending`;
+    `promote(key)` makes it current once every host took it, keeping the old one in
+    `<key>.previous`. Until then the current value stays what a plain deploy uses.
+    """
 
     root: Path
 
@@ -39,7 +47,21 @@ class SecretStore:
         return self.root / key
 
     def get_or_create(self, key: str) -> str:
-        path = self.path(key)
+        return self._read_or_create(self.path(key))
+
+    def pending(self, key: str) -> str:
+        return self._read_or_create(self.path(f"{key}.pending"))
+
+    def has_pending(self, key: str) -> bool:
+        return self.path(f"{key}.pending").exists()
+
+    def promote(self, key: str) -> None:
+        current = self.path(key)
+        if current.exists():
+            os.replace(current, self.path(f"{key}.previous"))
+        os.replace(self.path(f"{key}.pending"), current)
+
+    def _read_or_create(self, path: Path) -> str:
         if path.exists():
             return _first_line(path.read_text())
         value = generate_password()
@@ -67,11 +89,13 @@ def resolve(reference: object, *, store: SecretStore, store_key: str,
         return _read_private_file(Path(rest))
     if sep and scheme == "cmd":
         return _run_command(rest)
+    if sep and scheme == "vault":
+        return _read_vault(rest)
     if sep and scheme.isidentifier() and scheme.islower() and len(scheme) <= 10:
         raise SecretError(f"unknown secret reference scheme {scheme!r} "
-                          f"(use env:, file:, cmd: or generate)")
+                          f"(use env:, file:, cmd:, vault: or generate)")
     if not allow_plaintext:
-        raise SecretError("plaintext secret refused (use env:, file:, cmd: or generate, "
+        raise SecretError("plaintext secret refused (use env:, file:, cmd:, vault: or generate, "
                           "or set allow_plaintext_secrets)")
     return reference
 
@@ -107,6 +131,38 @@ def _run_command(command: str) -> str:
     if done.returncode != 0:
         raise SecretError(f"command `{command}` exited {done.returncode}")
     return _first_line(done.stdout)
+
+
+def _read_vault(reference: str) -> str:
+    """`mount/path#key` from Vault KV v2, with VAULT_ADDR and VAULT_TOKEN from the environment."""
+    location, sep, key = reference.partition("#")
+    mount, slash, path = location.partition("/")
+    if not (sep and slash and mount and path and key):
+        raise SecretError(f"vault:{reference}: expected vault:MOUNT/PATH#KEY")
+    try:
+        import hvac
+        import hvac.exceptions
+        import requests
+    except ImportError:
+        raise SecretError("vault: references need hvac (pip install hvac)") from None
+    address = os.environ.get("VAULT_ADDR")
+    if not address or "VAULT_TOKEN" not in os.environ:
+        raise SecretError("vault: VAULT_ADDR and VAULT_TOKEN must be set")
+    client = hvac.Client(url=address, token=os.environ["VAULT_TOKEN"], timeout=10)
+    try:
+        response = client.secrets.kv.v2.read_secret_version(
+            path=path, mount_point=mount, raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        raise SecretError(f"vault:{location}: no such secret") from None
+    except hvac.exceptions.Forbidden:
+        raise SecretError(f"vault:{location}: permission denied for this token") from None
+    except (hvac.exceptions.VaultError, requests.RequestException) as error:
+        raise SecretError(f"vault:{location}: Vault at {address} failed: "
+                          f"{type(error).__name__}") from None
+    data = response.get("data", {}).get("data", {})
+    if key not in data:
+        raise SecretError(f"vault:{location}: the secret has no key {key!r}")
+    return str(data[key])
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -13,7 +13,13 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server, systemd
 
 from tabpy_provision import render, settings, verify
-from tabpy_provision.operations import controller_check, prune_venvs, secret_file, tabpy_venv
+from tabpy_provision.operations import (
+    controller_check,
+    prune_venvs,
+    secret_file,
+    tabpy_password_file,
+    tabpy_venv,
+)
 from tabpy_provision.plan import TabpyServerPlan
 from tabpy_provision.wheelhouse import Wheelhouse
 
@@ -63,9 +69,9 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse) -> None:
                 plan.tls.ca_pem.decode()), dest=plan.ca_path, user="root", group=account,
                 mode="0644")
     if plan.password_file is not None:
-        changes.append(secret_file(name="TabPy password file", path=plan.password_path,
-                                   content=plan.password_file, user=account, group=account,
-                                   mode="0600"))
+        changes.append(tabpy_password_file(name="TabPy password file", path=plan.password_path,
+                                           content=plan.password_file, users=plan.user_names,
+                                           account=account))
     changes.append(files.put(name="TabPy config", src=StringIO(render.tabpy_config(plan)),
                              dest=plan.config_path, user="root", group=account, mode="0640"))
     unit = files.put(name="systemd unit", src=StringIO(render.systemd_unit(plan)),

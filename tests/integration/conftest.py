@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -42,10 +43,24 @@ class Run:
 
 
 def pyinfra(*args: str, inventory: str = LAB_INVENTORY, entry: str = "deploy/site.py",
-            timeout: float = 600) -> Run:
+            timeout: float = 600, env: dict[str, str] | None = None) -> Run:
     done = subprocess.run([PYINFRA, "-y", *args, inventory, entry], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**os.environ, **(env or {})})
     return Run(done.returncode, done.stdout, done.stderr)
+
+
+def lab_inventory_with(folder: Path, **tabpy_group_data) -> str:
+    """A copy of the lab inventory whose tabpy_servers group data is overridden."""
+    path = folder / "lab_inventory_variant.py"
+    path.write_text(
+        "import runpy\n"
+        f"inventory = runpy.run_path({str(ROOT / LAB_INVENTORY)!r})\n"
+        "hosts, data = inventory['tabpy_servers']\n"
+        f"tabpy_servers = (hosts, {{**data, **{tabpy_group_data!r}}})\n"
+        "tableau_servers = inventory['tableau_servers']\n"
+        "clients = inventory['clients']\n")
+    return str(path)
 
 
 def lab(*args: str) -> None:

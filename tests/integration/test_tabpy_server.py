@@ -14,7 +14,13 @@ import pytest
 from tabpy_provision import render, verify
 from tabpy_provision.plan import plan_tabpy_server
 from tabpy_provision.site_check import load_tabpy_hosts
-from tests.integration.conftest import LAB_INVENTORY, TABPY_HOSTS, lab_host, pyinfra
+from tests.integration.conftest import (
+    LAB_INVENTORY,
+    TABPY_HOSTS,
+    lab_host,
+    lab_inventory_with,
+    pyinfra,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -178,16 +184,10 @@ def test_from_the_client_host_evaluate_needs_auth(client_with_credentials, fqdn)
 
 
 def test_bad_input_stops_before_any_host_is_touched(converged, tmp_path):
-    bad = tmp_path / "bad_inventory.py"
-    bad.write_text(
-        "import runpy\n"
-        f"inventory = runpy.run_path({str(LAB_INVENTORY)!r})\n"
-        "hosts, data = inventory['tabpy_servers']\n"
-        "tabpy_servers = (hosts, {**data, 'tabpy_port': 70000,\n"
-        "                         'tabpy_users': {'ta:bleau': 'generate'}})\n")
+    bad = lab_inventory_with(tmp_path, tabpy_port=70000, tabpy_users={"ta:bleau": "generate"})
     before = {fqdn: remote_sha256(lab_host(fqdn), "/etc/tabpy/tabpy.conf")
               for fqdn in TABPY_HOSTS}
-    run = pyinfra(inventory=str(bad))
+    run = pyinfra(inventory=bad)
     assert run.returncode != 0
     for fqdn in TABPY_HOSTS:
         assert f"tabpy-provision: {fqdn}: tabpy_port: must be an integer from 1 to 65535, " \

@@ -135,3 +135,25 @@ def test_certificate_expired(base, tmp_path, other_ca):
     leaf = pki.ensure_leaf(ca, tmp_path / "old", HOST, days=30, renew_before_days=5, now=past)
     problems = problems_of({**base, **supplied(tmp_path, leaf)})
     assert any("expired on" in p for p in problems), problems
+
+
+def test_rotation_uses_pending_passwords_of_generated_users_only(base, tmp_path):
+    data = {**base, "tabpy_users": {"tableau": "env:TABPY_TEST_PW", "Gen": "generate"}}
+    current = plan_tabpy_server(HOST, data)
+    rotating = plan_tabpy_server(HOST, data, rotate=frozenset())
+    assert rotating.rotating == {"gen"}
+    assert rotating.password_file != current.password_file
+    assert any("rotating to the newly generated password" in n for n in rotating.notes)
+    assert plan_tabpy_server(HOST, data).password_file == current.password_file  # still pending
+    problems = problems_of_rotation(data, {"tableau", "ghost"})
+    assert problems == [
+        f"{HOST}: rotate_users: 'ghost' is not in tabpy_users",
+        f"{HOST}: rotate_users: 'tableau' comes from env:TABPY_TEST_PW: change it there and "
+        "redeploy (only generated passwords rotate here)",
+    ]
+
+
+def problems_of_rotation(data, users):
+    with pytest.raises(SettingsError) as error:
+        plan_tabpy_server(HOST, data, rotate=frozenset(users))
+    return error.value.problems

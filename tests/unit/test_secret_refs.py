@@ -85,3 +85,57 @@ def test_errors_do_not_reveal_values(store, tmp_path, monkeypatch):
     with pytest.raises(SecretError) as error:
         _resolve(f"file:{path}", store)
     assert "top-secret-value" not in str(error.value)
+
+
+# --- Vault KV v2 through hvac, against the stand-in (no Vault server can run here) -----------
+
+@pytest.fixture
+def vault(monkeypatch):
+    from tests.standins.vault_kv_standin import VaultKvStandin
+
+    with VaultKvStandin("s.good-token", {"secret": {"tabpy/alice": {"password": "from-vault"}}}
+                        ) as standin:
+        monkeypatch.setenv("VAULT_ADDR", standin.address)
+        monkeypatch.setenv("VAULT_TOKEN", "s.good-token")
+        yield standin
+
+
+def test_vault_reads_a_kv2_key(store, vault):
+    assert _resolve("vault:secret/tabpy/alice#password", store) == "from-vault"
+    assert vault.requests == 1
+
+
+@pytest.mark.parametrize(("reference", "message"), [
+    ("vault:secret/tabpy/bob#password", "vault:secret/tabpy/bob: no such secret"),
+    ("vault:secret/tabpy/alice#pin", "the secret has no key 'pin'"),
+    ("vault:secret#password", "expected vault:MOUNT/PATH#KEY"),
+])
+def test_vault_errors_name_the_reference(store, vault, reference, message):
+    with pytest.raises(SecretError, match=message):
+        _resolve(reference, store)
+
+
+def test_vault_wrong_token_and_unreachable(store, vault, monkeypatch):
+    monkeypatch.setenv("VAULT_TOKEN", "s.wrong")
+    with pytest.raises(SecretError, match="permission denied"):
+        _resolve("vault:secret/tabpy/alice#password", store)
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:9")  # discard port: nothing listens
+    with pytest.raises(SecretError, match="Vault at http://127.0.0.1:9 failed: ConnectionError"):
+        _resolve("vault:secret/tabpy/alice#password", store)
+    monkeypatch.delenv("VAULT_ADDR")
+    with pytest.raises(SecretError, match="VAULT_ADDR and VAULT_TOKEN must be set"):
+        _resolve("vault:secret/tabpy/alice#password", store)
+
+
+def test_rotation_is_pending_until_promoted(store):
+    current = _resolve("generate", store)
+    assert not store.has_pending("alice")
+    upcoming = store.pending("alice")
+    assert upcoming != current
+    assert store.pending("alice") == upcoming  # a retried rotation reuses its candidate
+    assert _resolve("generate", store) == current  # a plain deploy still uses the old one
+    store.promote("alice")
+    assert _resolve("generate", store) == upcoming
+    assert store.path("alice.previous").read_text() == current + "\n"
+    assert stat.S_IMODE(store.path("alice").stat().st_mode) == 0o600
+    assert not store.has_pending("alice")
