@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tabpy_provision import passwords, pki, settings
-from tabpy_provision.secret_refs import SecretError, SecretStore, describe, resolve
+from tabpy_provision.secret_refs import SecretError, SecretStore, describe, resolve, secret_store
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ class TabpyServerPlan:
 
     @property
     def secret_store(self) -> SecretStore:
-        return SecretStore(project_path(self.values["secrets_dir"]) / "tabpy_users")
+        return users_secret_store(self.values)
 
     @property
     def user_names(self) -> tuple[str, ...]:
@@ -87,6 +87,12 @@ class TabpyServerPlan:
     @property
     def venv_link(self) -> str:
         return f"{self.values['tabpy_install_dir']}/current"
+
+
+def users_secret_store(values: Mapping[str, Any]) -> SecretStore:
+    """Where the generated passwords of TabPy users live."""
+    return secret_store(project_path(values["secrets_dir"]), values["secrets_vault_path"],
+                        "tabpy_users")
 
 
 def project_path(value: str) -> Path:
@@ -192,7 +198,7 @@ def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str]
 def _resolve_users(host: str, values: Mapping[str, Any], rotating: frozenset[str],
                    problems: list[str], notes: list[str]) -> dict[str, str]:
     """Passwords of the declared users (names already checked), from their references."""
-    store = SecretStore(project_path(values["secrets_dir"]) / "tabpy_users")
+    store = users_secret_store(values)
     users = {}
     for user, reference in values["tabpy_users"].items():
         key = user.lower()
@@ -200,11 +206,12 @@ def _resolve_users(host: str, values: Mapping[str, Any], rotating: frozenset[str
             if key in rotating:
                 state = "pending" if store.has_pending(key) else "newly generated"
                 password = store.pending(key)
-                notes.append(f"tabpy_users.{user}: rotating to the {state} password in "
-                             f"{store.path(key)}.pending")
+                notes.append(f"tabpy_users.{user}: rotating to the {state} password "
+                             f"(pending in {store.location(key)})")
             else:
-                if reference == "generate" and not store.path(key).exists():
-                    notes.append(f"tabpy_users.{user}: new password generated in {store.path(key)}")
+                if reference == "generate" and not store.exists(key):
+                    notes.append(f"tabpy_users.{user}: new password generated in "
+                                 f"{store.location(key)}")
                 password = resolve(reference, store=store, store_key=key,
                                    allow_plaintext=values["allow_plaintext_secrets"])
         except SecretError as error:

@@ -18,7 +18,6 @@ from pyinfra.api.state import State
 from tabpy_provision import settings, wheelhouse
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
-from tabpy_provision.secret_refs import SecretStore
 
 TABPY_GROUP = "tabpy_servers"
 
@@ -34,7 +33,7 @@ class Preflight:
 
     def promote_rotations(self, failed_hosts: set[str]) -> tuple[bool, str]:
         """Make rotated passwords current once every TabPy host serves them."""
-        rotating = {(plan.secret_store.root, key) for plan in self.plans.values()
+        rotating = {(plan.secret_store, key) for plan in self.plans.values()
                     for key in plan.rotating}
         if not rotating:
             return True, "no generated password to rotate"
@@ -42,8 +41,8 @@ class Preflight:
         if failed:
             return False, (f"rotation incomplete on {', '.join(failed)}: the old passwords stay "
                            "current (a plain deploy puts them back); rerun deploy/rotate.py")
-        for root, key in sorted(rotating):
-            SecretStore(root).promote(key)
+        for store, key in rotating:
+            store.promote(key)
         return True, f"rotated: {', '.join(sorted(key for _, key in rotating))}"
 
 

@@ -33,18 +33,24 @@ class SecretError(Exception):
 
 
 @dataclass(frozen=True)
-class SecretStore:
-    """A 0700 folder of 0600 files holding generated secrets, one file per key.
+class FileSecretStore:
+    """Generated secrets as 0600 files in a 0700 folder, one file per key.
 
-    Rotation is two-phase: `pending(key)` makes (once) the next value in `<key>.pending`;
-    `promote(key)` makes it current once every host took it, keeping the old one in
-    `<key>.previous`. Until then the current value stays what a plain deploy uses.
+    Rotation is two-phase: `pending(key)` makes (once) the next value; `promote(key)` makes it
+    current once every host took it, keeping the old one as previous. Until then the current
+    value stays what a plain deploy uses. VaultSecretStore behaves the same.
     """
 
     root: Path
 
     def path(self, key: str) -> Path:
         return self.root / key
+
+    def location(self, key: str) -> str:
+        return str(self.path(key))
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
 
     def get_or_create(self, key: str) -> str:
         return self._read_or_create(self.path(key))
@@ -68,6 +74,62 @@ class SecretStore:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_private(path, value + "\n")
         return value
+
+
+@dataclass(frozen=True)
+class VaultSecretStore:
+    """Generated secrets in Vault KV v2: one secret per key under `mount/prefix`, with the
+    fields `password`, `pending` (during a rotation) and `previous`; Vault keeps the versions."""
+
+    mount: str
+    prefix: str
+
+    def location(self, key: str) -> str:
+        return f"vault:{self.mount}/{self.prefix}/{key}"
+
+    def exists(self, key: str) -> bool:
+        return "password" in self._read(key)
+
+    def get_or_create(self, key: str) -> str:
+        data = self._read(key)
+        if "password" not in data:
+            data = self._write(key, {**data, "password": generate_password()})
+        return data["password"]
+
+    def pending(self, key: str) -> str:
+        data = self._read(key)
+        if "pending" not in data:
+            data = self._write(key, {**data, "pending": generate_password()})
+        return data["pending"]
+
+    def has_pending(self, key: str) -> bool:
+        return "pending" in self._read(key)
+
+    def promote(self, key: str) -> None:
+        data = self._read(key)
+        previous = {"previous": data["password"]} if "password" in data else {}
+        self._write(key, {"password": data["pending"], **previous})
+
+    def _read(self, key: str) -> dict:
+        return _vault_call(self.location(key), lambda client, hvac: _kv_data(
+            client, hvac, self.mount, f"{self.prefix}/{key}", missing_ok=True))
+
+    def _write(self, key: str, data: dict) -> dict:
+        _vault_call(self.location(key), lambda client, hvac: client.secrets.kv.v2
+                    .create_or_update_secret(path=f"{self.prefix}/{key}", secret=data,
+                                             mount_point=self.mount))
+        return data
+
+
+SecretStore = FileSecretStore | VaultSecretStore
+
+
+def secret_store(secrets_dir: Path, vault_path: str | None, scope: str) -> SecretStore:
+    """Where generated secrets of `scope` (e.g. tabpy_users) live: Vault when configured."""
+    if vault_path:
+        mount, _, prefix = vault_path.strip("/").partition("/")
+        return VaultSecretStore(mount, f"{prefix}/{scope}" if prefix else scope)
+    return FileSecretStore(secrets_dir / scope)
 
 
 def generate_password(length: int = GENERATED_LENGTH) -> str:
@@ -139,6 +201,26 @@ def _read_vault(reference: str) -> str:
     mount, slash, path = location.partition("/")
     if not (sep and slash and mount and path and key):
         raise SecretError(f"vault:{reference}: expected vault:MOUNT/PATH#KEY")
+    data = _vault_call(f"vault:{location}",
+                       lambda client, hvac: _kv_data(client, hvac, mount, path, missing_ok=False))
+    if key not in data:
+        raise SecretError(f"vault:{location}: the secret has no key {key!r}")
+    return str(data[key])
+
+
+def _kv_data(client, hvac, mount: str, path: str, *, missing_ok: bool) -> dict:
+    try:
+        response = client.secrets.kv.v2.read_secret_version(
+            path=path, mount_point=mount, raise_on_deleted_version=True)
+    except hvac.exceptions.InvalidPath:
+        if missing_ok:
+            return {}
+        raise SecretError(f"vault:{mount}/{path}: no such secret") from None
+    return response.get("data", {}).get("data", {})
+
+
+def _vault_call(location: str, call):
+    """Run `call(client, hvac)` against VAULT_ADDR with VAULT_TOKEN; errors name `location`."""
     try:
         import hvac
         import hvac.exceptions
@@ -150,19 +232,12 @@ def _read_vault(reference: str) -> str:
         raise SecretError("vault: VAULT_ADDR and VAULT_TOKEN must be set")
     client = hvac.Client(url=address, token=os.environ["VAULT_TOKEN"], timeout=10)
     try:
-        response = client.secrets.kv.v2.read_secret_version(
-            path=path, mount_point=mount, raise_on_deleted_version=True)
-    except hvac.exceptions.InvalidPath:
-        raise SecretError(f"vault:{location}: no such secret") from None
+        return call(client, hvac)
     except hvac.exceptions.Forbidden:
-        raise SecretError(f"vault:{location}: permission denied for this token") from None
+        raise SecretError(f"{location}: permission denied for this token") from None
     except (hvac.exceptions.VaultError, requests.RequestException) as error:
-        raise SecretError(f"vault:{location}: Vault at {address} failed: "
+        raise SecretError(f"{location}: Vault at {address} failed: "
                           f"{type(error).__name__}") from None
-    data = response.get("data", {}).get("data", {})
-    if key not in data:
-        raise SecretError(f"vault:{location}: the secret has no key {key!r}")
-    return str(data[key])
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -250,6 +250,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("secrets_dir", "secrets",
             "Controller folder of generated passwords (0700, git-ignored); relative to the "
             "project.", _non_empty_text),
+    Setting("secrets_vault_path", None,
+            "Vault KV v2 MOUNT/PATH keeping generated passwords instead of secrets_dir "
+            "(needs hvac, VAULT_ADDR, VAULT_TOKEN).", _optional(_non_empty_text)),
     Setting("allow_plaintext_secrets", False,
             "Accept a literal password in inventory (the lab only).", _is_bool),
     Setting("tabpy_health_check_user", None,
@@ -296,5 +299,19 @@ def _render_default(value: Any) -> str:
     return str(value)
 
 
+def write_readme_table(readme) -> None:
+    """Replace the table between the README's settings-table markers."""
+    text = readme.read_text()
+    start, end = "<!-- settings-table:start -->\n", "\n<!-- settings-table:end -->"
+    head, rest = text.split(start, 1)
+    readme.write_text(head + start + markdown_table() + end + rest.split(end, 1)[1])
+
+
 if __name__ == "__main__":
-    print(markdown_table())
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:] == ["--write-readme"]:
+        write_readme_table(Path(__file__).resolve().parents[1] / "README.md")
+    else:
+        print(markdown_table())

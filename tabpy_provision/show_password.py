@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from tabpy_provision.plan import project_path
-from tabpy_provision.secret_refs import SecretError, SecretStore, resolve
+from tabpy_provision.plan import users_secret_store
+from tabpy_provision.secret_refs import SecretError, resolve
 from tabpy_provision.settings import BY_NAME
 from tabpy_provision.site_check import load_tabpy_hosts
 
@@ -21,9 +21,9 @@ def find_password(inventory_path: str, user: str) -> str:
         if user.lower() not in users:
             continue
         reference = users[user.lower()]
-        secrets_dir = data.get("secrets_dir", BY_NAME["secrets_dir"].default)
-        store = SecretStore(project_path(secrets_dir) / "tabpy_users")
-        if reference == "generate" and not store.path(user.lower()).exists():
+        store = users_secret_store({name: data.get(name, BY_NAME[name].default)
+                                    for name in ("secrets_dir", "secrets_vault_path")})
+        if reference == "generate" and not store.exists(user.lower()):
             raise SecretError(f"{user}: no password generated yet (deploy first)")
         return resolve(reference, store=store, store_key=user.lower(),
                        allow_plaintext=data.get("allow_plaintext_secrets", False))

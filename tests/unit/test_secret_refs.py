@@ -1,12 +1,13 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
 from tabpy_provision.secret_refs import (
     GENERATED_LENGTH,
+    FileSecretStore,
     SecretError,
-    SecretStore,
     describe,
     generate_password,
     resolve,
@@ -15,7 +16,7 @@ from tabpy_provision.secret_refs import (
 
 @pytest.fixture
 def store(tmp_path):
-    return SecretStore(tmp_path / "secrets")
+    return FileSecretStore(tmp_path / "secrets")
 
 
 def _resolve(reference, store, allow_plaintext=False):
@@ -139,3 +140,22 @@ def test_rotation_is_pending_until_promoted(store):
     assert store.path("alice.previous").read_text() == current + "\n"
     assert stat.S_IMODE(store.path("alice").stat().st_mode) == 0o600
     assert not store.has_pending("alice")
+
+
+def test_vault_store_generates_reuses_and_rotates(vault):
+    from tabpy_provision.secret_refs import VaultSecretStore, secret_store
+
+    store = secret_store(Path("/unused"), "secret/tabpy-provision", "tabpy_users")
+    assert store == VaultSecretStore("secret", "tabpy-provision/tabpy_users")
+    assert not store.exists("alice")
+    first = store.get_or_create("alice")
+    assert store.get_or_create("alice") == first
+    assert vault.secrets["secret"]["tabpy-provision/tabpy_users/alice"] == {"password": first}
+    upcoming = store.pending("alice")
+    assert store.has_pending("alice") and store.pending("alice") == upcoming
+    assert store.get_or_create("alice") == first
+    store.promote("alice")
+    assert vault.secrets["secret"]["tabpy-provision/tabpy_users/alice"] == {
+        "password": upcoming, "previous": first}
+    assert store.location("alice") == "vault:secret/tabpy-provision/tabpy_users/alice"
+    assert vault.versions[("secret", "tabpy-provision/tabpy_users/alice")] == 3
