@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
 
@@ -54,3 +56,52 @@ class PasswordFileUsers(FactBase):
 
     def process(self, output):
         return list(output)
+
+
+class LinkName(FactBase):
+    """The last path component of a symlink's target, or None (e.g. the active release)."""
+
+    def command(self, path):
+        return StringCommand("! test -L", QuoteString(path), "|| basename \"$(readlink",
+                             QuoteString(path), ')"')
+
+    def process(self, output):
+        return output[0] if output else None
+
+
+class RunningRelease(FactBase):
+    """The release folder the running TabPy was started from (its working directory), or None
+    when it is not running: what TabPy really serves, whatever the links say now."""
+
+    def command(self, service):
+        return StringCommand(
+            "pid=$(systemctl show -p MainPID --value", QuoteString(service), ");",
+            '[ "${pid:-0}" -gt 0 ] && basename "$(readlink /proc/$pid/cwd)" || true')
+
+    def process(self, output):
+        return output[0] if output else None
+
+
+class IntactManifest(FactBase):
+    """A release folder's manifest when it is complete and every file matches its checksum;
+    None otherwise (missing, half-built or altered by hand)."""
+
+    def command(self, path):
+        return StringCommand("cd", QuoteString(path), "2>/dev/null && test -f .manifest &&",
+                             "sha256sum --quiet --status -c .sha256sums && cat .manifest || true")
+
+    def process(self, output):
+        return "\n".join(output) + "\n" if output else None
+
+
+class ReferencedVenvs(FactBase):
+    """Virtualenv folder names that the release folders' `venv` links point to."""
+
+    default = list
+
+    def command(self, releases_dir):
+        return StringCommand(f"for link in {shlex.quote(releases_dir)}/*/venv;",
+                             'do [ -L "$link" ] && basename "$(readlink "$link")"; done; true')
+
+    def process(self, output):
+        return sorted(set(output))

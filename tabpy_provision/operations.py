@@ -2,52 +2,121 @@
 
 from __future__ import annotations
 
-import hashlib
-import posixpath
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import File, Sha256File
 
-from tabpy_provision.facts import FirstLine, PasswordFileUsers, SubfoldersByAge
+from tabpy_provision.facts import (
+    FirstLine,
+    IntactManifest,
+    LinkName,
+    PasswordFileUsers,
+    ReferencedVenvs,
+    RunningRelease,
+    SubfoldersByAge,
+)
+from tabpy_provision.release import CHECKSUMS, MANIFEST, Release
+
+
+def _q(path: str) -> QuoteString:
+    return QuoteString(path)
 
 
 @operation()
-def secret_file(path: str, content: bytes, user: str, group: str, mode: str):
-    """A file whose content must never be shown: compared by sha256, uploaded from memory, no
-    diff, replaced atomically (a 0600 temp file in the same folder, then rename)."""
-    wanted = hashlib.sha256(content).hexdigest()
-    current = host.get_fact(File, path=path)
-    if current and host.get_fact(Sha256File, path=path) == wanted:
-        if current["user"] != user or current["group"] != group:
-            yield StringCommand("chown", f"{user}:{group}", QuoteString(path))
-        if current["mode"] != int(mode):  # the File fact gives mode 0600 as the int 600
-            yield StringCommand("chmod", mode, QuoteString(path))
+def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
+    """The release folder, complete and intact; built in a staging folder and renamed into
+    place, so a half-built release never exists under its name. Secret files are created 0600
+    before any byte is written, uploaded from memory and never diffed."""
+    releases = f"{config_dir}/releases"
+    target = f"{releases}/{release.name}"
+    if host.get_fact(IntactManifest, path=target) == release.manifest:
         return
-    temp = posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.tabpy-new")
-    # The temp file exists with its final owner and mode BEFORE any byte is written to it.
-    yield StringCommand("install", "-m", mode, "-o", user, "-g", group, "/dev/null",
-                        QuoteString(temp))
-    yield FileUploadCommand(BytesIO(content), temp)
-    yield StringCommand("mv", "-f", QuoteString(temp), QuoteString(path))
+    _announce_changes(config_dir, release, users)
+    staging = f"{releases}/.staging-{release.name}"
+    group = next(f.group for f in release.files)
+    yield StringCommand("rm -rf", _q(staging), _q(target), "&& install -d -m 0750 -o root -g",
+                        group, _q(staging), _q(f"{staging}/tls"))
+    for item in release.files:
+        path = f"{staging}/{item.path}"
+        yield StringCommand("install -m", item.mode, "-o", item.owner, "-g", item.group,
+                            "/dev/null", _q(path))
+        yield FileUploadCommand(BytesIO(item.content), path)
+    yield FileUploadCommand(BytesIO(release.checksums.encode()), f"{staging}/{CHECKSUMS}")
+    yield StringCommand("ln -s", _q(release.venv), _q(f"{staging}/venv"))
+    # The manifest goes last: a release folder without it is incomplete.
+    yield FileUploadCommand(BytesIO(release.manifest.encode()), f"{staging}/{MANIFEST}")
+    yield StringCommand("sync -f", _q(staging), "&& mv -T", _q(staging), _q(target))
 
 
-@operation()
-def tabpy_password_file(path: str, content: bytes, users: tuple[str, ...], account: str):
-    """TabPy's password file holding exactly `users`; the run names users added and removed
-    (never a hash), then writes the file like `secret_file`."""
-    present = set(host.get_fact(PasswordFileUsers, path=path))
+def _announce_changes(config_dir: str, release: Release, users: tuple[str, ...]) -> None:
+    """Say what the new release changes against the active one: file names and user names,
+    never contents or hashes."""
+    active = host.get_fact(IntactManifest, path=f"{config_dir}/current") or ""
+    changed = sorted(set(release.manifest.splitlines()) - set(active.splitlines()))
+    names = [line.split(" ")[0] for line in changed]
+    verb = "" if host.state.is_executing else "would be "
+    host.log_styled(f"release {release.name}: {verb}changed: {', '.join(names)}")
+    present = set(host.get_fact(PasswordFileUsers, path=f"{config_dir}/current/passwords"))
     added, removed = sorted(set(users) - present), sorted(present - set(users))
     if added or removed:
-        verb = "" if host.state.is_executing else "would be "
         host.log_styled("TabPy users " + "; ".join(
-            f"{verb}{what}: {', '.join(names)}" for what, names in
-            (("added", added), ("removed", removed)) if names))
-    yield from secret_file._inner(path=path, content=content, user=account, group=account,
-                                  mode="0600")
+            f"{verb}{what}: {', '.join(who)}" for what, who in
+            (("added", added), ("removed", removed)) if who))
+
+
+def switch_command(config_dir: str, link: str, release_name: str) -> StringCommand:
+    """Point `link` at a release by an atomic rename (never a moment without the link)."""
+    return StringCommand("cd", _q(config_dir), "&& ln -sfn", _q(f"releases/{release_name}"),
+                         _q(f".{link}.new"), "&& mv -T", _q(f".{link}.new"), _q(link))
+
+
+@operation()
+def tabpy_activate(config_dir: str, release_name: str, service: str,
+                   unit_changed: Callable[[], bool],
+                   restart_and_verify: Callable[[str | None], FunctionCommand],
+                   roll_stopped: Callable[[], str | None]):
+    """Make `release_name` the release TabPy serves: switch `current` (keeping `previous`),
+    restart, verify, roll back on failure. Nothing happens when TabPy already runs it."""
+    current = host.get_fact(LinkName, path=f"{config_dir}/current")
+    running = host.get_fact(RunningRelease, service=service)
+    if current == release_name and running == release_name and not (
+            host.state.is_executing and unit_changed()):
+        return
+    stopped_by = roll_stopped()
+    if stopped_by:
+        host.noop(f"not activated: the roll stopped after {stopped_by} failed")
+        return
+    previous = current if current != release_name else host.get_fact(
+        LinkName, path=f"{config_dir}/previous")
+    if current != release_name:
+        if current:
+            yield switch_command(config_dir, "previous", current)
+        yield switch_command(config_dir, "current", release_name)
+    yield restart_and_verify(previous)
+
+
+@operation()
+def prune_releases(config_dir: str, keep: int):
+    """Remove old releases: never the current or previous one, at most `keep` in all."""
+    names = host.get_fact(SubfoldersByAge, path=f"{config_dir}/releases")
+    protected = {host.get_fact(LinkName, path=f"{config_dir}/{link}")
+                 for link in ("current", "previous")} - {None}
+    kept = [*protected, *[n for n in names if n not in protected]][:max(keep, len(protected))]
+    for name in names:
+        if name not in kept:
+            yield StringCommand("rm -rf", _q(f"{config_dir}/releases/{name}"))
+
+
+@operation()
+def prune_venvs(venvs_dir: str, config_dir: str, protect: str):
+    """Remove virtualenvs no release uses any more (`protect`: the one being deployed)."""
+    used = set(host.get_fact(ReferencedVenvs, releases_dir=f"{config_dir}/releases")) | {protect}
+    for name in host.get_fact(SubfoldersByAge, path=venvs_dir):
+        if name not in used:
+            yield StringCommand("rm -rf", _q(f"{venvs_dir}/{name}"))
 
 
 @operation()
@@ -59,31 +128,20 @@ def tabpy_venv(venv: str, archive: Path, archive_sha256: str, tabpy_version: str
     if host.get_fact(FirstLine, path=marker) == archive_sha256:
         return
     remote_archive = f"{work_dir}/wheelhouse.tar"
-    yield StringCommand("rm -rf", QuoteString(venv), QuoteString(work_dir), "&&",
-                        "install -d -m 0700", QuoteString(work_dir))
+    yield StringCommand("rm -rf", _q(venv), _q(work_dir), "&&", "install -d -m 0700", _q(work_dir))
     yield FileUploadCommand(str(archive), remote_archive)
     uv = f"{work_dir}/bin/uv"
     yield StringCommand(
         "set -e;",
-        "tar -xf", QuoteString(remote_archive), "-C", QuoteString(work_dir), ";",
+        "tar -xf", _q(remote_archive), "-C", _q(work_dir), ";",
         "export UV_CACHE_DIR=" + work_dir + "/cache UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never;",
-        uv, "venv --quiet --python /usr/bin/python3", QuoteString(venv), ";",
+        uv, "venv --quiet --python /usr/bin/python3", _q(venv), ";",
         uv, "pip install --quiet --offline --no-index --link-mode copy --compile-bytecode",
-        "--python", QuoteString(f"{venv}/bin/python"),
-        "--find-links", QuoteString(f"{work_dir}/wheels"), f"tabpy=={tabpy_version}", ";",
-        "echo", archive_sha256, ">", QuoteString(marker), ";",
-        "rm -rf", QuoteString(work_dir),
+        "--python", _q(f"{venv}/bin/python"),
+        "--find-links", _q(f"{work_dir}/wheels"), f"tabpy=={tabpy_version}", ";",
+        "echo", archive_sha256, ">", _q(marker), ";",
+        "rm -rf", _q(work_dir),
     )
-
-
-@operation()
-def prune_venvs(venvs_dir: str, keep: int, protect: str):
-    """Remove the oldest virtualenvs beyond `keep`, never `protect` (the active one)."""
-    names = host.get_fact(SubfoldersByAge, path=venvs_dir)
-    kept = [protect] + [n for n in names if n != protect][: keep - 1]
-    for name in names:
-        if name not in kept:
-            yield StringCommand("rm -rf", QuoteString(f"{venvs_dir}/{name}"))
 
 
 @operation()

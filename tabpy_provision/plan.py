@@ -22,9 +22,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 @dataclass(frozen=True)
 class Tls:
     chain_pem: bytes  # leaf first, as TabPy serves it
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)
     ca_pem: bytes | None  # what the health check trusts; None: the controller's OS store
     summary: str  # e.g. "issued by the private CA (reused)"
+    #: The CA certificates behind the chain, for the client trust deploy and the reports:
+    #: the private CA's registry, or a supplied chain's anchors and intermediates.
+    cas: tuple[pki.CaCert, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class TabpyServerPlan:
     connect_address: str
     values: Mapping[str, Any]  # every setting, defaults filled in
     tls: Tls | None
-    password_file: bytes | None
+    password_file: bytes | None = field(repr=False)
     health_user: str | None
     health_password: str | None = field(repr=False, default=None)
     notes: tuple[str, ...] = ()  # things the run should say (never a secret)
@@ -61,32 +64,38 @@ class TabpyServerPlan:
         return self.values["tabpy_config_dir"]
 
     @property
+    def current_dir(self) -> str:
+        """Link to the active release (see release.py): every path TabPy reads is under it."""
+        return f"{self.config_dir}/current"
+
+    @property
+    def releases_dir(self) -> str:
+        return f"{self.config_dir}/releases"
+
+    @property
     def config_path(self) -> str:
-        return f"{self.config_dir}/tabpy.conf"
+        return f"{self.current_dir}/tabpy.conf"
 
     @property
     def password_path(self) -> str:
-        return f"{self.config_dir}/passwords"
-
-    @property
-    def tls_dir(self) -> str:
-        return f"{self.config_dir}/tls"
+        return f"{self.current_dir}/passwords"
 
     @property
     def certificate_path(self) -> str:
-        return f"{self.tls_dir}/tabpy.crt"
+        return f"{self.current_dir}/tls/tabpy.crt"
 
     @property
     def key_path(self) -> str:
-        return f"{self.tls_dir}/tabpy.key"
-
-    @property
-    def ca_path(self) -> str:
-        return f"{self.tls_dir}/ca.crt"
+        return f"{self.current_dir}/tls/tabpy.key"
 
     @property
     def venv_link(self) -> str:
-        return f"{self.values['tabpy_install_dir']}/current"
+        return f"{self.current_dir}/venv"
+
+    @property
+    def ca_path(self) -> str:
+        """The CA the certificate chains to (for checks on the host; TabPy does not read it)."""
+        return f"{self.config_dir}/ca.crt"
 
 
 def users_secret_store(values: Mapping[str, Any]) -> SecretStore:
@@ -239,21 +248,57 @@ def _plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[st
         except pki.PkiError as error:
             problems.append(f"{host}: pki_dir: {error}")
             return None
-        return Tls(leaf.chain_pem, leaf.key_pem, leaf.root_pem,
-                   f"private CA, {leaf.reason}")
+        return Tls(leaf.chain_pem, leaf.key_pem, ca.trusted_roots_pem,
+                   f"private CA, {leaf.reason}", ca.registry)
+    return _plan_supplied_tls(host, fqdn, values, problems, now)
 
-    chain_path = project_path(values["tabpy_certificate_file"])
-    key_path = project_path(values["tabpy_key_file"])
+
+_SUPPLIED_INPUTS = {pki.CERTIFICATE_INPUT: "tabpy_certificate_file",
+                    pki.KEY_INPUT: "tabpy_key_file", pki.CA_INPUT: "tabpy_ca_file"}
+
+
+def _plan_supplied_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
+                       now: datetime | None) -> Tls | None:
+    """A company CA's certificate: read, put in order, decrypted, checked (see pki)."""
+    paths = {name: project_path(values[name]) for name in _SUPPLIED_INPUTS.values()
+             if values[name] is not None}
     contents = {}
-    for name, path in (("tabpy_certificate_file", chain_path), ("tabpy_key_file", key_path)):
+    for name, path in paths.items():
         try:
             contents[name] = path.read_bytes()
         except OSError as error:
             problems.append(f"{host}: {name}: {path}: {error.strerror}")
-    if len(contents) < 2:
+    reference = values["tabpy_key_passphrase"]
+    passphrase = None
+    if reference is not None:
+        try:
+            passphrase = resolve(reference, store=secret_store(
+                project_path(values["secrets_dir"]), values["secrets_vault_path"], "tls"),
+                store_key="tabpy_key_passphrase",
+                allow_plaintext=values["allow_plaintext_secrets"])
+        except SecretError as error:
+            problems.append(f"{host}: tabpy_key_passphrase ({describe(reference)}): {error}")
+            return None
+    if len(contents) < len(paths):
         return None
-    for problem in pki.validate_server_certificate(
-            contents["tabpy_certificate_file"], contents["tabpy_key_file"], fqdn, now=now):
-        problems.append(f"{host}: tabpy_certificate_file: {chain_path}: {problem}")
-    return Tls(contents["tabpy_certificate_file"], contents["tabpy_key_file"], None,
-               f"supplied {chain_path.name}")
+    supplied, found = pki.load_supplied_certificate(
+        contents["tabpy_certificate_file"], contents["tabpy_key_file"], fqdn,
+        passphrase=passphrase, ca_data=contents.get("tabpy_ca_file"),
+        renew_before_days=values["pki_renew_before_days"], now=now)
+    for what, problem in found:
+        if what == pki.PASSPHRASE_INPUT:
+            problems.append(f"{host}: tabpy_key_passphrase ({describe(reference)}): {problem} "
+                            f"{paths['tabpy_key_file']}")
+        else:
+            name = _SUPPLIED_INPUTS[what]
+            problems.append(f"{host}: {name}: {paths[name]}: {problem}")
+    if supplied is None:
+        return None
+    cert_path = paths["tabpy_certificate_file"]
+    anchor_path = paths.get("tabpy_ca_file", cert_path)
+    cas = tuple(pki.CaCert(pki.ROOT, "active", cert, anchor_path) for cert in supplied.anchors)
+    cas += tuple(pki.CaCert(pki.INTERMEDIATE, "active", cert, cert_path)
+                 for cert in supplied.chain[1:] if cert not in supplied.anchors)
+    anchors_pem = b"".join(pki.to_pem(cert) for cert in supplied.anchors) or None
+    summary = ", ".join((f"supplied {cert_path.name}", *supplied.notes))
+    return Tls(supplied.chain_pem, supplied.key_pem, anchors_pem, summary, cas)

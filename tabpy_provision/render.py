@@ -50,4 +50,4 @@ def tabpy_config(plan: TabpyServerPlan) -> str:
 
 def systemd_unit(plan: TabpyServerPlan) -> str:
     return _render("etc/systemd/system/tabpy.service.j2", plan,
-                   state_root=plan["tabpy_state_path"], writable_paths=writable_paths(plan))
+                   writable_paths=writable_paths(plan))

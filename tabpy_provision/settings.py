@@ -157,8 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tabpy_service_name", "tabpy", "systemd unit name.", _unix_name),
     Setting("tabpy_install_dir", "/opt/tabpy",
             "Versioned virtualenvs live here; `current` links to the active one.", _absolute_path),
-    Setting("tabpy_venvs_to_keep", 2,
-            "Virtualenvs kept for rollback, the active one included.", _int_between(1, 10)),
+    Setting("tabpy_releases_to_keep", 2,
+            "Releases (config, users, TLS, venv) kept, the active and previous included; "
+            "unused virtualenvs are removed.", _int_between(2, 20)),
+    Setting("tabpy_rolling_batch", 1,
+            "TabPy hosts restarted at once (each batch verified before the next); set per "
+            "group.", _int_between(1, 1000)),
     Setting("tabpy_config_dir", "/etc/tabpy",
             "Config, password file and TLS files (root:tabpy 0750).", _absolute_path),
     Setting("tabpy_log_dir", "/var/log/tabpy", "TabPy's own log files.", _absolute_path),

@@ -13,6 +13,7 @@ import json
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 EVALUATE_BODY = {"script": "return _arg1[0] + 1", "data": {"_arg1": [41]}}
@@ -126,14 +127,34 @@ def check_tabpy(*, fqdn: str, address: str, port: int, https: bool = True,
                        server_version=version, seconds=elapsed)
 
 
-def wait_for_tabpy(deadline_seconds: float, **kwargs) -> CheckResult:
-    """Retry the check until it passes or the deadline passes (TabPy takes seconds to start)."""
+def check_serving(*, fqdn: str, address: str, port: int, https: bool = True,
+                  ca_pem: bytes | None = None, timeout: float = 10, **_ignored) -> CheckResult:
+    """TabPy answers /info over verified TLS (200, or 401 when auth is on): it serves, whatever
+    the credentials (used after a rollback, when the old passwords are not known)."""
+    try:
+        response = request("GET", "/info", fqdn=fqdn, address=address, port=port, https=https,
+                           ca_pem=ca_pem, timeout=timeout)
+    except ssl.SSLCertVerificationError as error:
+        return CheckResult(False, f"TLS verification failed: {error.verify_message}")
+    except (OSError, http.client.HTTPException) as error:
+        return CheckResult(False, f"{type(error).__name__}: {error}")
+    if response.status in (200, 401):
+        return CheckResult(True, f"TabPy serves (GET /info: HTTP {response.status})")
+    return CheckResult(False, f"GET /info answered HTTP {response.status}")
+
+
+def wait_for_tabpy(deadline_seconds: float, give_up: Callable[[], str | None] = lambda: None,
+                   check: Callable[..., CheckResult] = check_tabpy, **kwargs) -> CheckResult:
+    """Retry `check` until it passes, the deadline passes, or `give_up` gives a reason (e.g.
+    TabPy exited: no point waiting out the deadline)."""
     started = time.monotonic()
     while True:
-        result = check_tabpy(**kwargs)
+        result = check(**kwargs)
         waited = time.monotonic() - started
-        if result.ok or waited >= deadline_seconds:
-            return CheckResult(result.ok, result.detail if result.ok else
-                               f"{result.detail} (after {waited:.0f} s)",
-                               result.server_version, waited)
+        if result.ok:
+            return CheckResult(True, result.detail, result.server_version, waited)
+        reason = give_up() if waited >= 1 else None
+        if reason or waited >= deadline_seconds:
+            return CheckResult(False, f"{result.detail} ({reason or 'gave up'} after "
+                                      f"{waited:.0f} s)", None, waited)
         time.sleep(0.5)

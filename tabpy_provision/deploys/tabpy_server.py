@@ -1,29 +1,39 @@
-"""The TabPy server @deploy: user, venv, config, password file, TLS, systemd unit, health check.
+"""The TabPy server @deploy: user, venv, release (config, password file, TLS), systemd unit,
+activation with rollback, health check.
 
 Everything it writes comes from a TabpyServerPlan made (and validated) before any host is
-touched. TabPy restarts only when something it reads changed; the unit is reloaded only when it
-changed; a healthy rerun reports no changes.
+touched. Files TabPy reads form an immutable release (release.py); TabPy is restarted only when
+the release it runs, or its unit, changed; a failed start rolls back to the previous release.
+Hosts activate in batches of `tabpy_rolling_batch` (one at a time by default), each verified
+before the next, and a failure stops the roll. A healthy rerun reports no changes.
 """
 
 from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra.api import deploy
+from pyinfra import host
+from pyinfra.api import FunctionCommand, StringCommand, deploy
 from pyinfra.operations import files, server, systemd
 
 from tabpy_provision import render, settings, verify
 from tabpy_provision.operations import (
     controller_check,
+    prune_releases,
     prune_venvs,
-    secret_file,
-    tabpy_password_file,
+    switch_command,
+    tabpy_activate,
+    tabpy_release,
     tabpy_venv,
 )
 from tabpy_provision.plan import TabpyServerPlan
+from tabpy_provision.release import build_release
 from tabpy_provision.wheelhouse import Wheelhouse
 
 REMOTE_CACHE = "/var/cache/tabpy-provision"
+JOURNAL_ERROR_LINES = 8
+# Hosts whose activation failed in a run (keyed by the run's state): stops the roll.
+_failed_activations: dict[int, list[str]] = {}
 
 
 @deploy("TabPy server", data_defaults=settings.defaults())
@@ -31,6 +41,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse) -> None:
     v = plan.values
     account = v["tabpy_system_user"]
     install_dir = v["tabpy_install_dir"]
+    service = f"{v['tabpy_service_name']}.service"
 
     server.group(name="TabPy system group", group=account, system=True)
     server.user(name="TabPy system user", user=account, group=account, system=True,
@@ -40,7 +51,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse) -> None:
         (install_dir, "root", "root", "0755"),
         (f"{install_dir}/venvs", "root", "root", "0755"),
         (plan.config_dir, "root", account, "0750"),
-        (plan.tls_dir, "root", account, "0750"),
+        (plan.releases_dir, "root", account, "0750"),
         (v["tabpy_state_path"], account, account, "0750"),
         (v["tabpy_query_object_path"], account, account, "0750"),
         (v["tabpy_log_dir"], account, account, "0750"),
@@ -48,54 +59,95 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse) -> None:
         files.directory(name=f"Folder {path}", path=path, user=owner, group=group, mode=mode)
 
     venv = f"{install_dir}/venvs/{wheelhouse.name}-{wheelhouse.sha256[:12]}"
-    installed = tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv", venv=venv,
-                           archive=wheelhouse.archive, archive_sha256=wheelhouse.sha256,
-                           tabpy_version=wheelhouse.tabpy_version,
-                           work_dir=f"{REMOTE_CACHE}/install")
-    switched = files.link(name="Activate the virtualenv", path=plan.venv_link, target=venv)
-    prune_venvs(name="Prune old virtualenvs", venvs_dir=f"{install_dir}/venvs",
-                keep=v["tabpy_venvs_to_keep"], protect=venv.rsplit("/", 1)[1])
-
-    changes = [installed, switched]
-    if plan.tls is not None:
-        changes.append(files.put(name="TLS certificate chain", src=StringIO(
-            plan.tls.chain_pem.decode()), dest=plan.certificate_path, user="root", group=account,
-            mode="0644"))
-        changes.append(secret_file(name="TLS private key", path=plan.key_path,
-                                   content=plan.tls.key_pem, user=account, group=account,
-                                   mode="0600"))
-        if plan.tls.ca_pem:
-            files.put(name="CA certificate (for local checks)", src=StringIO(
-                plan.tls.ca_pem.decode()), dest=plan.ca_path, user="root", group=account,
-                mode="0644")
-    if plan.password_file is not None:
-        changes.append(tabpy_password_file(name="TabPy password file", path=plan.password_path,
-                                           content=plan.password_file, users=plan.user_names,
-                                           account=account))
-    changes.append(files.put(name="TabPy config", src=StringIO(render.tabpy_config(plan)),
-                             dest=plan.config_path, user="root", group=account, mode="0640"))
+    tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv", venv=venv,
+               archive=wheelhouse.archive, archive_sha256=wheelhouse.sha256,
+               tabpy_version=wheelhouse.tabpy_version, work_dir=f"{REMOTE_CACHE}/install")
+    release = build_release(plan, venv)
+    tabpy_release(name="TabPy release (config, users, TLS, venv)", config_dir=plan.config_dir,
+                  release=release, users=plan.user_names)
+    if plan.tls is not None and plan.tls.ca_pem:
+        files.put(name="CA certificate (for checks on the host)",
+                  src=StringIO(plan.tls.ca_pem.decode()), dest=plan.ca_path, user="root",
+                  group=account, mode="0644")
     unit = files.put(name="systemd unit", src=StringIO(render.systemd_unit(plan)),
-                     dest=f"/etc/systemd/system/{v['tabpy_service_name']}.service",
-                     user="root", group="root", mode="0644")
-    changes.append(unit)
-
-    service = f"{v['tabpy_service_name']}.service"
+                     dest=f"/etc/systemd/system/{service}", user="root", group="root",
+                     mode="0644")
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
-    # Restart only a running TabPy whose inputs changed; the next op starts a stopped one.
-    systemd.service(name="Restart TabPy (what it reads changed)", service=service,
-                    running=None, restarted=True,
-                    _if=lambda: any(op.did_change() for op in changes))
-    systemd.service(name="TabPy running and enabled", service=service, running=True,
-                    enabled=True)
 
+    failed = _failed_activations.setdefault(id(host.state), [])
+    tabpy_activate(
+        name="Activate the release (rolling; rollback on a failed start)",
+        config_dir=plan.config_dir, release_name=release.name, service=service,
+        unit_changed=unit.did_change,
+        # A closure, not args: FunctionCommand's repr (shown at -vv) would print its args.
+        restart_and_verify=lambda previous: FunctionCommand(
+            lambda state, host: _restart_and_verify(host, plan, release.name, previous, failed),
+            (), {}),
+        roll_stopped=lambda: ", ".join(failed) or None,
+        _parallel=v["tabpy_rolling_batch"])
+    systemd.service(name="TabPy enabled at boot", service=service, running=None, enabled=True)
+    prune_releases(name="Prune old releases", config_dir=plan.config_dir,
+                   keep=v["tabpy_releases_to_keep"])
+    prune_venvs(name="Prune unused virtualenvs", venvs_dir=f"{install_dir}/venvs",
+                config_dir=plan.config_dir, protect=venv.rsplit("/", 1)[1])
     controller_check(name="Health check as Tableau would do it",
                      check=lambda: _health(plan), success_note=f"{plan.fqdn}: ")
 
 
-def _health(plan: TabpyServerPlan) -> tuple[bool, str]:
+def _check_args(plan: TabpyServerPlan) -> dict:
     credentials = (plan.health_user, plan.health_password) if plan.health_user else None
-    result = verify.wait_for_tabpy(
-        plan["tabpy_health_check_timeout"], fqdn=plan.fqdn, address=plan.connect_address,
-        port=plan["tabpy_port"], https=plan.https, ca_pem=plan.tls.ca_pem if plan.tls else None,
-        credentials=credentials)
+    return dict(fqdn=plan.fqdn, address=plan.connect_address, port=plan["tabpy_port"],
+                https=plan.https, ca_pem=plan.tls.ca_pem if plan.tls else None,
+                credentials=credentials)
+
+
+def _health(plan: TabpyServerPlan) -> tuple[bool, str]:
+    result = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], **_check_args(plan))
     return result.ok, result.detail
+
+
+def _shell(host, *command) -> tuple[bool, list[str]]:
+    ok, output = host.run_shell_command(StringCommand(*command))
+    return ok, output.stdout_lines
+
+
+def _restart_and_verify(host, plan: TabpyServerPlan, release: str,
+                        previous: str | None, failed: list[str]) -> bool:
+    """Restart into `release` and run Tableau's check; on failure put `previous` back,
+    restart, check that TabPy serves again, and fail with what TabPy said."""
+    service = f"{plan['tabpy_service_name']}.service"
+    _, cursor = _shell(host, "journalctl -u", service, "-n 0 --show-cursor --no-pager",
+                       "| sed -n 's/^-- cursor: //p'")
+
+    def exited() -> str | None:
+        _, lines = _shell(host, "systemctl show -p NRestarts -p ActiveState --value", service)
+        restarts, active = (lines + ["0", ""])[:2]
+        if active == "failed" or restarts not in ("", "0"):
+            return f"TabPy exited ({active}, restarted {restarts or 0} times by systemd)"
+        return None
+
+    def restart() -> None:
+        _shell(host, "systemctl reset-failed", service, "; systemctl restart", service)
+
+    restart()
+    result = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], give_up=exited,
+                                   **_check_args(plan))
+    if result.ok:
+        return True
+    failed.append(host.name)
+    after = f"--after-cursor={cursor[0]}" if cursor else "-n 200"
+    _, said = _shell(host, "journalctl -u", service, after, "-o cat --no-pager",
+                     "| grep -E 'ERROR|CRITICAL|Error|error' | tail -n", JOURNAL_ERROR_LINES)
+    host.log_styled(f"TabPy failed to start release {release}: {result.detail}", fg="red")
+    for line in said:
+        host.log_styled(f"  TabPy said: {line}", fg="red")
+    if previous and previous != release:
+        _shell(host, switch_command(plan.config_dir, "current", previous))
+        restart()
+        back = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], give_up=exited,
+                                     check=verify.check_serving, **_check_args(plan))
+        host.log_styled(f"rolled back to release {previous}: {back.detail}",
+                        fg="yellow" if back.ok else "red")
+    else:
+        host.log_styled("no previous release to roll back to", fg="red")
+    return False

@@ -51,13 +51,17 @@ def test_second_run_reports_no_changes(converged):
 @pytest.mark.parametrize("fqdn", TABPY_HOSTS)
 def test_files_have_owner_mode_and_content(plans, fqdn):
     plan, host = plans[fqdn], lab_host(fqdn)
+    current = "/etc/tabpy/current"
     expected = {
         "/etc/tabpy": ("root", "tabpy", 0o750, None),
-        "/etc/tabpy/tls": ("root", "tabpy", 0o750, None),
-        "/etc/tabpy/tabpy.conf": ("root", "tabpy", 0o640, render.tabpy_config(plan)),
-        "/etc/tabpy/passwords": ("tabpy", "tabpy", 0o600, plan.password_file),
-        "/etc/tabpy/tls/tabpy.key": ("tabpy", "tabpy", 0o600, plan.tls.key_pem),
-        "/etc/tabpy/tls/tabpy.crt": ("root", "tabpy", 0o644, plan.tls.chain_pem),
+        "/etc/tabpy/releases": ("root", "tabpy", 0o750, None),
+        f"{current}/": ("root", "tabpy", 0o750, None),
+        f"{current}/tls": ("root", "tabpy", 0o750, None),
+        f"{current}/tabpy.conf": ("root", "tabpy", 0o640, render.tabpy_config(plan)),
+        f"{current}/passwords": ("tabpy", "tabpy", 0o600, plan.password_file),
+        f"{current}/tls/tabpy.key": ("tabpy", "tabpy", 0o600, plan.tls.key_pem),
+        f"{current}/tls/tabpy.crt": ("root", "tabpy", 0o644, plan.tls.chain_pem),
+        "/etc/tabpy/ca.crt": ("root", "tabpy", 0o644, plan.tls.ca_pem),
         "/etc/systemd/system/tabpy.service": ("root", "root", 0o644, render.systemd_unit(plan)),
         "/var/lib/tabpy/state": ("tabpy", "tabpy", 0o750, None),
         "/var/lib/tabpy/query_objects": ("tabpy", "tabpy", 0o750, None),
@@ -70,7 +74,9 @@ def test_files_have_owner_mode_and_content(plans, fqdn):
         if content is not None:
             # Compared by digest: a failure must not print a key or a hash.
             assert remote_sha256(host, path) == sha256(content), path
+    # No half-built release or temporary link is left behind.
     assert not any(name.startswith(".") for name in host.file("/etc/tabpy").listdir())
+    assert not any(name.startswith(".") for name in host.file("/etc/tabpy/releases").listdir())
 
 
 @pytest.mark.parametrize("fqdn", TABPY_HOSTS)
@@ -82,7 +88,10 @@ def test_service_enabled_running_as_tabpy_and_listening(converged, fqdn):
     pid = host.check_output("systemctl show -p MainPID --value tabpy")
     assert host.check_output(f"ps -o user= -p {pid}") == "tabpy"
     assert host.socket("tcp://0.0.0.0:9004").is_listening
-    venv = host.file("/opt/tabpy/current")
+    # TabPy runs from the active release, with its venv.
+    release = host.file("/etc/tabpy/current").linked_to
+    assert host.file(f"/proc/{pid}/cwd").linked_to == release
+    venv = host.file(f"{release}/venv")
     assert venv.is_symlink
     assert host.file(f"{venv.linked_to}/.tabpy-provision-wheelhouse").exists
     # The venv came from the pushed wheelhouse: no leftovers of the install.
@@ -204,7 +213,8 @@ def test_bad_input_stops_before_any_host_is_touched(converged, tmp_path):
 def test_no_secret_in_verbose_output_or_journal(plans):
     """Secret files are rewritten at -vv with --diff: no password, hash or key line shows."""
     target = lab_host(TABPY_HOSTS[1])
-    target.run("rm -f /etc/tabpy/passwords /etc/tabpy/tls/tabpy.key")
+    # Remove the active release: its secret files are uploaded again.
+    target.run("rm -rf /etc/tabpy/releases/$(basename $(readlink /etc/tabpy/current))")
     run = pyinfra("-vv", "--diff")
     assert run.returncode == 0, run.stderr[-3000:]
     secrets = []
@@ -216,12 +226,12 @@ def test_no_secret_in_verbose_output_or_journal(plans):
                     if line and not line.startswith("-----")]
     journal = "".join(lab_host(fqdn).check_output("journalctl -u tabpy --no-pager")
                       for fqdn in TABPY_HOSTS)
-    assert "TLS private key" in run.output  # the secret ops did run
+    assert "changed: passwords, tabpy.conf, tls/tabpy.crt, tls/tabpy.key" in run.output
     for index, secret in enumerate(secrets):
         assert secret not in run.output, f"secret #{index} leaked into pyinfra output"
         assert secret not in journal, f"secret #{index} leaked into the journal"
     # The secrets came back and TabPy serves with them.
-    assert target.file("/etc/tabpy/passwords").mode == 0o600
+    assert target.file("/etc/tabpy/current/passwords").mode == 0o600
     plan = plans[TABPY_HOSTS[1]]
     assert verify.check_tabpy(fqdn=plan.fqdn, address=plan.connect_address, port=9004,
                               ca_pem=plan.tls.ca_pem,

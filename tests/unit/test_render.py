@@ -34,10 +34,10 @@ def test_defaults_render_https_auth_and_absolute_paths(plan_for):
     section = tabpy_section(render.tabpy_config(plan_for()))
     assert section["TABPY_PORT"] == "9004"
     assert section["TABPY_TRANSFER_PROTOCOL"] == "https"
-    assert section["TABPY_CERTIFICATE_FILE"] == "/etc/tabpy/tls/tabpy.crt"
-    assert section["TABPY_KEY_FILE"] == "/etc/tabpy/tls/tabpy.key"
+    assert section["TABPY_CERTIFICATE_FILE"] == "/etc/tabpy/current/tls/tabpy.crt"
+    assert section["TABPY_KEY_FILE"] == "/etc/tabpy/current/tls/tabpy.key"
     assert section["TABPY_MINIMUM_TLS_VERSION"] == "TLSv1_2"
-    assert section["TABPY_PWD_FILE"] == "/etc/tabpy/passwords"
+    assert section["TABPY_PWD_FILE"] == "/etc/tabpy/current/passwords"
     assert section["TABPY_STATE_PATH"] == "/var/lib/tabpy/state"
     assert section["TABPY_QUERY_OBJECT_PATH"] == "/var/lib/tabpy/query_objects"
     assert section.getboolean("TABPY_EVALUATE_ENABLE") is True
@@ -106,7 +106,9 @@ def test_unit_runs_hardened_as_tabpy_with_sigint(plan_for):
     for expected in ("User=tabpy", "Group=tabpy", "KillSignal=SIGINT", "Restart=on-failure",
                      "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
                      "ProtectHome=yes", "CapabilityBoundingSet=",
-                     "ExecStart=/opt/tabpy/current/bin/tabpy --config=/etc/tabpy/tabpy.conf",
+                     "ExecStart=/etc/tabpy/current/venv/bin/tabpy "
+                     "--config=/etc/tabpy/current/tabpy.conf",
+                     "WorkingDirectory=/etc/tabpy/current",
                      "ReadWritePaths=/var/lib/tabpy/state /var/lib/tabpy/query_objects "
                      "/var/log/tabpy"):
         assert expected in lines, expected
