@@ -3,8 +3,15 @@
 Pure logic: standard library + ``cryptography`` only (no pyinfra), so it can be unit tested
 without hosts.  Layout under ``pki_dir``::
 
-    ca/root.crt  ca/root.key  ca/intermediate.crt  ca/intermediate.key
+    ca/root.crt  ca/root.key  ca/intermediate.crt  ca/intermediate.key     the active CA
+    ca/next/{root,intermediate}.{crt,key}     a new root staged by rotate-root (trusted, idle)
+    ca/previous/root-<sha256>.crt             old roots, still trusted until retire-root
+    ca/retired/<role>-<sha256>.crt            no longer trusted: removed from every client
     hosts/<fqdn>/cert.pem  hosts/<fqdn>/key.pem  hosts/<fqdn>/chain.pem
+
+Rotation (see the README): ``rotate_intermediate`` (same root, immediate), and for the root
+``stage_root`` -> (deploy: clients trust both) -> ``activate_root`` -> (deploy: servers get
+leaves from the new root) -> ``retire_previous_roots`` -> (deploy: clients drop the old root).
 
 Every folder is 0700 and every file 0600, written atomically (temporary file in the same folder,
 then ``os.replace``).  Keys are EC (P-384 for the CA, P-256 for servers): fast to generate and
@@ -16,6 +23,7 @@ byte-for-byte while it still fits, so a redeploy does not change files on the ho
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -38,9 +46,12 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
     PrivateKeyTypes,
 )
+from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import (
+    Criticality,
     DNSName,
+    ExtensionPolicy,
     IPAddress,
     PolicyBuilder,
     Store,
@@ -48,13 +59,25 @@ from cryptography.x509.verification import (
 )
 
 __all__ = [
+    "CaCert",
     "CertificateAuthority",
     "IssuedLeaf",
     "PkiError",
     "PrivateKey",
+    "SuppliedCertificate",
+    "activate_root",
     "certificate_summary",
+    "chain_problems",
     "ensure_ca",
     "ensure_leaf",
+    "key_strength_problem",
+    "load_ca",
+    "load_supplied_certificate",
+    "order_chain",
+    "read_certificates",
+    "retire_previous_roots",
+    "rotate_intermediate",
+    "stage_root",
     "validate_server_certificate",
 ]
 
@@ -70,6 +93,15 @@ INTERMEDIATE_KEY = "intermediate.key"
 LEAF_CERT = "cert.pem"
 LEAF_KEY = "key.pem"
 LEAF_CHAIN = "chain.pem"
+NEXT_DIR = "next"
+PREVIOUS_DIR = "previous"
+RETIRED_DIR = "retired"
+ROOT = "root"
+INTERMEDIATE = "intermediate"
+#: An intermediate is re-issued by the root this many days before it expires (by ensure_ca).
+INTERMEDIATE_RENEW_BEFORE_DAYS = 60
+#: A root this close to its end must be rotated (rotate-root): reports flag it.
+ROOT_ROTATE_BEFORE_DAYS = 90
 
 #: Certificates are back-dated this much to tolerate clock skew between controller and clients.
 BACKDATE = timedelta(minutes=5)
@@ -94,6 +126,21 @@ class PkiError(Exception):
 
 
 @dataclass(frozen=True)
+class CaCert:
+    """One certificate of the private CA's registry, as clients and reports see it."""
+
+    role: str  # ROOT or INTERMEDIATE
+    state: str  # "active" (signs), "next" (staged root), "previous" (old root), "retired"
+    cert: x509.Certificate
+    path: Path
+
+    @property
+    def trusted(self) -> bool:
+        """Clients must trust it (retired ones are removed from them)."""
+        return self.state != "retired"
+
+
+@dataclass(frozen=True)
 class CertificateAuthority:
     root_cert: x509.Certificate
     intermediate_cert: x509.Certificate
@@ -103,6 +150,15 @@ class CertificateAuthority:
     #: What this call did or noticed, for reports ("created root CA", "renewed intermediate CA
     #: (...)", "root CA expires on ..."). Empty when an existing CA was simply loaded.
     notes: tuple[str, ...] = field(default=())
+    #: Every certificate of the CA: active, staged, previous and retired (see read_registry).
+    registry: tuple[CaCert, ...] = field(default=())
+
+    @property
+    def trusted_roots_pem(self) -> bytes:
+        """The roots a client must trust now: active, staged and previous (what the health
+        check trusts, too)."""
+        return b"".join(to_pem(c.cert) for c in self.registry
+                        if c.role == ROOT and c.trusted)
 
 
 def ensure_ca(
@@ -111,7 +167,7 @@ def ensure_ca(
     common_name: str = "tabpy-provision",
     root_days: int = 3650,
     intermediate_days: int = 1825,
-    intermediate_renew_before_days: int = 60,
+    intermediate_renew_before_days: int = INTERMEDIATE_RENEW_BEFORE_DAYS,
     now: datetime | None = None,
 ) -> CertificateAuthority:
     """Load the CA under ``pki_dir/ca``, creating whatever is missing.
@@ -122,7 +178,8 @@ def ensure_ca(
       (this is how an intermediate is rotated by hand: delete ``intermediate.*``);
     * all four present: loaded and checked (intermediate signed by root, key matches);
       an intermediate that is expired or expires within ``intermediate_renew_before_days`` is
-      re-issued by the root (same root, so clients keep trusting the servers);
+      re-issued by the root (same root, so clients keep trusting the servers; the old one is
+      moved to ``ca/retired``);
     * anything else (a half-present CA): :class:`PkiError` naming the file.
 
     ``common_name`` only applies to newly created certificates.  The root key is read only
@@ -146,7 +203,7 @@ def ensure_ca(
     if not any(present.values()):
         _create_ca(ca_dir, common_name, root_days, intermediate_days, now)
         ca = _load_ca(ca_dir, now)
-        return _with_notes(ca, "created root CA", "created intermediate CA")
+        return _finish(ca, ca_dir, now, "created root CA", "created intermediate CA")
 
     if present[ROOT_CERT] and present[ROOT_KEY] and not (
         present[INTERMEDIATE_CERT] or present[INTERMEDIATE_KEY]
@@ -155,7 +212,7 @@ def ensure_ca(
         _check_root(root_cert, paths[ROOT_CERT], ca_dir, now)
         _issue_intermediate(ca_dir, root_cert, common_name, intermediate_days, now)
         ca = _load_ca(ca_dir, now)
-        return _with_notes(ca, "created intermediate CA", *_root_expiry_notes(ca, now))
+        return _finish(ca, ca_dir, now, "created intermediate CA")
 
     missing = [name for name, ok in present.items() if not ok]
     if missing:
@@ -172,39 +229,37 @@ def ensure_ca(
     if inter_after - now <= timedelta(days=intermediate_renew_before_days):
         new_after = min(now + timedelta(days=intermediate_days), ca.root_cert.not_valid_after_utc)
         if new_after - inter_after >= _MIN_GAIN:
-            _issue_intermediate(ca_dir, ca.root_cert, common_name, intermediate_days, now)
+            _replace_intermediate(ca_dir, ca, common_name, intermediate_days, now)
             ca = _load_ca(ca_dir, now)
             notes.append(f"renewed intermediate CA ({_expiry_phrase(inter_after, now)})")
-    return _with_notes(ca, *notes, *_root_expiry_notes(ca, now))
+    return _finish(ca, ca_dir, now, *notes)
 
 
-def _with_notes(ca: CertificateAuthority, *notes: str) -> CertificateAuthority:
-    return CertificateAuthority(
-        root_cert=ca.root_cert,
-        intermediate_cert=ca.intermediate_cert,
-        intermediate_key=ca.intermediate_key,
-        root_pem=ca.root_pem,
-        intermediate_pem=ca.intermediate_pem,
-        notes=tuple(notes),
-    )
+def _finish(ca: CertificateAuthority, ca_dir: Path, now: datetime,
+            *notes: str) -> CertificateAuthority:
+    """The loaded CA with what this call did, any root expiry warning and the registry."""
+    registry = (CaCert(ROOT, "active", ca.root_cert, ca_dir / ROOT_CERT),
+                CaCert(INTERMEDIATE, "active", ca.intermediate_cert, ca_dir / INTERMEDIATE_CERT),
+                *_registry_extras(ca_dir, now))
+    staged = any(c.state == "next" for c in registry)
+    return dataclasses.replace(ca, notes=(*notes, *_root_expiry_notes(ca, now, staged)),
+                               registry=registry)
 
 
-def _root_expiry_notes(ca: CertificateAuthority, now: datetime) -> list[str]:
+def _root_expiry_notes(ca: CertificateAuthority, now: datetime, staged: bool) -> list[str]:
     root_after = ca.root_cert.not_valid_after_utc
-    inter_after = ca.intermediate_cert.not_valid_after_utc
-    if inter_after - now <= timedelta(days=90) and root_after <= inter_after:
-        return [
-            f"root CA expires on {_day(root_after)}: create a new CA and make Tableau trust it "
-            "before then"
-        ]
-    return []
+    if staged or root_after - now > timedelta(days=ROOT_ROTATE_BEFORE_DAYS):
+        return []
+    return [f"root CA expires on {_day(root_after)}: rotate it before then "
+            "(python -m tabpy_provision.ca INVENTORY rotate-root, see the README)"]
 
 
 def _create_ca(
-    ca_dir: Path, common_name: str, root_days: int, intermediate_days: int, now: datetime
+    ca_dir: Path, common_name: str, root_days: int, intermediate_days: int, now: datetime,
+    generation: tuple[int, int] = (1, 1),
 ) -> None:
     root_key = ec.generate_private_key(_CA_CURVE)
-    root_name = _name(f"{common_name} Root CA")
+    root_name = _name(_ca_name(common_name, "Root", generation[0]))
     root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
     root_cert = (
         x509.CertificateBuilder()
@@ -220,7 +275,8 @@ def _create_ca(
         .sign(root_key, _hash_for(root_key))
     )
     inter_key = ec.generate_private_key(_CA_CURVE)
-    inter_cert = _build_intermediate(root_cert, root_key, inter_key, common_name,
+    inter_cert = _build_intermediate(root_cert, root_key, inter_key,
+                                     _ca_name(common_name, "Intermediate", generation[1]),
                                      intermediate_days, now)
 
     # Build in a private temporary folder next to ca/, then move it (or its files) into place,
@@ -231,9 +287,9 @@ def _create_ca(
         raise PkiError(f"cannot create a folder in {ca_dir.parent}: {exc.strerror}") from exc
     try:
         _write_private(tmp / ROOT_KEY, _key_pem(root_key))
-        _write_private(tmp / ROOT_CERT, _cert_pem(root_cert))
+        _write_private(tmp / ROOT_CERT, to_pem(root_cert))
         _write_private(tmp / INTERMEDIATE_KEY, _key_pem(inter_key))
-        _write_private(tmp / INTERMEDIATE_CERT, _cert_pem(inter_cert))
+        _write_private(tmp / INTERMEDIATE_CERT, to_pem(inter_cert))
         try:
             os.rename(tmp, ca_dir)  # atomic; works when ca_dir is an empty folder
         except OSError:
@@ -248,18 +304,23 @@ def _create_ca(
     _private_dir(ca_dir)
 
 
+def _ca_name(common_name: str, kind: str, generation: int) -> str:
+    """"tabpy-provision Root CA", then "tabpy-provision Root CA G2" for its successor..."""
+    return f"{common_name} {kind} CA" + (f" G{generation}" if generation > 1 else "")
+
+
 def _build_intermediate(
     root_cert: x509.Certificate,
     root_key: PrivateKey,
     inter_key: PrivateKey,
-    common_name: str,
+    subject_cn: str,
     days: int,
     now: datetime,
 ) -> x509.Certificate:
     not_after = min(now + timedelta(days=days), root_cert.not_valid_after_utc)
     return (
         x509.CertificateBuilder()
-        .subject_name(_name(f"{common_name} Intermediate CA"))
+        .subject_name(_name(subject_cn))
         .issuer_name(root_cert.subject)
         .public_key(inter_key.public_key())
         .serial_number(_serial())
@@ -283,11 +344,13 @@ def _issue_intermediate(
         raise PkiError(f"{root_key_path} does not match {ca_dir / ROOT_CERT}; restore the "
                        "matching key from backup")
     inter_key = ec.generate_private_key(_CA_CURVE)
-    inter_cert = _build_intermediate(root_cert, root_key, inter_key, common_name, days, now)
+    known = sum(1 for c in _registry_extras(ca_dir, now) if c.role == INTERMEDIATE)
+    subject_cn = _ca_name(common_name, "Intermediate", known + 1)
+    inter_cert = _build_intermediate(root_cert, root_key, inter_key, subject_cn, days, now)
     # Key first: an interruption leaves a key/cert mismatch that is reported, never a
     # certificate whose key is lost.
     _write_private(ca_dir / INTERMEDIATE_KEY, _key_pem(inter_key))
-    _write_private(ca_dir / INTERMEDIATE_CERT, _cert_pem(inter_cert))
+    _write_private(ca_dir / INTERMEDIATE_CERT, to_pem(inter_cert))
 
 
 def _load_ca(ca_dir: Path, now: datetime) -> CertificateAuthority:
@@ -334,6 +397,140 @@ def _check_root(cert: x509.Certificate, path: Path, ca_dir: Path, now: datetime)
             f"root CA {path} is not valid until {_day(cert.not_valid_before_utc)}; "
             "check the controller clock"
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Registry and rotation
+# --------------------------------------------------------------------------------------------
+
+
+def load_ca(pki_dir: Path, *, now: datetime | None = None) -> CertificateAuthority:
+    """The existing CA and its registry, creating and renewing nothing (for reports and the
+    rotation commands)."""
+    ca_dir = Path(pki_dir) / CA_DIR
+    now = _now(now)
+    if not (ca_dir / ROOT_CERT).exists():
+        raise PkiError(f"no private CA in {ca_dir} (a deploy creates it)")
+    return _finish(_load_ca(ca_dir, now), ca_dir, now)
+
+
+def rotate_intermediate(pki_dir: Path, *, common_name: str = "tabpy-provision",
+                        intermediate_days: int = 1825,
+                        now: datetime | None = None) -> CertificateAuthority:
+    """A new intermediate under the same root, effective at once; the old one is retired.
+
+    The next deploy re-issues every leaf (TabPy restarts once). Clients that trust the root
+    keep working throughout: leaves still served from the old intermediate stay valid, since
+    each server sends its own chain and both intermediates are signed by the same root."""
+    now = _now(now)
+    ca = load_ca(pki_dir, now=now)
+    ca_dir = Path(pki_dir) / CA_DIR
+    _check_positive(intermediate_days=intermediate_days)
+    _replace_intermediate(ca_dir, ca, common_name, intermediate_days, now)
+    return _finish(_load_ca(ca_dir, now), ca_dir, now, "rotated the intermediate CA")
+
+
+def _replace_intermediate(ca_dir: Path, ca: CertificateAuthority, common_name: str, days: int,
+                          now: datetime) -> None:
+    _archive(ca_dir / RETIRED_DIR, INTERMEDIATE, ca.intermediate_cert)
+    _issue_intermediate(ca_dir, ca.root_cert, common_name, days, now)
+
+
+def stage_root(pki_dir: Path, *, common_name: str = "tabpy-provision", root_days: int = 3650,
+               intermediate_days: int = 1825,
+               now: datetime | None = None) -> CertificateAuthority:
+    """Step 1 of a root rotation: a new root and intermediate in ca/next. Clients are given
+    the new root by the next deploy; nothing is signed with it yet."""
+    now = _now(now)
+    ca = load_ca(pki_dir, now=now)
+    ca_dir = Path(pki_dir) / CA_DIR
+    if any(c.state == "next" for c in ca.registry):
+        raise PkiError(f"a new root is already staged in {ca_dir / NEXT_DIR}: deploy, then "
+                       "activate-root")
+    _check_positive(root_days=root_days, intermediate_days=intermediate_days)
+    roots = sum(1 for c in ca.registry if c.role == ROOT)
+    intermediates = sum(1 for c in ca.registry if c.role == INTERMEDIATE)
+    _create_ca(ca_dir / NEXT_DIR, common_name, root_days, intermediate_days, now,
+               generation=(roots + 1, intermediates + 1))
+    return _finish(_load_ca(ca_dir, now), ca_dir, now, "staged a new root CA")
+
+
+def activate_root(pki_dir: Path, *, now: datetime | None = None) -> CertificateAuthority:
+    """Step 2: the staged root signs from now on; the old root stays trusted (ca/previous),
+    its intermediate is retired. The next deploy re-issues every leaf from the new root.
+
+    Safe to rerun after an interruption: it completes the switch."""
+    now = _now(now)
+    ca_dir = Path(pki_dir) / CA_DIR
+    next_dir = ca_dir / NEXT_DIR
+    if not next_dir.is_dir():
+        raise PkiError(f"no staged root in {next_dir}: run rotate-root and deploy first")
+    staged = _load_ca(next_dir, now)
+    current_root, _ = _load_cert_file(ca_dir / ROOT_CERT)
+    if _fingerprint(current_root) != _fingerprint(staged.root_cert):
+        _archive(ca_dir / PREVIOUS_DIR, ROOT, current_root)
+        with suppress(PkiError):  # a half-done earlier run may have replaced it already
+            old_intermediate, _ = _load_cert_file(ca_dir / INTERMEDIATE_CERT)
+            _archive(ca_dir / RETIRED_DIR, INTERMEDIATE, old_intermediate)
+    # Keys before certificates, as everywhere: an interruption leaves a mismatch that the
+    # next load reports and a rerun of activate_root repairs.
+    for name in (ROOT_KEY, ROOT_CERT, INTERMEDIATE_KEY, INTERMEDIATE_CERT):
+        _write_private(ca_dir / name, (next_dir / name).read_bytes())
+    shutil.rmtree(next_dir)
+    _fsync_dir(ca_dir)
+    return _finish(_load_ca(ca_dir, now), ca_dir, now, "activated the new root CA")
+
+
+def retire_previous_roots(pki_dir: Path, *, now: datetime | None = None) -> list[CaCert]:
+    """Step 3: the old roots are retired; the next deploy removes them from every client.
+    Run it once every TabPy server serves a leaf from the new root."""
+    now = _now(now)
+    ca = load_ca(pki_dir, now=now)
+    previous = [c for c in ca.registry if c.state == "previous"]
+    if not previous:
+        raise PkiError(f"no previous root in {Path(pki_dir) / CA_DIR / PREVIOUS_DIR} to retire "
+                       "(retire-root follows activate-root)")
+    retired = []
+    for entry in previous:
+        path = _archive(Path(pki_dir) / CA_DIR / RETIRED_DIR, entry.role, entry.cert)
+        entry.path.unlink()
+        retired.append(CaCert(entry.role, "retired", entry.cert, path))
+    return retired
+
+
+def _registry_extras(ca_dir: Path, now: datetime) -> list[CaCert]:
+    """Staged, previous and retired certificates (the active pair is loaded by _load_ca)."""
+    extras = []
+    next_dir = ca_dir / NEXT_DIR
+    if next_dir.exists():
+        for name in (ROOT_CERT, ROOT_KEY, INTERMEDIATE_CERT, INTERMEDIATE_KEY):
+            if not (next_dir / name).exists():
+                raise PkiError(f"incomplete staged root in {next_dir}: {name} is missing; "
+                               f"remove {next_dir} and run rotate-root again")
+        staged = _load_ca(next_dir, now)
+        extras += [CaCert(ROOT, "next", staged.root_cert, next_dir / ROOT_CERT),
+                   CaCert(INTERMEDIATE, "next", staged.intermediate_cert,
+                          next_dir / INTERMEDIATE_CERT)]
+    for state, folder in (("previous", PREVIOUS_DIR), ("retired", RETIRED_DIR)):
+        for path in sorted((ca_dir / folder).glob("*.crt")):
+            role = path.name.split("-", 1)[0]
+            if role not in (ROOT, INTERMEDIATE):
+                raise PkiError(f"{path}: unexpected file name (root-*.crt or "
+                               "intermediate-*.crt)")
+            extras.append(CaCert(role, state, _load_cert_file(path)[0], path))
+    return extras
+
+
+def _archive(folder: Path, role: str, cert: x509.Certificate) -> Path:
+    _private_dir(folder)
+    path = folder / f"{role}-{_fingerprint(cert)[:16]}.crt"
+    if not path.exists():
+        _write_private(path, to_pem(cert))
+    return path
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,7 +582,7 @@ def ensure_leaf(
     _private_dir(pki_dir / HOSTS_DIR)
     _private_dir(host_dir)
     cert_path, key_path, chain_path = (host_dir / n for n in (LEAF_CERT, LEAF_KEY, LEAF_CHAIN))
-    inter_pem = _cert_pem(ca.intermediate_cert)
+    inter_pem = to_pem(ca.intermediate_cert)
     new_not_after = min(now + timedelta(days=days), ca.intermediate_cert.not_valid_after_utc)
 
     reason, existing = _reuse_check(
@@ -411,7 +608,7 @@ def ensure_leaf(
 
     key = ec.generate_private_key(_LEAF_CURVE)
     cert = _build_leaf(ca, key, host, want_dns, want_ips, new_not_after, now)
-    cert_pem, key_pem = _cert_pem(cert), _key_pem(key)
+    cert_pem, key_pem = to_pem(cert), _key_pem(key)
     chain_pem = cert_pem + inter_pem
     # Key first: an interruption leaves a mismatch that the next run repairs.
     _write_private(key_path, key_pem)
@@ -615,10 +812,29 @@ def validate_server_certificate(
         problems.append(key_problem)
     if not chain:
         return problems
-    leaf = chain[0]
-
-    if key is not None and not _same_public_key(key, leaf):
+    if key is not None and not _same_public_key(key, chain[0]):
         problems.append("private key does not match the certificate")
+    roots = None
+    if trusted_roots_pem is not None:
+        roots, roots_problem = _parse_cert_list(trusted_roots_pem, "trusted root")
+        if roots_problem:
+            problems.append(roots_problem)
+    return problems + chain_problems(chain, fqdn, now=now, trusted_roots=roots)
+
+
+def chain_problems(
+    chain: Sequence[x509.Certificate],
+    fqdn: str,
+    *,
+    now: datetime | None = None,
+    trusted_roots: Sequence[x509.Certificate] | None = None,
+) -> list[str]:
+    """Problems of a chain (server certificate first) a client would meet connecting to
+    ``fqdn``: order, validity, names, usages, links and, given ``trusted_roots``, the path to
+    one of them. For files to serve and for chains read from a server alike."""
+    now = _now(now)
+    problems: list[str] = []
+    leaf = chain[0]
     if _is_ca(leaf):
         problems.append(
             "first certificate is a CA certificate; the server certificate must come first"
@@ -655,12 +871,14 @@ def validate_server_certificate(
                 f"chain does not link: certificate {index + 1} did not sign certificate {index}"
             )
 
-    if trusted_roots_pem is not None:
-        roots, roots_problem = _parse_cert_list(trusted_roots_pem, "trusted root")
-        if roots_problem:
-            problems.append(roots_problem)
-        if roots:
-            error = _path_validation_error(chain, roots, host, now)
+    if trusted_roots:
+        top = chain[-1]
+        if not any(top == root or _signed_by(top, root) for root in trusted_roots):
+            roots = ", ".join(str(_cn(root)) for root in trusted_roots)
+            problems.append(f"does not chain to the trusted root(s) ({roots}): the chain ends at "
+                            f"{_cn(top)}, issued by {_cn(top, issuer=True)}")
+        else:
+            error = _path_validation_error(list(chain), list(trusted_roots), host, now)
             if error:
                 problems.append(f"does not verify against the trusted root(s): {error}")
     return problems
@@ -671,8 +889,19 @@ def _path_validation_error(
 ) -> str | None:
     host_ip = _parse_ip(host)
     subject = IPAddress(host_ip) if host_ip is not None else DNSName(host)
+    # The Web PKI profile, except that the authority key identifier may be absent: Java (what
+    # Tableau runs on) and OpenSSL build chains without it, and company CAs do omit it.
+    aki_optional = (Criticality.AGNOSTIC, None)
     try:
-        verifier = PolicyBuilder().store(Store(roots)).time(now).build_server_verifier(subject)
+        verifier = (
+            PolicyBuilder().store(Store(roots)).time(now)
+            .extension_policies(
+                ca_policy=ExtensionPolicy.webpki_defaults_ca().may_be_present(
+                    x509.AuthorityKeyIdentifier, *aki_optional),
+                ee_policy=ExtensionPolicy.webpki_defaults_ee().may_be_present(
+                    x509.AuthorityKeyIdentifier, *aki_optional))
+            .build_server_verifier(subject)
+        )
         verifier.verify(chain[0], chain[1:])
     except (VerificationError, ValueError) as exc:
         return " ".join(str(exc).split()) or type(exc).__name__
@@ -732,6 +961,193 @@ def _dns_match(pattern: str, host: str) -> bool:
         first, _, rest = host.partition(".")
         return bool(first) and rest == pattern[2:]
     return False
+
+
+# --------------------------------------------------------------------------------------------
+# Supplied (enterprise) certificates
+# --------------------------------------------------------------------------------------------
+
+#: Which input a problem of load_supplied_certificate is about.
+CERTIFICATE_INPUT, KEY_INPUT, PASSPHRASE_INPUT, CA_INPUT = "certificate", "key", "passphrase", "ca"
+ACCEPTED_CURVES = ("secp256r1", "secp384r1")
+MIN_RSA_BITS = 2048
+
+
+@dataclass(frozen=True)
+class SuppliedCertificate:
+    chain_pem: bytes  # leaf first, each certificate signed by the next: what TabPy serves
+    key_pem: bytes  # unencrypted PKCS#8 PEM (TabPy has no passphrase option)
+    chain: tuple[x509.Certificate, ...]
+    #: What clients must trust: the CA file's certificates, else the chain's own self-signed
+    #: root; empty when neither is known (then it is the OS trust store's business).
+    anchors: tuple[x509.Certificate, ...]
+    notes: tuple[str, ...]  # e.g. "chain put in order (leaf first)", "key decrypted"
+
+
+def load_supplied_certificate(
+    cert_data: bytes,
+    key_data: bytes,
+    fqdn: str,
+    *,
+    passphrase: str | None = None,
+    ca_data: bytes | None = None,
+    renew_before_days: int = 0,
+    now: datetime | None = None,
+) -> tuple[SuppliedCertificate | None, list[tuple[str, str]]]:
+    """A certificate, chain and key issued by a company CA, made ready for TabPy.
+
+    Accepts PEM, DER or PKCS#7 certificates in any order (put in order, leaf first) and a PEM
+    or DER key, encrypted or not (decrypted with ``passphrase``). Refuses two server
+    certificates in one file, a chain that does not sign the server certificate, a key that
+    does not match or is weak (RSA below 2048 bits, EC other than P-256/P-384), a certificate
+    that is expired or expires within ``renew_before_days``, and everything
+    :func:`chain_problems` finds. Returns (result, []) or (None, [(input, problem), ...]) where
+    input is one of CERTIFICATE_INPUT, KEY_INPUT, PASSPHRASE_INPUT, CA_INPUT.
+    """
+    now = _now(now)
+    problems: list[tuple[str, str]] = []
+    notes: list[str] = []
+    certs, cert_format, problem = read_certificates(cert_data)
+    if problem:
+        problems.append((CERTIFICATE_INPUT, problem))
+    elif cert_format != "PEM":
+        notes.append(f"certificate converted from {cert_format}")
+    key, key_problem = _read_supplied_key(key_data, passphrase, notes)
+    if key_problem:
+        problems.append(key_problem)
+    anchors: list[x509.Certificate] = []
+    if ca_data is not None:
+        anchors, _, problem = read_certificates(ca_data)
+        if problem:
+            problems.append((CA_INPUT, problem))
+        problems += [(CA_INPUT, f"certificate {i} ({_cn(c)}) is not a CA certificate")
+                     for i, c in enumerate(anchors, start=1) if not _is_ca(c)]
+    if not certs:
+        return None, problems
+    chain, problem = order_chain(certs)
+    if problem:
+        return None, [*problems, (CERTIFICATE_INPUT, problem)]
+    if chain != certs:
+        notes.append("chain put in order (leaf first)")
+    leaf = chain[0]
+    if key is not None:
+        if not _same_public_key(key, leaf):
+            problems.append((KEY_INPUT, "does not match the certificate"))
+        strength = key_strength_problem(key.public_key())
+        if strength:
+            problems.append((KEY_INPUT, strength))
+    if ca_data is None and _is_ca(chain[-1]) and _signed_by(chain[-1], chain[-1]):
+        anchors = [chain[-1]]
+    problems += [(CERTIFICATE_INPUT, p)
+                 for p in chain_problems(chain, fqdn, now=now, trusted_roots=anchors or None)]
+    for index, cert in enumerate(chain, start=1):
+        not_after = cert.not_valid_after_utc
+        if now < not_after <= now + timedelta(days=renew_before_days):
+            what = "certificate" if index == 1 else f"chain certificate {index} ({_cn(cert)})"
+            problems.append((CERTIFICATE_INPUT,
+                             f"{what} {_expiry_phrase(not_after, now)} ({_day(not_after)}), "
+                             f"inside the renewal window of {renew_before_days} days "
+                             "(pki_renew_before_days): get a new one from your CA"))
+    if problems:
+        return None, problems
+    return SuppliedCertificate(
+        chain_pem=b"".join(to_pem(c) for c in chain),
+        key_pem=_key_pem(key),
+        chain=tuple(chain),
+        anchors=tuple(anchors),
+        notes=tuple(notes),
+    ), []
+
+
+def read_certificates(data: bytes) -> tuple[list[x509.Certificate], str, str | None]:
+    """(certificates, format, problem) of a PEM (one or more), DER or PKCS#7 file."""
+    data = _as_bytes(data)
+    if not data.strip():
+        return [], "", "no certificate found (empty file)"
+    try:
+        if b"-----BEGIN PKCS7-----" in data:
+            return pkcs7.load_pem_pkcs7_certificates(data), "PKCS#7", None
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return x509.load_pem_x509_certificates(data), "PEM", None
+    except ValueError:
+        return [], "", "PEM is damaged and does not parse"
+    if b"-----BEGIN" in data:
+        return [], "", "no certificate found (the PEM holds no CERTIFICATE block)"
+    with suppress(ValueError):
+        return [x509.load_der_x509_certificate(data)], "DER", None
+    with suppress(ValueError):
+        return pkcs7.load_der_pkcs7_certificates(data), "PKCS#7", None
+    return [], "", "not a certificate (neither PEM, DER nor PKCS#7)"
+
+
+def order_chain(certs: Sequence[x509.Certificate]) -> tuple[list[x509.Certificate], str | None]:
+    """The server certificate first, then each certificate's issuer; (chain, problem)."""
+    unique = list({c.fingerprint(hashes.SHA256()): c for c in certs}.values())
+    leaves = [c for c in unique if not _is_ca(c)]
+    if len(leaves) > 1:
+        names = ", ".join(str(_cn(c)) for c in leaves)
+        return [], (f"holds {len(leaves)} server certificates ({names}); a file holds one "
+                    "server certificate and its chain")
+    if not leaves:
+        names = ", ".join(str(_cn(c)) for c in unique)
+        return [], f"holds no server certificate, only CA certificates ({names})"
+    chain = leaves
+    rest = [c for c in unique if c is not leaves[0]]
+    while rest and not _signed_by(chain[-1], chain[-1]):
+        issuer = next((c for c in rest if _signed_by(chain[-1], c)), None)
+        if issuer is None:
+            break
+        chain.append(issuer)
+        rest.remove(issuer)
+    if rest and len(chain) == 1:
+        names = ", ".join(str(_cn(c)) for c in rest)
+        return [], (f"the chain does not sign the server certificate: it was issued by "
+                    f"{_cn(chain[0], issuer=True)}, and no certificate in the file ({names}) "
+                    "signed it")
+    if rest:
+        names = ", ".join(str(_cn(c)) for c in rest)
+        return [], f"holds certificates outside the server certificate's chain ({names})"
+    return chain, None
+
+
+def key_strength_problem(public_key: Any) -> str | None:
+    """Why Tableau's clients should not be offered this key, or None (RSA >= 2048 bits, EC
+    P-256 or P-384)."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < MIN_RSA_BITS:
+            return f"RSA key of {public_key.key_size} bits is too weak ({MIN_RSA_BITS} or more)"
+        return None
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name not in ACCEPTED_CURVES:
+            return f"EC curve {public_key.curve.name} is not accepted (P-256 or P-384)"
+        return None
+    return (f"{type(public_key).__name__.removeprefix('_')} keys are not accepted "
+            f"(RSA {MIN_RSA_BITS}+ or EC P-256/P-384)")
+
+
+def _read_supplied_key(data: bytes, passphrase: str | None,
+                       notes: list[str]) -> tuple[PrivateKeyTypes | None, tuple[str, str] | None]:
+    data = _as_bytes(data)
+    if not data.strip():
+        return None, (KEY_INPUT, "no private key found (empty file)")
+    pem = b"-----BEGIN" in data
+    load = serialization.load_pem_private_key if pem else serialization.load_der_private_key
+    try:
+        key = load(data, password=None)
+    except TypeError:  # encrypted
+        if passphrase is None:
+            return None, (KEY_INPUT, "is passphrase-protected; set tabpy_key_passphrase (a "
+                                     "secret reference) and the deploy installs it decrypted")
+        try:
+            key = load(data, password=passphrase.encode())
+        except ValueError:
+            return None, (PASSPHRASE_INPUT, "does not decrypt the key (wrong passphrase)")
+        notes.append("key decrypted with tabpy_key_passphrase")
+    except (ValueError, UnsupportedAlgorithm):
+        return None, (KEY_INPUT, "not a private key (neither PEM nor DER)")
+    if not pem:
+        notes.append("key converted from DER")
+    return key, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -842,7 +1258,8 @@ def _key_pem(key: PrivateKeyTypes) -> bytes:
     )
 
 
-def _cert_pem(cert: x509.Certificate) -> bytes:
+def to_pem(cert: x509.Certificate) -> bytes:
+    """PEM of one certificate."""
     return cert.public_bytes(serialization.Encoding.PEM)
 
 

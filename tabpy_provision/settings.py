@@ -140,6 +140,24 @@ def _oauth_scope(value: Any) -> str | None:
     return None
 
 
+def _passphrase_reference(value: Any) -> str | None:
+    if value == "generate":
+        return "a passphrase cannot be generated; use env:, file:, cmd: or vault:"
+    return _non_empty_text(value)
+
+
+TRUST_OS_FAMILIES = ("debian", "rhel", "suse", "macos")
+TRUST_ROLES = ("root", "intermediate")
+
+
+def _trust_selection(value: Any) -> str | None:
+    if not isinstance(value, list | tuple) or any(item not in TRUST_ROLES for item in value):
+        return f"must be a list of {' and '.join(TRUST_ROLES)}, got {value!r}"
+    if "root" not in value:
+        return "must include root (OpenSSL, curl and Java anchor trust at a root)"
+    return None
+
+
 # --- the list ---------------------------------------------------------------------------------
 
 SETTINGS: tuple[Setting, ...] = (
@@ -264,6 +282,26 @@ SETTINGS: tuple[Setting, ...] = (
             _optional(_non_empty_text)),
     Setting("tabpy_health_check_timeout", 90,
             "Seconds the post-deploy check waits for TabPy to answer.", _positive_number),
+    # Client trust and certificates
+    Setting("tabpy_key_passphrase", None,
+            "Secret reference (env:, file:, cmd:, vault:) of the passphrase of tabpy_key_file; "
+            "the deploy installs the key decrypted (0600): TabPy has no passphrase option.",
+            _optional(_passphrase_reference)),
+    Setting("tabpy_ca_file", None,
+            "Controller path of the CA certificate(s) (PEM, DER) tabpy_certificate_file chains "
+            "to: checked, trusted by the health check and the report, given to clients; "
+            "default: the chain's own root, else the controller's OS trust store.",
+            _optional(_non_empty_text)),
+    Setting("trust_ca_certificates", ["root"],
+            "On clients and Tableau nodes: which CA certificates of the TabPy servers go into "
+            "the OS trust store: `[root]` or `[root, intermediate]`.", _trust_selection),
+    Setting("trust_os_family", None,
+            "On clients and Tableau nodes: trust store to manage (debian, rhel, suse, macos); "
+            "default: detected from the host's facts.", _optional(_one_of(*TRUST_OS_FAMILIES))),
+    Setting("trust_artifacts_dir", "trust-artifacts",
+            "On TabPy servers: controller folder where the trust deploy writes the Windows "
+            "(.cer, PowerShell) and macOS (.mobileconfig) artifacts of their CAs; relative to "
+            "the project.", _non_empty_text),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
@@ -299,7 +337,7 @@ def _render_default(value: Any) -> str:
     if isinstance(value, dict):
         return "{}"
     if isinstance(value, list):
-        return "[]"
+        return f"[{', '.join(map(str, value))}]"
     return str(value)
 
 

@@ -118,7 +118,8 @@ def test_key_not_matching(base, tmp_path, other_ca):
     leaf = pki.ensure_leaf(ca, directory, HOST)
     stranger = pki.ensure_leaf(ca, directory, "other.example.com")
     problems = problems_of({**base, **supplied(tmp_path, leaf, stranger.key_pem)})
-    assert any("tabpy_certificate_file" in p and "does not match" in p for p in problems)
+    assert problems == [f"{HOST}: tabpy_key_file: {tmp_path}/key.pem: does not match the "
+                        "certificate"]
 
 
 def test_san_not_covering_fqdn(base, tmp_path, other_ca):
