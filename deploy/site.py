@@ -1,5 +1,10 @@
-"""The whole site, in order: TabPy servers (more roles join here as they are built)."""
+"""The whole site, in order: TabPy servers (more roles join here as they are built), then a
+summary of the hosts that failed."""
 
-from pyinfra import local
+from pyinfra import local, state
 
+from tabpy_provision.summary import failure_summary, record_failures
+
+record_failures(state)
 local.include("deploy/tabpy.py")
+failure_summary(name="Summary of failed hosts")

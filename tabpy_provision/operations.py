@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
@@ -127,21 +128,21 @@ def tabpy_venv(venv: str, archive: Path, archive_sha256: str, tabpy_version: str
     marker = f"{venv}/.tabpy-provision-wheelhouse"
     if host.get_fact(FirstLine, path=marker) == archive_sha256:
         return
-    remote_archive = f"{work_dir}/wheelhouse.tar"
-    yield StringCommand("rm -rf", _q(venv), _q(work_dir), "&&", "install -d -m 0700", _q(work_dir))
-    yield FileUploadCommand(str(archive), remote_archive)
-    uv = f"{work_dir}/bin/uv"
-    yield StringCommand(
-        "set -e;",
-        "tar -xf", _q(remote_archive), "-C", _q(work_dir), ";",
-        "export UV_CACHE_DIR=" + work_dir + "/cache UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never;",
-        uv, "venv --quiet --python /usr/bin/python3", _q(venv), ";",
-        uv, "pip install --quiet --offline --no-index --link-mode copy --compile-bytecode",
-        "--python", _q(f"{venv}/bin/python"),
-        "--find-links", _q(f"{work_dir}/wheels"), f"tabpy=={tabpy_version}", ";",
-        "echo", archive_sha256, ">", _q(marker), ";",
-        "rm -rf", _q(work_dir),
-    )
+    q = shlex.quote
+    archive_on_host, uv = f"{work_dir}/wheelhouse.tar", f"{work_dir}/bin/uv"
+    # An install left running by a killed deploy must finish (or die) before this one starts.
+    lock = ("flock", f"{work_dir}.lock", "sh", "-c")
+    yield StringCommand(*lock, QuoteString(
+        f"rm -rf {q(venv)} {q(work_dir)} && install -d -m 0700 {q(work_dir)}"))
+    yield FileUploadCommand(str(archive), archive_on_host)
+    yield StringCommand(*lock, QuoteString(
+        f"set -e; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
+        f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "
+        f"{q(uv)} venv --quiet --python /usr/bin/python3 {q(venv)}; "
+        f"{q(uv)} pip install --quiet --offline --no-index --link-mode copy --compile-bytecode "
+        f"--python {q(venv + '/bin/python')} --find-links {q(work_dir + '/wheels')} "
+        f"tabpy=={tabpy_version}; "
+        f"echo {archive_sha256} > {q(marker)}; rm -rf {q(work_dir)}"))
 
 
 @operation()

@@ -17,6 +17,7 @@ from pyinfra.api import FunctionCommand, StringCommand, deploy
 from pyinfra.operations import files, server, systemd
 
 from tabpy_provision import render, settings, verify
+from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import (
     controller_check,
     prune_releases,
@@ -43,11 +44,13 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse) -> None:
     install_dir = v["tabpy_install_dir"]
     service = f"{v['tabpy_service_name']}.service"
 
+    take_lease(name="Take the deploy lease (one deploy per host at a time)")
     server.group(name="TabPy system group", group=account, system=True)
     server.user(name="TabPy system user", user=account, group=account, system=True,
                 shell="/usr/sbin/nologin", home=v["tabpy_state_path"], create_home=False)
 
     for path, owner, group, mode in (
+        (REMOTE_CACHE, "root", "root", "0700"),
         (install_dir, "root", "root", "0755"),
         (f"{install_dir}/venvs", "root", "root", "0755"),
         (plan.config_dir, "root", account, "0750"),
@@ -92,6 +95,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse) -> None:
                 config_dir=plan.config_dir, protect=venv.rsplit("/", 1)[1])
     controller_check(name="Health check as Tableau would do it",
                      check=lambda: _health(plan), success_note=f"{plan.fqdn}: ")
+    release_lease(name="Release the deploy lease")
 
 
 def _check_args(plan: TabpyServerPlan) -> dict:
