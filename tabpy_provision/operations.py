@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 from collections.abc import Callable
 from io import BytesIO
@@ -9,10 +10,13 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.facts.files import FileContents
 
+from tabpy_provision import trust
 from tabpy_provision.facts import (
     FirstLine,
     IntactManifest,
+    KeychainSha1s,
     LinkName,
     PasswordFileUsers,
     ReferencedVenvs,
@@ -20,10 +24,22 @@ from tabpy_provision.facts import (
     SubfoldersByAge,
 )
 from tabpy_provision.release import CHECKSUMS, MANIFEST, Release
+from tabpy_provision.trust import ClientTrustPlan
 
 
 def _q(path: str) -> QuoteString:
     return QuoteString(path)
+
+
+class Upload(FileUploadCommand):
+    """pyinfra's upload, except that a connection lost mid-transfer (paramiko's SFTP raises
+    EOFError, which pyinfra does not expect) fails the host cleanly instead of the whole run."""
+
+    def execute(self, state, host, connector_arguments):
+        try:
+            return super().execute(state, host, connector_arguments)
+        except EOFError:
+            raise ConnectionError(f"connection lost while uploading {self.dest}") from None
 
 
 @operation()
@@ -44,11 +60,11 @@ def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
         path = f"{staging}/{item.path}"
         yield StringCommand("install -m", item.mode, "-o", item.owner, "-g", item.group,
                             "/dev/null", _q(path))
-        yield FileUploadCommand(BytesIO(item.content), path)
-    yield FileUploadCommand(BytesIO(release.checksums.encode()), f"{staging}/{CHECKSUMS}")
+        yield Upload(BytesIO(item.content), path)
+    yield Upload(BytesIO(release.checksums.encode()), f"{staging}/{CHECKSUMS}")
     yield StringCommand("ln -s", _q(release.venv), _q(f"{staging}/venv"))
     # The manifest goes last: a release folder without it is incomplete.
-    yield FileUploadCommand(BytesIO(release.manifest.encode()), f"{staging}/{MANIFEST}")
+    yield Upload(BytesIO(release.manifest.encode()), f"{staging}/{MANIFEST}")
     yield StringCommand("sync -f", _q(staging), "&& mv -T", _q(staging), _q(target))
 
 
@@ -134,7 +150,7 @@ def tabpy_venv(venv: str, archive: Path, archive_sha256: str, tabpy_version: str
     lock = ("flock", f"{work_dir}.lock", "sh", "-c")
     yield StringCommand(*lock, QuoteString(
         f"rm -rf {q(venv)} {q(work_dir)} && install -d -m 0700 {q(work_dir)}"))
-    yield FileUploadCommand(str(archive), archive_on_host)
+    yield Upload(str(archive), archive_on_host)
     yield StringCommand(*lock, QuoteString(
         f"set -e; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
         f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "
@@ -161,3 +177,26 @@ def controller_check(check: Callable[[], tuple[bool, str]], success_note: str = 
         return False
 
     yield FunctionCommand(fail, (), {})
+
+
+@operation()
+def macos_trusted_certificates(plan: ClientTrustPlan, keychain: str = trust.SYSTEM_KEYCHAIN,
+                               record: str = trust.MACOS_RECORD):
+    """The macOS System keychain trusts exactly the plan's certificates among ours: missing
+    ones added (looked up by SHA-1), retired or no longer wanted ones deleted, in one
+    authorization window that is always closed again (trust.macos_trust_command). What we
+    trust is recorded in `record` (PEM, root-only folder) to know later what to remove."""
+    present = host.get_fact(KeychainSha1s, keychain=keychain)
+    recorded = host.get_fact(FileContents, path=record)
+    adds, deletes = plan.macos_changes(present, trust.read_record(recorded))
+    folder = posixpath.dirname(record)
+    staged = [(cert, f"{folder}/{cert.name}.pem") for cert in (*adds, *deletes)]
+    if staged or recorded is None:
+        yield StringCommand("install -d -m 0700", _q(folder))
+    for cert, path in staged:
+        yield Upload(BytesIO(cert.pem), path)
+    if staged:
+        yield StringCommand(trust.macos_trust_command(staged[:len(adds)], staged[len(adds):],
+                                                      keychain))
+    if recorded != plan.macos_record.decode().splitlines():
+        yield Upload(BytesIO(plan.macos_record), record)

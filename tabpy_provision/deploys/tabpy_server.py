@@ -13,7 +13,7 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, StringCommand, deploy
+from pyinfra.api import FunctionCommand, QuoteString, StringCommand, deploy
 from pyinfra.operations import files, server, systemd
 
 from tabpy_provision import render, settings, verify
@@ -139,9 +139,10 @@ def _restart_and_verify(host, plan: TabpyServerPlan, release: str,
     if result.ok:
         return True
     failed.append(host.name)
-    after = f"--after-cursor={cursor[0]}" if cursor else "-n 200"
+    after = QuoteString(f"--after-cursor={cursor[0]}") if cursor else "-n 200"
     _, said = _shell(host, "journalctl -u", service, after, "-o cat --no-pager",
-                     "| grep -E 'ERROR|CRITICAL|Error|error' | tail -n", JOURNAL_ERROR_LINES)
+                     r"| grep -E '\b(ERROR|CRITICAL)\b|Error:|Exception:' | tail -n",
+                     JOURNAL_ERROR_LINES)
     host.log_styled(f"TabPy failed to start release {release}: {result.detail}", fg="red")
     for line in said:
         host.log_styled(f"  TabPy said: {line}", fg="red")
