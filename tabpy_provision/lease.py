@@ -60,7 +60,7 @@ def take_lease():
     if holder_is_live(held[0], owner.split()[2]):
         controller, pid, run_id, expires = held[0].split()
 
-        def busy() -> bool:
+        def busy(state, host) -> bool:  # (state, host): pyinfra then uses the return value
             host.log_styled(f"another deploy holds this host (run {run_id}, pid {pid} on "
                             f"{controller}, until {time.ctime(int(expires))}); retry later or "
                             f"remove {LEASE}", fg="red")

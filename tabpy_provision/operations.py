@@ -172,7 +172,7 @@ def controller_check(check: Callable[[], tuple[bool, str]], success_note: str = 
         host.noop(f"{success_note}{detail}")
         return
 
-    def fail() -> bool:
+    def fail(state, host) -> bool:  # (state, host): pyinfra then uses the return value
         host.log_styled(detail, fg="red")
         return False
 

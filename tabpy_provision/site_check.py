@@ -24,7 +24,8 @@ def check_host(plan: TabpyServerPlan) -> dict[str, str]:
     common = dict(fqdn=plan.fqdn, address=plan.connect_address, port=plan["tabpy_port"],
                   https=plan.https, ca_pem=plan.tls.ca_pem if plan.tls else None)
     credentials = (plan.health_user, plan.health_password) if plan.health_user else None
-    result = verify.check_tabpy(credentials=credentials, **common)
+    result = verify.check_tabpy(credentials=credentials, evaluate=plan["tabpy_evaluate_enable"],
+                                **common)
     row = {"host": plan.host, "endpoint": f"{'https' if plan.https else 'http'}://"
            f"{plan.fqdn}:{plan['tabpy_port']}", "result": "PASS" if result.ok else "FAIL",
            "detail": result.detail}
@@ -43,11 +44,17 @@ def check_host(plan: TabpyServerPlan) -> dict[str, str]:
     return row
 
 
-def load_tabpy_hosts(inventory_path: str) -> list[tuple[str, dict]]:
-    """(name, data) of every TabPy server of a pyinfra inventory file."""
+def load_hosts(inventory_path: str, *groups: str) -> list[tuple[str, dict]]:
+    """(name, data) of every host of the given groups of a pyinfra inventory file, once."""
     with ctx_state.use(State()):  # pyinfra's loader records the file on a state
         inventory = make_inventory(inventory_path)
-    return [(host.name, host.data.dict()) for host in inventory.get_group(TABPY_GROUP, [])]
+    hosts = {host.name: host for group in groups for host in inventory.get_group(group, [])}
+    return [(name, host.data.dict()) for name, host in hosts.items()]
+
+
+def load_tabpy_hosts(inventory_path: str) -> list[tuple[str, dict]]:
+    """(name, data) of every TabPy server of a pyinfra inventory file."""
+    return load_hosts(inventory_path, TABPY_GROUP)
 
 
 def main(argv: list[str]) -> int:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import socket
 import ssl
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ class CheckResult:
     detail: str  # what answered, or why it failed (never a secret)
     server_version: str | None = None
     seconds: float = 0.0
+    final: bool = False  # a failure that waiting cannot fix (bad credentials, untrusted TLS)
 
 
 class _AddressedHTTPSConnection(http.client.HTTPSConnection):
@@ -92,8 +95,9 @@ def request(method: str, path: str, *, fqdn: str, address: str, port: int, https
 
 def check_tabpy(*, fqdn: str, address: str, port: int, https: bool = True,
                 ca_pem: bytes | None = None, credentials: tuple[str, str] | None = None,
-                timeout: float = 10) -> CheckResult:
-    """One attempt of Tableau's check: GET /info then POST /evaluate answering 42."""
+                timeout: float = 10, evaluate: bool = True) -> CheckResult:
+    """One attempt of Tableau's check: GET /info then POST /evaluate answering 42 (only /info
+    when /evaluate is disabled on purpose: such a server runs deployed models only)."""
     started = time.monotonic()
     common = dict(fqdn=fqdn, address=address, port=port, https=https, ca_pem=ca_pem,
                   credentials=credentials, timeout=timeout)
@@ -101,22 +105,29 @@ def check_tabpy(*, fqdn: str, address: str, port: int, https: bool = True,
     try:
         info = request("GET", "/info", **common)
         if info.status != 200:
-            return CheckResult(False, f"GET /info answered HTTP {info.status}")
+            return CheckResult(False, f"GET /info answered HTTP {info.status}",
+                               final=info.status in (401, 403))
         version = info.json().get("server_version")
         auth_required = (info.json().get("versions", {}).get("v1", {}).get("features", {})
                          .get("authentication", {}).get("required", False))
         if bool(auth_required) != bool(credentials):
             return CheckResult(False, f"/info says authentication required={auth_required}, "
                                       f"expected {bool(credentials)}")
-        evaluate = request("POST", "/evaluate", body=EVALUATE_BODY, **common)
-        if evaluate.status != 200:
-            return CheckResult(False, f"POST /evaluate answered HTTP {evaluate.status}: "
-                                      f"{evaluate.body[:200].decode(errors='replace')}")
-        if evaluate.json() != EVALUATE_EXPECTED:
-            return CheckResult(False, f"POST /evaluate returned {evaluate.body[:100]!r}, "
-                                      f"expected {EVALUATE_EXPECTED}")
+        if not evaluate:
+            return CheckResult(True, f"TabPy {version}: /info over "
+                                     f"{'verified TLS' if https else 'plain HTTP'} "
+                                     "(/evaluate disabled)", server_version=version,
+                               seconds=time.monotonic() - started)
+        answer = request("POST", "/evaluate", body=EVALUATE_BODY, **common)
+        if answer.status != 200:
+            return CheckResult(False, f"POST /evaluate answered HTTP {answer.status}: "
+                                      f"{answer.body[:200].decode(errors='replace')}")
+        if answer.json() != EVALUATE_EXPECTED:
+            return CheckResult(False, f"POST /evaluate returned {answer.body[:100]!r}, "
+                                      f"expected {EVALUATE_EXPECTED}", final=True)
     except ssl.SSLCertVerificationError as error:
-        return CheckResult(False, f"TLS verification failed: {error.verify_message}")
+        return CheckResult(False, f"TLS verification failed: {error.verify_message}",
+                           final=True)
     except (OSError, http.client.HTTPException, ValueError) as error:
         return CheckResult(False, f"{scheme}://{fqdn}:{port} ({address}): "
                                   f"{type(error).__name__}: {error}")
@@ -153,8 +164,31 @@ def wait_for_tabpy(deadline_seconds: float, give_up: Callable[[], str | None] = 
         waited = time.monotonic() - started
         if result.ok:
             return CheckResult(True, result.detail, result.server_version, waited)
-        reason = give_up() if waited >= 1 else None
+        reason = "final" if result.final else give_up() if waited >= 1 else None
         if reason or waited >= deadline_seconds:
-            return CheckResult(False, f"{result.detail} ({reason or 'gave up'} after "
-                                      f"{waited:.0f} s)", None, waited)
+            return CheckResult(False, result.detail if result.final else
+                               f"{result.detail} ({reason or 'gave up'} after {waited:.0f} s)",
+                               None, waited, result.final)
         time.sleep(0.5)
+
+
+def served_chain(*, fqdn: str, address: str, port: int, timeout: float = 10) -> list[bytes]:
+    """The certificates (PEM, in the order sent) a TLS server presents for `fqdn`.
+
+    Read with `openssl s_client -showcerts`, which hands over the chain whatever its state, so
+    that a broken or foreign chain can be examined; judging it is the caller's job
+    (pki.chain_problems against the expected roots)."""
+    host = f"[{address}]" if ":" in address else address
+    try:
+        done = subprocess.run(
+            ["openssl", "s_client", "-connect", f"{host}:{port}", "-servername", fqdn,
+             "-showcerts"], input="", capture_output=True, text=True, timeout=timeout,
+            check=False)
+    except subprocess.TimeoutExpired:
+        raise OSError(f"{address}:{port}: no TLS answer within {timeout:.0f} s") from None
+    chain = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n",
+                       done.stdout, re.S)
+    if not chain:
+        reason = (done.stderr.strip().splitlines() or ["no certificate"])[-1]
+        raise OSError(f"{address}:{port}: {reason}")
+    return [pem.encode() for pem in chain]

@@ -182,8 +182,11 @@ def run_and_kill(inventory: str, marker: str, extra_delay: float) -> bool:
         for line in process.stdout:
             if marker in line:
                 time.sleep(extra_delay)
-                os.kill(process.pid, signal.SIGKILL)
-                return True
+                try:
+                    os.kill(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    return False  # it finished first
+                return process.wait(timeout=30) == -signal.SIGKILL
             if time.monotonic() > deadline:
                 break
         return False
@@ -282,3 +285,21 @@ def test_rolling_upgrade_and_downgrade_one_host_at_a_time(converged, tmp_path):
                f"on {sorted(down)}; longest outage per host {poller.longest_outage():.1f} s; "
                f"overlapping failures {len(overlap)}")
         assert not overlap
+
+
+def test_a_failing_health_check_fails_the_run_even_when_nothing_changed(converged, tmp_path):
+    deploy = tmp_path / "wrong_check_password.py"
+    deploy.write_text(
+        "import dataclasses\n"
+        "from pyinfra import local\n"
+        "from tabpy_provision import preflight\n"
+        "real = preflight.plan_tabpy_server\n"
+        "def planner(name, data, **kwargs):\n"
+        "    return dataclasses.replace(real(name, data, **kwargs), health_password='wrong')\n"
+        "preflight.plan_tabpy_server = planner\n"
+        "local.include('deploy/site.py')\n")
+    started = time.monotonic()
+    run = pyinfra("--limit", TARGET, entry=str(deploy))
+    assert run.returncode != 0
+    assert "GET /info answered HTTP 401" in run.output
+    assert time.monotonic() - started < 60  # a 401 is final: no waiting out the timeout
