@@ -28,6 +28,7 @@ def _hosts(group: str) -> list:
 tabpy_servers = (_hosts("tabpy_servers"), {
     "tabpy_users": {"tableau": "generate", "analyst": "generate"},
     "pki_dir": "pki/lab",
+    "trust_artifacts_dir": "trust-artifacts/lab",
     "secrets_dir": "secrets/lab",
 })
 tableau_servers = _hosts("tableau_servers")

@@ -840,7 +840,7 @@ def chain_problems(
             "first certificate is a CA certificate; the server certificate must come first"
         )
     for index, cert in enumerate(chain, start=1):
-        what = "certificate" if index == 1 else f"chain certificate {index} ({_cn(cert)})"
+        what = _position(index, cert)
         if cert.not_valid_after_utc < now:
             problems.append(f"{what} expired on {_day(cert.not_valid_after_utc)}")
         if cert.not_valid_before_utc > now:
@@ -873,10 +873,10 @@ def chain_problems(
 
     if trusted_roots:
         top = chain[-1]
-        if not any(top == root or _signed_by(top, root) for root in trusted_roots):
-            roots = ", ".join(str(_cn(root)) for root in trusted_roots)
+        if not any(anchored_at(chain, root) for root in trusted_roots):
+            roots = ", ".join(str(subject_cn(root)) for root in trusted_roots)
             problems.append(f"does not chain to the trusted root(s) ({roots}): the chain ends at "
-                            f"{_cn(top)}, issued by {_cn(top, issuer=True)}")
+                            f"{subject_cn(top)}, issued by {subject_cn(top, issuer=True)}")
         else:
             error = _path_validation_error(list(chain), list(trusted_roots), host, now)
             if error:
@@ -1020,7 +1020,7 @@ def load_supplied_certificate(
         anchors, _, problem = read_certificates(ca_data)
         if problem:
             problems.append((CA_INPUT, problem))
-        problems += [(CA_INPUT, f"certificate {i} ({_cn(c)}) is not a CA certificate")
+        problems += [(CA_INPUT, f"certificate {i} ({subject_cn(c)}) is not a CA certificate")
                      for i, c in enumerate(anchors, start=1) if not _is_ca(c)]
     if not certs:
         return None, problems
@@ -1036,14 +1036,14 @@ def load_supplied_certificate(
         strength = key_strength_problem(key.public_key())
         if strength:
             problems.append((KEY_INPUT, strength))
-    if ca_data is None and _is_ca(chain[-1]) and _signed_by(chain[-1], chain[-1]):
+    if ca_data is None and is_self_signed_ca(chain[-1]):
         anchors = [chain[-1]]
     problems += [(CERTIFICATE_INPUT, p)
                  for p in chain_problems(chain, fqdn, now=now, trusted_roots=anchors or None)]
     for index, cert in enumerate(chain, start=1):
         not_after = cert.not_valid_after_utc
         if now < not_after <= now + timedelta(days=renew_before_days):
-            what = "certificate" if index == 1 else f"chain certificate {index} ({_cn(cert)})"
+            what = _position(index, cert)
             problems.append((CERTIFICATE_INPUT,
                              f"{what} {_expiry_phrase(not_after, now)} ({_day(not_after)}), "
                              f"inside the renewal window of {renew_before_days} days "
@@ -1085,11 +1085,11 @@ def order_chain(certs: Sequence[x509.Certificate]) -> tuple[list[x509.Certificat
     unique = list({c.fingerprint(hashes.SHA256()): c for c in certs}.values())
     leaves = [c for c in unique if not _is_ca(c)]
     if len(leaves) > 1:
-        names = ", ".join(str(_cn(c)) for c in leaves)
+        names = ", ".join(str(subject_cn(c)) for c in leaves)
         return [], (f"holds {len(leaves)} server certificates ({names}); a file holds one "
                     "server certificate and its chain")
     if not leaves:
-        names = ", ".join(str(_cn(c)) for c in unique)
+        names = ", ".join(str(subject_cn(c)) for c in unique)
         return [], f"holds no server certificate, only CA certificates ({names})"
     chain = leaves
     rest = [c for c in unique if c is not leaves[0]]
@@ -1100,12 +1100,12 @@ def order_chain(certs: Sequence[x509.Certificate]) -> tuple[list[x509.Certificat
         chain.append(issuer)
         rest.remove(issuer)
     if rest and len(chain) == 1:
-        names = ", ".join(str(_cn(c)) for c in rest)
+        names = ", ".join(str(subject_cn(c)) for c in rest)
+        issuer = subject_cn(chain[0], issuer=True)
         return [], (f"the chain does not sign the server certificate: it was issued by "
-                    f"{_cn(chain[0], issuer=True)}, and no certificate in the file ({names}) "
-                    "signed it")
+                    f"{issuer}, and no certificate in the file ({names}) signed it")
     if rest:
-        names = ", ".join(str(_cn(c)) for c in rest)
+        names = ", ".join(str(subject_cn(c)) for c in rest)
         return [], f"holds certificates outside the server certificate's chain ({names})"
     return chain, None
 
@@ -1167,9 +1167,9 @@ def certificate_summary(pem: bytes) -> dict:
     cert = certs[0]
     dns, ips = _cert_sans(cert)
     return {
-        "subject_cn": _cn(cert),
+        "subject_cn": subject_cn(cert),
         "sans": dns + [str(i) for i in ips],
-        "issuer_cn": _cn(cert, issuer=True),
+        "issuer_cn": subject_cn(cert, issuer=True),
         "not_before": _day(cert.not_valid_before_utc),
         "not_after": _day(cert.not_valid_after_utc),
         "serial": format(cert.serial_number, "x"),
@@ -1296,6 +1296,16 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bool(bc is not None and bc.ca)
 
 
+def anchored_at(chain: Sequence[x509.Certificate], root: x509.Certificate) -> bool:
+    """The chain ends at `root` or at a certificate `root` signed."""
+    return chain[-1] == root or _signed_by(chain[-1], root)
+
+
+def is_self_signed_ca(cert: x509.Certificate) -> bool:
+    """A root: a CA certificate that signed itself."""
+    return _is_ca(cert) and _signed_by(cert, cert)
+
+
 def _allows_server_auth(cert: x509.Certificate) -> bool:
     eku = _extension(cert, x509.ExtendedKeyUsage)
     if eku is None:  # no EKU extension: any usage
@@ -1316,7 +1326,12 @@ def _cert_sans(
     return dns, ips
 
 
-def _cn(cert: x509.Certificate, *, issuer: bool = False) -> str | None:
+def _position(index: int, cert: x509.Certificate) -> str:
+    """How messages name the index-th (from 1) certificate of a chain."""
+    return "certificate" if index == 1 else f"chain certificate {index} ({subject_cn(cert)})"
+
+
+def subject_cn(cert: x509.Certificate, *, issuer: bool = False) -> str | None:
     name = cert.issuer if issuer else cert.subject
     attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else None

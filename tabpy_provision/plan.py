@@ -104,6 +104,21 @@ def users_secret_store(values: Mapping[str, Any]) -> SecretStore:
                         "tabpy_users")
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    fqdn: str  # the name Tableau uses (and the certificate must cover)
+    address: str  # what the controller dials
+    port: int
+
+
+def endpoint(host: str, data: Mapping[str, Any]) -> Endpoint:
+    """Where a TabPy server answers, from its inventory data alone (nothing resolved)."""
+    values = settings.with_defaults(data)
+    fqdn = (values["tabpy_fqdn"] or host).lower()
+    return Endpoint(fqdn, values["tabpy_connect_address"] or data.get("ssh_hostname") or fqdn,
+                    values["tabpy_port"])
+
+
 def project_path(value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
@@ -116,7 +131,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     `rotate`: users (lower-cased) whose generated password is being rotated: the plan uses the
     pending value from the secret store. An empty set means every generated user."""
     problems = settings.check_values(host, data)
-    values = {name: data.get(name, s.default) for name, s in settings.BY_NAME.items()}
+    values = settings.with_defaults(data)
     if not problems:  # the checks below need well-typed values
         fqdn_problem = settings.dns_name_problem(values["tabpy_fqdn"] or host)
         if fqdn_problem:
@@ -125,7 +140,8 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
         problems += _user_name_problems(host, values["tabpy_users"])
     if problems:
         raise settings.SettingsError(problems)
-    fqdn = (values["tabpy_fqdn"] or host).lower()
+    where = endpoint(host, data)
+    fqdn = where.fqdn
 
     problems += _cross_field_problems(host, values)
     rotating = _rotating_users(host, values, rotate, problems)
@@ -140,7 +156,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     return TabpyServerPlan(
         host=host,
         fqdn=fqdn,
-        connect_address=values["tabpy_connect_address"] or data.get("ssh_hostname") or fqdn,
+        connect_address=where.address,
         values=values,
         tls=tls,
         password_file=passwords.render_password_file(users) if values["tabpy_auth_enabled"]

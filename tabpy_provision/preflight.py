@@ -8,16 +8,20 @@ and field, and stops the run (non-zero exit) before any operation executes anywh
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gevent.lock import Semaphore
 from pyinfra import logger
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.state import State
+from pyinfra.facts.server import Kernel, LinuxDistribution
 
-from tabpy_provision import settings, wheelhouse
+from tabpy_provision import render, settings, trust, wheelhouse
 from tabpy_provision.facts import PythonTarget
-from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
+from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server, project_path
+from tabpy_provision.trust import ClientTrustPlan
 
 TABPY_GROUP = "tabpy_servers"
 
@@ -30,6 +34,7 @@ class BadInput(PyinfraError):
 class Preflight:
     plans: dict[str, TabpyServerPlan] = field(default_factory=dict)
     wheelhouses: dict[str, wheelhouse.Wheelhouse] = field(default_factory=dict)
+    trust: dict[str, ClientTrustPlan] = field(default_factory=dict)
 
     def promote_rotations(self, failed_hosts: set[str]) -> tuple[bool, str]:
         """Make rotated passwords current once every TabPy host serves them."""
@@ -96,6 +101,7 @@ def _check_all(state: State, rotation: bool) -> Preflight:
                             f"on {target['abi']} {target['arch']}")
             continue
         targets[host.name] = (version, target["abi"], target["arch"])
+    problems += _plan_trust(state, result)
     if problems:
         for line in problems:
             print(f"tabpy-provision: {line}", file=sys.stderr)
@@ -107,4 +113,46 @@ def _check_all(state: State, rotation: bool) -> Preflight:
     for name, (version, abi, arch) in targets.items():
         result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
             version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))
+    _write_trust_artifacts(result.plans.values())
     return result
+
+
+def _plan_trust(state: State, result: Preflight) -> list[str]:
+    """Plan every client and Tableau node: which of the TabPy servers' CA certificates its OS
+    trust store gets (its OS read from facts unless trust_os_family says)."""
+    problems: list[str] = []
+    cas = [ca for plan in result.plans.values() if plan.tls for ca in plan.tls.cas]
+    hosts = {host.name: host for group in trust.TRUST_GROUPS
+             for host in state.inventory.get_group(group, [])}
+    for name, host in hosts.items():
+        data = host.data.dict()
+        detected, description = None, "this host"
+        if not data.get("trust_os_family"):
+            kernel = host.get_fact(Kernel)
+            release = host.get_fact(LinuxDistribution) if kernel == "Linux" else {}
+            meta = release.get("release_meta", {})
+            detected = trust.os_family(kernel, meta)
+            description = f"{kernel} {meta.get('ID', '')}".strip()
+        try:
+            result.trust[name] = trust.plan_client_trust(
+                name, data, cas, detected_family=detected, os_description=description)
+        except settings.SettingsError as error:
+            problems += error.problems
+    return problems
+
+
+def _write_trust_artifacts(plans: Iterable[TabpyServerPlan]) -> None:
+    """Windows (.cer + PowerShell) and macOS (.mobileconfig) artifacts of the CAs behind the
+    TabPy servers, per trust_artifacts_dir; only what differs is written."""
+    by_folder: dict[Path, list[TabpyServerPlan]] = {}
+    for plan in plans:
+        by_folder.setdefault(project_path(plan["trust_artifacts_dir"]), []).append(plan)
+    for folder, group in by_folder.items():
+        selected = trust.trust_set([ca for plan in group if plan.tls for ca in plan.tls.cas],
+                                   settings.TRUST_ROLES)
+        files = trust.artifact_files(
+            selected, render.windows_trust_script(selected),
+            identifier=trust.profile_identifier(folder),
+            organization=group[0]["pki_common_name"])
+        for line in trust.write_artifacts(folder, files):
+            logger.info(f"--> trust artifacts: {folder}/{line}")

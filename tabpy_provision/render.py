@@ -1,4 +1,5 @@
-"""Render the files a TabPy host gets from `templates/` (mirrors target paths). Pure."""
+"""Render the files a TabPy host gets, and the Windows trust script, from `templates/`
+(mirrors target paths). Pure."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import jinja2
 
+from tabpy_provision import trust
 from tabpy_provision.plan import PROJECT_ROOT, TabpyServerPlan
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -51,3 +53,14 @@ def tabpy_config(plan: TabpyServerPlan) -> str:
 def systemd_unit(plan: TabpyServerPlan) -> str:
     return _render("etc/systemd/system/tabpy.service.j2", plan,
                    writable_paths=writable_paths(plan))
+
+
+def _powershell_literal(text: str) -> str:
+    """Text for inside a single-quoted PowerShell string."""
+    return str(text).replace("'", "''")
+
+
+def windows_trust_script(selected: trust.TrustSet) -> str:
+    """The idempotent PowerShell script of the Windows trust artifacts."""
+    return _environment().get_template("windows/Install-TabPyTrust.ps1.j2").render(
+        install=selected.install, retire=selected.retire, ps=_powershell_literal)

@@ -312,6 +312,11 @@ def defaults() -> dict[str, Any]:
     return {s.name: s.default for s in SETTINGS}
 
 
+def with_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Every setting's value for one host: declared, else the default."""
+    return {s.name: data.get(s.name, s.default) for s in SETTINGS}
+
+
 def check_values(host: str, data: Mapping[str, Any]) -> list[str]:
     """Check the declared settings of one host; return `host: field: problem` lines."""
     problems = []

@@ -72,6 +72,21 @@ def lab_host(name: str):
     return testinfra.get_host(f"ssh://{name}", ssh_config=str(paths.ssh_config_path()))
 
 
+class StartCounter:
+    """Counts TabPy starts per host from the journal, from now on."""
+
+    def __init__(self):
+        self.cursors = {fqdn: lab_host(fqdn).check_output(
+            "journalctl -u tabpy -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p'")
+            for fqdn in TABPY_HOSTS}
+
+    def starts(self) -> dict[str, int]:
+        return {fqdn: int(lab_host(fqdn).check_output(
+            f"journalctl -u tabpy --no-pager --after-cursor='{cursor}' "
+            "| grep -c 'Started tabpy.service' || true"))
+            for fqdn, cursor in self.cursors.items()}
+
+
 @pytest.fixture(scope="session")
 def lab_up():
     lab("up")

@@ -16,6 +16,7 @@ from tabpy_provision.site_check import load_tabpy_hosts
 from tests.integration.conftest import (
     LAB_INVENTORY,
     TABPY_HOSTS,
+    StartCounter,
     lab_host,
     lab_inventory_with,
     pyinfra,
@@ -33,21 +34,6 @@ def status(fqdn: str, user: str, password: str) -> int:
     return verify.request("POST", "/evaluate", fqdn=fqdn, address=plan.connect_address,
                           port=9004, ca_pem=plan.tls.ca_pem, credentials=(user, password),
                           body=verify.EVALUATE_BODY).status
-
-
-class StartCounter:
-    """Counts TabPy starts per host from the journal, from now on."""
-
-    def __init__(self):
-        self.cursors = {fqdn: lab_host(fqdn).check_output(
-            "journalctl -u tabpy -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p'")
-            for fqdn in TABPY_HOSTS}
-
-    def starts(self) -> dict[str, int]:
-        return {fqdn: int(lab_host(fqdn).check_output(
-            f"journalctl -u tabpy --no-pager --after-cursor='{cursor}' "
-            "| grep -c 'Started tabpy.service' || true"))
-            for fqdn, cursor in self.cursors.items()}
 
 
 def test_add_change_remove_a_user(converged, tmp_path, monkeypatch):

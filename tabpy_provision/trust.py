@@ -1,0 +1,327 @@
+"""Which CA certificates a machine must trust to reach the TabPy servers, and how, per OS.
+
+Tableau (Desktop and Server) trusts TabPy's certificate only through the OPERATING SYSTEM's
+trust store. This module decides, for each client or Tableau node, what goes into that store
+(the TabPy servers' roots, optionally intermediates) and what must leave it (retired CAs), and
+renders what Windows and macOS fleets need: .cer files with an idempotent PowerShell script,
+and a .mobileconfig profile for MDM. Pure: no pyinfra import.
+
+What each platform treats as "ours" (so that a retired or no longer used CA is removed):
+- Linux: files named ``tabpy-provision-*`` in the anchor folder (exactly the wanted set stays);
+- macOS: the certificates in MACOS_RECORD (what an earlier run trusted) and retired CAs;
+- Windows: certificates whose FriendlyName starts with ``tabpy-provision`` and retired CAs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import plistlib
+import re
+import shlex
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from tabpy_provision import pki, settings
+
+MANAGED_PREFIX = "tabpy-provision-"
+SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
+#: The certificates (PEM) the macOS deploy made trusted, in a root-only folder.
+MACOS_RECORD = "/var/db/tabpy-provision/trusted-certificates.pem"
+#: The authorization right `security add-trusted-cert -d` needs (see tableau-facts.md).
+TRUST_SETTINGS_RIGHT = "com.apple.trust-settings.admin"
+WINDOWS_SCRIPT = "Install-TabPyTrust.ps1"
+MOBILECONFIG = "tabpy-provision-ca.mobileconfig"
+TRUST_GROUPS = ("clients", "tableau_servers")
+
+
+@dataclass(frozen=True)
+class TrustCert:
+    """A CA certificate as trust stores see it: its bytes, fingerprints and a stable name."""
+
+    role: str  # pki.ROOT or pki.INTERMEDIATE
+    cert: x509.Certificate
+
+    @property
+    def der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def pem(self) -> bytes:
+        return pki.to_pem(self.cert)
+
+    @property
+    def sha1(self) -> str:
+        """Upper-case hex, as `security find-certificate -Z` and Windows thumbprints print it."""
+        return self.cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - an identifier
+
+    @property
+    def sha256(self) -> str:
+        return self.cert.fingerprint(hashes.SHA256()).hex()
+
+    @property
+    def subject(self) -> str:
+        names = self.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return str(names[0].value) if names else self.cert.subject.rfc4514_string()
+
+    @property
+    def name(self) -> str:
+        """File stem, unique per certificate: tabpy-provision-<subject>-<sha256 prefix>."""
+        slug = re.sub(r"[^a-z0-9]+", "-", self.subject.lower()).strip("-")
+        return f"{MANAGED_PREFIX}{slug.removeprefix(MANAGED_PREFIX)[:40]}-{self.sha256[:12]}"
+
+    @property
+    def windows_store(self) -> str:
+        return "Root" if self.role == pki.ROOT else "CA"
+
+
+@dataclass(frozen=True)
+class TrustSet:
+    install: tuple[TrustCert, ...]  # roots first
+    retire: tuple[TrustCert, ...]  # known to us but not to be trusted: removed where found
+
+
+def trust_set(cas: Iterable[pki.CaCert], roles: Sequence[str], *,
+              now: datetime | None = None) -> TrustSet:
+    """From the CA certificates behind the TabPy servers: what to install (the chosen roles,
+    neither retired nor expired) and what to remove (every other one we know of)."""
+    now = now or datetime.now(UTC)
+    install: dict[str, TrustCert] = {}
+    known: dict[str, TrustCert] = {}
+    for ca in cas:
+        entry = TrustCert(ca.role, ca.cert)
+        known[entry.sha256] = entry
+        if ca.trusted and ca.role in roles and ca.cert.not_valid_after_utc > now:
+            install[entry.sha256] = entry
+    order = {pki.ROOT: 0, pki.INTERMEDIATE: 1}
+
+    def ordered(entries: Iterable[TrustCert]) -> tuple[TrustCert, ...]:
+        return tuple(sorted(entries, key=lambda c: (order[c.role], c.subject, c.sha256)))
+
+    return TrustSet(ordered(install.values()),
+                    ordered(c for key, c in known.items() if key not in install))
+
+
+# --- Linux and macOS hosts -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinuxStore:
+    family: str
+    anchor_dir: str
+    extension: str
+    update: str  # after adding
+    refresh: str  # after removing
+
+    def path(self, cert: TrustCert) -> str:
+        return f"{self.anchor_dir}/{cert.name}{self.extension}"
+
+
+LINUX_STORES = {
+    "debian": LinuxStore("debian", "/usr/local/share/ca-certificates", ".crt",
+                         "update-ca-certificates", "update-ca-certificates --fresh"),
+    "rhel": LinuxStore("rhel", "/etc/pki/ca-trust/source/anchors", ".pem",
+                       "update-ca-trust extract", "update-ca-trust extract"),
+    "suse": LinuxStore("suse", "/etc/pki/trust/anchors", ".pem",
+                       "update-ca-certificates", "update-ca-certificates"),
+}
+_DISTRIBUTION_IDS = {
+    "debian": {"debian", "ubuntu", "raspbian", "linuxmint", "pop", "kali"},
+    "rhel": {"rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn", "scientific"},
+    "suse": {"suse", "sles", "sled", "opensuse", "opensuse-leap", "opensuse-tumbleweed"},
+}
+
+
+def os_family(kernel: str | None, release_meta: Mapping[str, Any] | None) -> str | None:
+    """debian, rhel, suse or macos from `uname -s` and /etc/os-release (ID, then ID_LIKE)."""
+    if kernel == "Darwin":
+        return "macos"
+    if kernel != "Linux":
+        return None
+    meta = release_meta or {}
+    for candidate in [meta.get("ID", ""), *str(meta.get("ID_LIKE", "")).split()]:
+        for family, ids in _DISTRIBUTION_IDS.items():
+            if str(candidate).strip('"').lower() in ids:
+                return family
+    return None
+
+
+@dataclass(frozen=True)
+class ClientTrustPlan:
+    host: str
+    family: str  # a key of LINUX_STORES, or "macos"
+    install: tuple[TrustCert, ...]
+    retire: tuple[TrustCert, ...]
+
+    @property
+    def linux_store(self) -> LinuxStore | None:
+        return LINUX_STORES.get(self.family)
+
+    def stale_files(self, present: Iterable[str]) -> list[str]:
+        """Managed files in the anchor folder that are not wanted any more (Linux)."""
+        store = self.linux_store
+        wanted = {store.path(cert).rsplit("/", 1)[1] for cert in self.install}
+        return sorted(f"{store.anchor_dir}/{name}" for name in present
+                      if name.startswith(MANAGED_PREFIX) and name not in wanted)
+
+    def macos_changes(self, present_sha1s: Iterable[str], recorded: Iterable[TrustCert]
+                      ) -> tuple[list[TrustCert], list[TrustCert]]:
+        """(certificates to add, certificates to delete) given the SHA-1s in the keychain and
+        the record of what an earlier run trusted."""
+        present = {s.upper() for s in present_sha1s}
+        wanted = {cert.sha1 for cert in self.install}
+        ours = {cert.sha1: cert for cert in (*recorded, *self.retire)}
+        return ([cert for cert in self.install if cert.sha1 not in present],
+                [cert for sha1, cert in sorted(ours.items())
+                 if sha1 not in wanted and sha1 in present])
+
+    @property
+    def macos_record(self) -> bytes:
+        return b"".join(cert.pem for cert in self.install)
+
+
+def read_record(lines: Iterable[str] | None) -> list[TrustCert]:
+    """The certificates of a MACOS_RECORD file (FileContents lines; None: no file)."""
+    data = "\n".join(lines or ()).encode()
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        return []
+    return [TrustCert(pki.ROOT if pki.is_self_signed_ca(cert) else pki.INTERMEDIATE, cert)
+            for cert in x509.load_pem_x509_certificates(data)]
+
+
+def plan_client_trust(host: str, data: Mapping[str, Any], cas: Iterable[pki.CaCert], *,
+                      detected_family: str | None, os_description: str,
+                      now: datetime | None = None) -> ClientTrustPlan:
+    """Check one client's inputs; raise SettingsError with `host: field: problem` lines."""
+    problems = settings.check_values(host, data)
+    if problems:
+        raise settings.SettingsError(problems)
+    family = data.get("trust_os_family") or detected_family
+    if family is None:
+        raise settings.SettingsError([
+            f"{host}: trust_os_family: cannot tell the trust store of {os_description}; set it "
+            f"to one of {', '.join(settings.TRUST_OS_FAMILIES)}"])
+    selected = trust_set(cas, data.get("trust_ca_certificates",
+                                       settings.BY_NAME["trust_ca_certificates"].default),
+                         now=now)
+    return ClientTrustPlan(host, family, selected.install, selected.retire)
+
+
+def macos_trust_command(adds: Sequence[tuple[TrustCert, str]],
+                        deletes: Sequence[tuple[TrustCert, str]],
+                        keychain: str = SYSTEM_KEYCHAIN) -> str:
+    """One shell command that adds and deletes (certificate, uploaded PEM file) in the keychain.
+
+    Roots get admin trust settings (`add-trusted-cert -d -r trustRoot`), intermediates are only
+    made available (`add-certificates`). A deleted root loses its trust settings
+    (`remove-trusted-cert -d`) before the certificate goes (`delete-certificate -Z SHA1 -t`).
+    Over SSH, changing admin trust settings is refused without user interaction unless the
+    right allows it: the right is saved, set to allow, and ALWAYS restored (exit trap, also
+    after a failed step or a signal); a failure to restore fails loudly, naming the saved copy.
+    """
+    right = shlex.quote(TRUST_SETTINGS_RIGHT)
+    chain = shlex.quote(keychain)
+    steps = []
+    for cert, path in adds:
+        if cert.role == pki.ROOT:
+            steps.append(f"security add-trusted-cert -d -r trustRoot -k {chain} "
+                         f"{shlex.quote(path)}")
+        else:
+            steps.append(f"security add-certificates -k {chain} {shlex.quote(path)}")
+    for cert, path in deletes:
+        if cert.role == pki.ROOT:
+            steps.append(f"security remove-trusted-cert -d {shlex.quote(path)}")
+        steps.append(f"security delete-certificate -Z {cert.sha1} -t {chain}")
+    uploaded = " ".join(shlex.quote(path) for _, path in (*adds, *deletes))
+    cleanup = f"rm -f {uploaded}; " if uploaded else ""
+    lines = [
+        'saved=$(mktemp) || exit 1',
+        f'security authorizationdb read {right} > "$saved" || {{ rm -f "$saved"; exit 1; }}',
+        f'restore() {{ if security authorizationdb write {right} < "$saved"; then '
+        f'rm -f "$saved"; else echo "could not restore {TRUST_SETTINGS_RIGHT}; the saved rule '
+        f'is in $saved" >&2; exit 70; fi; }}',
+        f"trap 'status=$?; restore; {cleanup}exit $status' EXIT",
+        "trap 'exit 129' HUP INT TERM",
+        f"security authorizationdb write {right} allow || exit 1",
+        "status=0",
+        *(f"{step} || status=1" for step in steps),
+        "exit $status",
+    ]
+    return "\n".join(lines)
+
+
+# --- artifacts for machines pyinfra cannot reach (Windows) or that MDM manages (macOS) ---------
+
+
+def mobileconfig(roots: Sequence[TrustCert], *, identifier: str, organization: str) -> bytes:
+    """A configuration profile with one com.apple.security.root payload per root (the CA's
+    DER bytes), for MDM (Jamf, Intune, Kandji). Deterministic: same roots, same bytes; the
+    same identifier, so MDM replaces the previous version (a retired root leaves with it)."""
+    content = [{
+        "PayloadType": "com.apple.security.root",
+        "PayloadVersion": 1,
+        "PayloadIdentifier": f"{identifier}.{cert.sha256[:16]}",
+        "PayloadUUID": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{identifier}.{cert.sha256}")).upper(),
+        "PayloadDisplayName": cert.subject,
+        "PayloadCertificateFileName": f"{cert.name}.cer",
+        "PayloadContent": cert.der,
+    } for cert in roots if cert.role == pki.ROOT]
+    digest = hashlib.sha256("".join(c.sha256 for c in roots).encode()).hexdigest()
+    profile = {
+        "PayloadType": "Configuration",
+        "PayloadVersion": 1,
+        "PayloadIdentifier": identifier,
+        "PayloadUUID": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{identifier}.{digest}")).upper(),
+        "PayloadDisplayName": f"{organization}: CA certificates for TabPy",
+        "PayloadDescription": "Makes this Mac trust the certificate authorities of the TabPy "
+                              "servers, so Tableau can connect to them over HTTPS.",
+        "PayloadOrganization": organization,
+        "PayloadScope": "System",
+        "PayloadContent": content,
+    }
+    return plistlib.dumps(profile, fmt=plistlib.FMT_XML, sort_keys=True)
+
+
+def profile_identifier(folder: Path) -> str:
+    """The .mobileconfig identifier of an artifacts folder: stable, so MDM replaces the
+    profile it pushed before."""
+    slug = re.sub(r"[^a-z0-9]+", "-", folder.name.lower()).strip("-") or "default"
+    return f"org.tabpy-provision.ca-trust.{slug}"
+
+
+def artifact_files(selected: TrustSet, windows_script: str, *,
+                   identifier: str, organization: str) -> dict[str, bytes]:
+    """Relative path -> content of every artifact: windows/<name>.cer (DER) and the script,
+    macos/<profile>.mobileconfig."""
+    files = {f"windows/{cert.name}.cer": cert.der for cert in selected.install}
+    files[f"windows/{WINDOWS_SCRIPT}"] = windows_script.encode()
+    files[f"macos/{MOBILECONFIG}"] = mobileconfig(selected.install, identifier=identifier,
+                                                  organization=organization)
+    return files
+
+
+def write_artifacts(folder: Path, files: Mapping[str, bytes]) -> list[str]:
+    """Write what differs, remove managed files that are not wanted; return what changed."""
+    changed = []
+    for relative, content in files.items():
+        path = folder / relative
+        if path.exists() and path.read_bytes() == content:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.tmp")
+        temp.write_bytes(content)
+        temp.replace(path)
+        changed.append(relative)
+    for sub in ("windows", "macos"):
+        for path in sorted((folder / sub).glob(f"{MANAGED_PREFIX}*")):
+            if f"{sub}/{path.name}" not in files:
+                path.unlink()
+                changed.append(f"{sub}/{path.name} (removed)")
+    return changed

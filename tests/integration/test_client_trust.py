@@ -1,0 +1,278 @@
+"""Clients and the Tableau node reach TabPy over HTTPS with NOTHING but their OS trust store
+(curl without --cacert, Python's default SSL context), through a whole CA life on the lab:
+trust deploy, intermediate rotation, leaf renewal, root rotation and retirement. Then the macOS
+operation against the stand-in for `security` on a lab host."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from lab import paths
+from lab.hosts import LAB_HOSTS
+from tabpy_provision import pki, trust, verify
+from tabpy_provision.plan import endpoint
+from tabpy_provision.site_check import load_tabpy_hosts
+from tests.integration.conftest import (
+    LAB_INVENTORY,
+    ROOT,
+    TABPY_HOSTS,
+    StartCounter,
+    lab_host,
+    lab_inventory_with,
+    pyinfra,
+)
+
+pytestmark = pytest.mark.lab
+
+TRUST_HOSTS = [h.fqdn for h in LAB_HOSTS if {"clients", "tableau_servers"} & set(h.groups)]
+ANCHORS = trust.LINUX_STORES["debian"].anchor_dir
+# Python's default context, as a client program would use it; prints the HTTP status TabPy
+# answered (TLS verified) or the name of the TLS error.
+PYTHON_PROBE = """
+import ssl, sys, urllib.error, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], context=ssl.create_default_context(), timeout=10)
+    print(200)
+except urllib.error.HTTPError as error:
+    print(error.code)
+except urllib.error.URLError as error:
+    print(type(error.reason).__name__)
+"""
+
+
+def os_store_results(client: str, server: str) -> tuple[str, str]:
+    """(curl, python) from `client` to TabPy on `server`, trusting only the OS store.
+    Without credentials TabPy answers 401 - once TLS, name included, verified."""
+    host = lab_host(client)
+    url = f"https://{server}:9004/info"
+    curl = host.run(f"curl -sS -o /dev/null -w '%{{http_code}}' {url}")
+    python = host.run(f"python3 -c {shlex.quote(PYTHON_PROBE)} {url}")
+    return f"{curl.stdout.strip()} rc={curl.rc}", python.stdout.strip()
+
+
+def expect_trusted(trusted: bool, step: str) -> None:
+    wanted = ("401 rc=0", "401") if trusted else ("000 rc=60", "SSLCertVerificationError")
+    results = {(c, s): os_store_results(c, s) for c in TRUST_HOSTS for s in TABPY_HOSTS}
+    assert results == dict.fromkeys(results, wanted), step
+
+
+def managed_anchors(client: str) -> list[str]:
+    return sorted(lab_host(client).check_output(
+        f"ls {ANCHORS} | grep '^{trust.MANAGED_PREFIX}' || true").split())
+
+
+def served(fqdn: str) -> list[x509.Certificate]:
+    [(_, data)] = [(n, d) for n, d in load_tabpy_hosts(LAB_INVENTORY) if n == fqdn]
+    where = endpoint(fqdn, data)
+    return [x509.load_pem_x509_certificate(pem) for pem in verify.served_chain(
+        fqdn=where.fqdn, address=where.address, port=where.port)]
+
+
+def ca_command(inventory: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tabpy_provision.ca", inventory, *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def deploy(inventory: str, entry: str = "deploy/site.py", step: str = ""):
+    run = pyinfra("--json", inventory=inventory, entry=entry)
+    assert run.returncode == 0, f"{step}: {run.stderr[-3000:]}"
+    assert run.errors() == {}, step
+    return run
+
+
+def test_lab_clients_trust_the_lab_ca_through_the_os_store(converged):
+    expect_trusted(True, "after the site deploy")
+    root = pki.load_ca(ROOT / "pki" / "lab").root_cert
+    name = f"{trust.TrustCert('root', root).name}.crt"
+    for client in TRUST_HOSTS:
+        assert managed_anchors(client) == [name]
+        anchor = lab_host(client).file(f"{ANCHORS}/{name}")
+        assert (anchor.user, anchor.group, anchor.mode) == ("root", "root", 0o644)
+        assert anchor.content == pki.to_pem(root)
+        # update-ca-certificates linked it into the bundle OpenSSL and curl read.
+        assert lab_host(client).run(
+            f"openssl verify -CAfile /etc/ssl/certs/ca-certificates.crt {ANCHORS}/{name}").rc == 0
+
+
+@pytest.fixture
+def lab_ca_restored(converged):
+    """Whatever happens in the test, the lab is deployed with its own CA afterwards."""
+    yield
+    deploy(LAB_INVENTORY, step="back to the lab CA")
+
+
+def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path):
+    """A fresh CA in tmp_path: unknown to every client when it starts, so the first check
+    genuinely fails; the lab's own CA is put back at the end."""
+    test_ca = {"pki_dir": str(tmp_path / "pki"), "pki_common_name": "Trust test",
+               "trust_artifacts_dir": str(tmp_path / "artifacts")}
+    (tmp_path / "short").mkdir()
+    (tmp_path / "renewing").mkdir()
+    short = lab_inventory_with(tmp_path / "short", **test_ca, pki_leaf_days=30,
+                               pki_renew_before_days=5)
+
+    deploy(short, "deploy/tabpy.py", "servers on the test CA")
+    expect_trusted(False, "before the trust deploy")
+
+    deploy(short, "deploy/trust.py", "trust deploy")
+    expect_trusted(True, "after the trust deploy")
+    test_root = pki.load_ca(tmp_path / "pki").root_cert
+    for client in TRUST_HOSTS:  # exactly what this inventory's servers need
+        assert managed_anchors(client) == [f"{trust.TrustCert('root', test_root).name}.crt"]
+
+    # Intermediate rotation: every leaf re-issued, one restart per server, never untrusted.
+    rotated = ca_command(short, "rotate-intermediate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "new intermediate Trust test Intermediate CA G2" in rotated.stdout
+    starts = StartCounter()
+    deploy(short, step="after rotate-intermediate")
+    assert starts.starts() == dict.fromkeys(TABPY_HOSTS, 1)
+    expect_trusted(True, "after the intermediate rotation")
+    assert {pki.subject_cn(served(fqdn)[1]) for fqdn in TABPY_HOSTS} == {
+        "Trust test Intermediate CA G2"}
+
+    # Leaf renewal: inside the renewal window (45 days) the 30-day leaves are re-issued.
+    renewing = lab_inventory_with(tmp_path / "renewing", **test_ca, pki_leaf_days=90,
+                                  pki_renew_before_days=45)
+    before = {fqdn: served(fqdn)[0] for fqdn in TABPY_HOSTS}
+    starts = StartCounter()
+    deploy(renewing, step="renewal")
+    assert starts.starts() == dict.fromkeys(TABPY_HOSTS, 1)
+    for fqdn in TABPY_HOSTS:
+        leaf = served(fqdn)[0]
+        assert leaf != before[fqdn]
+        assert leaf.not_valid_after_utc - datetime.now(UTC) > timedelta(days=89)
+    expect_trusted(True, "after the leaf renewal")
+
+    # Root rotation, 1/3: the new root reaches the clients; the servers do not change.
+    assert ca_command(renewing, "rotate-root").returncode == 0
+    starts = StartCounter()
+    deploy(renewing, step="rotate-root")
+    assert starts.starts() == dict.fromkeys(TABPY_HOSTS, 0)
+    registry = pki.load_ca(tmp_path / "pki").registry
+    both = sorted(f"{trust.TrustCert('root', c.cert).name}.crt" for c in registry
+                  if c.role == "root")
+    for client in TRUST_HOSTS:
+        assert managed_anchors(client) == both
+    expect_trusted(True, "with two roots")
+
+    # 2/3 activated but not deployed: retiring the old root now is refused...
+    assert ca_command(renewing, "activate-root").returncode == 0
+    refused = ca_command(renewing, "retire-root")
+    assert refused.returncode == 1
+    for fqdn in TABPY_HOSTS:
+        assert f"{fqdn}: still serves a chain from Trust test Root CA" in refused.stderr
+    # ...and forcing it shows why: the clients stop trusting servers still on the old root.
+    assert ca_command(renewing, "retire-root", "--force").returncode == 0
+    deploy(renewing, "deploy/trust.py", "trust after a forced retirement")
+    expect_trusted(False, "after the CA was retired")
+
+    # The site deploy gives every server a leaf from the new root: trusted again.
+    starts = StartCounter()
+    deploy(renewing, step="after activate-root")
+    assert starts.starts() == dict.fromkeys(TABPY_HOSTS, 1)
+    expect_trusted(True, "after the servers moved to the new root")
+    new_root = pki.load_ca(tmp_path / "pki").root_cert
+    for client in TRUST_HOSTS:
+        assert managed_anchors(client) == [f"{trust.TrustCert('root', new_root).name}.crt"]
+    rerun = deploy(renewing, step="rerun")
+    assert rerun.changed() == {}
+
+
+def test_back_on_the_lab_ca_the_test_cas_left_every_client(converged):
+    """After the CA life above (its fixture redeployed the lab inventory)."""
+    expect_trusted(True, "back on the lab CA")
+    lab_root = pki.load_ca(ROOT / "pki" / "lab").root_cert
+    for client in TRUST_HOSTS:
+        assert managed_anchors(client) == [f"{trust.TrustCert('root', lab_root).name}.crt"]
+
+
+# --- macOS, against the stand-in for `security` -------------------------------------------------
+
+MAC = "client1.lab.test"
+STANDIN = ROOT / "tests" / "standins" / "security_standin.py"
+STANDIN_STATE = "/var/lib/security-standin/state.json"
+
+
+def mac_inventory(folder: Path, pki_dir: Path) -> str:
+    """The lab's TabPy servers planned against a CA in `pki_dir` (they are not deployed by
+    deploy/trust.py) and client1 managed as a Mac; no Tableau node."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "mac_inventory.py"
+    path.write_text(
+        "import runpy\n"
+        f"inventory = runpy.run_path({str(ROOT / LAB_INVENTORY)!r})\n"
+        "hosts, data = inventory['tabpy_servers']\n"
+        f"tabpy_servers = (hosts, {{**data, 'pki_dir': {str(pki_dir)!r}, "
+        "'pki_common_name': 'Mac test', "
+        f"'trust_artifacts_dir': {str(folder / 'artifacts')!r}}})\n"
+        "clients = [(name, {**data, 'trust_os_family': 'macos'}) "
+        f"for name, data in inventory['clients'] if name == {MAC!r}]\n")
+    return str(path)
+
+
+@pytest.fixture
+def standin_mac(converged):
+    """client1 with the stand-in installed as /usr/local/bin/security; removed afterwards."""
+    subprocess.run(["scp", "-q", "-F", str(paths.ssh_config_path()), str(STANDIN),
+                    f"{MAC}:/usr/local/bin/security"], check=True, timeout=30)
+    host = lab_host(MAC)
+    host.check_output(f"chmod 0755 /usr/local/bin/security && rm -rf {STANDIN_STATE} "
+                      "/var/db/tabpy-provision")
+    yield host
+    host.check_output(f"rm -rf /usr/local/bin/security {Path(STANDIN_STATE).parent} "
+                      "/var/db/tabpy-provision")
+
+
+def keychain_sha1s(host) -> set[str]:
+    listed = host.run(f"security find-certificate -a -Z {trust.SYSTEM_KEYCHAIN}")
+    assert listed.rc in (0, 44), listed.stderr
+    return {line.split(":")[1].strip() for line in listed.stdout.splitlines()
+            if line.startswith("SHA-1 hash:")}
+
+
+def test_macos_keychain_adds_once_and_removes_on_retire(standin_mac, tmp_path):
+    host = standin_mac
+    pki_dir = tmp_path / "pki"
+    inventory = mac_inventory(tmp_path, pki_dir)
+    rule = host.check_output(f"security authorizationdb read {trust.TRUST_SETTINGS_RIGHT}")
+    assert "authenticate-admin" in rule
+
+    first = deploy(inventory, "deploy/trust.py", "mac: first run")
+    assert first.changed() == {"Client trust | CA certificates in the System "
+                               "keychain": [MAC]}
+    old_root = trust.TrustCert("root", pki.load_ca(pki_dir).root_cert)
+    assert keychain_sha1s(host) == {old_root.sha1}
+    trusted = host.check_output("security dump-trust-settings -d")
+    assert f"Cert 0: {old_root.subject}\n" in trusted
+    assert "Result Type    : kSecTrustSettingsResultTrustRoot" in trusted
+    # The right was opened for the add only, and closed again.
+    assert host.check_output(f"security authorizationdb read {trust.TRUST_SETTINGS_RIGHT}") == \
+        rule
+    record = host.file(trust.MACOS_RECORD)
+    assert (record.user, record.mode, record.content) == ("root", 0o644, old_root.pem)
+    assert host.file("/var/db/tabpy-provision").mode == 0o700
+
+    assert deploy(inventory, "deploy/trust.py", "mac: rerun").changed() == {}
+
+    for step in ("rotate-root", "activate-root", "retire-root"):
+        done = ca_command(inventory, step)
+        assert done.returncode == 0, f"{step}: {done.stderr}"
+    deploy(inventory, "deploy/trust.py", "mac: after retire-root")
+    new_root = trust.TrustCert("root", pki.load_ca(pki_dir).root_cert)
+    assert keychain_sha1s(host) == {new_root.sha1}
+    trusted = host.check_output("security dump-trust-settings -d")
+    assert f"Cert 0: {new_root.subject}\n" in trusted
+    assert f"{old_root.subject}\n" not in trusted
+    assert host.check_output(f"security authorizationdb read {trust.TRUST_SETTINGS_RIGHT}") == \
+        rule
+    assert deploy(inventory, "deploy/trust.py", "mac: rerun after retire").changed() == {}
+    # Its Linux trust store was not touched: client1 still reaches TabPy on the lab CA.
+    assert os_store_results(MAC, TABPY_HOSTS[0]) == ("401 rc=0", "401")
