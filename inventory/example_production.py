@@ -26,5 +26,19 @@ tabpy_servers = (
         "tabpy_evaluate_timeout": 60,
         "pki_dir": "pki/production",
         "secrets_dir": "secrets/production",
+        # Windows (.cer + PowerShell) and macOS (.mobileconfig) files for your MDM/GPO.
+        "trust_artifacts_dir": "trust-artifacts/production",
     },
+)
+
+# Machines whose OS trust store must trust the TabPy servers' CA (deploy/trust.py): the OS is
+# detected from facts; only the roots are installed unless trust_ca_certificates says more.
+tableau_servers = (
+    [("tableau1.analytics.example.com", {"ssh_hostname": "tableau1.analytics.example.com"})],
+    {"ssh_user": "root"},
+)
+clients = (
+    [("desktop-build01.analytics.example.com", {"trust_ca_certificates": ["root",
+                                                                           "intermediate"]})],
+    {"ssh_user": "root"},
 )

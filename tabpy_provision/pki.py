@@ -74,6 +74,7 @@ __all__ = [
     "load_ca",
     "load_supplied_certificate",
     "order_chain",
+    "supplied_anchors",
     "read_certificates",
     "retire_previous_roots",
     "rotate_intermediate",
@@ -1036,8 +1037,7 @@ def load_supplied_certificate(
         strength = key_strength_problem(key.public_key())
         if strength:
             problems.append((KEY_INPUT, strength))
-    if ca_data is None and is_self_signed_ca(chain[-1]):
-        anchors = [chain[-1]]
+    anchors = supplied_anchors(chain, anchors if ca_data is not None else None)
     problems += [(CERTIFICATE_INPUT, p)
                  for p in chain_problems(chain, fqdn, now=now, trusted_roots=anchors or None)]
     for index, cert in enumerate(chain, start=1):
@@ -1057,6 +1057,15 @@ def load_supplied_certificate(
         anchors=tuple(anchors),
         notes=tuple(notes),
     ), []
+
+
+def supplied_anchors(chain: Sequence[x509.Certificate],
+                     ca_file: Sequence[x509.Certificate] | None) -> list[x509.Certificate]:
+    """What a supplied chain is trusted through: the CA file's certificates, else the chain's
+    own self-signed root; [] when neither (then it is the OS trust store's business)."""
+    if ca_file is not None:
+        return list(ca_file)
+    return [chain[-1]] if is_self_signed_ca(chain[-1]) else []
 
 
 def read_certificates(data: bytes) -> tuple[list[x509.Certificate], str, str | None]:
@@ -1165,10 +1174,9 @@ def certificate_summary(pem: bytes) -> dict:
     if problem:
         raise PkiError(problem)
     cert = certs[0]
-    dns, ips = _cert_sans(cert)
     return {
         "subject_cn": subject_cn(cert),
-        "sans": dns + [str(i) for i in ips],
+        "sans": san_list(cert),
         "issuer_cn": subject_cn(cert, issuer=True),
         "not_before": _day(cert.not_valid_before_utc),
         "not_after": _day(cert.not_valid_after_utc),
@@ -1313,6 +1321,12 @@ def _allows_server_auth(cert: x509.Certificate) -> bool:
     usages = list(eku)
     return (ExtendedKeyUsageOID.SERVER_AUTH in usages
             or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages)
+
+
+def san_list(cert: x509.Certificate) -> list[str]:
+    """The subjectAltName entries, DNS names first (lower-case), then IP addresses."""
+    dns, ips = _cert_sans(cert)
+    return dns + [str(i) for i in ips]
 
 
 def _cert_sans(

@@ -28,6 +28,9 @@ class Tls:
     #: The CA certificates behind the chain, for the client trust deploy and the reports:
     #: the private CA's registry, or a supplied chain's anchors and intermediates.
     cas: tuple[pki.CaCert, ...] = ()
+    #: What the run should say: CA created/renewed, root near its end, leaf re-issued, chain
+    #: put in order, key decrypted...
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -264,8 +267,10 @@ def _plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[st
         except pki.PkiError as error:
             problems.append(f"{host}: pki_dir: {error}")
             return None
+        notes = (*ca.notes, *([f"certificate re-issued: {leaf.reason}"] if leaf.reissued
+                              else []))
         return Tls(leaf.chain_pem, leaf.key_pem, ca.trusted_roots_pem,
-                   f"private CA, {leaf.reason}", ca.registry)
+                   f"private CA, {leaf.reason}", ca.registry, notes)
     return _plan_supplied_tls(host, fqdn, values, problems, now)
 
 
@@ -317,4 +322,4 @@ def _plan_supplied_tls(host: str, fqdn: str, values: Mapping[str, Any], problems
                  for cert in supplied.chain[1:] if cert not in supplied.anchors)
     anchors_pem = b"".join(pki.to_pem(cert) for cert in supplied.anchors) or None
     summary = ", ".join((f"supplied {cert_path.name}", *supplied.notes))
-    return Tls(supplied.chain_pem, supplied.key_pem, anchors_pem, summary, cas)
+    return Tls(supplied.chain_pem, supplied.key_pem, anchors_pem, summary, cas, supplied.notes)

@@ -1,8 +1,10 @@
 """Check every host's inputs before the first change to any host.
 
 Called at the top of each deploy entry point. The first call (for the first host pyinfra
-prepares) plans ALL hosts of the inventory; any problem prints one line per problem, naming host
-and field, and stops the run (non-zero exit) before any operation executes anywhere.
+prepares) plans ALL hosts of the inventory - TabPy servers, then the clients and Tableau nodes
+that must trust their CAs; any problem prints one line per problem, naming host and field, and
+stops the run (non-zero exit) before any operation executes anywhere. Then the controller-side
+preparations: wheelhouses, and the Windows/macOS trust artifacts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 from gevent.lock import Semaphore
 from pyinfra import logger
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.host import Host
+from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 from pyinfra.facts.server import Kernel, LinuxDistribution
 
@@ -108,7 +112,7 @@ def _check_all(state: State, rotation: bool) -> Preflight:
         raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
                        "no host was changed")
     for name, plan in result.plans.items():
-        for note in plan.notes:
+        for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
             logger.info(f"    [{name}] {note}")
     for name, (version, abi, arch) in targets.items():
         result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
@@ -122,23 +126,30 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
     trust store gets (its OS read from facts unless trust_os_family says)."""
     problems: list[str] = []
     cas = [ca for plan in result.plans.values() if plan.tls for ca in plan.tls.cas]
-    hosts = {host.name: host for group in trust.TRUST_GROUPS
-             for host in state.inventory.get_group(group, [])}
-    for name, host in hosts.items():
+    for name, host in trust_hosts(state.inventory).items():
         data = host.data.dict()
-        detected, description = None, "this host"
-        if not data.get("trust_os_family"):
-            kernel = host.get_fact(Kernel)
-            release = host.get_fact(LinuxDistribution) if kernel == "Linux" else {}
-            meta = release.get("release_meta", {})
-            detected = trust.os_family(kernel, meta)
-            description = f"{kernel} {meta.get('ID', '')}".strip()
+        detected, description = (None, "") if data.get("trust_os_family") else \
+            detect_trust_os(host)
         try:
             result.trust[name] = trust.plan_client_trust(
                 name, data, cas, detected_family=detected, os_description=description)
         except settings.SettingsError as error:
             problems += error.problems
     return problems
+
+
+def trust_hosts(inventory: Inventory) -> dict[str, Host]:
+    """The clients and Tableau nodes of an inventory, each once."""
+    return {host.name: host for group in trust.TRUST_GROUPS
+            for host in inventory.get_group(group, [])}
+
+
+def detect_trust_os(host: Host) -> tuple[str | None, str]:
+    """(trust store family or None, how to name the OS in a message), from the host's facts."""
+    kernel = host.get_fact(Kernel)
+    release = host.get_fact(LinuxDistribution) if kernel == "Linux" else {}
+    meta = release.get("release_meta", {})
+    return trust.os_family(kernel, meta), f"{kernel} {meta.get('ID', '')}".strip()
 
 
 def _write_trust_artifacts(plans: Iterable[TabpyServerPlan]) -> None:

@@ -5,6 +5,7 @@ operation against the stand-in for `security` on a lab host."""
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import subprocess
 import sys
@@ -13,12 +14,14 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from lab import paths
 from lab.hosts import LAB_HOSTS
 from tabpy_provision import pki, trust, verify
 from tabpy_provision.plan import endpoint
 from tabpy_provision.site_check import load_tabpy_hosts
+from tests.company_ca import CompanyCa
 from tests.integration.conftest import (
     LAB_INVENTORY,
     ROOT,
@@ -80,8 +83,9 @@ def ca_command(inventory: str, *args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
 
 
-def deploy(inventory: str, entry: str = "deploy/site.py", step: str = ""):
-    run = pyinfra("--json", inventory=inventory, entry=entry)
+def deploy(inventory: str, entry: str = "deploy/site.py", step: str = "",
+           env: dict[str, str] | None = None):
+    run = pyinfra("--json", inventory=inventory, entry=entry, env=env)
     assert run.returncode == 0, f"{step}: {run.stderr[-3000:]}"
     assert run.errors() == {}, step
     return run
@@ -184,6 +188,43 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
         assert managed_anchors(client) == [f"{trust.TrustCert('root', new_root).name}.crt"]
     rerun = deploy(renewing, step="rerun")
     assert rerun.changed() == {}
+
+
+def test_enterprise_certificate_with_an_encrypted_key(lab_ca_restored, tmp_path):
+    """A company chain given out of order, its key protected by a passphrase (a secret
+    reference): the servers get the chain in order and the key decrypted (0600); the clients
+    trust the company root through the trust deploy."""
+    company = CompanyCa("Company")
+    leaf, key = company.leaf(TABPY_HOSTS[0], also=tuple(TABPY_HOSTS[1:]))
+    (tmp_path / "tabpy.crt").write_bytes(b"".join(
+        c.public_bytes(serialization.Encoding.PEM) for c in (company.root, leaf, company.inter)))
+    (tmp_path / "tabpy.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"company passphrase")))
+    inventory = lab_inventory_with(
+        tmp_path, tabpy_certificate_file=str(tmp_path / "tabpy.crt"),
+        tabpy_key_file=str(tmp_path / "tabpy.key"), tabpy_key_passphrase="env:TABPY_IT_KEY",
+        trust_artifacts_dir=str(tmp_path / "artifacts"))
+
+    refused = pyinfra(inventory=inventory)
+    assert refused.returncode != 0
+    for fqdn in TABPY_HOSTS:
+        assert f"tabpy-provision: {fqdn}: tabpy_key_passphrase (env:TABPY_IT_KEY): environment " \
+               "variable TABPY_IT_KEY is not set" in refused.stderr
+
+    deploy(inventory, step="company certificate", env={"TABPY_IT_KEY": "company passphrase"})
+    plain_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    for fqdn in TABPY_HOSTS:
+        assert served(fqdn) == [leaf, company.inter, company.root]
+        installed = lab_host(fqdn).file("/etc/tabpy/current/tls/tabpy.key")
+        assert (installed.user, installed.mode) == ("tabpy", 0o600)
+        assert lab_host(fqdn).check_output("sha256sum /etc/tabpy/current/tls/tabpy.key").split()[
+            0] == hashlib.sha256(plain_key).hexdigest()
+    company_root = f"{trust.TrustCert('root', company.root).name}.crt"
+    for client in TRUST_HOSTS:
+        assert managed_anchors(client) == [company_root]
+    expect_trusted(True, "company CA")
 
 
 def test_back_on_the_lab_ca_the_test_cas_left_every_client(converged):

@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.x509.verification import DNSName, PolicyBuilder, Store
 
 from tabpy_provision import pki
+from tabpy_provision.plan import plan_tabpy_server
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FQDN = "tabpy1.lab.test"
@@ -160,3 +161,15 @@ def test_load_ca_creates_nothing(tmp_path):
     with pytest.raises(pki.PkiError, match="no private CA in"):
         pki.load_ca(tmp_path, now=NOW)
     assert not (tmp_path / "ca").exists()
+
+
+def test_the_plan_says_what_happened_to_the_ca_and_the_leaf(tmp_path, monkeypatch):
+    monkeypatch.setenv("TABPY_TEST_PW", "good-password")
+    data = {"tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki")}
+    first = plan_tabpy_server(FQDN, data, now=NOW)
+    assert first.tls.notes == ("created root CA", "created intermediate CA",
+                               "certificate re-issued: new")
+    assert plan_tabpy_server(FQDN, data, now=NOW).tls.notes == ()
+    pki.rotate_intermediate(tmp_path / "pki", now=NOW)
+    assert plan_tabpy_server(FQDN, data, now=NOW).tls.notes == (
+        "certificate re-issued: issued by a different intermediate CA",)

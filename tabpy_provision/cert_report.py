@@ -1,0 +1,95 @@
+"""`python -m tabpy_provision.cert_report inventory/<env>.py`: every certificate the inventory
+uses in one table; exit 1 when one is inside its renewal window or broken (for cron or a
+monitoring check).
+
+It reads, and changes nothing: the private CA and supplied files on the controller, the chain
+each TabPy server SERVES over TLS (so a certificate changed by hand, or not deployed, is
+caught), and the OS trust store of every client and Tableau node over SSH (the same facts the
+trust deploy uses). Statuses and windows: see cert_status.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+from cryptography import x509
+from pyinfra.api import Config, State
+from pyinfra.api.connect import connect_all
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+
+from tabpy_provision import cert_status, trust, verify
+from tabpy_provision.cert_status import BROKEN, OK, Row, ServerCerts, TrustHost
+from tabpy_provision.facts import KeychainSha1s, ManagedTrustFiles
+from tabpy_provision.preflight import TABPY_GROUP, detect_trust_os, trust_hosts
+
+
+def served_chains(servers: list[ServerCerts]) -> dict[str, list[x509.Certificate] | str]:
+    """host -> the chain it serves, or why it could not be read."""
+    chains: dict[str, list[x509.Certificate] | str] = {}
+    for server in servers:
+        try:
+            chains[server.host] = [x509.load_pem_x509_certificate(pem) for pem in
+                                   verify.served_chain(fqdn=server.fqdn, address=server.address,
+                                                       port=server.port)]
+        except (OSError, ValueError) as error:
+            chains[server.host] = str(error)
+    return chains
+
+
+def read_trust_hosts(state: State, servers: list[ServerCerts], now: datetime) -> list[TrustHost]:
+    hosts = trust_hosts(state.inventory)
+    expected = cert_status.expected_by_host(
+        servers, {name: host.data.dict() for name, host in hosts.items()}, now)
+    known = [ca for server in servers for ca in server.cas]
+    found = []
+    for name, host in hosts.items():
+        if not host.connected:
+            found.append(TrustHost(name, expected[name], None, "cannot connect over SSH"))
+            continue
+        family = host.data.dict().get("trust_os_family") or detect_trust_os(host)[0]
+        if family == "macos":
+            held = cert_status.held_sha256s(None, host.get_fact(
+                KeychainSha1s, keychain=trust.SYSTEM_KEYCHAIN), known)
+        elif family in trust.LINUX_STORES:
+            held = cert_status.held_sha256s(host.get_fact(
+                ManagedTrustFiles, folder=trust.LINUX_STORES[family].anchor_dir,
+                prefix=trust.MANAGED_PREFIX), None, known)
+        else:
+            found.append(TrustHost(name, expected[name], None, "unknown trust store "
+                                   "(set trust_os_family)"))
+            continue
+        found.append(TrustHost(name, expected[name], held))
+    return found
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tabpy_provision.cert_report inventory/<env>.py",
+              file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    state = State()
+    with ctx_state.use(state):  # pyinfra's loader records the file on a state
+        inventory = make_inventory(argv[0])
+    state.init(inventory, Config())
+    servers = [s for s in (cert_status.expected_certs(host.name, host.data.dict())
+                           for host in inventory.get_group(TABPY_GROUP, [])) if s]
+    with ctx_state.use(state):
+        connect_all(state)
+        hosts = read_trust_hosts(state, servers, now)
+    rows = cert_status.ca_rows(servers, hosts, now)
+    chains = served_chains(servers)
+    rows += [cert_status.leaf_row(server, chains[server.host], hosts, now) for server in servers]
+    rows += [Row(h.name, "trust store", None, "", BROKEN, h.problem) for h in hosts
+             if h.held is None]
+    print(cert_status.table(rows, now))
+    attention = [row for row in rows if row.status != OK]
+    if attention:
+        print(f"\n{len(attention)} certificate(s) need attention", file=sys.stderr)
+    return 1 if attention else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
