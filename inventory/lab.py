@@ -30,6 +30,10 @@ tabpy_servers = (_hosts("tabpy_servers"), {
     "pki_dir": "pki/lab",
     "trust_artifacts_dir": "trust-artifacts/lab",
     "secrets_dir": "secrets/lab",
+    "environment": "lab",
+    # The lab keeps its backup key beside its other generated secrets; production should use
+    # a reference kept off the controller (vault:, cmd:), or a lost controller loses the key.
+    "backup_key": "generate",
 })
 tableau_servers = _hosts("tableau_servers")
 clients = _hosts("clients")

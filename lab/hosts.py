@@ -36,6 +36,9 @@ LAB_HOSTS = (
     LabHost("tabpy2", "trixie", "169.254.213.12", ("tabpy_servers",)),
     LabHost("tableau1", "bookworm", "169.254.213.21", ("tableau_servers",)),
     LabHost("client1", "bookworm", "169.254.213.31", ("clients",)),
+    # The disaster-recovery site's TabPy server (inventory/lab_dr.py), same Debian as tabpy1:
+    # models saved by one Python minor version do not load on another.
+    LabHost("tabpydr", "bookworm", "169.254.213.41", ("dr_tabpy_servers",)),
 )
 
 

@@ -10,7 +10,7 @@ preparations: wheelhouses, and the Windows/macOS trust artifacts.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,14 +60,15 @@ _done: dict[int, Preflight | BadInput] = {}
 _lock = Semaphore()
 
 
-def preflight(state: State, *, rotation: bool = False) -> Preflight:
+def preflight(state: State, *, rotation: bool = False,
+              overrides: Mapping[str, Mapping] | None = None) -> Preflight:
     """The checked plans of this run. The entry point that calls first decides `rotation`
     (deploy/rotate.py does, then includes the site deploy)."""
     with _lock:
         key = id(state)
         if key not in _done:
             try:
-                _done[key] = _check_all(state, rotation)
+                _done[key] = _check_all(state, rotation, overrides or {})
             except BadInput as error:
                 _done[key] = error
     if isinstance(_done[key], BadInput):
@@ -83,12 +84,12 @@ def _rotation_request(data: dict) -> frozenset[str]:
     return frozenset(user.strip().lower() for user in requested if user.strip())
 
 
-def _check_all(state: State, rotation: bool) -> Preflight:
+def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -> Preflight:
     result = Preflight()
     problems: list[str] = []
     targets = {}
     for host in state.inventory.get_group(TABPY_GROUP, []):
-        data = host.data.dict()
+        data = {**host.data.dict(), **overrides.get(host.name, {})}
         try:
             result.plans[host.name] = plan_tabpy_server(
                 host.name, data, rotate=_rotation_request(data) if rotation else None)
@@ -127,6 +128,8 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
     problems: list[str] = []
     cas = [ca for plan in result.plans.values() if plan.tls for ca in plan.tls.cas]
     for name, host in trust_hosts(state.inventory).items():
+        if host in state.failed_hosts:  # unreachable: pyinfra reports it, the others go on
+            continue
         data = host.data.dict()
         detected, description = (None, "") if data.get("trust_os_family") else \
             detect_trust_os(host)

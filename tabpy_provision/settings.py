@@ -140,10 +140,14 @@ def _oauth_scope(value: Any) -> str | None:
     return None
 
 
-def _passphrase_reference(value: Any) -> str | None:
-    if value == "generate":
-        return "a passphrase cannot be generated; use env:, file:, cmd: or vault:"
-    return _non_empty_text(value)
+def _given_secret(what: str) -> Check:
+    """A secret reference to a value issued elsewhere (a passphrase, a token): not `generate`."""
+    def check(value: Any) -> str | None:
+        if value == "generate":
+            return f"{what} cannot be generated; use env:, file:, cmd: or vault:"
+        return _non_empty_text(value)
+
+    return check
 
 
 TRUST_OS_FAMILIES = ("debian", "rhel", "suse", "macos")
@@ -155,6 +159,44 @@ def _trust_selection(value: Any) -> str | None:
         return f"must be a list of {' and '.join(TRUST_ROLES)}, got {value!r}"
     if "root" not in value:
         return "must include root (OpenSSL, curl and Java anchor trust at a root)"
+    return None
+
+
+# Tableau Server checks
+
+_TABLEAU_VERSION = re.compile(r"^20\d\d\.\d+(\.\d+)?$")
+_SITE = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def _tableau_version(value: Any) -> str | None:
+    if not isinstance(value, str) or not _TABLEAU_VERSION.match(value):
+        return f"must be a Tableau Server version like 2019.4 or 2021.1 (a string), got {value!r}"
+    return None
+
+
+def _site_content_url(value: Any) -> str | None:
+    if not isinstance(value, str) or not _SITE.match(value):
+        return f"must be a site contentUrl (letters, digits, - and _; \"\" for Default), " \
+               f"got {value!r}"
+    return None
+
+
+def _site_list(value: Any) -> str | None:
+    if not isinstance(value, list | tuple) or not value:
+        return f"must be a non-empty list of site contentUrls, got {value!r}"
+    return next((p for p in map(_site_content_url, value) if p), None)
+
+
+def _text_list(value: Any) -> str | None:
+    if not isinstance(value, list | tuple):
+        return f"must be a list of names, got {value!r}"
+    return next((p for p in map(_non_empty_text, value) if p), None)
+
+
+def _https_url(value: Any) -> str | None:
+    if not isinstance(value, str) or not re.fullmatch(r"https://[^/\s:]+(:\d{1,5})?/?", value):
+        return f"must be an https URL without a path, like https://tableau.example.com, " \
+               f"got {value!r}"
     return None
 
 
@@ -205,9 +247,11 @@ SETTINGS: tuple[Setting, ...] = (
             "TabPy users: name -> secret reference (env:VAR, file:/path, cmd:..., generate).",
             _mapping),
     Setting("tabpy_state_path", "/var/lib/tabpy/state",
-            "TABPY_STATE_PATH: folder of state.ini (written when models deploy).", _absolute_path),
+            "TABPY_STATE_PATH: state.ini and the deployed models (query_objects/).",
+            _absolute_path),
     Setting("tabpy_query_object_path", "/var/lib/tabpy/query_objects",
-            "TABPY_QUERY_OBJECT_PATH: deployed models.", _absolute_path),
+            "TABPY_QUERY_OBJECT_PATH: created by TabPy (2.16 keeps models in the state path).",
+            _absolute_path),
     Setting("tabpy_static_path", None,
             "TABPY_STATIC_PATH: landing page folder; default: TabPy's own.",
             _optional(_absolute_path)),
@@ -282,11 +326,23 @@ SETTINGS: tuple[Setting, ...] = (
             _optional(_non_empty_text)),
     Setting("tabpy_health_check_timeout", 90,
             "Seconds the post-deploy check waits for TabPy to answer.", _positive_number),
+    # Backup, restore, failover
+    Setting("environment", "default",
+            "Name of this inventory's environment (e.g. production); backups are filed under "
+            "it.", _unix_name),
+    Setting("backup_dir", "backups",
+            "Controller folder of encrypted backups (0700, git-ignored); relative to the "
+            "project.", _non_empty_text),
+    Setting("backup_key", None,
+            "Secret reference of the passphrase that encrypts backups (required to back up or "
+            "restore); keep it outside this controller too.", _optional(_non_empty_text)),
+    Setting("backup_keep", 7, "Backups kept per host (older ones removed).",
+            _int_between(1, 1000)),
     # Client trust and certificates
     Setting("tabpy_key_passphrase", None,
             "Secret reference (env:, file:, cmd:, vault:) of the passphrase of tabpy_key_file; "
             "the deploy installs the key decrypted (0600): TabPy has no passphrase option.",
-            _optional(_passphrase_reference)),
+            _optional(_given_secret("a passphrase"))),
     Setting("tabpy_ca_file", None,
             "Controller path of the CA certificate(s) (PEM, DER) tabpy_certificate_file chains "
             "to: checked, trusted by the health check and the report, given to clients; "
@@ -302,6 +358,69 @@ SETTINGS: tuple[Setting, ...] = (
             "On TabPy servers: controller folder where the trust deploy writes the Windows "
             "(.cer, PowerShell) and macOS (.mobileconfig) artifacts of their CAs; relative to "
             "the project.", _non_empty_text),
+    # Tableau Server
+    Setting("tableau_version", None,
+            "On Tableau Server nodes: the version, which picks how the connection is set: "
+            "2018.2-2018.3 `tsm configuration`, 2019.1-2020.1 `tsm security vizql-extsvc-ssl`, "
+            "2020.2+ REST API; default: read from the installed tsm (customer-bin.<version>).",
+            _optional(_tableau_version)),
+    Setting("tableau_tabpy_host", None,
+            "The TabPy name Tableau connects to: a TabPy server's tabpy_fqdn or alias, or a "
+            "balancer name the TabPy certificates cover; unset: the connection is not managed "
+            "(trust only).", _optional(dns_name_problem)),
+    Setting("tableau_tabpy_port", None,
+            "Port Tableau connects to; default: the TabPy servers' tabpy_port.",
+            _optional(_int_between(1, 65535))),
+    Setting("tableau_tabpy_ssl", True,
+            "Tableau's \"Require SSL\" (must match the TabPy servers' protocol).", _is_bool),
+    Setting("tableau_tabpy_user", None,
+            "TabPy user Tableau signs in as (one of the TabPy servers' tabpy_users: the password "
+            "comes from the same secret reference); required when TabPy uses authentication.",
+            _optional(_non_empty_text)),
+    Setting("tableau_connect_timeout_ms", None,
+            "tsm versions: vizqlserver.extsvc.connect_timeout_ms; default: Tableau's own.",
+            _optional(_int_between(1, 3_600_000))),
+    Setting("tableau_connection_name", "TabPy",
+            "REST: name of the TABPY connection on each site (existing ones matched by name).",
+            _non_empty_text),
+    Setting("tableau_tsm_run_as", None,
+            "tsm: run tsm as this local member of the TSM-authorized group (tsmadmin); no "
+            "login needed.", _optional(_unix_name)),
+    Setting("tableau_tsm_login_user", None,
+            "tsm: else `tsm login` as this TSM administrator first.",
+            _optional(_non_empty_text)),
+    Setting("tableau_tsm_login_password", None,
+            "tsm: secret reference (env:, file:, cmd:, vault:) of tableau_tsm_login_user's "
+            "password.", _optional(_given_secret("a password"))),
+    Setting("tableau_restart_on_trust_change", False,
+            "Run `tsm restart` when the node's trust store changed; else the run only says that "
+            "Tableau must restart to pick it up.", _is_bool),
+    Setting("tableau_rest_url", None,
+            "REST (2020.2+): Tableau Server's https URL; default: https://<inventory host>.",
+            _optional(_https_url)),
+    Setting("tableau_rest_connect_address", None,
+            "REST: address the controller dials for tableau_rest_url; default: the host's "
+            "ssh_hostname when the URL names this host, else the URL's host.",
+            _optional(_non_empty_text)),
+    Setting("tableau_rest_ca_file", None,
+            "REST: controller path of the CA bundle (PEM) that verifies Tableau Server's own "
+            "certificate; default: the controller's OS trust store.",
+            _optional(_non_empty_text)),
+    Setting("tableau_rest_token_name", None,
+            "REST: name of a server administrator's personal access token.",
+            _optional(_non_empty_text)),
+    Setting("tableau_rest_token_secret", None,
+            "REST: secret reference (env:, file:, cmd:, vault:) of the token's secret.",
+            _optional(_given_secret("a token"))),
+    Setting("tableau_rest_token_site", None,
+            "REST: contentUrl of the site the token belongs to; default: the Default site.",
+            _optional(_site_content_url)),
+    Setting("tableau_rest_sites", None,
+            "REST: sites (contentUrl) that get analytics extensions enabled and the "
+            "connection; default: the Default site only.", _optional(_site_list)),
+    Setting("tableau_rest_absent_connections", [],
+            "REST: connection names to remove from those sites (e.g. an old TabPy).",
+            _text_list),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

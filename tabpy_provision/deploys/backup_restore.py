@@ -1,0 +1,310 @@
+"""Backup and restore of TabPy hosts (deploy/backup.py, deploy/restore.py, deploy/failover.py).
+
+A backup pulls, as one consistent snapshot, the active release's files (config, password file,
+certificate chain and key) and TabPy's state (state.ini and the deployed models), and files it
+encrypted on the controller (backup_archive.py). A restore verifies the archive BEFORE touching
+the target, deploys the target from inventory with the TabPy version of the backup, then swaps
+the backed-up state in while TabPy is stopped and checks that every model answers; a failed
+restore puts the target's own state back. Config, users and TLS of a restored host come from the
+inventory (the source of truth: a restore cannot bring back a rotated password or a certificate
+for another name); the archive keeps them for audit and `python -m tabpy_provision.backups
+extract`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shlex
+import tarfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gevent.lock import Semaphore
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, StringCommand, operation
+from pyinfra.api.state import State
+
+from tabpy_provision import backup_archive, verify
+from tabpy_provision.facts import PythonTarget
+from tabpy_provision.operations import Upload
+from tabpy_provision.plan import TabpyServerPlan, project_path
+from tabpy_provision.preflight import TABPY_GROUP, BadInput, Preflight, preflight
+from tabpy_provision.release import build_release
+from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
+from tabpy_provision.settings import BY_NAME
+
+WORK = "/var/cache/tabpy-provision/backup"
+SNAPSHOT_TRIES = 3
+
+
+def backup_passphrase(name: str, values: Mapping) -> str:
+    reference = values.get("backup_key")
+    if reference is None:
+        raise BadInput(f"{name}: backup_key: required to encrypt and decrypt backups")
+    try:
+        return resolve(reference, store=secret_store(project_path(values["secrets_dir"]),
+                                                     values["secrets_vault_path"], "backup"),
+                       store_key="backup_key",
+                       allow_plaintext=values["allow_plaintext_secrets"])
+    except SecretError as error:
+        raise BadInput(f"{name}: backup_key ({describe(reference)}): {error}") from None
+
+
+def _shell(target, command: str) -> tuple[bool, list[str]]:
+    ok, output = target.run_shell_command(StringCommand("sh", "-c", shlex.quote(command)))
+    return ok, output.stdout_lines + output.stderr_lines
+
+
+# --- backup ------------------------------------------------------------------------------------
+
+def snapshot_script(plan: TabpyServerPlan) -> str:
+    """Tar the release files and TabPy's state, consistently: retried while TabPy writes
+    models; as a last resort TabPy is stopped for the copy and started again in all cases."""
+    q = shlex.quote
+    release = [f"{plan.current_dir}/{f.path}" for f in build_release(plan, "").files]
+    state = [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]
+    paths = " ".join(q(p.lstrip("/")) for p in [*release, *state])
+    service = q(f"{plan['tabpy_service_name']}.service")
+    return (
+        f"set -e; W={WORK}; rm -rf $W; install -d -m 0700 $W; "
+        f"sig() {{ find {' '.join(map(q, state))} -printf '%p %s %T@\\n' | sort | sha256sum; }}; "
+        f"ok=; for try in $(seq {SNAPSHOT_TRIES}); do a=$(sig); "
+        f"tar -cf $W/snapshot.tar -C / {paths}; b=$(sig); "
+        f"[ \"$a\" = \"$b\" ] && ok=1 && break; sleep 1; done; "
+        f"if [ -z \"$ok\" ]; then systemctl stop {service}; "
+        f"trap 'systemctl start {service}' EXIT; tar -cf $W/snapshot.tar -C / {paths}; fi; "
+        f"{q(plan.venv_link)}/bin/python -c 'import sys, importlib.metadata as m; "
+        f"print(m.version(\"tabpy\"), \"%d.%d.%d\" % sys.version_info[:3])'")
+
+
+@operation()
+def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
+    """Snapshot the host, encrypt it into backup_dir/environment/host (0600), keep the newest
+    backup_keep."""
+    if not host.state.is_executing:
+        return
+
+    def back_up(state, host) -> bool:
+        ok, lines = _shell(host, snapshot_script(plan))
+        if not ok:
+            host.log_styled(f"snapshot failed: {' '.join(lines[-3:])}", fg="red")
+            return False
+        tabpy_version, python_version = lines[-1].split()
+        buffer = io.BytesIO()
+        if not host.get_file(f"{WORK}/snapshot.tar", buffer):
+            return False
+        _shell(host, f"rm -rf {WORK}")
+        now = datetime.now(UTC)
+        manifest = backup_archive.manifest_from_tar(
+            buffer.getvalue(), host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
+            tabpy_version=tabpy_version, python_version=python_version,
+            query_object_path=plan["tabpy_query_object_path"],
+            state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
+        backup_dir, environment = project_path(plan["backup_dir"]), plan["environment"]
+        path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
+        backup_archive.write_archive(path, backup_archive.pack(
+            buffer.getvalue(), manifest, passphrase_of(), host=plan.host, now=now))
+        kept = backup_archive.archives(backup_dir, environment, plan.host)
+        for old in backup_archive.expired(kept, plan["backup_keep"]):
+            old.unlink()
+        models = backup_archive.Snapshot(manifest, {}).models
+        host.log_styled(f"backed up to {path} ({len(manifest['files'])} files, TabPy "
+                        f"{tabpy_version}, models: {', '.join(models) or 'none'})")
+        return True
+
+    yield FunctionCommand(back_up, (), {})
+
+
+def _public_settings(plan: TabpyServerPlan) -> dict:
+    """The host's settings for the manifest: secret references described, never resolved."""
+    values = dict(plan.values)
+    values["tabpy_users"] = {user: describe(ref) for user, ref in values["tabpy_users"].items()}
+    for name in ("backup_key", "tabpy_key_passphrase"):
+        if values.get(name) is not None:
+            values[name] = describe(values[name])
+    return json.loads(json.dumps(values, default=str))
+
+
+# --- restore -----------------------------------------------------------------------------------
+
+@dataclass
+class RestorePlan:
+    preflight: Preflight
+    snapshots: dict[str, backup_archive.Snapshot] = field(default_factory=dict)
+    sources: dict[str, Path] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+
+_restores: dict[int, RestorePlan | BadInput] = {}
+_lock = Semaphore()
+
+
+def restore_preflight(state: State) -> RestorePlan:
+    """Find and verify every archive to restore, before any change anywhere; then plan the
+    targets with the TabPy version of their backup."""
+    with _lock:
+        if id(state) not in _restores:
+            try:
+                _restores[id(state)] = _check_restores(state)
+            except BadInput as error:
+                _restores[id(state)] = error
+    result = _restores[id(state)]
+    if isinstance(result, BadInput):
+        raise result
+    return result
+
+
+def _check_restores(state: State) -> RestorePlan:
+    snapshots, sources, overrides, problems = {}, {}, {}, []
+    active = set(state.inventory.get_active_hosts())  # honours --limit
+    for target in state.inventory.get_group(TABPY_GROUP, []):
+        if target not in active:
+            continue
+        data = target.data.dict()
+        try:
+            path = _archive_for(target.name, data)
+            snapshot = backup_archive.unpack(path.read_bytes(),
+                                             backup_passphrase(target.name, _values(data)))
+        except backup_archive.ArchiveError as error:
+            problems.append(f"{target.name}: restore archive {path}: {error}")
+            continue
+        except BadInput as error:
+            problems.append(str(error))
+            continue
+        backed_python = ".".join(snapshot.manifest["python_version"].split(".")[:2])
+        abi = (target.get_fact(PythonTarget) or {}).get("abi", "")
+        if f"cp{backed_python.replace('.', '')}" != abi and not data.get(
+                "restore_allow_python_change"):
+            problems.append(f"{target.name}: restore: the models were saved by Python "
+                            f"{backed_python}, this host runs {abi or 'no python3'}: they may "
+                            "not load (set restore_allow_python_change to try anyway)")
+            continue
+        snapshots[target.name], sources[target.name] = snapshot, path
+        overrides[target.name] = {"tabpy_version": snapshot.manifest["tabpy_version"]}
+    if problems:
+        for line in problems:
+            print(f"tabpy-provision: {line}")
+        raise BadInput(f"{len(problems)} problem(s) with the backups, listed above; no host "
+                       "was changed")
+    for name, path in sources.items():
+        logger.info(f"    [{name}] restoring {path} (verified: authentication tag and "
+                    f"{len(snapshots[name].manifest['files'])} file hashes)")
+    return RestorePlan(preflight(state, overrides=overrides), snapshots, sources)
+
+
+def _values(data: Mapping) -> dict:
+    return {name: data.get(name, s.default) for name, s in BY_NAME.items()}
+
+
+def _archive_for(target: str, data: Mapping) -> Path:
+    """`restore_archive` (a path), else the newest backup of `restore_from` (default: the
+    target itself) in `restore_environment` (default: this inventory's environment)."""
+    values = _values(data)
+    if data.get("restore_archive"):
+        return project_path(data["restore_archive"])
+    source = data.get("restore_from") or target
+    environment = data.get("restore_environment") or values["environment"]
+    found = backup_archive.archives(project_path(values["backup_dir"]), environment, source)
+    if not found:
+        raise BadInput(f"{target}: restore: no backup of {source} in "
+                       f"{project_path(values['backup_dir']) / environment / source}")
+    return found[-1]
+
+
+def _state_tar(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot) -> bytes:
+    """The backed-up state and models, re-rooted at their staging folders on the target."""
+    roots = {snapshot.manifest["state_path"]: plan["tabpy_state_path"],
+             snapshot.manifest["query_object_path"]: plan["tabpy_query_object_path"]}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for member in snapshot.members:
+            for source, target in roots.items():
+                if member.path == source or member.path.startswith(source + "/"):
+                    info = tarfile.TarInfo(f"{target}.restore{member.path[len(source):]}"
+                                           .lstrip("/"))
+                    info.mode, info.uname, info.gname = member.mode, member.owner, member.group
+                    content = snapshot.files.get(member.path, b"")
+                    if member.is_dir:
+                        info.type = tarfile.DIRTYPE
+                    else:
+                        info.size = len(content)
+                    tar.addfile(info, None if member.is_dir else io.BytesIO(content))
+    return buffer.getvalue()
+
+
+@operation()
+def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, source: Path):
+    """Swap the backed-up state in (TabPy stopped), start, check every model; on failure put
+    the target's own state back and start it again."""
+    if not host.state.is_executing:
+        host.noop(f"would restore {source}")
+        return
+    state_dirs = [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]
+    q = shlex.quote
+    staging = " ".join(q(f"{d}.restore") for d in state_dirs)
+    yield StringCommand("rm -rf", staging)
+    yield StringCommand("install -d -m 0700", q(f"{WORK}"))
+    yield Upload(io.BytesIO(_state_tar(plan, snapshot)), f"{WORK}/state.tar")
+    yield StringCommand("tar -xpf", f"{WORK}/state.tar", "--same-owner -C / && rm -rf", WORK)
+
+    def swap(state, host) -> bool:
+        service = q(f"{plan['tabpy_service_name']}.service")
+        move_in = "; ".join(f"rm -rf {q(d)}.pre-restore; mv {q(d)} {q(d)}.pre-restore; "
+                            f"mv {q(d)}.restore {q(d)}" for d in state_dirs)
+        move_back = "; ".join(f"rm -rf {q(d)}; mv {q(d)}.pre-restore {q(d)}" for d in state_dirs)
+        _shell(host, f"systemctl stop {service}; {move_in}; systemctl start {service}")
+        problem = models_problem(plan, snapshot.models)
+        if problem is None:
+            host.log_styled(f"restored {source.name}: models answer: "
+                            f"{', '.join(snapshot.models) or 'none'}")
+            return True
+        host.log_styled(f"restore failed: {problem}; putting this host's own state back",
+                        fg="red")
+        _shell(host, f"systemctl stop {service}; {move_back}; systemctl start {service}")
+        return False
+
+    yield FunctionCommand(swap, (), {})
+
+
+def models_problem(plan: TabpyServerPlan, models: list[str]) -> str | None:
+    """None when TabPy serves and every model is listed and answers on /query/<name>."""
+    credentials = (plan.health_user, plan.health_password) if plan.health_user else None
+    common = dict(fqdn=plan.fqdn, address=plan.connect_address, port=plan["tabpy_port"],
+                  https=plan.https, ca_pem=plan.tls.ca_pem if plan.tls else None,
+                  credentials=credentials)
+    up = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"],
+                               evaluate=plan["tabpy_evaluate_enable"], **common)
+    if not up.ok:
+        return up.detail
+    listed = verify.request("GET", "/endpoints", **common)
+    known = listed.json() if listed.status == 200 else {}
+    for model in models:
+        answer = verify.request("POST", f"/query/{model}", body={"data": {}}, **common)
+        if model not in known or answer.status == 404:
+            return f"model {model!r} does not answer on /query/{model} (HTTP {answer.status})"
+    return None
+
+
+def seconds_since_process_start() -> float:
+    """How long this process has run (the RTO clock starts when the command starts)."""
+    ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    return uptime - ticks / os.sysconf("SC_CLK_TCK")
+
+
+@operation()
+def report_recovery_time():
+    """Print the RTO once, from the first host still running, when every host passed."""
+    state = host.state
+    if state.is_executing and host.name == min(h.name for h in state.active_hosts):
+        if state.failed_hosts:
+            host.log_styled("failover incomplete: see the failed hosts above", fg="red")
+        else:
+            host.log_styled(f"RTO: {seconds_since_process_start():.1f} s from the command's "
+                            "start to passing verification", fg="green")
+    yield from ()
