@@ -216,6 +216,8 @@ def test_powershell_script_checks_thumbprints_before_and_after(rotated):
     assert "($wanted -notcontains $_.Thumbprint)" in script
     assert "($retired -contains $_.Thumbprint)" in script
     assert "Remove-Item -LiteralPath $cert.PSPath" in script
+    # What it imports is tagged in the store, so a later version can tell it is ours.
+    assert '(Get-Item -LiteralPath "$store\\$($entry.Thumbprint)").FriendlyName =' in script
     for code in ("exit 0", "exit 1", "exit 2", "exit 3"):
         assert code in script
     assert "IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)" in script
