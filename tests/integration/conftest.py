@@ -14,6 +14,8 @@ import testinfra
 
 from lab import paths
 from lab.hosts import LAB_HOSTS
+from tabpy_provision.plan import plan_tabpy_server
+from tabpy_provision.site_check import load_tabpy_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
@@ -61,6 +63,11 @@ def lab_inventory_with(folder: Path, **tabpy_group_data) -> str:
         "tableau_servers = inventory['tableau_servers']\n"
         "clients = inventory['clients']\n")
     return str(path)
+
+
+def lab_plans(inventory: str = LAB_INVENTORY) -> dict:
+    """The TabPy server plans of an inventory, as a deploy would make them (secrets resolved)."""
+    return {name: plan_tabpy_server(name, data) for name, data in load_tabpy_hosts(inventory)}
 
 
 def lab(*args: str) -> None:

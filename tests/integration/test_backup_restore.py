@@ -11,9 +11,15 @@ import pytest
 
 from lab import paths
 from tabpy_provision import backup_archive, verify
-from tabpy_provision.plan import plan_tabpy_server, project_path
-from tabpy_provision.site_check import load_tabpy_hosts
-from tests.integration.conftest import LAB_INVENTORY, TABPY_HOSTS, lab, lab_host, pyinfra
+from tabpy_provision.plan import project_path
+from tests.integration.conftest import (
+    LAB_INVENTORY,
+    TABPY_HOSTS,
+    lab,
+    lab_host,
+    lab_plans,
+    pyinfra,
+)
 
 pytestmark = pytest.mark.lab
 SOURCE = TABPY_HOSTS[0]  # tabpy1, Debian 12
@@ -23,7 +29,7 @@ MODEL = "add_forty"
 
 
 def plan_of(fqdn: str, inventory: str = LAB_INVENTORY):
-    return {n: plan_tabpy_server(n, d) for n, d in load_tabpy_hosts(inventory)}[fqdn]
+    return lab_plans(inventory)[fqdn]
 
 
 def deploy_model(fqdn: str, tmp_path) -> None:

@@ -16,8 +16,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tabpy_provision import passwords, verify
-from tabpy_provision.plan import plan_tabpy_server
-from tabpy_provision.site_check import load_tabpy_hosts
 from tests.integration.conftest import (
     LAB_INVENTORY,
     PYINFRA,
@@ -26,15 +24,12 @@ from tests.integration.conftest import (
     lab,
     lab_host,
     lab_inventory_with,
+    lab_plans,
     pyinfra,
 )
 
 pytestmark = pytest.mark.lab
 TARGET = TABPY_HOSTS[0]
-
-
-def lab_plans(inventory: str = LAB_INVENTORY):
-    return {name: plan_tabpy_server(name, data) for name, data in load_tabpy_hosts(inventory)}
 
 
 @dataclass(eq=False)

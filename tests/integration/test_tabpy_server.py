@@ -12,13 +12,11 @@ import threading
 import pytest
 
 from tabpy_provision import render, verify
-from tabpy_provision.plan import plan_tabpy_server
-from tabpy_provision.site_check import load_tabpy_hosts
 from tests.integration.conftest import (
-    LAB_INVENTORY,
     TABPY_HOSTS,
     lab_host,
     lab_inventory_with,
+    lab_plans,
     pyinfra,
 )
 
@@ -27,7 +25,7 @@ pytestmark = pytest.mark.lab
 
 @pytest.fixture(scope="module")
 def plans(converged):
-    return {name: plan_tabpy_server(name, data) for name, data in load_tabpy_hosts(LAB_INVENTORY)}
+    return lab_plans()
 
 
 def sha256(data: bytes | str) -> str:

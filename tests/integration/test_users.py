@@ -10,23 +10,18 @@ import pytest
 
 from lab import paths
 from tabpy_provision import verify
-from tabpy_provision.plan import plan_tabpy_server
 from tabpy_provision.show_password import find_password
-from tabpy_provision.site_check import load_tabpy_hosts
 from tests.integration.conftest import (
     LAB_INVENTORY,
     TABPY_HOSTS,
     StartCounter,
     lab_host,
     lab_inventory_with,
+    lab_plans,
     pyinfra,
 )
 
 pytestmark = pytest.mark.lab
-
-
-def lab_plans(inventory: str = LAB_INVENTORY):
-    return {name: plan_tabpy_server(name, data) for name, data in load_tabpy_hosts(inventory)}
 
 
 def status(fqdn: str, user: str, password: str) -> int:
