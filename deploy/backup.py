@@ -1,17 +1,21 @@
 """Back up every TabPy server (or `--limit` some): `pyinfra -y inventory/<env>.py deploy/backup.py`.
 
 Each host's release files and TabPy state (models) become one encrypted archive in
-backup_dir/<environment>/<host>/<UTC time>.tabpy-backup; the newest backup_keep are kept.
+backup_dir/<environment>/<host>/<UTC time>.tabpy-backup; the newest backup_keep are kept. For
+cron or a systemd timer: `python -m tabpy_provision.scheduled_backup inventory/<env>.py LOG`.
 """
 
 from pyinfra import host, state
 
 from tabpy_provision.deploys.backup_restore import backup_host, backup_passphrase
 from tabpy_provision.preflight import preflight
+from tabpy_provision.summary import failure_summary, record_failures
 
+record_failures(state)
 checked = preflight(state)
 if host.name in checked.plans:
     plan = checked.plans[host.name]
     passphrase = backup_passphrase(host.name, plan.values)  # checked before any host is touched
     backup_host(name="Back up TabPy (release files, state, models)", plan=plan,
                 passphrase_of=lambda: passphrase)
+failure_summary(name="Summary of failed hosts")

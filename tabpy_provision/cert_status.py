@@ -200,13 +200,14 @@ def expected_by_host(servers: Sequence[ServerCerts], hosts: Mapping[str, Mapping
 
 def held_sha256s(held_names: Iterable[str] | None, held_sha1s: Iterable[str] | None,
                  known: Iterable[pki.CaCert]) -> frozenset[str]:
-    """SHA-256s of the known CA certificates a store holds: by our file names (Linux) or by
-    SHA-1 (macOS)."""
-    names, sha1s = set(held_names or ()), {s.upper() for s in held_sha1s or ()}
+    """SHA-256s of the known CA certificates a store holds: by our file names, whatever their
+    scope (Linux), or by SHA-1 (macOS)."""
+    stems = {name.rsplit(".", 1)[0] for name in held_names or ()}
+    sha1s = {s.upper() for s in held_sha1s or ()}
     found = set()
     for ca in known:
         entry = trust.TrustCert(ca.role, ca.cert)
-        if any(n.rsplit(".", 1)[0] == entry.name for n in names) or entry.sha1 in sha1s:
+        if any(stem.endswith(f"-{entry.label}") for stem in stems) or entry.sha1 in sha1s:
             found.add(entry.sha256)
     return frozenset(found)
 

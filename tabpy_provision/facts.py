@@ -121,6 +121,25 @@ class ManagedTrustFiles(FactBase):
         return sorted(output)
 
 
+class TextFiles(FactBase):
+    """{file name: lines} of the files matching `pattern` in a folder; {} when none."""
+
+    default = dict
+
+    def command(self, folder, pattern):
+        return StringCommand(f"for f in {shlex.quote(folder)}/{pattern};",
+                             'do [ -f "$f" ] || continue; echo "==> ${f##*/}"; cat "$f"; done')
+
+    def process(self, output):
+        files: dict[str, list[str]] = {}
+        for line in output:
+            if line.startswith("==> "):
+                current = files.setdefault(line[4:], [])
+            else:
+                current.append(line)
+        return files
+
+
 class KeychainSha1s(FactBase):
     """SHA-1s (upper-case hex) of every certificate in a macOS keychain, as printed by
     `security find-certificate -a -Z`; exit 44 (nothing found) is an empty keychain."""

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import FileContents
 
 from tabpy_provision import trust
 from tabpy_provision.facts import (
@@ -22,6 +21,7 @@ from tabpy_provision.facts import (
     ReferencedVenvs,
     RunningRelease,
     SubfoldersByAge,
+    TextFiles,
 )
 from tabpy_provision.release import CHECKSUMS, MANIFEST, Release
 from tabpy_provision.trust import ClientTrustPlan
@@ -180,16 +180,20 @@ def controller_check(check: Callable[[], tuple[bool, str]], success_note: str = 
 
 
 @operation()
-def macos_trusted_certificates(plan: ClientTrustPlan, keychain: str = trust.SYSTEM_KEYCHAIN,
-                               record: str = trust.MACOS_RECORD):
+def macos_trusted_certificates(plan: ClientTrustPlan, keychain: str = trust.SYSTEM_KEYCHAIN):
     """The macOS System keychain trusts exactly the plan's certificates among ours: missing
     ones added (looked up by SHA-1), retired or no longer wanted ones deleted, in one
-    authorization window that is always closed again (trust.macos_trust_command). What we
-    trust is recorded in `record` (PEM, root-only folder) to know later what to remove."""
+    authorization window that is always closed again (trust.macos_trust_command). What this
+    scope trusts is recorded (PEM, root-only folder) to know later what to remove; what other
+    scopes' records want is never removed."""
     present = host.get_fact(KeychainSha1s, keychain=keychain)
-    recorded = host.get_fact(FileContents, path=record)
-    adds, deletes = plan.macos_changes(present, trust.read_record(recorded))
+    record = plan.macos_record_path
     folder = posixpath.dirname(record)
+    records = host.get_fact(TextFiles, folder=folder, pattern="trusted-*.pem")
+    recorded = records.get(posixpath.basename(record))
+    elsewhere = [cert for name, lines in records.items() if name != posixpath.basename(record)
+                 for cert in trust.read_record(lines)]
+    adds, deletes = plan.macos_changes(present, trust.read_record(recorded), elsewhere)
     staged = [(cert, f"{folder}/{cert.name}.pem") for cert in (*adds, *deletes)]
     if staged or recorded is None:
         yield StringCommand("install -d -m 0700", _q(folder))

@@ -127,6 +127,7 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
     trust store gets (its OS read from facts unless trust_os_family says)."""
     problems: list[str] = []
     cas = [ca for plan in result.plans.values() if plan.tls for ca in plan.tls.cas]
+    scope = trust.scope_of(plan["environment"] for plan in result.plans.values())
     for name, host in trust_hosts(state.inventory).items():
         if host in state.failed_hosts:  # unreachable: pyinfra reports it, the others go on
             continue
@@ -135,7 +136,8 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
             detect_trust_os(host)
         try:
             result.trust[name] = trust.plan_client_trust(
-                name, data, cas, detected_family=detected, os_description=description)
+                name, data, cas, scope=scope, detected_family=detected,
+                os_description=description)
         except settings.SettingsError as error:
             problems += error.problems
     return problems
@@ -164,8 +166,9 @@ def _write_trust_artifacts(plans: Iterable[TabpyServerPlan]) -> None:
     for folder, group in by_folder.items():
         selected = trust.trust_set([ca for plan in group if plan.tls for ca in plan.tls.cas],
                                    settings.TRUST_ROLES)
+        scope = trust.scope_of(plan["environment"] for plan in group)
         files = trust.artifact_files(
-            selected, render.windows_trust_script(selected),
+            selected, render.windows_trust_script(selected, scope),
             identifier=trust.profile_identifier(folder),
             organization=group[0]["pki_common_name"])
         for line in trust.write_artifacts(folder, files):

@@ -60,7 +60,7 @@ def _powershell_literal(text: str) -> str:
     return str(text).replace("'", "''")
 
 
-def windows_trust_script(selected: trust.TrustSet) -> str:
-    """The idempotent PowerShell script of the Windows trust artifacts."""
+def windows_trust_script(selected: trust.TrustSet, scope: str) -> str:
+    """The idempotent PowerShell script of the Windows trust artifacts of one scope."""
     return _environment().get_template("windows/Install-TabPyTrust.ps1.j2").render(
-        install=selected.install, retire=selected.retire, ps=_powershell_literal)
+        install=selected.install, retire=selected.retire, scope=scope, ps=_powershell_literal)

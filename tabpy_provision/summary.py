@@ -9,6 +9,7 @@ from pyinfra.api import operation
 from pyinfra.api.state import BaseStateCallback, State
 
 _reasons: dict[int, dict[str, str]] = {}
+SUMMARY_HEADER = "host(s) failed; a rerun finishes them:"
 
 
 class FailureRecorder(BaseStateCallback):
@@ -45,7 +46,7 @@ def failure_summary():
         return
     lines = summary_lines(state)
     if lines:
-        host.log_styled(f"{len(lines)} host(s) failed; a rerun finishes them:", fg="red")
+        host.log_styled(f"{len(lines)} {SUMMARY_HEADER}", fg="red")
         for line in lines:
             host.log_styled(f"  {line}", fg="red")
     yield from ()

@@ -6,10 +6,14 @@ trust store. This module decides, for each client or Tableau node, what goes int
 renders what Windows and macOS fleets need: .cer files with an idempotent PowerShell script,
 and a .mobileconfig profile for MDM. Pure: no pyinfra import.
 
-What each platform treats as "ours" (so that a retired or no longer used CA is removed):
-- Linux: files named ``tabpy-provision-*`` in the anchor folder (exactly the wanted set stays);
-- macOS: the certificates in MACOS_RECORD (what an earlier run trusted) and retired CAs;
-- Windows: certificates whose FriendlyName starts with ``tabpy-provision`` and retired CAs.
+What each platform treats as "ours" (so that a retired or no longer used CA is removed), per
+SCOPE - the environment of the inventory's TabPy servers, so that the inventories of two
+environments (staging, production) never remove each other's CAs from a machine they share:
+- Linux: files named ``tabpy-provision-<scope>-*`` in the anchor folder (exactly the wanted
+  set stays);
+- macOS: the certificates recorded in ``/var/db/tabpy-provision/trusted-<scope>.pem`` (what an
+  earlier run trusted) and retired CAs, unless another scope's record still wants them;
+- Windows: certificates tagged (FriendlyName) ``tabpy-provision <scope> ...``, and retired CAs.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from tabpy_provision import pki, settings
 
 MANAGED_PREFIX = "tabpy-provision-"
 SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
-#: The certificates (PEM) the macOS deploy made trusted, in a root-only folder.
-MACOS_RECORD = "/var/db/tabpy-provision/trusted-certificates.pem"
+#: Root-only folder of the records (PEM) of what the macOS deploy made trusted, per scope.
+MACOS_RECORDS = "/var/db/tabpy-provision"
 #: The authorization right `security add-trusted-cert -d` needs (see tableau-facts.md).
 TRUST_SETTINGS_RIGHT = "com.apple.trust-settings.admin"
 WINDOWS_SCRIPT = "Install-TabPyTrust.ps1"
@@ -72,10 +76,15 @@ class TrustCert:
         return str(names[0].value) if names else self.cert.subject.rfc4514_string()
 
     @property
-    def name(self) -> str:
-        """File stem, unique per certificate: tabpy-provision-<subject>-<sha256 prefix>."""
+    def label(self) -> str:
+        """<subject>-<sha256 prefix>: unique per certificate, safe in file names."""
         slug = re.sub(r"[^a-z0-9]+", "-", self.subject.lower()).strip("-")
-        return f"{MANAGED_PREFIX}{slug.removeprefix(MANAGED_PREFIX)[:40]}-{self.sha256[:12]}"
+        return f"{slug.removeprefix(MANAGED_PREFIX)[:40]}-{self.sha256[:12]}"
+
+    @property
+    def name(self) -> str:
+        """File stem of the artifacts: tabpy-provision-<label>."""
+        return f"{MANAGED_PREFIX}{self.label}"
 
     @property
     def windows_store(self) -> str:
@@ -120,9 +129,6 @@ class LinuxStore:
     update: str  # after adding
     refresh: str  # after removing
 
-    def path(self, cert: TrustCert) -> str:
-        return f"{self.anchor_dir}/{cert.name}{self.extension}"
-
 
 LINUX_STORES = {
     "debian": LinuxStore("debian", "/usr/local/share/ca-certificates", ".crt",
@@ -153,10 +159,17 @@ def os_family(kernel: str | None, release_meta: Mapping[str, Any] | None) -> str
     return None
 
 
+def scope_of(environments: Iterable[str]) -> str:
+    """The namespace of an inventory's trust on a machine: its TabPy servers' environment
+    (`environment` setting; several are joined with '+')."""
+    return "+".join(sorted(set(environments))) or "default"
+
+
 @dataclass(frozen=True)
 class ClientTrustPlan:
     host: str
     family: str  # a key of LINUX_STORES, or "macos"
+    scope: str  # see scope_of
     install: tuple[TrustCert, ...]
     retire: tuple[TrustCert, ...]
 
@@ -164,23 +177,36 @@ class ClientTrustPlan:
     def linux_store(self) -> LinuxStore | None:
         return LINUX_STORES.get(self.family)
 
-    def stale_files(self, present: Iterable[str]) -> list[str]:
-        """Managed files in the anchor folder that are not wanted any more (Linux)."""
-        store = self.linux_store
-        wanted = {store.path(cert).rsplit("/", 1)[1] for cert in self.install}
-        return sorted(f"{store.anchor_dir}/{name}" for name in present
-                      if name.startswith(MANAGED_PREFIX) and name not in wanted)
+    @property
+    def managed_prefix(self) -> str:
+        return f"{MANAGED_PREFIX}{self.scope}-"
 
-    def macos_changes(self, present_sha1s: Iterable[str], recorded: Iterable[TrustCert]
+    def linux_path(self, cert: TrustCert) -> str:
+        store = self.linux_store
+        return f"{store.anchor_dir}/{self.managed_prefix}{cert.label}{store.extension}"
+
+    def stale_files(self, present: Iterable[str]) -> list[str]:
+        """Files of this scope in the anchor folder that are not wanted any more (Linux)."""
+        wanted = {self.linux_path(cert).rsplit("/", 1)[1] for cert in self.install}
+        return sorted(f"{self.linux_store.anchor_dir}/{name}" for name in present
+                      if name.startswith(self.managed_prefix) and name not in wanted)
+
+    @property
+    def macos_record_path(self) -> str:
+        return f"{MACOS_RECORDS}/trusted-{self.scope}.pem"
+
+    def macos_changes(self, present_sha1s: Iterable[str], recorded: Iterable[TrustCert],
+                      wanted_elsewhere: Iterable[TrustCert] = ()
                       ) -> tuple[list[TrustCert], list[TrustCert]]:
-        """(certificates to add, certificates to delete) given the SHA-1s in the keychain and
-        the record of what an earlier run trusted."""
+        """(certificates to add, certificates to delete) given the SHA-1s in the keychain, the
+        record of what an earlier run of this scope trusted and what other scopes' records
+        still want (never deleted)."""
         present = {s.upper() for s in present_sha1s}
-        wanted = {cert.sha1 for cert in self.install}
+        keep = {cert.sha1 for cert in (*self.install, *wanted_elsewhere)}
         ours = {cert.sha1: cert for cert in (*recorded, *self.retire)}
         return ([cert for cert in self.install if cert.sha1 not in present],
                 [cert for sha1, cert in sorted(ours.items())
-                 if sha1 not in wanted and sha1 in present])
+                 if sha1 not in keep and sha1 in present])
 
     @property
     def macos_record(self) -> bytes:
@@ -188,7 +214,7 @@ class ClientTrustPlan:
 
 
 def read_record(lines: Iterable[str] | None) -> list[TrustCert]:
-    """The certificates of a MACOS_RECORD file (FileContents lines; None: no file)."""
+    """The certificates of a macOS record file (its lines; None: no file)."""
     data = "\n".join(lines or ()).encode()
     if b"-----BEGIN CERTIFICATE-----" not in data:
         return []
@@ -197,7 +223,7 @@ def read_record(lines: Iterable[str] | None) -> list[TrustCert]:
 
 
 def plan_client_trust(host: str, data: Mapping[str, Any], cas: Iterable[pki.CaCert], *,
-                      detected_family: str | None, os_description: str,
+                      scope: str, detected_family: str | None, os_description: str,
                       now: datetime | None = None) -> ClientTrustPlan:
     """Check one client's inputs; raise SettingsError with `host: field: problem` lines."""
     problems = settings.check_values(host, data)
@@ -211,7 +237,7 @@ def plan_client_trust(host: str, data: Mapping[str, Any], cas: Iterable[pki.CaCe
     selected = trust_set(cas, data.get("trust_ca_certificates",
                                        settings.BY_NAME["trust_ca_certificates"].default),
                          now=now)
-    return ClientTrustPlan(host, family, selected.install, selected.retire)
+    return ClientTrustPlan(host, family, scope, selected.install, selected.retire)
 
 
 def macos_trust_command(adds: Sequence[tuple[TrustCert, str]],

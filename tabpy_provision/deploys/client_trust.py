@@ -17,7 +17,7 @@ from pyinfra.operations import files, server
 
 from tabpy_provision.facts import ManagedTrustFiles
 from tabpy_provision.operations import macos_trusted_certificates
-from tabpy_provision.trust import MANAGED_PREFIX, ClientTrustPlan
+from tabpy_provision.trust import ClientTrustPlan
 
 
 @deploy("Client trust")
@@ -27,9 +27,10 @@ def client_trust(plan: ClientTrustPlan) -> None:
         return
     store = plan.linux_store
     added = [files.put(name=f"Trust {cert.subject} ({cert.role})", src=BytesIO(cert.pem),
-                       dest=store.path(cert), user="root", group="root", mode="0644")
+                       dest=plan.linux_path(cert), user="root", group="root", mode="0644")
              for cert in plan.install]
-    present = host.get_fact(ManagedTrustFiles, folder=store.anchor_dir, prefix=MANAGED_PREFIX)
+    present = host.get_fact(ManagedTrustFiles, folder=store.anchor_dir,
+                            prefix=plan.managed_prefix)
     removed = [files.file(name=f"No longer trusted: {path}", path=path, present=False)
                for path in plan.stale_files(present)]
     server.shell(name=f"Refresh the trust store ({store.refresh})", commands=[store.refresh],

@@ -29,6 +29,7 @@ from tabpy_provision.operations import (
 )
 from tabpy_provision.plan import TabpyServerPlan
 from tabpy_provision.release import build_release
+from tabpy_provision.summary import note_failure
 from tabpy_provision.wheelhouse import Wheelhouse
 
 REMOTE_CACHE = "/var/cache/tabpy-provision"
@@ -139,6 +140,9 @@ def _restart_and_verify(host, plan: TabpyServerPlan, release: str,
     if result.ok:
         return True
     failed.append(host.name)
+    outcome = f"rolled back to {previous}" if previous else "nothing to roll back to"
+    note_failure(host.state, host.name,
+                 f"TabPy did not start release {release} ({result.detail}); {outcome}")
     after = QuoteString(f"--after-cursor={cursor[0]}") if cursor else "-n 200"
     _, said = _shell(host, "journalctl -u", service, after, "-o cat --no-pager",
                      r"| grep -E '\b(ERROR|CRITICAL)\b|Error:|Exception:' | tail -n",

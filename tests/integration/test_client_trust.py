@@ -66,6 +66,11 @@ def expect_trusted(trusted: bool, step: str) -> None:
     assert results == dict.fromkeys(results, wanted), step
 
 
+def anchor_name(root: x509.Certificate) -> str:
+    """The file the trust deploy gives a root on Debian, in the lab's scope (its environment)."""
+    return f"{trust.MANAGED_PREFIX}lab-{trust.TrustCert('root', root).label}.crt"
+
+
 def managed_anchors(client: str) -> list[str]:
     return sorted(lab_host(client).check_output(
         f"ls {ANCHORS} | grep '^{trust.MANAGED_PREFIX}' || true").split())
@@ -94,7 +99,7 @@ def deploy(inventory: str, entry: str = "deploy/site.py", step: str = "",
 def test_lab_clients_trust_the_lab_ca_through_the_os_store(converged):
     expect_trusted(True, "after the site deploy")
     root = pki.load_ca(ROOT / "pki" / "lab").root_cert
-    name = f"{trust.TrustCert('root', root).name}.crt"
+    name = anchor_name(root)
     for client in TRUST_HOSTS:
         assert managed_anchors(client) == [name]
         anchor = lab_host(client).file(f"{ANCHORS}/{name}")
@@ -129,7 +134,7 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
     expect_trusted(True, "after the trust deploy")
     test_root = pki.load_ca(tmp_path / "pki").root_cert
     for client in TRUST_HOSTS:  # exactly what this inventory's servers need
-        assert managed_anchors(client) == [f"{trust.TrustCert('root', test_root).name}.crt"]
+        assert managed_anchors(client) == [anchor_name(test_root)]
 
     # Intermediate rotation: every leaf re-issued, one restart per server, never untrusted.
     rotated = ca_command(short, "rotate-intermediate")
@@ -161,8 +166,7 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
     deploy(renewing, step="rotate-root")
     assert starts.starts() == dict.fromkeys(TABPY_HOSTS, 0)
     registry = pki.load_ca(tmp_path / "pki").registry
-    both = sorted(f"{trust.TrustCert('root', c.cert).name}.crt" for c in registry
-                  if c.role == "root")
+    both = sorted(anchor_name(c.cert) for c in registry if c.role == "root")
     for client in TRUST_HOSTS:
         assert managed_anchors(client) == both
     expect_trusted(True, "with two roots")
@@ -185,7 +189,7 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
     expect_trusted(True, "after the servers moved to the new root")
     new_root = pki.load_ca(tmp_path / "pki").root_cert
     for client in TRUST_HOSTS:
-        assert managed_anchors(client) == [f"{trust.TrustCert('root', new_root).name}.crt"]
+        assert managed_anchors(client) == [anchor_name(new_root)]
     rerun = deploy(renewing, step="rerun")
     assert rerun.changed() == {}
 
@@ -221,7 +225,7 @@ def test_enterprise_certificate_with_an_encrypted_key(lab_ca_restored, tmp_path)
         assert (installed.user, installed.mode) == ("tabpy", 0o600)
         assert lab_host(fqdn).check_output("sha256sum /etc/tabpy/current/tls/tabpy.key").split()[
             0] == hashlib.sha256(plain_key).hexdigest()
-    company_root = f"{trust.TrustCert('root', company.root).name}.crt"
+    company_root = anchor_name(company.root)
     for client in TRUST_HOSTS:
         assert managed_anchors(client) == [company_root]
     expect_trusted(True, "company CA")
@@ -232,7 +236,7 @@ def test_back_on_the_lab_ca_the_test_cas_left_every_client(converged):
     expect_trusted(True, "back on the lab CA")
     lab_root = pki.load_ca(ROOT / "pki" / "lab").root_cert
     for client in TRUST_HOSTS:
-        assert managed_anchors(client) == [f"{trust.TrustCert('root', lab_root).name}.crt"]
+        assert managed_anchors(client) == [anchor_name(lab_root)]
 
 
 # --- macOS, against the stand-in for `security` -------------------------------------------------
@@ -297,7 +301,7 @@ def test_macos_keychain_adds_once_and_removes_on_retire(standin_mac, tmp_path):
     # The right was opened for the add only, and closed again.
     assert host.check_output(f"security authorizationdb read {trust.TRUST_SETTINGS_RIGHT}") == \
         rule
-    record = host.file(trust.MACOS_RECORD)
+    record = host.file(f"{trust.MACOS_RECORDS}/trusted-lab.pem")
     assert (record.user, record.mode, record.content) == ("root", 0o644, old_root.pem)
     assert host.file("/var/db/tabpy-provision").mode == 0o700
 

@@ -129,8 +129,8 @@ def test_held_certificates_by_file_name_or_sha1(lab):
     ca, _, _, server = lab
     root = trust.TrustCert("root", ca.root_cert)
     inter = trust.TrustCert("intermediate", ca.intermediate_cert)
-    assert cert_status.held_sha256s([f"{root.name}.crt", "other.crt"], None, server.cas) == \
-        {root.sha256}
+    assert cert_status.held_sha256s([f"tabpy-provision-lab-{root.label}.crt", "other.crt"],
+                                    None, server.cas) == {root.sha256}
     assert cert_status.held_sha256s(None, [inter.sha1.lower()], server.cas) == {inter.sha256}
 
 

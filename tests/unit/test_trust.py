@@ -72,7 +72,8 @@ def test_same_certificate_from_several_servers_counts_once(rotated):
 def test_names_fingerprints_and_stores(rotated):
     _, ca = rotated
     root = trust.TrustCert("root", ca.root_cert)
-    assert re.fullmatch(r"tabpy-provision-lab-root-ca-g2-[0-9a-f]{12}", root.name)
+    assert re.fullmatch(r"lab-root-ca-g2-[0-9a-f]{12}", root.label)
+    assert root.name == f"tabpy-provision-{root.label}"
     assert re.fullmatch(r"[0-9A-F]{40}", root.sha1)
     assert root.der == ca.root_cert.public_bytes(serialization.Encoding.DER)
     assert (root.windows_store, trust.TrustCert("intermediate", ca.intermediate_cert)
@@ -97,35 +98,45 @@ def test_os_family_from_facts(kernel, meta, family):
 
 
 @pytest.mark.parametrize(("family", "path", "update", "refresh"), [
-    ("debian", "/usr/local/share/ca-certificates/{}.crt", "update-ca-certificates",
-     "update-ca-certificates --fresh"),
-    ("rhel", "/etc/pki/ca-trust/source/anchors/{}.pem", "update-ca-trust extract",
-     "update-ca-trust extract"),
-    ("suse", "/etc/pki/trust/anchors/{}.pem", "update-ca-certificates",
+    ("debian", "/usr/local/share/ca-certificates/tabpy-provision-prod-{}.crt",
+     "update-ca-certificates", "update-ca-certificates --fresh"),
+    ("rhel", "/etc/pki/ca-trust/source/anchors/tabpy-provision-prod-{}.pem",
+     "update-ca-trust extract", "update-ca-trust extract"),
+    ("suse", "/etc/pki/trust/anchors/tabpy-provision-prod-{}.pem", "update-ca-certificates",
      "update-ca-certificates"),
 ])
 def test_trust_store_paths_and_commands_per_family(rotated, family, path, update, refresh):
     _, ca = rotated
     cert = trust.TrustCert("root", ca.root_cert)
-    store = trust.LINUX_STORES[family]
-    assert (store.path(cert), store.update, store.refresh) == (path.format(cert.name), update,
-                                                               refresh)
+    plan = trust.plan_client_trust(CLIENT, {"trust_os_family": family}, ca.registry,
+                                   scope="prod", detected_family=None, os_description="x")
+    store = plan.linux_store
+    assert (plan.linux_path(cert), store.update, store.refresh) == (path.format(cert.label),
+                                                                    update, refresh)
 
 
 def test_every_family_setting_has_a_store():
     assert {*trust.LINUX_STORES, "macos"} == set(settings.TRUST_OS_FAMILIES)
 
 
+def test_scope_is_the_servers_environment():
+    assert trust.scope_of(["production", "production"]) == "production"
+    assert trust.scope_of(["staging", "production"]) == "production+staging"
+    assert trust.scope_of([]) == "default"
+
+
 def test_client_plan_and_its_problems(rotated):
     _, ca = rotated
-    plan = trust.plan_client_trust(CLIENT, {}, ca.registry, detected_family="debian",
+    plan = trust.plan_client_trust(CLIENT, {}, ca.registry, scope="prod", detected_family="debian",
                                    os_description="Linux debian", now=NOW)
     assert (plan.family, subjects(plan.install)) == ("debian", ["Lab Root CA",
                                                                 "Lab Root CA G2"])
-    assert trust.plan_client_trust(CLIENT, {"trust_os_family": "suse"}, ca.registry,
-                                   detected_family="debian", os_description="x").family == "suse"
+    overridden = trust.plan_client_trust(CLIENT, {"trust_os_family": "suse"}, ca.registry,
+                                         scope="prod", detected_family="debian",
+                                         os_description="x")
+    assert overridden.family == "suse"
     with pytest.raises(settings.SettingsError) as error:
-        trust.plan_client_trust(CLIENT, {}, ca.registry, detected_family=None,
+        trust.plan_client_trust(CLIENT, {}, ca.registry, scope="prod", detected_family=None,
                                 os_description="Linux alpine")
     assert error.value.problems == [
         f"{CLIENT}: trust_os_family: cannot tell the trust store of Linux alpine; set it to "
@@ -137,23 +148,25 @@ def test_client_plan_and_its_problems(rotated):
                            ("root", "must be a list of root and intermediate, got 'root'")):
         with pytest.raises(settings.SettingsError) as error:
             trust.plan_client_trust(CLIENT, {"trust_ca_certificates": value}, ca.registry,
-                                    detected_family="debian", os_description="x")
+                                    scope="prod", detected_family="debian", os_description="x")
         assert error.value.problems == [f"{CLIENT}: trust_ca_certificates: {problem}"]
 
 
 def test_linux_stale_files_are_only_our_unwanted_ones(rotated):
     _, ca = rotated
-    plan = trust.plan_client_trust(CLIENT, {}, ca.registry, detected_family="debian",
+    plan = trust.plan_client_trust(CLIENT, {}, ca.registry, scope="prod", detected_family="debian",
                                    os_description="x", now=NOW)
-    wanted = [f"{c.name}.crt" for c in plan.install]
-    present = [*wanted, "tabpy-provision-old-root-0123456789ab.crt", "company-root.crt"]
+    wanted = [plan.linux_path(c).rsplit("/", 1)[1] for c in plan.install]
+    assert wanted[0].startswith("tabpy-provision-prod-lab-root-ca-")
+    present = [*wanted, "tabpy-provision-prod-old-root-0123456789ab.crt", "company-root.crt",
+               "tabpy-provision-staging-lab-root-ca-0123456789ab.crt"]  # another scope's
     assert plan.stale_files(present) == [
-        "/usr/local/share/ca-certificates/tabpy-provision-old-root-0123456789ab.crt"]
+        "/usr/local/share/ca-certificates/tabpy-provision-prod-old-root-0123456789ab.crt"]
 
 
 def test_macos_changes_add_missing_and_delete_ours_that_are_unwanted(rotated):
     first, ca = rotated
-    plan = trust.plan_client_trust(CLIENT, {}, ca.registry, detected_family="macos",
+    plan = trust.plan_client_trust(CLIENT, {}, ca.registry, scope="prod", detected_family="macos",
                                    os_description="x", now=NOW)
     new_root, old_root = (trust.TrustCert("root", c) for c in (ca.root_cert, first.root_cert))
     old_inter = trust.TrustCert("intermediate", first.intermediate_cert)
@@ -164,6 +177,10 @@ def test_macos_changes_add_missing_and_delete_ours_that_are_unwanted(rotated):
     # The old root is still wanted (previous); the retired intermediate goes; others stay.
     assert subjects(deletes) == ["Lab Intermediate CA"]
     assert plan.macos_changes([*present, new_root.sha1], recorded=[]) == ([], [old_inter])
+    # Another scope's record still wants the old intermediate: it stays.
+    assert plan.macos_changes([*present, new_root.sha1], recorded=[old_inter],
+                              wanted_elsewhere=[old_inter]) == ([], [])
+    assert plan.macos_record_path == "/var/db/tabpy-provision/trusted-prod.pem"
     record = trust.read_record(plan.macos_record.decode().splitlines())
     assert [(c.role, c.sha1) for c in record] == [(c.role, c.sha1) for c in plan.install]
     assert trust.read_record(None) == []
@@ -196,7 +213,7 @@ def test_mobileconfig_payload_is_each_roots_der(rotated):
 def test_powershell_script_checks_thumbprints_before_and_after(rotated):
     _, ca = rotated
     selected = trust.trust_set(ca.registry, ["root", "intermediate"], now=NOW)
-    script = render.windows_trust_script(selected)
+    script = render.windows_trust_script(selected, "prod")
     for cert in selected.install:
         assert (f"@{{ Store = '{cert.windows_store}'; Thumbprint = '{cert.sha1}'; "
                 f"File = '{cert.name}.cer'; Subject = '{cert.subject}' }}") in script
@@ -221,18 +238,20 @@ def test_powershell_script_checks_thumbprints_before_and_after(rotated):
     for code in ("exit 0", "exit 1", "exit 2", "exit 3"):
         assert code in script
     assert "IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)" in script
+    # Only this scope's tagged certificates are candidates for removal.
+    assert "$FriendlyPrefix = 'tabpy-provision prod'" in script
 
 
 def test_powershell_quotes_subjects(tmp_path):
     ca = pki.ensure_ca(tmp_path, common_name="O'Brien", now=NOW)
-    script = render.windows_trust_script(trust.trust_set(ca.registry, ["root"], now=NOW))
+    script = render.windows_trust_script(trust.trust_set(ca.registry, ["root"], now=NOW), "prod")
     assert "Subject = 'O''Brien Root CA'" in script
 
 
 def test_artifacts_are_written_once_and_stale_ones_removed(rotated, tmp_path):
     _, ca = rotated
     selected = trust.trust_set(ca.registry, ["root", "intermediate"], now=NOW)
-    files = trust.artifact_files(selected, render.windows_trust_script(selected),
+    files = trust.artifact_files(selected, render.windows_trust_script(selected, "prod"),
                                  identifier=trust.profile_identifier(tmp_path / "lab"),
                                  organization="Lab")
     folder = tmp_path / "artifacts"
