@@ -33,6 +33,7 @@ PREREQUISITES = {
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "ip": "iproute2",
+    "openssl": "openssl",  # the certificate report and the tests read served chains with it
 }
 
 # Units that slow the boot, do pointless work in a throwaway host, or reach out.
