@@ -42,7 +42,8 @@ def private_cas(inventory: str) -> dict[str, tuple[str, list[tuple[str, dict]]]]
     cas: dict[str, tuple[str, list[tuple[str, dict]]]] = {}
     for name, data in load_tabpy_hosts(inventory):
         values = settings.with_defaults(data)
-        if values["tabpy_certificate_file"] is None:
+        if values["tabpy_transfer_protocol"] == "https" and \
+                values["tabpy_certificate_file"] is None:
             folder = str(project_path(values["pki_dir"]))
             cas.setdefault(folder, (values["pki_common_name"], []))[1].append((name, data))
     return cas
