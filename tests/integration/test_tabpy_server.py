@@ -192,7 +192,7 @@ def test_from_the_client_host_evaluate_needs_auth(client_with_credentials, fqdn)
 
 def test_bad_input_stops_before_any_host_is_touched(converged, tmp_path):
     bad = lab_inventory_with(tmp_path, tabpy_port=70000, tabpy_users={"ta:bleau": "generate"})
-    before = {fqdn: remote_sha256(lab_host(fqdn), "/etc/tabpy/tabpy.conf")
+    before = {fqdn: remote_sha256(lab_host(fqdn), "/etc/tabpy/current/tabpy.conf")
               for fqdn in TABPY_HOSTS}
     run = pyinfra(inventory=bad)
     assert run.returncode != 0
@@ -203,7 +203,7 @@ def test_bad_input_stops_before_any_host_is_touched(converged, tmp_path):
                in run.stderr
     assert "no host was changed" in run.stderr
     assert "Beginning operation run" not in run.output
-    after = {fqdn: remote_sha256(lab_host(fqdn), "/etc/tabpy/tabpy.conf")
+    after = {fqdn: remote_sha256(lab_host(fqdn), "/etc/tabpy/current/tabpy.conf")
              for fqdn in TABPY_HOSTS}
     assert after == before
 
