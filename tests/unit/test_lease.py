@@ -1,6 +1,7 @@
 import os
 import socket
 import time
+from pathlib import Path
 
 from tabpy_provision.lease import holder_is_live
 
@@ -20,7 +21,7 @@ def test_live_local_process_and_other_controllers_hold_it():
 
 def test_a_killed_local_deploy_releases_it():
     # A pid above the kernel's maximum: no process can have it (a real dead pid may be reused).
-    gone = int(open("/proc/sys/kernel/pid_max").read()) + 1
+    gone = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1
     assert not holder_is_live(f"{HERE} {gone} run2 {LATER}", "run1")
 
 
