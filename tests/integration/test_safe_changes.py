@@ -215,7 +215,7 @@ def test_a_deploy_killed_at_any_point_leaves_a_complete_set(converged, tmp_path)
             killed += 1
         check_complete_set(TARGET)
         rerun = pyinfra("--limit", TARGET, inventory=changing)
-        assert rerun.returncode == 0, f"after a kill at {marker!r}+{delay}: {rerun.stderr[-2000:]}"
+        assert rerun.returncode == 0, f"after a kill at {marker!r}+{delay}: {rerun.output[-3000:]}"
         check_complete_set(TARGET)
     assert killed >= 10
     assert pyinfra("--limit", TARGET).returncode == 0
