@@ -1,11 +1,17 @@
 """Clients and Tableau nodes trust the TabPy servers' CAs: `pyinfra inventory/<env>.py
-deploy/trust.py` (also writes the Windows and macOS artifacts, see the README)."""
+deploy/trust.py` (also writes the Windows and macOS artifacts, see the README). On a
+Tableau Server node a changed trust store needs a Tableau restart: done when
+tableau_restart_on_trust_change allows it, else the run says so."""
 
 from pyinfra import host, state
 
 from tabpy_provision.deploys.client_trust import client_trust
 from tabpy_provision.preflight import preflight
+from tabpy_provision.tableau_operations import tableau_trust_restart
 
 checked = preflight(state)
 if host.name in checked.trust:
-    client_trust(checked.trust[host.name])
+    changed = client_trust(checked.trust[host.name])
+    if host.name in checked.tableau:
+        tableau_trust_restart(name="Tableau Server picks up a changed trust store",
+                              plan=checked.tableau[host.name], trust_changed=changed)

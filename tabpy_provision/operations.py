@@ -171,12 +171,17 @@ def controller_check(check: Callable[[], tuple[bool, str]], success_note: str = 
     if ok:
         host.noop(f"{success_note}{detail}")
         return
+    yield fail_command(detail)
+
+
+def fail_command(detail: str) -> FunctionCommand:
+    """A command that fails the host, saying why."""
 
     def fail(state, host) -> bool:  # (state, host): pyinfra then uses the return value
         host.log_styled(detail, fg="red")
         return False
 
-    yield FunctionCommand(fail, (), {})
+    return FunctionCommand(fail, (), {})
 
 
 @operation()

@@ -45,6 +45,9 @@ class TabpyServerPlan:
     health_password: str | None = field(repr=False, default=None)
     notes: tuple[str, ...] = ()  # things the run should say (never a secret)
     rotating: frozenset[str] = frozenset()  # user store keys whose pending password is used
+    #: Every declared user's password (names lower-cased, as TabPy knows them): what Tableau
+    #: Server is given for its connection, from the same references as the password file.
+    passwords: Mapping[str, str] = field(repr=False, default_factory=dict)
 
     @property
     def secret_store(self) -> SecretStore:
@@ -168,6 +171,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
         health_password=users.get(health_user) if values["tabpy_auth_enabled"] else None,
         notes=tuple(notes),
         rotating=rotating,
+        passwords={user.lower(): password for user, password in users.items()},
     )
 
 

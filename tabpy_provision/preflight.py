@@ -2,7 +2,8 @@
 
 Called at the top of each deploy entry point. The first call (for the first host pyinfra
 prepares) plans ALL hosts of the inventory - TabPy servers, then the clients and Tableau nodes
-that must trust their CAs; any problem prints one line per problem, naming host and field, and
+that must trust their CAs, then the Tableau Server nodes' connection to TabPy (reading what
+tsm or the REST API holds now); any problem prints one line per problem, naming host and field, and
 stops the run (non-zero exit) before any operation executes anywhere. Then the controller-side
 preparations: wheelhouses, and the Windows/macOS trust artifacts.
 """
@@ -22,9 +23,12 @@ from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 from pyinfra.facts.server import Kernel, LinuxDistribution
 
-from tabpy_provision import render, settings, trust, wheelhouse
-from tabpy_provision.facts import PythonTarget
+from tabpy_provision import render, settings, tableau, tableau_rest, trust, wheelhouse
+from tabpy_provision.facts import PythonTarget, TsmPrograms
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server, project_path
+from tabpy_provision.secret_refs import describe
+from tabpy_provision.tableau import TableauPlan
+from tabpy_provision.tableau_operations import read_tsm_state
 from tabpy_provision.trust import ClientTrustPlan
 
 TABPY_GROUP = "tabpy_servers"
@@ -39,14 +43,19 @@ class Preflight:
     plans: dict[str, TabpyServerPlan] = field(default_factory=dict)
     wheelhouses: dict[str, wheelhouse.Wheelhouse] = field(default_factory=dict)
     trust: dict[str, ClientTrustPlan] = field(default_factory=dict)
+    tableau: dict[str, TableauPlan] = field(default_factory=dict)
+    #: What each Tableau node whose connection is managed holds now (tsm or REST API).
+    tableau_state: dict[str, tableau.TsmState | tableau_rest.RestState] = field(
+        default_factory=dict)
 
     def promote_rotations(self, failed_hosts: set[str]) -> tuple[bool, str]:
-        """Make rotated passwords current once every TabPy host serves them."""
+        """Make rotated passwords current once every TabPy host serves them and every
+        Tableau node connecting to them holds them."""
         rotating = {(plan.secret_store, key) for plan in self.plans.values()
                     for key in plan.rotating}
         if not rotating:
             return True, "no generated password to rotate"
-        failed = sorted(set(self.plans) & failed_hosts)
+        failed = sorted((set(self.plans) | set(self.tableau_state)) & failed_hosts)
         if failed:
             return False, (f"rotation incomplete on {', '.join(failed)}: the old passwords stay "
                            "current (a plain deploy puts them back); rerun deploy/rotate.py")
@@ -107,6 +116,8 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
             continue
         targets[host.name] = (version, target["abi"], target["arch"])
     problems += _plan_trust(state, result)
+    if not problems:  # the Tableau side checks against the TabPy servers' plans
+        problems += _plan_tableau(state, result)
     if problems:
         for line in problems:
             print(f"tabpy-provision: {line}", file=sys.stderr)
@@ -140,6 +151,43 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
                 os_description=description)
         except settings.SettingsError as error:
             problems += error.problems
+    return problems
+
+
+def _plan_tableau(state: State, result: Preflight) -> list[str]:
+    """Plan every Tableau Server node against the TabPy servers' plans, and read what it holds
+    now (tsm on the node, or the REST API from here): a refused token, an unknown site, a tsm
+    login that fails or pending changes of someone else stop the run before any change."""
+    problems: list[str] = []
+    for host in state.inventory.get_group(tableau.GROUP, []):
+        data = host.data.dict()
+        wanted = data.get("tableau_tabpy_host") or data.get("tableau_restart_on_trust_change")
+        programs = host.get_fact(TsmPrograms, glob=tableau.TSM_GLOB) if wanted else []
+        try:
+            plan = tableau.plan_tableau_server(host.name, data, list(result.plans.values()),
+                                               programs)
+        except settings.SettingsError as error:
+            problems += error.problems
+            continue
+        result.tableau[host.name] = plan
+        if plan.connection is None:
+            continue
+        try:
+            if plan.mechanism == tableau.REST:
+                found = tableau_rest.read_state(plan.rest, plan.connection.name)
+            else:
+                found = read_tsm_state(host, plan)
+                foreign = tableau.foreign_pending(found.pending)
+                if foreign:
+                    problems.append(f"{host.name}: tsm: pending changes this deploy did not make "
+                                    f"({', '.join(foreign)}): apply or discard them first")
+            result.tableau_state[host.name] = found
+        except tableau.TsmError as error:
+            problems.append(f"{host.name}: tsm: {error}")
+        except tableau_rest.RestError as error:
+            reference = data.get(error.setting)
+            shown = f" ({describe(reference)})" if error.setting.endswith("_secret") else ""
+            problems.append(f"{host.name}: {error.setting}{shown}: {error}")
     return problems
 
 

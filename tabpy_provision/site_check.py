@@ -3,21 +3,24 @@
 For every TabPy server of the inventory, from the controller, what Tableau does: HTTPS to the
 host's name with the certificate verified (the private CA, or the OS trust store for supplied
 certificates), basic auth, GET /info and POST /evaluate answering 42; plus the two refusals
-Tableau relies on (no credentials, wrong password: 401). Exit 1 when any host fails.
+Tableau relies on (no credentials, wrong password: 401). Then, from every Tableau Server node
+whose connection is managed, Tableau's own "Test Connection" (over SSH: the node's OS trust
+store, the configured name, port and credentials). Exit 1 when any row fails.
 """
 
 from __future__ import annotations
 
 import sys
 
-from pyinfra.api import State
+from pyinfra.api import Config, State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import verify
+from tabpy_provision import tableau, verify
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
 from tabpy_provision.preflight import TABPY_GROUP
 from tabpy_provision.settings import SettingsError
+from tabpy_provision.tableau_operations import tableau_side_check
 
 
 def check_host(plan: TabpyServerPlan) -> dict[str, str]:
@@ -44,6 +47,32 @@ def check_host(plan: TabpyServerPlan) -> dict[str, str]:
     return row
 
 
+def tableau_rows(inventory_path: str, tabpy_plans: list[TabpyServerPlan]) -> list[dict[str, str]]:
+    """Tableau's Test Connection from every Tableau Server node whose connection is managed:
+    over SSH, the node's python3 and OS trust store, the configured name and credentials."""
+    state = State()
+    with ctx_state.use(state):
+        inventory = make_inventory(inventory_path)
+    state.init(inventory, Config())
+    rows = []
+    with ctx_state.use(state):
+        for host in inventory.get_group(tableau.GROUP, []):
+            try:
+                connection = tableau.plan_connection(host.name, host.data.dict(), tabpy_plans)
+            except SettingsError as error:
+                rows.append({"host": host.name, "endpoint": "-", "result": "FAIL",
+                             "detail": "; ".join(error.problems)})
+                continue
+            if connection is None:
+                continue
+            host.connect(raise_exceptions=False, show_errors=False)
+            result = tableau_side_check(host, connection) if host.connected else \
+                verify.CheckResult(False, "cannot connect over SSH")
+            rows.append({"host": host.name, "endpoint": connection.url,
+                         "result": "PASS" if result.ok else "FAIL", "detail": result.detail})
+    return rows
+
+
 def load_hosts(inventory_path: str, *groups: str) -> list[tuple[str, dict]]:
     """(name, data) of every host of the given groups of a pyinfra inventory file, once."""
     with ctx_state.use(State()):  # pyinfra's loader records the file on a state
@@ -61,13 +90,15 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tabpy_provision.site_check inventory/<env>.py", file=sys.stderr)
         return 2
-    rows = []
+    rows, plans = [], []
     for name, data in load_tabpy_hosts(argv[0]):
         try:
-            rows.append(check_host(plan_tabpy_server(name, data)))
+            plans.append(plan_tabpy_server(name, data))
+            rows.append(check_host(plans[-1]))
         except SettingsError as error:
             rows.append({"host": name, "endpoint": "-", "result": "FAIL",
                          "detail": "; ".join(error.problems)})
+    rows += tableau_rows(argv[0], plans)
     columns = ("host", "endpoint", "result", "detail")
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns} if rows else {}
     print("  ".join(c.ljust(widths.get(c, len(c))) for c in columns))

@@ -15,7 +15,7 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 EVALUATE_BODY = {"script": "return _arg1[0] + 1", "data": {"_arg1": [41]}}
@@ -75,18 +75,22 @@ def basic_auth(user: str, password: str) -> str:
 
 def request(method: str, path: str, *, fqdn: str, address: str, port: int, https: bool = True,
             ca_pem: bytes | None = None, credentials: tuple[str, str] | None = None,
-            body: object | None = None, timeout: float = 10) -> Response:
+            body: object | None = None, timeout: float = 10,
+            headers: Mapping[str, str] | None = None) -> Response:
+    """One HTTP(S) request; `body` is sent as JSON (Content-Type application/json unless
+    `headers` say otherwise)."""
     if https:
         conn: http.client.HTTPConnection = _AddressedHTTPSConnection(
             fqdn, address, port, tls_context(ca_pem), timeout)
     else:
         conn = _AddressedHTTPConnection(fqdn, address, port, timeout)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
+    sent = {"Content-Type": "application/json"} if body is not None else {}
     if credentials:
-        headers["Authorization"] = basic_auth(*credentials)
+        sent["Authorization"] = basic_auth(*credentials)
+    sent.update(headers or {})
     try:
         conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                     headers=headers)
+                     headers=sent)
         response = conn.getresponse()
         return Response(response.status, response.read())
     finally:

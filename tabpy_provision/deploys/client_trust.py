@@ -9,6 +9,7 @@ checked before any host is touched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from io import BytesIO
 
 from pyinfra import host
@@ -21,10 +22,11 @@ from tabpy_provision.trust import ClientTrustPlan
 
 
 @deploy("Client trust")
-def client_trust(plan: ClientTrustPlan) -> None:
+def client_trust(plan: ClientTrustPlan) -> Callable[[], bool]:
+    """Returns whether the trust store changed (will change, before the run executes)."""
     if plan.family == "macos":
-        macos_trusted_certificates(name="CA certificates in the System keychain", plan=plan)
-        return
+        return _changed([macos_trusted_certificates(
+            name="CA certificates in the System keychain", plan=plan)])
     store = plan.linux_store
     added = [files.put(name=f"Trust {cert.subject} ({cert.role})", src=BytesIO(cert.pem),
                        dest=plan.linux_path(cert), user="root", group="root", mode="0644")
@@ -38,3 +40,9 @@ def client_trust(plan: ClientTrustPlan) -> None:
     server.shell(name=f"Update the trust store ({store.update})", commands=[store.update],
                  _if=lambda: (any(op.did_change() for op in added)
                               and not any(op.did_change() for op in removed)))
+    return _changed([*added, *removed])
+
+
+def _changed(ops: list) -> Callable[[], bool]:
+    return lambda: any(op.did_change() if host.state.is_executing else op.will_change
+                       for op in ops)

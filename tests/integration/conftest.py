@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,16 +53,22 @@ def pyinfra(*args: str, inventory: str = LAB_INVENTORY, entry: str = "deploy/sit
     return Run(done.returncode, done.stdout, done.stderr)
 
 
-def lab_inventory_with(folder: Path, **tabpy_group_data) -> str:
-    """A copy of the lab inventory whose tabpy_servers group data is overridden."""
+def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
+                       hosts: dict[str, dict] | None = None, **tabpy_group_data) -> str:
+    """A copy of the lab inventory whose tabpy_servers group data is overridden; `tableau`:
+    data added to every Tableau Server node; `hosts`: data added to single hosts by name."""
     path = folder / "lab_inventory_variant.py"
     path.write_text(
         "import runpy\n"
         f"inventory = runpy.run_path({str(ROOT / LAB_INVENTORY)!r})\n"
+        f"extra = {hosts or {}!r}\n"
+        "def with_extra(hosts, data=None):\n"
+        "    return [(name, {**host_data, **(data or {}), **extra.get(name, {})})\n"
+        "            for name, host_data in hosts]\n"
         "hosts, data = inventory['tabpy_servers']\n"
-        f"tabpy_servers = (hosts, {{**data, **{tabpy_group_data!r}}})\n"
-        "tableau_servers = inventory['tableau_servers']\n"
-        "clients = inventory['clients']\n")
+        f"tabpy_servers = (with_extra(hosts), {{**data, **{tabpy_group_data!r}}})\n"
+        f"tableau_servers = with_extra(inventory['tableau_servers'], {tableau or {}!r})\n"
+        "clients = with_extra(inventory['clients'])\n")
     return str(path)
 
 
@@ -77,6 +84,25 @@ def lab(*args: str) -> None:
 def lab_host(name: str):
     """A testinfra host over the lab's ssh_config (strict host keys)."""
     return testinfra.get_host(f"ssh://{name}", ssh_config=str(paths.ssh_config_path()))
+
+
+class ProcessSampler(threading.Thread):
+    """Samples every process command line on lab hosts while a run goes on."""
+
+    def __init__(self, hosts: list[str] = TABPY_HOSTS):
+        super().__init__(daemon=True)
+        self.hosts = hosts
+        self.samples: list[str] = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set() and len(self.samples) < 2000:
+            for fqdn in self.hosts:
+                done = subprocess.run(["ssh", "-F", str(paths.ssh_config_path()), fqdn,
+                                       "ps -eo args"], capture_output=True, text=True,
+                                      timeout=10, check=False)
+                self.samples.append(done.stdout)
+            self.stop.wait(0.1)
 
 
 class StartCounter:

@@ -3,17 +3,14 @@ exactly once per change; no password, hash or key in output, journal or process 
 
 from __future__ import annotations
 
-import subprocess
-import threading
-
 import pytest
 
-from lab import paths
 from tabpy_provision import verify
 from tabpy_provision.show_password import find_password
 from tests.integration.conftest import (
     LAB_INVENTORY,
     TABPY_HOSTS,
+    ProcessSampler,
     StartCounter,
     lab_host,
     lab_inventory_with,
@@ -64,24 +61,6 @@ def test_add_change_remove_a_user(converged, tmp_path, monkeypatch):
     run = pyinfra("--json")
     assert run.returncode == 0 and run.changed() == {}, run.changed()
     assert counter.starts() == {fqdn: 0 for fqdn in TABPY_HOSTS}
-
-
-class ProcessSampler(threading.Thread):
-    """Samples every process command line on the TabPy hosts while a run goes on."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.samples: list[str] = []
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set() and len(self.samples) < 2000:
-            for fqdn in TABPY_HOSTS:
-                done = subprocess.run(["ssh", "-F", str(paths.ssh_config_path()), fqdn,
-                                       "ps -eo args"], capture_output=True, text=True,
-                                      timeout=10, check=False)
-                self.samples.append(done.stdout)
-            self.stop.wait(0.1)
 
 
 def test_rotate_entry_point_changes_the_password_everywhere_without_leaking(converged):

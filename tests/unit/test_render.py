@@ -114,6 +114,14 @@ def test_unit_runs_hardened_as_tabpy_with_sigint(plan_for):
         assert expected in lines, expected
 
 
+def test_without_authentication_tabpy_is_told_not_to_ask(plan_for):
+    """TabPy asks "proceed without authentication?" on stdin, which is /dev/null under
+    systemd: without --disable-auth-warning it exits (EOFError) and restarts forever."""
+    insecure = plan_for(tabpy_auth_enabled=False, tabpy_allow_no_auth=True)
+    assert "ExecStart=/etc/tabpy/current/venv/bin/tabpy --config=/etc/tabpy/current/tabpy.conf "\
+           "--disable-auth-warning" in render.systemd_unit(insecure).splitlines()
+
+
 def test_privileged_port_gets_only_that_capability(plan_for):
     lines = set(render.systemd_unit(plan_for(tabpy_port=443)).splitlines())
     assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in lines

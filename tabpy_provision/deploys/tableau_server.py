@@ -1,0 +1,36 @@
+"""The Tableau Server @deploy: Tableau's analytics-extension connection to TabPy, set the way
+its version needs (tsm, or the REST API from the controller) and only where it differs; then
+Tableau's "Test Connection" from the node itself. Everything comes from a TableauPlan made and
+checked, with what Tableau holds now, before any host is touched (preflight)."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from tabpy_provision.lease import release_lease, take_lease
+from tabpy_provision.operations import controller_check
+from tabpy_provision.tableau import REST, TableauPlan, TsmState
+from tabpy_provision.tableau_operations import (
+    rest_connections,
+    tableau_side_check,
+    tsm_connection,
+)
+from tabpy_provision.tableau_rest import RestState
+
+
+@deploy("Tableau Server")
+def tableau_server(plan: TableauPlan, snapshot: TsmState | RestState) -> None:
+    take_lease(name="Take the deploy lease (one deploy per host at a time)")
+    if plan.mechanism == REST:
+        rest_connections(name=f"TabPy connection of each site ({plan.summary})", plan=plan,
+                         snapshot=snapshot)
+    else:
+        tsm_connection(name=f"TabPy connection ({plan.summary})", plan=plan, snapshot=snapshot)
+
+    def check() -> tuple[bool, str]:
+        result = tableau_side_check(host, plan.connection)
+        return result.ok, result.detail
+
+    controller_check(name="Test Connection from this node, as Tableau does", check=check)
+    release_lease(name="Release the deploy lease")
