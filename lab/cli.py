@@ -93,6 +93,8 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
         with ThreadPoolExecutor(max_workers=len(ordered)) as pool:
             answers = list(pool.map(ssh.ssh_true, ordered))
         answering = {h for h, ok in zip(ordered, answers, strict=True) if ok}
+        for h in answering:
+            machine.refresh_hosts_file(h)
     if rebuild_base:
         busy = [h.name for h in LAB_HOSTS
                 if machine.is_mounted(machine.root_dir(h))]

@@ -199,6 +199,15 @@ def etc_hosts(existing: str | None) -> str:
             + hosts_block())
 
 
+def refresh_hosts_file(host: LabHost, keep_existing: bool = True) -> None:
+    """Every lab name in the host's /etc/hosts (also for running hosts: the table may grow)."""
+    hosts_path = root_dir(host) / "etc" / "hosts"
+    current = hosts_path.read_text() if hosts_path.exists() else None
+    wanted = etc_hosts(current if keep_existing else None)
+    if current != wanted:
+        write_atomic(hosts_path, wanted)
+
+
 def mount_root(host: LabHost) -> None:
     state = read_state(host)
     lower = Path(state.get("base") or base.base_rootfs(host.suite))
@@ -232,11 +241,7 @@ def provision(host: LabHost) -> None:
         if resolv.is_symlink():
             resolv.unlink()
         write_atomic(resolv, "")
-    hosts_path = etc / "hosts"
-    current = hosts_path.read_text() if hosts_path.exists() else None
-    wanted = etc_hosts(current if state.get("provisioned") else None)
-    if current != wanted:
-        write_atomic(hosts_path, wanted)
+    refresh_hosts_file(host, keep_existing=bool(state.get("provisioned")))
     # the lab key may log in as root
     dot_ssh = root / "root" / ".ssh"
     dot_ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
