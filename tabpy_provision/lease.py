@@ -15,7 +15,9 @@ import time
 import uuid
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, StringCommand, operation
+from pyinfra.api import StringCommand, operation
+
+from tabpy_provision.operations import fail_command
 
 LEASE = "/run/tabpy-provision.lease"
 TTL_SECONDS = 900  # a deploy that died on another controller blocks at most this long
@@ -59,14 +61,9 @@ def take_lease():
         return
     if holder_is_live(held[0], owner.split()[2]):
         controller, pid, run_id, expires = held[0].split()
-
-        def busy(state, host) -> bool:  # (state, host): pyinfra then uses the return value
-            host.log_styled(f"another deploy holds this host (run {run_id}, pid {pid} on "
-                            f"{controller}, until {time.ctime(int(expires))}); retry later or "
-                            f"remove {LEASE}", fg="red")
-            return False
-
-        yield FunctionCommand(busy, (), {})
+        yield fail_command(f"another deploy holds this host (run {run_id}, pid {pid} on "
+                           f"{controller}, until {time.ctime(int(expires))}); retry later or "
+                           f"remove {LEASE}")
         return
     _run(f"echo {shlex.quote(owner)} > {LEASE}/owner")
 
