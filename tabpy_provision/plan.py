@@ -95,6 +95,16 @@ class TabpyServerPlan:
         return f"{self.current_dir}/tls/tabpy.key"
 
     @property
+    def endpoint_args(self) -> dict[str, Any]:
+        """How Tableau reaches this TabPy: the keyword arguments of verify's requests."""
+        return dict(fqdn=self.fqdn, address=self.connect_address, port=self.values["tabpy_port"],
+                    https=self.https, ca_pem=self.tls.ca_pem if self.tls else None)
+
+    @property
+    def health_credentials(self) -> tuple[str, str] | None:
+        return (self.health_user, self.health_password) if self.health_user else None
+
+    @property
     def venv_link(self) -> str:
         return f"{self.current_dir}/venv"
 

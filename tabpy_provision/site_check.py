@@ -24,9 +24,8 @@ from tabpy_provision.tableau_operations import tableau_side_check
 
 
 def check_host(plan: TabpyServerPlan) -> dict[str, str]:
-    common = dict(fqdn=plan.fqdn, address=plan.connect_address, port=plan["tabpy_port"],
-                  https=plan.https, ca_pem=plan.tls.ca_pem if plan.tls else None)
-    credentials = (plan.health_user, plan.health_password) if plan.health_user else None
+    common = plan.endpoint_args
+    credentials = plan.health_credentials
     result = verify.check_tabpy(credentials=credentials, evaluate=plan["tabpy_evaluate_enable"],
                                 **common)
     row = {"host": plan.host, "endpoint": f"{'https' if plan.https else 'http'}://"

@@ -273,10 +273,7 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
 
 def models_problem(plan: TabpyServerPlan, models: list[str]) -> str | None:
     """None when TabPy serves and every model is listed and answers on /query/<name>."""
-    credentials = (plan.health_user, plan.health_password) if plan.health_user else None
-    common = dict(fqdn=plan.fqdn, address=plan.connect_address, port=plan["tabpy_port"],
-                  https=plan.https, ca_pem=plan.tls.ca_pem if plan.tls else None,
-                  credentials=credentials)
+    common = dict(plan.endpoint_args, credentials=plan.health_credentials)
     up = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"],
                                evaluate=plan["tabpy_evaluate_enable"], **common)
     if not up.ok:

@@ -100,10 +100,8 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse) -> None:
 
 
 def _check_args(plan: TabpyServerPlan) -> dict:
-    credentials = (plan.health_user, plan.health_password) if plan.health_user else None
-    return dict(fqdn=plan.fqdn, address=plan.connect_address, port=plan["tabpy_port"],
-                https=plan.https, ca_pem=plan.tls.ca_pem if plan.tls else None,
-                credentials=credentials, evaluate=plan["tabpy_evaluate_enable"])
+    return dict(plan.endpoint_args, credentials=plan.health_credentials,
+                evaluate=plan["tabpy_evaluate_enable"])
 
 
 def _health(plan: TabpyServerPlan) -> tuple[bool, str]:
