@@ -4,8 +4,8 @@ differs: `pyinfra inventory/<env>.py deploy/tableau.py` (part of deploy/site.py,
 from pyinfra import host, state
 
 from tabpy_provision.deploys.tableau_server import tableau_server
+from tabpy_provision.operations import barrier
 from tabpy_provision.preflight import preflight
-from tabpy_provision.tableau_operations import barrier
 
 checked = preflight(state)
 barrier(name="After every TabPy server and trust store")

@@ -7,4 +7,5 @@ from tabpy_provision.preflight import preflight
 
 checked = preflight(state)
 if host.name in checked.plans:
-    tabpy_server(checked.plans[host.name], checked.wheelhouses[host.name])
+    plan = checked.plans[host.name]
+    tabpy_server(plan, checked.wheelhouses[host.name], checked.members(plan))

@@ -1,4 +1,5 @@
-"""The local lab (see lab/): two TabPy servers (Debian 12 and 13), a Tableau node, a client.
+"""The local lab (see lab/): two TabPy servers (Debian 12 and 13) behind a pool balancer
+(tabpy.lab.test), a Tableau node, a client.
 
 Hosts are reached by their lab address with the lab's own key; SSH host keys are checked
 strictly against the keys the lab generated. Secrets and the private CA of the lab are kept in
@@ -26,7 +27,8 @@ def _hosts(group: str) -> list:
 
 
 tabpy_servers = (_hosts("tabpy_servers"), {
-    "tabpy_users": {"tableau": "generate", "analyst": "generate"},
+    # monitor: the user the pool's HAProxy signs in as for its health checks.
+    "tabpy_users": {"tableau": "generate", "analyst": "generate", "monitor": "generate"},
     "pki_dir": "pki/lab",
     "trust_artifacts_dir": "trust-artifacts/lab",
     "secrets_dir": "secrets/lab",
@@ -34,6 +36,13 @@ tabpy_servers = (_hosts("tabpy_servers"), {
     # The lab keeps its backup key beside its other generated secrets; production should use
     # a reference kept off the controller (vault:, cmd:), or a lost controller loses the key.
     "backup_key": "generate",
+})
+# HAProxy in front of every TabPy process of tabpy_servers, as tabpy.lab.test (lab/hosts.py).
+tabpy_lb = (_hosts("tabpy_lb"), {
+    "lb_service_name": "tabpy.lab.test",
+    "lb_monitor_user": "monitor",
+    "pki_dir": "pki/lab",
+    "secrets_dir": "secrets/lab",
 })
 tableau_servers = _hosts("tableau_servers")
 clients = _hosts("clients")

@@ -17,12 +17,17 @@ from .hosts import LAB_HOSTS
 from .util import LabError, pid_alive, safe_rmtree, tail, write_atomic
 
 # Bump when customise() or the layout changes: a new key means a new base.
-BASE_FORMAT = 2
+BASE_FORMAT = 4
 
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "sudo",
     "ca-certificates", "iproute2", "curl", "openssl", "procps",
+    # the TabPy pool's balancer (HAProxy, its runtime API through socat, keepalived for VRRP)
+    "haproxy", "socat", "keepalived",
 )
+
+# Installed in the base but started only by a deploy that configures them.
+DISABLED_UNITS = ("haproxy.service", "keepalived.service")
 
 SUITES = tuple(sorted({h.suite for h in LAB_HOSTS}))
 
@@ -275,6 +280,11 @@ def customise(rootfs: Path) -> None:
                 link.unlink()
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to("/dev/null")
+    # (links point into the host's root: test the link itself, not what it resolves to here)
+    for wants in (etc / "systemd" / "system").glob("*.wants"):
+        for unit in DISABLED_UNITS:
+            if (wants / unit).is_symlink():
+                (wants / unit).unlink()
     # apt caches from debootstrap are not needed in every host
     for leftover in (rootfs / "var" / "cache" / "apt").glob("*.bin"):
         leftover.unlink()

@@ -168,3 +168,41 @@ class TsmPrograms(FactBase):
 
     def process(self, output):
         return sorted(set(output))
+
+
+class TabpyUnits(FactBase):
+    """TabPy units running or enabled at boot: `NAME.service` and `NAME@PORT.service`."""
+
+    default = list
+
+    def command(self, service):
+        pattern = QuoteString(f"^{service}(@[0-9]+)?\\.service$")
+        return StringCommand(
+            "( ls /etc/systemd/system/multi-user.target.wants/ 2>/dev/null;",
+            "systemctl list-units --state=active --plain --no-legend", QuoteString(f"{service}*"),
+            "| awk '{print $1}' ) | grep -E", pattern, "| sort -u || true")
+
+    def process(self, output):
+        return list(output)
+
+
+class Sha256s(FactBase):
+    """sha256 of each of the given files that exists ({path: digest})."""
+
+    default = dict
+
+    def command(self, paths):
+        return StringCommand("sha256sum", *map(QuoteString, paths), "2>/dev/null || true")
+
+    def process(self, output):
+        return {line.split(None, 1)[1]: line.split()[0] for line in output if "  " in line}
+
+
+class BalancerStat(FactBase):
+    """`show stat` of the host's HAProxy (runtime API), or None when it does not answer."""
+
+    def command(self, command):
+        return StringCommand(command, "2>/dev/null || true")
+
+    def process(self, output):
+        return "\n".join(output) if output else None

@@ -21,6 +21,7 @@ from tabpy_provision.facts import (
     ReferencedVenvs,
     RunningRelease,
     SubfoldersByAge,
+    TabpyUnits,
     TextFiles,
 )
 from tabpy_provision.release import CHECKSUMS, MANIFEST, Release
@@ -43,6 +44,14 @@ class Upload(FileUploadCommand):
 
 
 @operation()
+def barrier():
+    """Nothing, on every host. pyinfra orders operations per host only (another host's later
+    operations may run first): what follows a barrier runs after what precedes it everywhere,
+    e.g. Tableau is given a rotated password only once TabPy serves it."""
+    yield from ()
+
+
+@operation()
 def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
     """The release folder, complete and intact; built in a staging folder and renamed into
     place, so a half-built release never exists under its name. Secret files are created 0600
@@ -55,7 +64,7 @@ def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
     staging = f"{releases}/.staging-{release.name}"
     group = next(f.group for f in release.files)
     yield StringCommand("rm -rf", _q(staging), _q(target), "&& install -d -m 0750 -o root -g",
-                        group, _q(staging), _q(f"{staging}/tls"))
+                        group, _q(staging), _q(f"{staging}/tls"), _q(f"{staging}/instances"))
     for item in release.files:
         path = f"{staging}/{item.path}"
         yield StringCommand("install -m", item.mode, "-o", item.owner, "-g", item.group,
@@ -91,15 +100,15 @@ def switch_command(config_dir: str, link: str, release_name: str) -> StringComma
 
 
 @operation()
-def tabpy_activate(config_dir: str, release_name: str, service: str,
+def tabpy_activate(config_dir: str, release_name: str, services: list[str],
                    unit_changed: Callable[[], bool],
                    restart_and_verify: Callable[[str | None], FunctionCommand],
                    roll_stopped: Callable[[], str | None]):
-    """Make `release_name` the release TabPy serves: switch `current` (keeping `previous`),
-    restart, verify, roll back on failure. Nothing happens when TabPy already runs it."""
+    """Make `release_name` the release every TabPy process serves: switch `current` (keeping
+    `previous`), restart, verify, roll back on failure. Nothing happens when they all run it."""
     current = host.get_fact(LinkName, path=f"{config_dir}/current")
-    running = host.get_fact(RunningRelease, service=service)
-    if current == release_name and running == release_name and not (
+    running = {host.get_fact(RunningRelease, service=service) for service in services}
+    if current == release_name and running == {release_name} and not (
             host.state.is_executing and unit_changed()):
         return
     stopped_by = roll_stopped()
@@ -113,6 +122,15 @@ def tabpy_activate(config_dir: str, release_name: str, service: str,
             yield switch_command(config_dir, "previous", current)
         yield switch_command(config_dir, "current", release_name)
     yield restart_and_verify(previous)
+
+
+@operation()
+def other_units_stopped(service: str, wanted: list[str]):
+    """TabPy units not in `wanted` (another process count: tabpy.service, tabpy@PORT)
+    stopped and disabled."""
+    for name in host.get_fact(TabpyUnits, service=service):
+        if name not in wanted:
+            yield StringCommand("systemctl disable --now --quiet", _q(name))
 
 
 @operation()

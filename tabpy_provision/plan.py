@@ -34,6 +34,17 @@ class Tls:
 
 
 @dataclass(frozen=True)
+class Instance:
+    """One TabPy process of a host: its port, unit, config file and the folders it writes."""
+    port: int
+    unit: str
+    config_name: str  # inside the release folder
+    state_path: str
+    query_object_path: str
+    log_file: str
+
+
+@dataclass(frozen=True)
 class TabpyServerPlan:
     host: str
     fqdn: str
@@ -48,6 +59,36 @@ class TabpyServerPlan:
     #: Every declared user's password (names lower-cased, as TabPy knows them): what Tableau
     #: Server is given for its connection, from the same references as the password file.
     passwords: Mapping[str, str] = field(repr=False, default_factory=dict)
+    #: TabPy processes on the host (tabpy_instances, `auto` resolved to the host's CPUs).
+    instance_count: int = 1
+
+    @property
+    def instances(self) -> tuple[Instance, ...]:
+        """One process on tabpy_port (unit tabpy.service), or, above one, processes on ports
+        from tabpy_instance_ports_start (units tabpy@PORT.service), each writing its own
+        folders, behind the host's HAProxy on tabpy_port."""
+        v = self.values
+        service = v["tabpy_service_name"]
+        if self.instance_count == 1:
+            return (Instance(v["tabpy_port"], f"{service}.service", "tabpy.conf",
+                             v["tabpy_state_path"], v["tabpy_query_object_path"],
+                             f"{v['tabpy_log_dir']}/tabpy.log"),)
+        start = v["tabpy_instance_ports_start"]
+        return tuple(
+            Instance(port, f"{service}@{port}.service", f"instances/{port}.conf",
+                     f"{v['tabpy_state_path']}/{port}", f"{v['tabpy_query_object_path']}/{port}",
+                     f"{v['tabpy_log_dir']}/tabpy-{port}.log")
+            for port in range(start, start + self.instance_count))
+
+    @property
+    def local_balancer(self) -> bool:
+        """Whether the host's own HAProxy serves tabpy_port (more than one TabPy process)."""
+        return self.instance_count > 1
+
+    @property
+    def unit_file(self) -> str:
+        service = self["tabpy_service_name"]
+        return f"{service}@.service" if self.local_balancer else f"{service}.service"
 
     @property
     def secret_store(self) -> SecretStore:
@@ -141,9 +182,12 @@ def project_path(value: str) -> Path:
 
 
 def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | None = None,
-                      rotate: frozenset[str] | None = None) -> TabpyServerPlan:
+                      rotate: frozenset[str] | None = None, cpus: int = 1,
+                      monitors: frozenset[str] = frozenset()) -> TabpyServerPlan:
     """Check every input of one host; raise SettingsError listing `host: field: problem` lines.
 
+    `cpus`: the host's CPU count (what tabpy_instances `auto` means). `monitors`: users
+    balancers check with (lower-cased), never rotated here (see _rotating_users).
     `rotate`: users (lower-cased) whose generated password is being rotated: the plan uses the
     pending value from the secret store. An empty set means every generated user."""
     problems = settings.check_values(host, data)
@@ -160,10 +204,12 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     fqdn = where.fqdn
 
     problems += _cross_field_problems(host, values)
-    rotating = _rotating_users(host, values, rotate, problems)
+    instance_count = cpus if values["tabpy_instances"] == "auto" else values["tabpy_instances"]
+    problems += _instance_problems(host, values, instance_count)
+    rotating = _rotating_users(host, values, rotate, monitors, problems)
     notes: list[str] = []
     users = _resolve_users(host, values, rotating, problems, notes)
-    tls = _plan_tls(host, fqdn, values, problems, now) if values["tabpy_transfer_protocol"] == \
+    tls = plan_tls(host, fqdn, values, problems, now) if values["tabpy_transfer_protocol"] == \
         "https" else None
     if problems:
         raise settings.SettingsError(problems)
@@ -182,7 +228,27 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
         notes=tuple(notes),
         rotating=rotating,
         passwords={user.lower(): password for user, password in users.items()},
+        instance_count=instance_count,
     )
+
+
+def _instance_problems(host: str, values: Mapping[str, Any], count: int) -> list[str]:
+    if count == 1:
+        return []
+    start = values["tabpy_instance_ports_start"]
+    ports = range(start, start + count)
+    problems = []
+    if ports[-1] > 65535:
+        problems.append(f"{host}: tabpy_instance_ports_start: {count} processes from {start} "
+                        "go past port 65535")
+    if values["tabpy_port"] in ports:
+        problems.append(f"{host}: tabpy_instance_ports_start: ports {start}-{ports[-1]} of the "
+                        f"{count} processes include tabpy_port {values['tabpy_port']} (the "
+                        "host's HAProxy listens there)")
+    if values["tabpy_arrow_enable"]:
+        problems.append(f"{host}: tabpy_arrow_enable: Arrow Flight cannot be balanced: use "
+                        "tabpy_instances: 1")
+    return problems
 
 
 def _cross_field_problems(host: str, values: Mapping[str, Any]) -> list[str]:
@@ -221,12 +287,19 @@ def _user_name_problems(host: str, declared: Mapping[str, Any]) -> list[str]:
 
 
 def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str] | None,
-                    problems: list[str]) -> frozenset[str]:
+                    monitors: frozenset[str], problems: list[str]) -> frozenset[str]:
+    """The users to rotate. A balancer's monitor user is not one: HAProxy checks every TabPy
+    process with one password, so rotating it in a roll would take them out one by one."""
     if rotate is None:
         return frozenset()
     generated = {user.lower() for user, ref in values["tabpy_users"].items() if ref == "generate"}
     if not rotate:
-        return frozenset(generated)
+        return frozenset(generated - monitors)
+    for user in sorted(rotate & monitors):
+        problems.append(f"{host}: rotate_users: {user!r} is a balancer's lb_monitor_user: "
+                        "declare a new monitor user, point lb_monitor_user at it, deploy, then "
+                        "remove the old one (README: changing the monitor user)")
+    rotate = rotate - monitors
     for user in sorted(rotate - generated):
         reference = {u.lower(): r for u, r in values["tabpy_users"].items()}.get(user)
         if reference is None:
@@ -268,7 +341,7 @@ def _resolve_users(host: str, values: Mapping[str, Any], rotating: frozenset[str
     return users
 
 
-def _plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
+def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
               now: datetime | None) -> Tls | None:
     if values["tabpy_certificate_file"] is None:
         try:

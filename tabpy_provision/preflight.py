@@ -21,9 +21,11 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
+from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Kernel, LinuxDistribution
 
-from tabpy_provision import render, settings, tableau, tableau_rest, trust, wheelhouse
+from tabpy_provision import balancer, render, settings, tableau, tableau_rest, trust, wheelhouse
+from tabpy_provision.balancer import BalancerPlan, Membership
 from tabpy_provision.facts import PythonTarget, TsmPrograms
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server, project_path
 from tabpy_provision.secret_refs import describe
@@ -41,12 +43,18 @@ class BadInput(PyinfraError):
 @dataclass
 class Preflight:
     plans: dict[str, TabpyServerPlan] = field(default_factory=dict)
+    #: The pool balancers (group tabpy_lb).
+    balancers: dict[str, BalancerPlan] = field(default_factory=dict)
     wheelhouses: dict[str, wheelhouse.Wheelhouse] = field(default_factory=dict)
     trust: dict[str, ClientTrustPlan] = field(default_factory=dict)
     tableau: dict[str, TableauPlan] = field(default_factory=dict)
     #: What each Tableau node whose connection is managed holds now (tsm or REST API).
     tableau_state: dict[str, tableau.TsmState | tableau_rest.RestState] = field(
         default_factory=dict)
+
+    def members(self, plan: TabpyServerPlan) -> list[Membership]:
+        """The balancers in front of each TabPy process of a host."""
+        return balancer.memberships(plan, list(self.balancers.values()))
 
     def promote_rotations(self, failed_hosts: set[str]) -> tuple[bool, str]:
         """Make rotated passwords current once every TabPy host serves them and every
@@ -97,11 +105,15 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
     result = Preflight()
     problems: list[str] = []
     targets = {}
+    monitors = frozenset(user.lower() for host in state.inventory.get_group(balancer.GROUP, [])
+                         if isinstance(user := host.data.get("lb_monitor_user"), str))
     for host in state.inventory.get_group(TABPY_GROUP, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
+        cpus = host.get_fact(Cpus) if data.get("tabpy_instances") == "auto" else 1
         try:
             result.plans[host.name] = plan_tabpy_server(
-                host.name, data, rotate=_rotation_request(data) if rotation else None)
+                host.name, data, rotate=_rotation_request(data) if rotation else None,
+                cpus=cpus or 1, monitors=monitors)
         except settings.SettingsError as error:
             problems += error.problems
             continue
@@ -116,21 +128,48 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
             continue
         targets[host.name] = (version, target["abi"], target["arch"])
     problems += _plan_trust(state, result)
-    if not problems:  # the Tableau side checks against the TabPy servers' plans
+    if not problems:  # balancers and the Tableau side check against the TabPy servers' plans
+        problems += _plan_balancers(state, result)
+    if not problems:
         problems += _plan_tableau(state, result)
     if problems:
         for line in problems:
             print(f"tabpy-provision: {line}", file=sys.stderr)
         raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
                        "no host was changed")
-    for name, plan in result.plans.items():
-        for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
+    for name, plan in [*result.plans.items(), *result.balancers.items()]:
+        for note in (*getattr(plan, "notes", ()), *(plan.tls.notes if plan.tls else ())):
             logger.info(f"    [{name}] {note}")
     for name, (version, abi, arch) in targets.items():
         result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
             version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))
     _write_trust_artifacts(result.plans.values())
     return result
+
+
+def _plan_balancers(state: State, result: Preflight) -> list[str]:
+    """Plan every pool balancer (group tabpy_lb) against the TabPy plans of its backends."""
+    problems: list[str] = []
+    for host in state.inventory.get_group(balancer.GROUP, []):
+        data = host.data.dict()
+        if host.name in result.plans and result.plans[host.name].local_balancer:
+            problems.append(f"{host.name}: tabpy_instances: a {balancer.GROUP} host cannot also "
+                            "run several TabPy processes (one HAProxy per host)")
+            continue
+        group = data.get("lb_backend_group", settings.BY_NAME["lb_backend_group"].default)
+        members = state.inventory.get_group(group, []) if isinstance(group, str) else []
+        backends = [result.plans[m.name] for m in members if m.name in result.plans]
+        if len(backends) < len(members):
+            problems.append(f"{host.name}: lb_backend_group: only the TabPy servers of group "
+                            f"{TABPY_GROUP} can be balanced")
+            continue
+        addresses = {m.name: m.data.get("ssh_hostname") or m.name for m in members}
+        try:
+            result.balancers[host.name] = balancer.plan_balancer(host.name, data, backends,
+                                                                 addresses)
+        except settings.SettingsError as error:
+            problems += error.problems
+    return problems
 
 
 def _plan_trust(state: State, result: Preflight) -> list[str]:

@@ -1,6 +1,7 @@
 """A release: the complete set of files TabPy reads, as one immutable folder on the host.
 
     /etc/tabpy/releases/<name>/tabpy.conf, passwords, tls/tabpy.crt, tls/tabpy.key, venv -> ...
+        (several TabPy processes: instances/PORT.conf each instead of tabpy.conf)
     /etc/tabpy/current  -> releases/<name>    (the unit runs from here)
     /etc/tabpy/previous -> releases/<older>   (what a failed start rolls back to)
 
@@ -59,8 +60,8 @@ class Release:
 
 def build_release(plan: TabpyServerPlan, venv: str) -> Release:
     account = plan["tabpy_system_user"]
-    files = [ReleaseFile("tabpy.conf", render.tabpy_config(plan).encode(), "root", account,
-                         "0640", secret=False)]
+    files = [ReleaseFile(instance.config_name, render.tabpy_config(plan, instance).encode(),
+                         "root", account, "0640", secret=False) for instance in plan.instances]
     if plan.password_file is not None:
         files.append(ReleaseFile("passwords", plan.password_file, account, account, "0600",
                                  secret=True))

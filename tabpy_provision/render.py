@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 
 from tabpy_provision import trust
-from tabpy_provision.plan import PROJECT_ROOT, TabpyServerPlan
+from tabpy_provision.plan import PROJECT_ROOT, Instance, TabpyServerPlan
 
 TEMPLATES = PROJECT_ROOT / "templates"
 
@@ -46,13 +46,22 @@ def writable_paths(plan: TabpyServerPlan) -> list[str]:
     return list(dict.fromkeys(paths))
 
 
-def tabpy_config(plan: TabpyServerPlan) -> str:
-    return _render("etc/tabpy/tabpy.conf.j2", plan)
+def tabpy_config(plan: TabpyServerPlan, instance: Instance | None = None) -> str:
+    """The config file of one TabPy process (default: the first, or only, one)."""
+    return _render("etc/tabpy/tabpy.conf.j2", plan, instance=instance or plan.instances[0])
 
 
 def systemd_unit(plan: TabpyServerPlan) -> str:
-    return _render("etc/systemd/system/tabpy.service.j2", plan,
+    """tabpy.service, or the template unit tabpy@.service (%i: the port) of several."""
+    config_path = f"{plan.current_dir}/instances/%i.conf" if plan.local_balancer \
+        else plan.config_path
+    return _render("etc/systemd/system/tabpy.service.j2", plan, config_path=config_path,
                    writable_paths=writable_paths(plan))
+
+
+def haproxy_config(balancer: Any, **paths: str) -> str:
+    """HAProxy's config of a pool or host balancer (see balancer.py)."""
+    return _environment().get_template("etc/haproxy/haproxy.cfg.j2").render(lb=balancer, **paths)
 
 
 def _powershell_literal(text: str) -> str:

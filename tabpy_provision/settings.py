@@ -200,6 +200,13 @@ def _https_url(value: Any) -> str | None:
     return None
 
 
+def _instance_count(value: Any) -> str | None:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                           and 1 <= value <= 64):
+        return None
+    return f"must be an integer from 1 to 64 or auto, got {value!r}"
+
+
 # --- the list ---------------------------------------------------------------------------------
 
 SETTINGS: tuple[Setting, ...] = (
@@ -223,6 +230,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tabpy_rolling_batch", 1,
             "TabPy hosts restarted at once (each batch verified before the next); set per "
             "group.", _int_between(1, 1000)),
+    Setting("tabpy_instances", 1,
+            "TabPy processes on this host: a number or `auto` (one per CPU). Above 1, the "
+            "host's HAProxy serves tabpy_port and spreads requests over them.",
+            _instance_count),
+    Setting("tabpy_instance_ports_start", 9101,
+            "Port of the first TabPy process when tabpy_instances is above 1 (one port each, "
+            "counting up; units tabpy@PORT).", _int_between(1024, 65000)),
     Setting("tabpy_config_dir", "/etc/tabpy",
             "Config, password file and TLS files (root:tabpy 0750).", _absolute_path),
     Setting("tabpy_log_dir", "/var/log/tabpy", "TabPy's own log files.", _absolute_path),
@@ -326,6 +340,30 @@ SETTINGS: tuple[Setting, ...] = (
             _optional(_non_empty_text)),
     Setting("tabpy_health_check_timeout", 90,
             "Seconds the post-deploy check waits for TabPy to answer.", _positive_number),
+    # The pool's balancer (hosts of group tabpy_lb)
+    Setting("lb_service_name", None,
+            "tabpy_lb hosts: the name Tableau uses for the pool (DNS points it at the "
+            "balancer); the balancer's certificate is issued for it.",
+            _optional(dns_name_problem)),
+    Setting("lb_port", 9004, "tabpy_lb hosts: port the balancer serves the pool on.",
+            _int_between(1, 65535)),
+    Setting("lb_backend_group", "tabpy_servers",
+            "tabpy_lb hosts: inventory group whose TabPy processes form the pool.",
+            _unix_name),
+    Setting("lb_monitor_user", None,
+            "User HAProxy's health checks sign in as (GET /info); must be in every backend's "
+            "tabpy_users; default: tabpy_health_check_user, else the first user.",
+            _optional(_non_empty_text)),
+    Setting("lb_check_interval_ms", 1000,
+            "Milliseconds between HAProxy's health checks of each TabPy process.",
+            _int_between(100, 60_000)),
+    Setting("lb_check_fall", 2, "Failed checks that take a TabPy process out of the pool.",
+            _int_between(1, 10)),
+    Setting("lb_check_rise", 2, "Passed checks that put a TabPy process back.",
+            _int_between(1, 10)),
+    Setting("lb_drain_timeout", 60,
+            "Seconds a drained TabPy process gets to finish its requests before a restart.",
+            _positive_number),
     # Backup, restore, failover
     Setting("environment", "default",
             "Name of this inventory's environment (e.g. production); backups are filed under "
@@ -369,7 +407,8 @@ SETTINGS: tuple[Setting, ...] = (
             "balancer name the TabPy certificates cover; unset: the connection is not managed "
             "(trust only).", _optional(dns_name_problem)),
     Setting("tableau_tabpy_port", None,
-            "Port Tableau connects to; default: the TabPy servers' tabpy_port.",
+            "Port Tableau connects to; default: the pool's lb_port when tableau_tabpy_host is "
+            "a balancer's lb_service_name, else the TabPy servers' tabpy_port.",
             _optional(_int_between(1, 65535))),
     Setting("tableau_tabpy_ssl", True,
             "Tableau's \"Require SSL\" (must match the TabPy servers' protocol).", _is_bool),

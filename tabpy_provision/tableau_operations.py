@@ -18,14 +18,6 @@ from tabpy_provision.tableau import TableauPlan, TsmError, TsmState
 from tabpy_provision.tableau_rest import RestError, RestState
 
 
-@operation()
-def barrier():
-    """Nothing, on every host. pyinfra orders operations per host only (another host's later
-    operations may run first): what follows a barrier runs after what precedes it everywhere,
-    e.g. Tableau is given a rotated password only once TabPy serves it."""
-    yield from ()
-
-
 def read_tsm_state(host, plan: TableauPlan) -> TsmState:
     """Pending changes and the current connection setting, read with tsm on the node (the
     tsm login password, if any, on stdin)."""

@@ -1,0 +1,13 @@
+"""The TabPy pool's balancers only: `pyinfra inventory/<env>.py deploy/balancer.py`."""
+
+from pyinfra import host, state
+
+from tabpy_provision.deploys.pool_balancer import pool_balancer
+from tabpy_provision.operations import barrier
+from tabpy_provision.preflight import preflight
+
+checked = preflight(state)
+# The pool changes after its TabPy processes (new ones exist, removed ones were drained).
+barrier(name="After every TabPy server")
+if host.name in checked.balancers:
+    pool_balancer(checked.balancers[host.name])

@@ -1,0 +1,31 @@
+"""The pool balancer @deploy (hosts of group tabpy_lb): HAProxy serving the pool's name in front
+of every TabPy process of its backend group (see balancer.py for why TLS ends here)."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt
+
+from tabpy_provision import verify
+from tabpy_provision.balancer import BalancerPlan
+from tabpy_provision.balancer_operations import balancer_files, balancer_service, pool_report
+from tabpy_provision.lease import release_lease, take_lease
+from tabpy_provision.operations import controller_check
+
+
+@deploy("TabPy pool balancer")
+def pool_balancer(plan: BalancerPlan) -> None:
+    take_lease(name="Take the deploy lease (one deploy per host at a time)")
+    apt.packages(name="HAProxy", packages=["haproxy", "socat"])
+    written = balancer_files(name="HAProxy config and certificate", plan=plan)
+    balancer_service(name="HAProxy running (reloaded on change)", reload=written.did_change)
+    pool_report(name="Every TabPy process in the pool serving", plan=plan)
+    controller_check(name=f"{plan.service_name}: a request through the pool, as Tableau does",
+                     check=lambda: _through_pool(plan), success_note=f"{plan.service_name}: ")
+    release_lease(name="Release the deploy lease")
+
+
+def _through_pool(plan: BalancerPlan) -> tuple[bool, str]:
+    result = verify.wait_for_tabpy(30, credentials=plan.check_credentials, **plan.endpoint_args)
+    return result.ok, result.detail
+
