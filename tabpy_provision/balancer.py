@@ -250,7 +250,8 @@ def parse_stat(output: str) -> dict[str, ServerStat]:
     text = output.lstrip("# ")
     result = {}
     for row in csv.DictReader(io.StringIO(text)):
-        if row.get("pxname") == BACKEND and row.get("svname") not in ("BACKEND", None):
+        if row.get("pxname") == BACKEND and row.get("svname") not in ("FRONTEND", "BACKEND",
+                                                                       None):
             result[row["svname"]] = ServerStat(row["status"], int(row["scur"] or 0),
                                                row.get("check_status") or "")
     return result

@@ -101,15 +101,16 @@ def switch_command(config_dir: str, link: str, release_name: str) -> StringComma
 
 @operation()
 def tabpy_activate(config_dir: str, release_name: str, services: list[str],
-                   unit_changed: Callable[[], bool],
+                   restart_anyway: Callable[[], bool],
                    restart_and_verify: Callable[[str | None], FunctionCommand],
                    roll_stopped: Callable[[], str | None]):
     """Make `release_name` the release every TabPy process serves: switch `current` (keeping
-    `previous`), restart, verify, roll back on failure. Nothing happens when they all run it."""
+    `previous`), restart, verify, roll back on failure. Nothing happens when they all run it,
+    unless `restart_anyway()` (their unit changed, or their release was repaired in place)."""
     current = host.get_fact(LinkName, path=f"{config_dir}/current")
     running = {host.get_fact(RunningRelease, service=service) for service in services}
     if current == release_name and running == {release_name} and not (
-            host.state.is_executing and unit_changed()):
+            host.state.is_executing and restart_anyway()):
         return
     stopped_by = roll_stopped()
     if stopped_by:

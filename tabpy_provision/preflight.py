@@ -105,10 +105,11 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
     result = Preflight()
     problems: list[str] = []
     targets = {}
-    monitors = frozenset(user.lower() for host in state.inventory.get_group(balancer.GROUP, [])
-                         if isinstance(user := host.data.get("lb_monitor_user"), str))
+    pools = state.inventory.get_group(balancer.GROUP, [])
+    pool_monitors = {pool.data.get("lb_monitor_user") for pool in pools}
     for host in state.inventory.get_group(TABPY_GROUP, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
+        monitors = _monitor_users(data, pool_monitors)
         cpus = host.get_fact(Cpus) if data.get("tabpy_instances") == "auto" else 1
         try:
             result.plans[host.name] = plan_tabpy_server(
@@ -145,6 +146,19 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
             version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))
     _write_trust_artifacts(result.plans.values())
     return result
+
+
+def _monitor_users(data: Mapping, pool_monitors: set) -> frozenset[str]:
+    """Users a balancer checks this host's TabPy processes with (never rotated in a roll):
+    the pools' lb_monitor_user, or (unset, or the host's own balancer) its health user."""
+    users = {user for user in pool_monitors if isinstance(user, str)}
+    if None in pool_monitors or data.get("tabpy_instances", 1) != 1:
+        declared = data.get("tabpy_users")
+        health = data.get("tabpy_health_check_user") or (
+            next(iter(declared), None) if isinstance(declared, Mapping) else None)
+        if isinstance(health, str):
+            users.add(health)
+    return frozenset(user.lower() for user in users)
 
 
 def _plan_balancers(state: State, result: Preflight) -> list[str]:

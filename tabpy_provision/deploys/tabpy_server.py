@@ -82,8 +82,8 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
                archive=wheelhouse.archive, archive_sha256=wheelhouse.sha256,
                tabpy_version=wheelhouse.tabpy_version, work_dir=f"{REMOTE_CACHE}/install")
     release = build_release(plan, venv)
-    tabpy_release(name="TabPy release (config, users, TLS, venv)", config_dir=plan.config_dir,
-                  release=release, users=plan.user_names)
+    built = tabpy_release(name="TabPy release (config, users, TLS, venv)",
+                          config_dir=plan.config_dir, release=release, users=plan.user_names)
     if plan.tls is not None and plan.tls.ca_pem:
         files.put(name="CA certificate (for checks on the host)",
                   src=StringIO(plan.tls.ca_pem.decode()), dest=plan.ca_path, user="root",
@@ -102,7 +102,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
     tabpy_activate(
         name="Activate the release (rolling; rollback on a failed start)",
         config_dir=plan.config_dir, release_name=release.name, services=units,
-        unit_changed=unit.did_change,
+        restart_anyway=lambda: unit.did_change() or built.did_change(),
         # A closure, not args: FunctionCommand's repr (shown at -vv) would print its args.
         restart_and_verify=lambda previous: FunctionCommand(
             lambda state, host: _restart_and_verify(host, plan, release.name, previous, failed,
@@ -170,6 +170,10 @@ def _restart_and_verify(host, plan: TabpyServerPlan, release: str, previous: str
         if previous and previous != release:
             _shell(host, switch_command(plan.config_dir, "current", previous))
             for restarted in (*moved, instance):
+                ok, _ = _shell(host, "test -f", f"{plan.current_dir}/{restarted.config_name}")
+                if not ok:  # the previous release had another process count: its units run
+                    _shell(host, "systemctl stop", restarted.unit)
+                    continue
                 back = _restart(host, plan, restarted, members, check=verify.check_serving)
                 host.log_styled(f"{restarted.unit} rolled back to release {previous}: "
                                 f"{back.detail}", fg="yellow" if back.ok else "red")

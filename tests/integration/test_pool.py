@@ -1,0 +1,185 @@
+"""The TabPy pool on the lab: two TabPy processes on each of tabpy1 and tabpy2 behind the pool's
+HAProxy on tabpylb1 (tabpy.lab.test), requests from client1 through its OS trust store.
+
+Rolling changes under load lose no request; a killed process and a process with a wrong
+password file leave the pool; reruns change nothing and reload (never restart) HAProxy.
+Figures are printed as FIGURE lines (`pytest -s`)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tabpy_provision import balancer
+from tests.integration.conftest import TABPY_HOSTS, lab_host, lab_inventory_with, pyinfra
+from tests.load import Load
+
+pytestmark = pytest.mark.lab
+
+CLIENT = "client1.lab.test"
+BALANCER = "tabpylb1.lab.test"
+SERVICE = "tabpy.lab.test"
+PORTS = (9101, 9102)
+
+
+def stat() -> dict[str, balancer.ServerStat]:
+    text = lab_host(BALANCER).check_output(balancer.runtime_command(balancer.SHOW_STAT))
+    return balancer.parse_stat(text)
+
+
+def password(user: str) -> str:
+    from tests.integration.conftest import ROOT
+    return (ROOT / "secrets/lab/tabpy_users" / user).read_text().strip()
+
+
+def haproxy_pid() -> str:
+    return lab_host(BALANCER).check_output("systemctl show -p MainPID --value haproxy")
+
+
+def deploy(inventory: str, *args: str):
+    run = pyinfra("--json", *args, inventory=inventory)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def pool(converged, tmp_path_factory):
+    """The lab with two TabPy processes per host; back to one each afterwards."""
+    folder = tmp_path_factory.mktemp("pool")
+    inventory = lab_inventory_with(folder, tabpy_instances=2)
+    first = deploy(inventory)
+    second = deploy(inventory)
+    yield inventory, first, second
+    deploy("inventory/lab.py")
+
+
+def test_pool_serves_every_process_through_one_name(pool):
+    _, _, second = pool
+    assert second.changed() == {}
+    servers = stat()
+    expected = {balancer.server_name(host, port) for host in TABPY_HOSTS for port in PORTS}
+    assert set(servers) == expected
+    assert all(s.status == "UP" and s.check == "L7OK" for s in servers.values()), servers
+    config = lab_host(BALANCER).file(balancer.CONFIG_PATH)
+    assert (config.user, config.mode) == ("root", 0o600)
+    pem = lab_host(BALANCER).file(balancer.SERVICE_PEM)
+    assert (pem.user, pem.mode) == ("root", 0o600)
+    # client1 trusts the CA through its OS store only; TLS names tabpy.lab.test
+    with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4, seconds=60,
+              max_requests=400) as load:
+        time.sleep(3)
+    result = load.result
+    assert result["failed"] == 0 and result["served"] > 0, result
+    for host in TABPY_HOSTS:
+        units = lab_host(host).check_output(
+            "systemctl is-active tabpy@9101 tabpy@9102 haproxy; "
+            "systemctl is-enabled tabpy.service || true")
+        assert units.split() == ["active", "active", "active", "disabled"]
+    for host in TABPY_HOSTS:  # each process writes its own log and state
+        for port in PORTS:
+            assert lab_host(host).file(f"/var/log/tabpy/tabpy-{port}.log").exists
+            assert lab_host(host).file(f"/var/lib/tabpy/state/{port}/state.ini").exists
+
+
+def test_rerun_changes_nothing_and_a_change_reloads_haproxy(pool, tmp_path):
+    inventory, _, _ = pool
+    pid = haproxy_pid()
+    assert deploy(inventory).changed() == {}
+    assert haproxy_pid() == pid
+    faster = lab_inventory_with(tmp_path, tabpy_instances=2,
+                                pool={"lb_check_interval_ms": 500})
+    changed = deploy(faster).changed()
+    assert {name.split(" | ")[-1] for name in changed} == {
+        "HAProxy config and certificate", "HAProxy running (reloaded on change)"}, changed
+    assert set(sum(changed.values(), [])) == {BALANCER}
+    assert haproxy_pid() == pid  # reloaded: the master process stays
+    assert "inter 500" in lab_host(BALANCER).check_output(f"cat {balancer.CONFIG_PATH}")
+    assert lab_host(BALANCER).run(
+        "journalctl -u haproxy --no-pager -n 50 | grep -c Reload").stdout.strip() != "0"
+    deploy(inventory)
+
+
+def test_rolling_upgrade_and_rotation_lose_no_request(pool, tmp_path):
+    inventory, _, _ = pool
+    older = lab_inventory_with(tmp_path, tabpy_instances=2, tabpy_version="2.15.1")
+    steps = []
+    with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4,
+              seconds=600) as load:
+        for label, inv, args in (("upgrade to 2.15.1", older, ()),
+                                 ("rotate analyst", older,
+                                  ("--data", "rotate_users=analyst")),
+                                 ("back to 2.16.0", inventory, ())):
+            started = time.monotonic()
+            entry = "deploy/rotate.py" if args else "deploy/site.py"
+            run = pyinfra("--json", *args, inventory=inv, entry=entry)
+            assert run.returncode == 0, run.stderr[-3000:]
+            steps.append(f"{label} {time.monotonic() - started:.1f} s")
+            activated = {name.split(" | ")[-1] for name in run.changed()}
+            assert "Activate the release (rolling; rollback on a failed start)" in activated, \
+                (label, run.changed(), run.output[-2000:])
+    result = load.result
+    print(f"\nFIGURE rolling through the pool ({', '.join(steps)}): {result['served']} requests "
+          f"served, {result['failed']} failed, {result['stale_retries']} stale-connection "
+          f"retries, {result['requests_per_second']} req/s, p99 {result['p99_ms']} ms")
+    assert result["failed"] == 0, result
+    assert result["served"] > 200, result
+    for host in TABPY_HOSTS:
+        version = lab_host(host).check_output(
+            "/etc/tabpy/current/venv/bin/python -c "
+            "'import importlib.metadata as m; print(m.version(\"tabpy\"))'")
+        assert version == "2.16.0"
+
+
+def test_killed_process_leaves_and_returns(pool):
+    victim, port = TABPY_HOSTS[0], PORTS[0]
+    name = balancer.server_name(victim, port)
+    with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4,
+              seconds=120) as load:
+        time.sleep(2)
+        pid = lab_host(victim).check_output(f"systemctl show -p MainPID --value tabpy@{port}")
+        lab_host(victim).run(f"kill -9 {pid}")
+        killed = time.monotonic()
+        back = None
+        while time.monotonic() - killed < 60:
+            if back is None and stat()[name].status == "UP" and lab_host(victim).check_output(
+                    f"systemctl show -p MainPID --value tabpy@{port}") not in ("0", pid):
+                back = time.monotonic() - killed
+                break
+            time.sleep(0.2)
+        time.sleep(2)
+    result = load.result
+    print(f"\nFIGURE kill -9 of {name} under load: {result['failed']} failed of "
+          f"{result['served'] + result['failed']} ({result['failures']}), "
+          f"{result['stale_retries']} stale-connection retries; back in the pool after "
+          f"{back:.1f} s (systemd restart + rise checks)")
+    assert back is not None
+    # HAProxy sends a request whose connection failed or closed unanswered to another
+    # process: at most the requests in flight on the killed one (one per client thread)
+    assert result["failed"] <= 4, result
+    assert result["served"] > 100, result
+
+
+def test_wrong_password_file_leaves_the_pool_and_a_rerun_repairs_it(pool):
+    inventory, _, _ = pool
+    host, port = TABPY_HOSTS[1], PORTS[1]
+    name = balancer.server_name(host, port)
+    target = lab_host(host)
+    # the monitor user's hash replaced in place: TabPy starts, but every sign-in as it fails
+    target.run("cd /etc/tabpy/current && sed -i 's/^monitor .*/monitor "
+               f"{'0' * 128}/' passwords && systemctl restart tabpy@{port}")
+    restarted = time.monotonic()
+    left = None
+    while time.monotonic() - restarted < 30:
+        current = stat()[name]
+        if current.status.startswith("DOWN"):
+            left = time.monotonic() - restarted
+            break
+        time.sleep(0.1)
+    print(f"\nFIGURE wrong password file: {name} out of the pool {left:.1f} s after its restart "
+          "(checks every 1 s, 2 failures to leave)")
+    assert left is not None and left <= 2 * 1.0 + 3, left  # fall x inter, plus TabPy's start
+    assert stat()[name].check == "L7STS"  # the check got an HTTP status: 401
+    # the deploy finds the release altered and puts an intact one back
+    deploy(inventory)
+    assert stat()[name].status == "UP"
