@@ -4,8 +4,11 @@
 2. a cold deploy of one TabPy host onto that fresh host (wheelhouse already built);
 3. a no-op rerun of the whole lab (after a full deploy);
 4. failover RTO: tabpy1 backed up and destroyed, its backup restored onto the fresh DR host
-   (inventory/lab_dr.py), from the command's start to passing verification.
-Targets: lab up <= 5 s, cold TabPy host <= 30 s, no-op rerun <= 5 s, RTO <= 60 s.
+   (inventory/lab_dr.py), from the command's start to passing verification;
+5. throughput through the pool's balancer (tabpy.lab.test) with 1, 2 and 4 TabPy processes on
+   tabpy1: requests/s of a small CPU-bound script at a fixed concurrency, from client1.
+Targets: lab up <= 5 s, cold TabPy host <= 30 s, no-op rerun <= 5 s, RTO <= 60 s,
+1 -> 2 processes >= 1.6x. `python -m bench throughput` measures 5 only.
 """
 
 from __future__ import annotations
@@ -34,7 +37,54 @@ def timed(label: str, command: list[str]) -> float:
     return run(label, command)[0]
 
 
+# ~20 ms of CPU in TabPy per request (with the sign-in's PBKDF2 and TLS on top)
+LOOPS = 600_000
+SCRIPT = f"return sum(i * i for i in range({LOOPS})) % 7 + _arg1[0]"
+EXPECT = str(sum(i * i for i in range(LOOPS)) % 7 + 41)
+CONCURRENCY, SECONDS = 8, 20
+
+
+def pool_inventory(folder: Path, processes: int) -> Path:
+    """The lab inventory with tabpy1 alone in the pool, running `processes` TabPy processes."""
+    path = folder / f"bench_pool_{processes}.py"
+    path.write_text(
+        "import runpy\n"
+        f"inventory = runpy.run_path({str(ROOT / 'inventory/lab.py')!r})\n"
+        "hosts, data = inventory['tabpy_servers']\n"
+        "tabpy_servers = ([h for h in hosts if h[0] == 'tabpy1.lab.test'],\n"
+        f"                 {{**data, 'tabpy_instances': {processes}}})\n"
+        "tabpy_lb = inventory['tabpy_lb']\n"
+        "clients = inventory['clients']\n")
+    return path
+
+
+def throughput() -> list[tuple[str, float, str]]:
+    import tempfile
+
+    from tests.load import Load
+
+    password = (ROOT / "secrets/lab/tabpy_users/tableau").read_text().strip()
+    rates = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for processes in (1, 2, 4):
+            inventory = pool_inventory(Path(folder), processes)
+            timed(f"pool of {processes}", [PYINFRA, "-y", str(inventory), "deploy/site.py"])
+            with Load("client1.lab.test", "tabpy.lab.test", "tableau", password,
+                      concurrency=CONCURRENCY, seconds=SECONDS, script=SCRIPT,
+                      expect=EXPECT) as load:
+                time.sleep(SECONDS + 1)
+            if load.result["failed"]:
+                sys.exit(f"bench: {processes} processes: failed requests {load.result}")
+            rates[processes] = load.result["requests_per_second"]
+    timed("full deploy", DEPLOY)
+    return [(f"req/s through the pool, {n} TabPy process{'es' if n > 1 else ''}",
+             rate, f"{rate / rates[1]:.2f}x") for n, rate in rates.items()]
+
+
 def main() -> None:
+    if sys.argv[1:] == ["throughput"]:
+        report(throughput())
+        return
     figures = []
     timed("lab down", [sys.executable, "-m", "lab", "down"])
     figures.append(("lab up, 4 fresh hosts, warm base cache",
@@ -53,9 +103,13 @@ def main() -> None:
                     float(re.search(r"RTO: ([0-9.]+) s", output).group(1)), 60))
     timed("bring tabpy1 back", [sys.executable, "-m", "lab", "up", "tabpy1"])
     timed("redeploy tabpy1", DEPLOY)
-    print(f"{'measure':<45} {'seconds':>8} {'target':>7}")
-    for label, seconds, target in figures:
-        print(f"{label:<45} {seconds:>8.1f} {target:>7}")
+    report(figures + throughput())
+
+
+def report(figures: list[tuple[str, float, object]]) -> None:
+    print(f"{'measure':<45} {'value':>8} {'target or ratio':>16}")
+    for label, value, target in figures:
+        print(f"{label:<45} {value:>8.1f} {target:>16}")
 
 
 if __name__ == "__main__":

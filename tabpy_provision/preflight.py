@@ -217,8 +217,10 @@ def _plan_tableau(state: State, result: Preflight) -> list[str]:
         wanted = data.get("tableau_tabpy_host") or data.get("tableau_restart_on_trust_change")
         programs = host.get_fact(TsmPrograms, glob=tableau.TSM_GLOB) if wanted else []
         try:
-            plan = tableau.plan_tableau_server(host.name, data, list(result.plans.values()),
-                                               programs)
+            plan = tableau.plan_tableau_server(
+                host.name, data, list(result.plans.values()), programs,
+                pools={pool.service_name: (pool.port, frozenset(s.host for s in pool.servers))
+                       for pool in result.balancers.values()})
         except settings.SettingsError as error:
             problems += error.problems
             continue

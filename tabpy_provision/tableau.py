@@ -148,14 +148,17 @@ class TableauPlan:
 
 def plan_tableau_server(host: str, data: Mapping[str, Any],
                         tabpy_plans: Sequence[TabpyServerPlan],
-                        tsm_programs: Sequence[str]) -> TableauPlan:
+                        tsm_programs: Sequence[str],
+                        pools: Mapping[str, tuple[int, frozenset[str]]] | None = None
+                        ) -> TableauPlan:
     """Check one Tableau Server node's inputs against the TabPy servers' plans; raise
-    SettingsError with `host: field: problem` lines. `tsm_programs`: tsm paths found on it."""
+    SettingsError with `host: field: problem` lines. `tsm_programs`: tsm paths found on it.
+    `pools`: each pool balancer's service name -> (its port, the TabPy hosts behind it)."""
     problems = settings.check_values(host, data)
     if problems:
         raise settings.SettingsError(problems)
     values = settings.with_defaults(data)
-    connection = _plan_connection(host, values, tabpy_plans, problems)
+    connection = _plan_connection(host, values, tabpy_plans, problems, pools or {})
     managed = values["tableau_tabpy_host"] is not None
     found = pick_tsm(tsm_programs)
     version = _plan_version(host, values, found, managed, problems)
@@ -182,7 +185,7 @@ def plan_connection(host: str, data: Mapping[str, Any],
     it is not managed; SettingsError on bad inputs."""
     problems = settings.check_values(host, data)
     connection = None if problems else _plan_connection(
-        host, settings.with_defaults(data), tabpy_plans, problems)
+        host, settings.with_defaults(data), tabpy_plans, problems, {})
     if problems:
         raise settings.SettingsError(problems)
     return connection
@@ -218,18 +221,20 @@ def _servers_behind(endpoint: str, tabpy_plans: Sequence[TabpyServerPlan]
 
 
 def _plan_connection(host: str, values: Mapping[str, Any],
-                     tabpy_plans: Sequence[TabpyServerPlan], problems: list[str]
-                     ) -> Connection | None:
+                     tabpy_plans: Sequence[TabpyServerPlan], problems: list[str],
+                     pools: Mapping[str, tuple[int, frozenset[str]]]) -> Connection | None:
     if values["tableau_tabpy_host"] is None:
         return None
     endpoint = values["tableau_tabpy_host"].lower()
-    behind = _servers_behind(endpoint, tabpy_plans)
+    pool = pools.get(endpoint)
+    behind = [p for p in tabpy_plans if p.host in pool[1]] if pool else \
+        _servers_behind(endpoint, tabpy_plans)
     if not behind:
         problems.append(f"{host}: tableau_tabpy_host: the inventory has no TabPy server "
                         "(group tabpy_servers)")
         return None
     names = ", ".join(p.host for p in behind)
-    ports = sorted({p["tabpy_port"] for p in behind})
+    ports = [pool[0]] if pool else sorted({p["tabpy_port"] for p in behind})
     port = values["tableau_tabpy_port"] or ports[0]
     if values["tableau_tabpy_port"] is None and len(ports) > 1:
         problems.append(f"{host}: tableau_tabpy_port: TabPy on {names} listens on ports "

@@ -107,6 +107,17 @@ def test_endpoint_by_alias_or_balancer_name():
         "reference"]
 
 
+def test_a_pool_service_name_gives_the_pool_port_and_its_backends():
+    servers = [*SERVERS, tabpy("tabpy3.example.com", tabpy_port=9010)]
+    connection = tableau.plan_tableau_server(
+        NODE, {"tableau_tabpy_host": "TabPy.example.com", "tableau_tabpy_user": "tableau",
+               **TSM_LOGIN}, servers, [TSM_2019],
+        pools={"tabpy.example.com": (8443, frozenset({"tabpy1.example.com",
+                                                      "tabpy2.example.com"}))}).connection
+    assert (connection.host, connection.port) == ("tabpy.example.com", 8443)
+    assert connection.servers == ("tabpy1.example.com", "tabpy2.example.com")
+
+
 @pytest.mark.parametrize(("data", "servers", "expected"), [
     ({"tableau_tabpy_user": None}, SERVERS,
      "tableau_tabpy_user: required: TabPy on tabpy1.example.com uses authentication"),
