@@ -148,7 +148,8 @@ def local_balancer(plan: TabpyServerPlan) -> BalancerPlan:
         servers=tuple(Server(plan.host, plan.fqdn, "127.0.0.1", i.port) for i in plan.instances),
         https=plan.https, tls=plan.tls, backend_ca_pem=_backend_cas([plan]),
         monitor_user=plan.health_user, monitor_password=plan.health_password,
-        server_timeout_s=_server_timeout([plan]), local=True)
+        check_interval_ms=plan["lb_check_interval_ms"], check_fall=plan["lb_check_fall"],
+        check_rise=plan["lb_check_rise"], server_timeout_s=_server_timeout([plan]), local=True)
 
 
 def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpyServerPlan],
