@@ -183,11 +183,11 @@ def project_path(value: str) -> Path:
 
 def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | None = None,
                       rotate: frozenset[str] | None = None, cpus: int = 1,
-                      monitors: frozenset[str] = frozenset()) -> TabpyServerPlan:
+                      pool_monitors: frozenset[str | None] = frozenset()) -> TabpyServerPlan:
     """Check every input of one host; raise SettingsError listing `host: field: problem` lines.
 
-    `cpus`: the host's CPU count (what tabpy_instances `auto` means). `monitors`: users
-    balancers check with (lower-cased), never rotated here (see _rotating_users).
+    `cpus`: the host's CPU count (what tabpy_instances `auto` means). `pool_monitors`: the
+    lb_monitor_user of each pool balancer (None: the default, this host's health user).
     `rotate`: users (lower-cased) whose generated password is being rotated: the plan uses the
     pending value from the secret store. An empty set means every generated user."""
     problems = settings.check_values(host, data)
@@ -206,7 +206,13 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     problems += _cross_field_problems(host, values)
     instance_count = cpus if values["tabpy_instances"] == "auto" else values["tabpy_instances"]
     problems += _instance_problems(host, values, instance_count)
-    rotating = _rotating_users(host, values, rotate, monitors, problems)
+    health_user = values["tabpy_health_check_user"] or next(iter(values["tabpy_users"]), None)
+    # Users a balancer checks this host's processes with: never rotated in a roll.
+    monitors = {user for user in pool_monitors if user is not None}
+    if health_user and (None in pool_monitors or instance_count > 1):
+        monitors.add(health_user)
+    rotating = _rotating_users(host, values, rotate,
+                               frozenset(user.lower() for user in monitors), problems)
     notes: list[str] = []
     users = _resolve_users(host, values, rotating, problems, notes)
     tls = plan_tls(host, fqdn, values, problems, now) if values["tabpy_transfer_protocol"] == \
@@ -214,7 +220,6 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     if problems:
         raise settings.SettingsError(problems)
 
-    health_user = values["tabpy_health_check_user"] or next(iter(users), None)
     return TabpyServerPlan(
         host=host,
         fqdn=fqdn,

@@ -105,16 +105,15 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
     result = Preflight()
     problems: list[str] = []
     targets = {}
-    pools = state.inventory.get_group(balancer.GROUP, [])
-    pool_monitors = {pool.data.get("lb_monitor_user") for pool in pools}
+    pool_monitors = frozenset(pool.data.get("lb_monitor_user")
+                              for pool in state.inventory.get_group(balancer.GROUP, []))
     for host in state.inventory.get_group(TABPY_GROUP, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
-        monitors = _monitor_users(data, pool_monitors)
         cpus = host.get_fact(Cpus) if data.get("tabpy_instances") == "auto" else 1
         try:
             result.plans[host.name] = plan_tabpy_server(
                 host.name, data, rotate=_rotation_request(data) if rotation else None,
-                cpus=cpus or 1, monitors=monitors)
+                cpus=cpus or 1, pool_monitors=pool_monitors)
         except settings.SettingsError as error:
             problems += error.problems
             continue
@@ -138,27 +137,17 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
             print(f"tabpy-provision: {line}", file=sys.stderr)
         raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
                        "no host was changed")
-    for name, plan in [*result.plans.items(), *result.balancers.items()]:
-        for note in (*getattr(plan, "notes", ()), *(plan.tls.notes if plan.tls else ())):
+    for name, plan in result.plans.items():
+        for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
+            logger.info(f"    [{name}] {note}")
+    for name, pool in result.balancers.items():
+        for note in pool.tls.notes if pool.tls else ():
             logger.info(f"    [{name}] {note}")
     for name, (version, abi, arch) in targets.items():
         result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
             version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))
     _write_trust_artifacts(result.plans.values())
     return result
-
-
-def _monitor_users(data: Mapping, pool_monitors: set) -> frozenset[str]:
-    """Users a balancer checks this host's TabPy processes with (never rotated in a roll):
-    the pools' lb_monitor_user, or (unset, or the host's own balancer) its health user."""
-    users = {user for user in pool_monitors if isinstance(user, str)}
-    if None in pool_monitors or data.get("tabpy_instances", 1) != 1:
-        declared = data.get("tabpy_users")
-        health = data.get("tabpy_health_check_user") or (
-            next(iter(declared), None) if isinstance(declared, Mapping) else None)
-        if isinstance(health, str):
-            users.add(health)
-    return frozenset(user.lower() for user in users)
 
 
 def _plan_balancers(state: State, result: Preflight) -> list[str]:

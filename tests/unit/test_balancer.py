@@ -50,11 +50,11 @@ def base(tmp_path, monkeypatch):
 
 @pytest.fixture
 def tabpy(base):
-    """A TabPy host's plan: `tabpy(host, cpus=, rotate=, monitors=, **settings)`."""
+    """A TabPy host's plan: `tabpy(host, cpus=, rotate=, pool_monitors=, **settings)`."""
 
-    def make(host=HOST1, *, cpus=1, rotate=None, monitors=frozenset(), **override):
+    def make(host=HOST1, *, cpus=1, rotate=None, pool_monitors=frozenset(), **override):
         return plan_tabpy_server(host, {**base, **override}, cpus=cpus, rotate=rotate,
-                                 monitors=monitors)
+                                 pool_monitors=pool_monitors)
 
     return make
 
@@ -158,7 +158,7 @@ GENERATED = {"tableau": "env:TABPY_TEST_PW", "Mon": "generate", "Gen": "generate
 
 
 def test_rotating_every_generated_user_leaves_the_monitor_out(tabpy):
-    plan = tabpy(tabpy_users=GENERATED, rotate=frozenset(), monitors=frozenset({"mon"}))
+    plan = tabpy(tabpy_users=GENERATED, rotate=frozenset(), pool_monitors=frozenset({"Mon"}))
     assert plan.rotating == frozenset({"gen"})
     assert any(note.startswith("tabpy_users.Gen: rotating") for note in plan.notes)
     assert not any(note.startswith("tabpy_users.Mon: rotating") for note in plan.notes)
@@ -167,16 +167,30 @@ def test_rotating_every_generated_user_leaves_the_monitor_out(tabpy):
     assert other.rotating == frozenset({"gen", "mon"})
 
 
+def test_the_health_user_is_the_monitor_of_a_default_pool_or_the_host_balancer(tabpy):
+    users = {"Gen": "generate", "other": "generate"}  # Gen: the health user (first)
+    alone = tabpy(tabpy_users=users, rotate=frozenset())
+    assert alone.rotating == frozenset({"gen", "other"})
+    default_pool = tabpy(tabpy_users=users, rotate=frozenset(), pool_monitors=frozenset({None}))
+    assert default_pool.rotating == frozenset({"other"})
+    several = tabpy(tabpy_users=users, rotate=frozenset(), tabpy_instances=2)
+    assert several.rotating == frozenset({"other"})
+    auto = tabpy(tabpy_users=users, rotate=frozenset(), tabpy_instances="auto", cpus=2)
+    assert auto.rotating == frozenset({"other"})
+    one_cpu = tabpy(tabpy_users=users, rotate=frozenset(), tabpy_instances="auto", cpus=1)
+    assert one_cpu.rotating == frozenset({"gen", "other"})
+
+
 def test_monitor_keeps_its_current_password_while_others_rotate(tabpy):
     current = tabpy(tabpy_users=GENERATED)
-    rotated = tabpy(tabpy_users=GENERATED, rotate=frozenset(), monitors=frozenset({"mon"}))
+    rotated = tabpy(tabpy_users=GENERATED, rotate=frozenset(), pool_monitors=frozenset({"Mon"}))
     assert rotated.passwords["mon"] == current.passwords["mon"]
     assert rotated.passwords["gen"] != current.passwords["gen"]
 
 
 def test_naming_the_monitor_in_rotate_users_is_refused(tabpy):
     problems = problems_of(tabpy, tabpy_users=GENERATED, rotate=frozenset({"mon", "gen"}),
-                           monitors=frozenset({"mon"}))
+                           pool_monitors=frozenset({"Mon"}))
     assert len(problems) == 1, problems
     (line,) = problems
     assert line.startswith(f"{HOST1}: rotate_users: 'mon' is a balancer's lb_monitor_user")
