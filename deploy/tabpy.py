@@ -1,11 +1,19 @@
-"""TabPy servers only: `pyinfra inventory/<env>.py deploy/tabpy.py`."""
+"""TabPy servers: `pyinfra inventory/<env>.py deploy/tabpy.py`. The pool's balancers are only
+told, before the roll, to also trust the CAs the TabPy servers move to (deploy/balancer.py
+does the rest of the balancers)."""
 
 from pyinfra import host, state
 
+from tabpy_provision.balancer_operations import backend_cas_widened
 from tabpy_provision.deploys.tabpy_server import tabpy_server
+from tabpy_provision.operations import barrier
 from tabpy_provision.preflight import preflight
 
 checked = preflight(state)
+if host.name in checked.balancers:
+    backend_cas_widened(name="Pool balancer also trusts the TabPy servers' new CAs",
+                        ca_pem=checked.balancers[host.name].backend_ca_pem)
+barrier(name="Before the TabPy servers roll")
 if host.name in checked.plans:
     plan = checked.plans[host.name]
     tabpy_server(plan, checked.wheelhouses[host.name], checked.members(plan))

@@ -26,10 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tabpy_provision import render, settings
+from cryptography import x509
+
+from tabpy_provision import pki, render, settings
 from tabpy_provision.plan import TabpyServerPlan, Tls, endpoint, plan_tls
 
 GROUP = "tabpy_lb"
+PACKAGES = ["haproxy", "socat"]  # socat: the runtime API from the deploy
 CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 FILES_DIR = "/etc/haproxy/tabpy"
 SERVICE_PEM = f"{FILES_DIR}/service.pem"
@@ -102,13 +105,14 @@ class BalancerPlan:
         token = f"{self.monitor_user}:{self.monitor_password}".encode()
         return "Basic " + base64.b64encode(token).decode()
 
-    def files(self) -> tuple[tuple[str, bytes, str, bool], ...]:
-        """(path, content, mode, secret) of every file HAProxy reads."""
+    def files(self, backend_cas: bytes | None = None) -> tuple[tuple[str, bytes, str, bool], ...]:
+        """(path, content, mode, secret) of every file HAProxy reads; `backend_cas`: what
+        the backend CA file holds instead of exactly backend_ca_pem (see with_cas)."""
         result = [(CONFIG_PATH, render_config(self).encode(), "0600", True)]
         if self.tls is not None:
             result.append((SERVICE_PEM, self.tls.chain_pem + self.tls.key_pem, "0600", True))
         if self.backend_ca_pem is not None:
-            result.append((BACKEND_CA, self.backend_ca_pem, "0644", False))
+            result.append((BACKEND_CA, backend_cas or self.backend_ca_pem, "0644", False))
         return tuple(result)
 
     @property
@@ -120,6 +124,16 @@ class BalancerPlan:
     @property
     def check_credentials(self) -> tuple[str, str] | None:
         return (self.monitor_user, self.monitor_password) if self.monitor_user else None
+
+
+def with_cas(current: bytes, wanted: bytes) -> bytes:
+    """A backend CA file that keeps what `current` trusts and adds the `wanted` CAs it lacks
+    (`current` itself when it lacks none): what a balancer trusts while its TabPy processes
+    move to new CAs, so one restarted on a new certificate passes the balancer's check while
+    the others still serve the old one. Narrowed to `wanted` once every process moved."""
+    have = set(x509.load_pem_x509_certificates(current)) if b"-BEGIN" in current else set()
+    missing = [cert for cert in x509.load_pem_x509_certificates(wanted) if cert not in have]
+    return current + b"".join(pki.to_pem(cert) for cert in missing)
 
 
 def render_config(plan: BalancerPlan) -> str:

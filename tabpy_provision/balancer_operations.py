@@ -10,6 +10,7 @@ from io import BytesIO
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 from tabpy_provision import balancer
@@ -20,17 +21,45 @@ from tabpy_provision.operations import Upload, fail_command
 SERVICE = "haproxy.service"
 
 
+def _current_cas() -> bytes | None:
+    lines = host.get_fact(FileContents, path=balancer.BACKEND_CA)
+    return None if lines is None else ("\n".join(lines) + "\n").encode()
+
+
 @operation()
-def balancer_files(plan: BalancerPlan):
+def backend_cas_widened(ca_pem: bytes | None):
+    """Before a roll: the balancer also trusts the CAs its TabPy processes move to (keeping
+    those they use now), so each restarted process passes its check (balancer.with_cas).
+    Nothing when it trusts them already, uses the OS bundle, or is not configured yet."""
+    current = _current_cas() if ca_pem is not None else None
+    widened = None if current is None else balancer.with_cas(current, ca_pem)
+    if widened in (None, current):
+        return
+    yield from _write([(balancer.BACKEND_CA, widened, "0644")])
+    yield StringCommand("! systemctl is-active --quiet", SERVICE, "|| { haproxy -c -q -f",
+                        balancer.CONFIG_PATH, "&& systemctl reload", SERVICE, "; }")
+
+
+@operation()
+def balancer_files(plan: BalancerPlan, keep_current_cas: Callable[[], bool] = lambda: False):
     """HAProxy's config and certificate files: only what differs is written (secrets from
     memory, never diffed); a new config replaces the old one only once `haproxy -c` accepts
-    it, so a bad one never reaches a reload."""
-    files = plan.files()
+    it, so a bad one never reaches a reload. When `keep_current_cas()` (a run where some
+    host failed: TabPy processes may still serve the old CAs), the backend CA file keeps the
+    CAs it has (balancer.with_cas) instead of being narrowed to the wanted ones."""
+    current = _current_cas() if plan.backend_ca_pem is not None and host.state.is_executing \
+        and keep_current_cas() else None
+    files = plan.files(balancer.with_cas(current, plan.backend_ca_pem) if current else None)
     present = host.get_fact(Sha256s, paths=[path for path, *_ in files])
     changed = [(path, content, mode) for path, content, mode, _ in files
                if present.get(path) != hashlib.sha256(content).hexdigest()]
-    if not changed:
-        return
+    if changed:
+        yield from _write(changed)
+
+
+def _write(changed: list[tuple[str, bytes, str]]):
+    """Stage each file beside its place, then move certificates in, then the config once
+    `haproxy -c` accepts it."""
     yield StringCommand("install -d -m 0750 -o root -g haproxy", balancer.FILES_DIR)
     for path, content, mode in changed:
         yield StringCommand("install -m", mode, "-o root -g root /dev/null", f"{path}.new")

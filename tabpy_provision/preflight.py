@@ -24,7 +24,16 @@ from pyinfra.api.state import State
 from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Kernel, LinuxDistribution
 
-from tabpy_provision import balancer, render, settings, tableau, tableau_rest, trust, wheelhouse
+from tabpy_provision import (
+    balancer,
+    pki,
+    render,
+    settings,
+    tableau,
+    tableau_rest,
+    trust,
+    wheelhouse,
+)
 from tabpy_provision.balancer import BalancerPlan, Membership
 from tabpy_provision.facts import PythonTarget, TsmPrograms
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server, project_path
@@ -51,6 +60,15 @@ class Preflight:
     #: What each Tableau node whose connection is managed holds now (tsm or REST API).
     tableau_state: dict[str, tableau.TsmState | tableau_rest.RestState] = field(
         default_factory=dict)
+
+    def client_cas(self, plans: Iterable[TabpyServerPlan]) -> list[pki.CaCert]:
+        """The CA certificates a client needs to reach these TabPy servers: theirs, and those
+        of the pool balancers in front of them (whose certificate may come from another CA)."""
+        plans = list(plans)
+        hosts = {plan.host for plan in plans}
+        pools = [pool for pool in self.balancers.values()
+                 if hosts & {server.host for server in pool.servers}]
+        return [ca for plan in (*plans, *pools) if plan.tls for ca in plan.tls.cas]
 
     def members(self, plan: TabpyServerPlan) -> list[Membership]:
         """The balancers in front of each TabPy process of a host."""
@@ -127,9 +145,9 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
                             f"on {target['abi']} {target['arch']}")
             continue
         targets[host.name] = (version, target["abi"], target["arch"])
-    problems += _plan_trust(state, result)
     if not problems:  # balancers and the Tableau side check against the TabPy servers' plans
         problems += _plan_balancers(state, result)
+    problems += _plan_trust(state, result)
     if not problems:
         problems += _plan_tableau(state, result)
     if problems:
@@ -146,7 +164,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
     for name, (version, abi, arch) in targets.items():
         result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
             version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))
-    _write_trust_artifacts(result.plans.values())
+    _write_trust_artifacts(result)
     return result
 
 
@@ -176,10 +194,11 @@ def _plan_balancers(state: State, result: Preflight) -> list[str]:
 
 
 def _plan_trust(state: State, result: Preflight) -> list[str]:
-    """Plan every client and Tableau node: which of the TabPy servers' CA certificates its OS
-    trust store gets (its OS read from facts unless trust_os_family says)."""
+    """Plan every client and Tableau node: which of the TabPy servers' (and their pool
+    balancers') CA certificates its OS trust store gets (its OS read from facts unless
+    trust_os_family says)."""
     problems: list[str] = []
-    cas = [ca for plan in result.plans.values() if plan.tls for ca in plan.tls.cas]
+    cas = result.client_cas(result.plans.values())
     scope = trust.scope_of(plan["environment"] for plan in result.plans.values())
     for name, host in trust_hosts(state.inventory).items():
         if host in state.failed_hosts:  # unreachable: pyinfra reports it, the others go on
@@ -249,15 +268,15 @@ def detect_trust_os(host: Host) -> tuple[str | None, str]:
     return trust.os_family(kernel, meta), f"{kernel} {meta.get('ID', '')}".strip()
 
 
-def _write_trust_artifacts(plans: Iterable[TabpyServerPlan]) -> None:
+def _write_trust_artifacts(result: Preflight) -> None:
     """Windows (.cer + PowerShell) and macOS (.mobileconfig) artifacts of the CAs behind the
-    TabPy servers, per trust_artifacts_dir; only what differs is written."""
+    TabPy servers (and their pool balancers), per trust_artifacts_dir; only what differs is
+    written."""
     by_folder: dict[Path, list[TabpyServerPlan]] = {}
-    for plan in plans:
+    for plan in result.plans.values():
         by_folder.setdefault(project_path(plan["trust_artifacts_dir"]), []).append(plan)
     for folder, group in by_folder.items():
-        selected = trust.trust_set([ca for plan in group if plan.tls for ca in plan.tls.cas],
-                                   settings.TRUST_ROLES)
+        selected = trust.trust_set(result.client_cas(group), settings.TRUST_ROLES)
         scope = trust.scope_of(plan["environment"] for plan in group)
         files = trust.artifact_files(
             selected, render.windows_trust_script(selected, scope),

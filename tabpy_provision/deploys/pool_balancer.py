@@ -3,10 +3,11 @@ of every TabPy process of its backend group (see balancer.py for why TLS ends he
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt
 
-from tabpy_provision import verify
+from tabpy_provision import balancer, verify
 from tabpy_provision.balancer import BalancerPlan
 from tabpy_provision.balancer_operations import balancer_files, balancer_service, pool_report
 from tabpy_provision.lease import release_lease, take_lease
@@ -16,8 +17,9 @@ from tabpy_provision.operations import controller_check
 @deploy("TabPy pool balancer")
 def pool_balancer(plan: BalancerPlan) -> None:
     take_lease(name="Take the deploy lease (one deploy per host at a time)")
-    apt.packages(name="HAProxy", packages=["haproxy", "socat"])
-    written = balancer_files(name="HAProxy config and certificate", plan=plan)
+    apt.packages(name="HAProxy", packages=balancer.PACKAGES)
+    written = balancer_files(name="HAProxy config and certificate", plan=plan,
+                             keep_current_cas=lambda: bool(host.state.failed_hosts))
     balancer_service(name="HAProxy running (reloaded on change)", reload=written.did_change)
     pool_report(name="Every TabPy process in the pool serving", plan=plan)
     controller_check(name=f"{plan.service_name}: a request through the pool, as Tableau does",

@@ -23,6 +23,7 @@ from tabpy_provision import balancer, render, settings, verify
 from tabpy_provision.balancer import Membership
 from tabpy_provision.balancer_operations import (
     Drain,
+    backend_cas_widened,
     balancer_files,
     balancer_service,
     host_balancer_stopped,
@@ -92,8 +93,11 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
                      dest=f"/etc/systemd/system/{plan.unit_file}", user="root", group="root",
                      mode="0644")
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
-    if plan.local_balancer:
-        apt.packages(name="HAProxy (this host's balancer)", packages=["haproxy", "socat"])
+    local = balancer.local_balancer(plan) if plan.local_balancer else None
+    if local:
+        apt.packages(name="HAProxy (this host's balancer)", packages=balancer.PACKAGES)
+        backend_cas_widened(name="This host's balancer also trusts the new CA",
+                            ca_pem=local.backend_ca_pem)
     else:
         # One TabPy process again: it takes tabpy_port back from the host's balancer.
         host_balancer_stopped(name="This host's balancer stopped (one TabPy process)")
@@ -115,8 +119,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
                         enabled=True)
     other_units_stopped(name="TabPy units of another process count stopped",
                         service=v["tabpy_service_name"], wanted=units)
-    if plan.local_balancer:
-        local = balancer.local_balancer(plan)
+    if local:
         written = balancer_files(name="This host's balancer: HAProxy config and certificate",
                                  plan=local)
         balancer_service(name="This host's balancer running (reloaded on change)",

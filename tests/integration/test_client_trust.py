@@ -124,7 +124,7 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
                "trust_artifacts_dir": str(tmp_path / "artifacts")}
     (tmp_path / "short").mkdir()
     (tmp_path / "renewing").mkdir()
-    short = lab_inventory_with(tmp_path / "short", **test_ca, pool=False, pki_leaf_days=30,
+    short = lab_inventory_with(tmp_path / "short", **test_ca, pki_leaf_days=30,
                                pki_renew_before_days=5)
 
     deploy(short, "deploy/tabpy.py", "servers on the test CA")
@@ -148,7 +148,7 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
         "Trust test Intermediate CA G2"}
 
     # Leaf renewal: inside the renewal window (45 days) the 30-day leaves are re-issued.
-    renewing = lab_inventory_with(tmp_path / "renewing", **test_ca, pool=False, pki_leaf_days=90,
+    renewing = lab_inventory_with(tmp_path / "renewing", **test_ca, pki_leaf_days=90,
                                   pki_renew_before_days=45)
     before = {fqdn: served(fqdn)[0] for fqdn in TABPY_HOSTS}
     starts = StartCounter()
@@ -205,9 +205,8 @@ def test_enterprise_certificate_with_an_encrypted_key(lab_ca_restored, tmp_path)
     (tmp_path / "tabpy.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(b"company passphrase")))
-    # (no pool: its balancer would not verify TabPy on a CA it was never given, see README)
     inventory = lab_inventory_with(
-        tmp_path, pool=False, tabpy_certificate_file=str(tmp_path / "tabpy.crt"),
+        tmp_path, tabpy_certificate_file=str(tmp_path / "tabpy.crt"),
         tabpy_key_file=str(tmp_path / "tabpy.key"), tabpy_key_passphrase="env:TABPY_IT_KEY",
         trust_artifacts_dir=str(tmp_path / "artifacts"))
 

@@ -14,7 +14,7 @@ import shlex
 import pytest
 from cryptography import x509
 
-from tabpy_provision import balancer, render
+from tabpy_provision import balancer, pki, render
 from tabpy_provision.balancer import (
     BalancerPlan,
     Membership,
@@ -598,3 +598,20 @@ def test_serving(status, serving):
 def test_parse_stat_of_nothing():
     assert parse_stat("") == {}
     assert parse_stat(f"# {STAT_HEADER},\n\n") == {}
+
+
+# --- the backend CA file while TabPy moves to new CAs ---------------------------------------
+
+def test_with_cas_keeps_what_the_balancer_trusts_and_adds_what_it_lacks(tmp_path):
+    old = pki.ensure_ca(tmp_path / "old", common_name="Old").trusted_roots_pem
+    new = pki.ensure_ca(tmp_path / "new", common_name="New").trusted_roots_pem
+
+    def names(pem):
+        return [pki.subject_cn(cert) for cert in x509.load_pem_x509_certificates(pem)]
+
+    assert balancer.with_cas(old, old) == old  # nothing lacking: the same bytes, no rewrite
+    both = balancer.with_cas(old, new)
+    assert both.startswith(old)
+    assert names(both) == [*names(old), *names(new)]
+    assert balancer.with_cas(both, new) == both
+    assert balancer.with_cas(b"", new) == new
