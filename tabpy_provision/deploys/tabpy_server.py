@@ -194,10 +194,13 @@ def _restart(host, plan: TabpyServerPlan, instance: Instance, members: list[Memb
     interval = plan["lb_check_interval_ms"] / 1000
 
     def exited() -> str | None:
-        _, lines = _shell(host, "systemctl show -p NRestarts -p ActiveState --value", unit)
-        restarts, active = (lines + ["0", ""])[:2]
-        if active == "failed" or restarts not in ("", "0"):
-            return f"TabPy exited ({active}, restarted {restarts or 0} times by systemd)"
+        _, lines = _shell(host, "systemctl show -p NRestarts -p ActiveState", unit)
+        shown = dict(line.split("=", 1) for line in lines if "=" in line)
+        active, restarts = shown.get("ActiveState", ""), int(shown.get("NRestarts") or 0)
+        # One restart by systemd is waited out: systemd itself sometimes fails to spawn a
+        # process (result 'resources') and its restart succeeds; TabPy failing twice is final.
+        if active == "failed" or restarts >= 2:
+            return f"TabPy exited ({active}, restarted {restarts} times by systemd)"
         return None
 
     drain = Drain(host, [m for m in members if m.port == instance.port],
