@@ -7,12 +7,20 @@ Figures are printed as FIGURE lines (`pytest -s`)."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 import pytest
+from cryptography import x509
 
-from tabpy_provision import balancer
-from tests.integration.conftest import TABPY_HOSTS, lab_host, lab_inventory_with, pyinfra
+from tabpy_provision import balancer, pki
+from tests.integration.conftest import (
+    ROOT,
+    TABPY_HOSTS,
+    lab_host,
+    lab_inventory_with,
+    pyinfra,
+)
 from tests.load import Load
 
 pytestmark = pytest.mark.lab
@@ -29,7 +37,6 @@ def stat() -> dict[str, balancer.ServerStat]:
 
 
 def password(user: str) -> str:
-    from tests.integration.conftest import ROOT
     return (ROOT / "secrets/lab/tabpy_users" / user).read_text().strip()
 
 
@@ -89,7 +96,11 @@ def test_rerun_changes_nothing_and_a_change_reloads_haproxy(pool, tmp_path):
     assert haproxy_pid() == pid
     faster = lab_inventory_with(tmp_path, tabpy_instances=2,
                                 pool={"lb_check_interval_ms": 500})
-    changed = deploy(faster).changed()
+    run = deploy(faster, "-vv", "--diff")
+    changed = run.changed()
+    secret = password("monitor")
+    for shown in (secret, base64.b64encode(f"monitor:{secret}".encode()).decode()):
+        assert shown not in run.output  # the check's credentials never printed
     assert {name.split(" | ")[-1] for name in changed} == {
         "HAProxy config and certificate", "HAProxy running (reloaded on change)"}, changed
     assert set(sum(changed.values(), [])) == {BALANCER}
@@ -131,6 +142,34 @@ def test_rolling_upgrade_and_rotation_lose_no_request(pool, tmp_path):
         assert version == "2.16.0"
 
 
+def backend_cas() -> list[str]:
+    pem = lab_host(BALANCER).check_output(f"cat {balancer.BACKEND_CA}").encode()
+    return [pki.subject_cn(cert) for cert in x509.load_pem_x509_certificates(pem)]
+
+
+def test_servers_moving_to_another_ca_lose_no_request(pool, tmp_path):
+    """The TabPy servers switch at once to a CA the balancers never saw (not the rotation
+    procedure): each balancer first also trusts it, the roll goes through, then it trusts
+    only the new one; clients trust the pool's own CA and the servers'."""
+    inventory, _, _ = pool
+    other_ca = lab_inventory_with(tmp_path, tabpy_instances=2, pki_dir=str(tmp_path / "pki"),
+                                  pki_common_name="Pool test",
+                                  trust_artifacts_dir=str(tmp_path / "artifacts"))
+    lab_root = backend_cas()
+    with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4,
+              seconds=600) as load:
+        deploy(other_ca)
+        assert backend_cas() == ["Pool test Root CA"]
+        assert all(s.status == "UP" for s in stat().values()), stat()
+        deploy(inventory)
+    assert backend_cas() == lab_root
+    result = load.result
+    print(f"\nFIGURE TabPy servers to another CA and back under load: {result['served']} "
+          f"served, {result['failed']} failed")
+    assert result["failed"] == 0, result
+    assert result["served"] > 100, result
+
+
 def test_killed_process_leaves_and_returns(pool):
     victim, port = TABPY_HOSTS[0], PORTS[0]
     name = balancer.server_name(victim, port)
@@ -140,20 +179,21 @@ def test_killed_process_leaves_and_returns(pool):
         pid = lab_host(victim).check_output(f"systemctl show -p MainPID --value tabpy@{port}")
         lab_host(victim).run(f"kill -9 {pid}")
         killed = time.monotonic()
-        back = None
-        while time.monotonic() - killed < 60:
-            if back is None and stat()[name].status == "UP" and lab_host(victim).check_output(
-                    f"systemctl show -p MainPID --value tabpy@{port}") not in ("0", pid):
+        left = back = None  # seconds after the kill: out of the pool, then in again
+        while back is None and time.monotonic() - killed < 60:
+            status = stat()[name].status
+            if left is None and status.startswith("DOWN"):
+                left = time.monotonic() - killed
+            elif left is not None and status == "UP":
                 back = time.monotonic() - killed
-                break
-            time.sleep(0.2)
+            time.sleep(0.1)
         time.sleep(2)
     result = load.result
+    assert left is not None and back is not None, (left, back)
     print(f"\nFIGURE kill -9 of {name} under load: {result['failed']} failed of "
           f"{result['served'] + result['failed']} ({result['failures']}), "
-          f"{result['stale_retries']} stale-connection retries; back in the pool after "
-          f"{back:.1f} s (systemd restart + rise checks)")
-    assert back is not None
+          f"{result['stale_retries']} stale-connection retries; out of the pool after "
+          f"{left:.1f} s, back after {back:.1f} s (systemd restart + rise checks)")
     # HAProxy sends a request whose connection failed or closed unanswered to another
     # process: at most the requests in flight on the killed one (one per client thread)
     assert result["failed"] <= 4, result
