@@ -95,6 +95,7 @@ class BalancerPlan:
     check_fall: int = 2
     check_rise: int = 2
     server_timeout_s: int = 60
+    evaluate: bool = True  # every TabPy behind it runs /evaluate (what a check can ask)
     local: bool = False  # the TabPy host's own balancer
 
     @property
@@ -163,7 +164,8 @@ def local_balancer(plan: TabpyServerPlan) -> BalancerPlan:
         https=plan.https, tls=plan.tls, backend_ca_pem=_backend_cas([plan]),
         monitor_user=plan.health_user, monitor_password=plan.health_password,
         check_interval_ms=plan["lb_check_interval_ms"], check_fall=plan["lb_check_fall"],
-        check_rise=plan["lb_check_rise"], server_timeout_s=_server_timeout([plan]), local=True)
+        check_rise=plan["lb_check_rise"], server_timeout_s=_server_timeout([plan]),
+        evaluate=plan["tabpy_evaluate_enable"], local=True)
 
 
 def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpyServerPlan],
@@ -203,7 +205,8 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
         backend_ca_pem=_backend_cas(backends) if https else None,
         monitor_user=monitor_user, monitor_password=monitor_password,
         check_interval_ms=values["lb_check_interval_ms"], check_fall=values["lb_check_fall"],
-        check_rise=values["lb_check_rise"], server_timeout_s=_server_timeout(backends))
+        check_rise=values["lb_check_rise"], server_timeout_s=_server_timeout(backends),
+        evaluate=all(p["tabpy_evaluate_enable"] for p in backends))
 
 
 def _monitor(host: str, values: Mapping[str, Any], backends: Sequence[TabpyServerPlan],

@@ -3,9 +3,9 @@ uses in one table; exit 1 when one is inside its renewal window or broken (for c
 monitoring check).
 
 It reads, and changes nothing: the private CA and supplied files on the controller, the chain
-each TabPy server SERVES over TLS (so a certificate changed by hand, or not deployed, is
-caught), and the OS trust store of every client and Tableau node over SSH (the same facts the
-trust deploy uses). Statuses and windows: see cert_status.py.
+each TabPy server and pool balancer SERVES over TLS (so a certificate changed by hand, or not
+deployed, is caught), and the OS trust store of every client and Tableau node over SSH (the
+same facts the trust deploy uses). Statuses and windows: see cert_status.py.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import cert_status, trust, verify
+from tabpy_provision import balancer, cert_status, trust, verify
 from tabpy_provision.cert_status import BROKEN, OK, Row, ServerCerts, TrustHost
 from tabpy_provision.facts import KeychainSha1s, ManagedTrustFiles
 from tabpy_provision.preflight import TABPY_GROUP, detect_trust_os, trust_hosts
@@ -76,6 +76,9 @@ def main(argv: list[str]) -> int:
     state.init(inventory, Config())
     servers = [s for s in (cert_status.expected_certs(host.name, host.data.dict())
                            for host in inventory.get_group(TABPY_GROUP, [])) if s]
+    if servers:  # a pool serves https when its TabPy servers do
+        servers += [s for s in (cert_status.expected_pool_certs(host.name, host.data.dict())
+                                for host in inventory.get_group(balancer.GROUP, [])) if s]
     with ctx_state.use(state):
         connect_all(state)
         hosts = read_trust_hosts(state, servers, now)

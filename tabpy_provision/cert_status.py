@@ -105,6 +105,16 @@ def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
     return server
 
 
+def expected_pool_certs(name: str, data: Mapping) -> ServerCerts | None:
+    """What a pool balancer serves: the certificate of its lb_service_name on lb_port, from
+    the same PKI settings as a TabPy server's (None without a service name)."""
+    values = settings.with_defaults(data)
+    if not isinstance(values["lb_service_name"], str):
+        return None
+    return expected_certs(name, {**data, "tabpy_fqdn": values["lb_service_name"],
+                                 "tabpy_port": values["lb_port"]})
+
+
 def _shown(path: Path) -> str:
     return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 

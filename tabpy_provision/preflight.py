@@ -169,28 +169,40 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
 
 
 def _plan_balancers(state: State, result: Preflight) -> list[str]:
+    result.balancers, problems = plan_pools(state.inventory, result.plans)
+    return problems
+
+
+def tableau_pools(pools: Iterable[BalancerPlan]) -> dict[str, tuple[int, frozenset[str]]]:
+    """What Tableau's planning needs of the pools: service name -> (port, TabPy hosts)."""
+    return {pool.service_name: (pool.port, frozenset(server.host for server in pool.servers))
+            for pool in pools}
+
+
+def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan]
+               ) -> tuple[dict[str, BalancerPlan], list[str]]:
     """Plan every pool balancer (group tabpy_lb) against the TabPy plans of its backends."""
+    pools: dict[str, BalancerPlan] = {}
     problems: list[str] = []
-    for host in state.inventory.get_group(balancer.GROUP, []):
+    for host in inventory.get_group(balancer.GROUP, []):
         data = host.data.dict()
-        if host.name in result.plans and result.plans[host.name].local_balancer:
+        if host.name in plans and plans[host.name].local_balancer:
             problems.append(f"{host.name}: tabpy_instances: a {balancer.GROUP} host cannot also "
                             "run several TabPy processes (one HAProxy per host)")
             continue
         group = data.get("lb_backend_group", settings.BY_NAME["lb_backend_group"].default)
-        members = state.inventory.get_group(group, []) if isinstance(group, str) else []
-        backends = [result.plans[m.name] for m in members if m.name in result.plans]
+        members = inventory.get_group(group, []) if isinstance(group, str) else []
+        backends = [plans[m.name] for m in members if m.name in plans]
         if len(backends) < len(members):
             problems.append(f"{host.name}: lb_backend_group: only the TabPy servers of group "
                             f"{TABPY_GROUP} can be balanced")
             continue
         addresses = {m.name: m.data.get("ssh_hostname") or m.name for m in members}
         try:
-            result.balancers[host.name] = balancer.plan_balancer(host.name, data, backends,
-                                                                 addresses)
+            pools[host.name] = balancer.plan_balancer(host.name, data, backends, addresses)
         except settings.SettingsError as error:
             problems += error.problems
-    return problems
+    return pools, problems
 
 
 def _plan_trust(state: State, result: Preflight) -> list[str]:
@@ -227,8 +239,7 @@ def _plan_tableau(state: State, result: Preflight) -> list[str]:
         try:
             plan = tableau.plan_tableau_server(
                 host.name, data, list(result.plans.values()), programs,
-                pools={pool.service_name: (pool.port, frozenset(s.host for s in pool.servers))
-                       for pool in result.balancers.values()})
+                pools=tableau_pools(result.balancers.values()))
         except settings.SettingsError as error:
             problems += error.problems
             continue

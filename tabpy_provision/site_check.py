@@ -1,9 +1,10 @@
 """`python -m tabpy_provision.site_check inventory/<env>.py`: the verification table.
 
-For every TabPy server of the inventory, from the controller, what Tableau does: HTTPS to the
-host's name with the certificate verified (the private CA, or the OS trust store for supplied
-certificates), basic auth, GET /info and POST /evaluate answering 42; plus the two refusals
-Tableau relies on (no credentials, wrong password: 401). Then, from every Tableau Server node
+For every TabPy server of the inventory, and every pool balancer (through its service name),
+from the controller, what Tableau does: HTTPS to the name with the certificate verified (the
+private CA, or the OS trust store for supplied certificates), basic auth, GET /info and POST
+/evaluate answering 42; plus the two refusals Tableau relies on (no credentials, wrong
+password: 401). Then, from every Tableau Server node
 whose connection is managed, Tableau's own "Test Connection" (over SSH: the node's OS trust
 store, the configured name, port and credentials). Exit 1 when any row fails.
 """
@@ -18,25 +19,30 @@ from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import tableau, verify
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
-from tabpy_provision.preflight import TABPY_GROUP
+from tabpy_provision.preflight import TABPY_GROUP, plan_pools, tableau_pools
 from tabpy_provision.settings import SettingsError
 from tabpy_provision.tableau_operations import tableau_side_check
 
 
 def check_host(plan: TabpyServerPlan) -> dict[str, str]:
-    common = plan.endpoint_args
-    credentials = plan.health_credentials
-    result = verify.check_tabpy(credentials=credentials, evaluate=plan["tabpy_evaluate_enable"],
-                                **common)
-    row = {"host": plan.host, "endpoint": f"{'https' if plan.https else 'http'}://"
-           f"{plan.fqdn}:{plan['tabpy_port']}", "result": "PASS" if result.ok else "FAIL",
+    return check_endpoint(plan.host, plan.endpoint_args, plan.health_credentials,
+                          plan["tabpy_evaluate_enable"])
+
+
+def check_endpoint(host: str, where: dict, credentials: tuple[str, str] | None,
+                   evaluate: bool) -> dict[str, str]:
+    """Tableau's check of one endpoint (`where`: verify's keyword arguments), and the two
+    refusals it relies on when authentication is on."""
+    result = verify.check_tabpy(credentials=credentials, evaluate=evaluate, **where)
+    row = {"host": host, "endpoint": f"{'https' if where['https'] else 'http'}://"
+           f"{where['fqdn']}:{where['port']}", "result": "PASS" if result.ok else "FAIL",
            "detail": result.detail}
     if result.ok and credentials:
         refusals = []
         for label, creds in (("no auth", None), ("wrong password",
-                                                  (plan.health_user, "wrong-password"))):
+                                                  (credentials[0], "wrong-password"))):
             try:
-                status = verify.request("GET", "/info", credentials=creds, **common).status
+                status = verify.request("GET", "/info", credentials=creds, **where).status
             except OSError as error:
                 status = f"{type(error).__name__}"
             refusals.append(f"{label} {status}")
@@ -46,18 +52,16 @@ def check_host(plan: TabpyServerPlan) -> dict[str, str]:
     return row
 
 
-def tableau_rows(inventory_path: str, tabpy_plans: list[TabpyServerPlan]) -> list[dict[str, str]]:
+def tableau_rows(state: State, tabpy_plans: list[TabpyServerPlan],
+                 pools: dict[str, tuple[int, frozenset[str]]]) -> list[dict[str, str]]:
     """Tableau's Test Connection from every Tableau Server node whose connection is managed:
     over SSH, the node's python3 and OS trust store, the configured name and credentials."""
-    state = State()
-    with ctx_state.use(state):
-        inventory = make_inventory(inventory_path)
-    state.init(inventory, Config())
     rows = []
     with ctx_state.use(state):
-        for host in inventory.get_group(tableau.GROUP, []):
+        for host in state.inventory.get_group(tableau.GROUP, []):
             try:
-                connection = tableau.plan_connection(host.name, host.data.dict(), tabpy_plans)
+                connection = tableau.plan_connection(host.name, host.data.dict(), tabpy_plans,
+                                                     pools)
             except SettingsError as error:
                 rows.append({"host": host.name, "endpoint": "-", "result": "FAIL",
                              "detail": "; ".join(error.problems)})
@@ -89,15 +93,24 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m tabpy_provision.site_check inventory/<env>.py", file=sys.stderr)
         return 2
-    rows, plans = [], []
-    for name, data in load_tabpy_hosts(argv[0]):
+    state = State()
+    with ctx_state.use(state):  # pyinfra's loader records the file on a state
+        inventory = make_inventory(argv[0])
+    state.init(inventory, Config())
+    rows, plans = [], {}
+    for host in inventory.get_group(TABPY_GROUP, []):
         try:
-            plans.append(plan_tabpy_server(name, data))
-            rows.append(check_host(plans[-1]))
+            plans[host.name] = plan_tabpy_server(host.name, host.data.dict())
+            rows.append(check_host(plans[host.name]))
         except SettingsError as error:
-            rows.append({"host": name, "endpoint": "-", "result": "FAIL",
+            rows.append({"host": host.name, "endpoint": "-", "result": "FAIL",
                          "detail": "; ".join(error.problems)})
-    rows += tableau_rows(argv[0], plans)
+    pools, problems = plan_pools(inventory, plans)
+    rows += [{"host": line.split(":", 1)[0], "endpoint": "-", "result": "FAIL",
+              "detail": line} for line in problems]
+    rows += [check_endpoint(pool.host, pool.endpoint_args, pool.check_credentials,
+                            pool.evaluate) for pool in pools.values()]
+    rows += tableau_rows(state, list(plans.values()), tableau_pools(pools.values()))
     columns = ("host", "endpoint", "result", "detail")
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns} if rows else {}
     print("  ".join(c.ljust(widths.get(c, len(c))) for c in columns))

@@ -179,13 +179,13 @@ def plan_tableau_server(host: str, data: Mapping[str, Any],
     return TableauPlan(host, values, version, how, connection, tsm, rest)
 
 
-def plan_connection(host: str, data: Mapping[str, Any],
-                    tabpy_plans: Sequence[TabpyServerPlan]) -> Connection | None:
+def plan_connection(host: str, data: Mapping[str, Any], tabpy_plans: Sequence[TabpyServerPlan],
+                    pools: Mapping[str, tuple[int, frozenset[str]]]) -> Connection | None:
     """Only the connection of a Tableau node (what Tableau's Test Connection needs); None when
-    it is not managed; SettingsError on bad inputs."""
+    it is not managed; SettingsError on bad inputs. `pools`: as for plan_tableau_server."""
     problems = settings.check_values(host, data)
     connection = None if problems else _plan_connection(
-        host, settings.with_defaults(data), tabpy_plans, problems, {})
+        host, settings.with_defaults(data), tabpy_plans, problems, pools)
     if problems:
         raise settings.SettingsError(problems)
     return connection

@@ -28,6 +28,7 @@ def pool_balancer(plan: BalancerPlan) -> None:
 
 
 def _through_pool(plan: BalancerPlan) -> tuple[bool, str]:
-    result = verify.wait_for_tabpy(30, credentials=plan.check_credentials, **plan.endpoint_args)
+    result = verify.wait_for_tabpy(30, credentials=plan.check_credentials,
+                                   evaluate=plan.evaluate, **plan.endpoint_args)
     return result.ok, result.detail
 

@@ -24,6 +24,9 @@ pytestmark = pytest.mark.lab
 TRUST_HOSTS = ("client1.lab.test", "tableau1.lab.test")
 
 
+POOL = "tabpylb1.lab.test"  # serves the pool's name, tabpy.lab.test
+
+
 def report(inventory: str = LAB_INVENTORY) -> tuple[int, dict[tuple[str, str], str]]:
     """(exit code, {(host, role): line})."""
     done = subprocess.run([sys.executable, "-m", "tabpy_provision.cert_report", inventory],
@@ -50,13 +53,14 @@ def test_deployed_lab_is_all_ok(converged):
     code, rows = report()
     assert code == 0, rows
     assert set(rows) == {("pki/lab", "root CA"), ("pki/lab", "intermediate CA"),
-                         *((fqdn, "TabPy leaf (served)") for fqdn in TABPY_HOSTS)}
+                         *((fqdn, "TabPy leaf (served)") for fqdn in TABPY_HOSTS),
+                         (POOL, "TabPy leaf (served)")}
     assert all(line.endswith("OK") for line in rows.values())
     root = rows[("pki/lab", "root CA")]
     assert "client1.lab.test, tableau1.lab.test, artifacts" in root
-    for fqdn in TABPY_HOSTS:
-        leaf = rows[(fqdn, "TabPy leaf (served)")]
-        assert f" {fqdn} " in leaf  # subject and SAN
+    for host, name in [*((fqdn, fqdn) for fqdn in TABPY_HOSTS), (POOL, "tabpy.lab.test")]:
+        leaf = rows[(host, "TabPy leaf (served)")]
+        assert f" {name} " in leaf  # subject and SAN
         assert "via tabpy-provision Root CA: client1.lab.test, tableau1.lab.test" in leaf
 
 

@@ -403,6 +403,14 @@ def test_monitor_user_name_is_case_insensitive(tabpy, lb_data):
     assert plan.monitor_password == MONITOR_PW
 
 
+def test_a_pool_asks_for_evaluate_only_when_every_backend_runs_it(tabpy, lb_data):
+    both = [tabpy(HOST1), tabpy(HOST2)]
+    assert plan_balancer(LB, lb_data, both, {}).evaluate
+    one_off = [tabpy(HOST1), tabpy(HOST2, tabpy_evaluate_enable=False)]
+    assert not plan_balancer(LB, lb_data, one_off, {}).evaluate
+    assert not local_balancer(tabpy(tabpy_instances=2, tabpy_evaluate_enable=False)).evaluate
+
+
 def test_http_pool_without_authentication(tabpy, lb_data):
     backend = tabpy(tabpy_transfer_protocol="http", tabpy_auth_enabled=False,
                     tabpy_allow_no_auth=True, tabpy_evaluate_timeout=2.5)
