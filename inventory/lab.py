@@ -37,9 +37,11 @@ tabpy_servers = (_hosts("tabpy_servers"), {
     # a reference kept off the controller (vault:, cmd:), or a lost controller loses the key.
     "backup_key": "generate",
 })
-# HAProxy in front of every TabPy process of tabpy_servers, as tabpy.lab.test (lab/hosts.py).
+# HAProxy in front of every TabPy process of tabpy_servers, as tabpy.lab.test (lab/hosts.py),
+# on two balancers; keepalived keeps the name's address on one whose HAProxy runs.
 tabpy_lb = (_hosts("tabpy_lb"), {
     "lb_service_name": "tabpy.lab.test",
+    "lb_virtual_address": "169.254.213.50",
     "lb_monitor_user": "monitor",
     "pki_dir": "pki/lab",
     "secrets_dir": "secrets/lab",

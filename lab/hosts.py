@@ -39,12 +39,15 @@ LAB_HOSTS = (
     # The disaster-recovery site's TabPy server (inventory/lab_dr.py), same Debian as tabpy1:
     # models saved by one Python minor version do not load on another.
     LabHost("tabpydr", "bookworm", "169.254.213.41", ("dr_tabpy_servers",)),
-    # HAProxy in front of the TabPy pool (inventory group tabpy_lb).
+    # HAProxy in front of the TabPy pool (inventory group tabpy_lb), keepalived holding the
+    # pool's address on one of them.
     LabHost("tabpylb1", "bookworm", "169.254.213.51", ("tabpy_lb",)),
+    LabHost("tabpylb2", "bookworm", "169.254.213.52", ("tabpy_lb",)),
 )
 
-#: Names that are not a host: the TabPy pool's service name, at its balancer's address.
-SERVICE_NAMES = {f"tabpy.{DOMAIN}": "169.254.213.51"}
+#: Names that are not a host: the TabPy pool's service name, at the pool's virtual address
+#: (keepalived keeps it on a balancer whose HAProxy runs).
+SERVICE_NAMES = {f"tabpy.{DOMAIN}": "169.254.213.50"}
 
 
 def get_host(name: str) -> LabHost:

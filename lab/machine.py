@@ -261,6 +261,8 @@ def nspawn_cmd(host: LabHost) -> list[str]:
         f"--directory={root_dir(host)}", f"--machine={host.name}",
         "--register=no", "--keep-unit",
         f"--network-namespace-path={net.netns_path(host)}",
+        # its own network namespace: keepalived may add the pool's virtual address there
+        "--capability=CAP_NET_ADMIN",
         "--console=read-only",
         # never hand the host the controller's resolver or journal
         "--resolv-conf=off", "--link-journal=no",

@@ -33,6 +33,10 @@ from tabpy_provision.plan import TabpyServerPlan, Tls, endpoint, plan_tls
 
 GROUP = "tabpy_lb"
 PACKAGES = ["haproxy", "socat"]  # socat: the runtime API from the deploy
+VRRP_PACKAGES = ["keepalived"]
+KEEPALIVED_CONFIG = "/etc/keepalived/keepalived.conf"
+#: How keepalived tells that this balancer can serve: its HAProxy runs.
+HEALTH_SCRIPT = "/usr/bin/systemctl is-active --quiet haproxy.service"
 CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 FILES_DIR = "/etc/haproxy/tabpy"
 SERVICE_PEM = f"{FILES_DIR}/service.pem"
@@ -80,6 +84,15 @@ def memberships(plan: TabpyServerPlan, pools: Sequence[BalancerPlan]) -> list[Me
 
 
 @dataclass(frozen=True)
+class Vrrp:
+    """keepalived on a pool balancer: the service address, held by one balancer at a time."""
+    address: str
+    router_id: int
+    priority: int  # the group's first host highest: it takes the address first
+    interface: str | None  # None: the one the host routes `address` through
+
+
+@dataclass(frozen=True)
 class BalancerPlan:
     host: str
     service_name: str  # what clients ask for (the certificate's name)
@@ -97,6 +110,7 @@ class BalancerPlan:
     server_timeout_s: int = 60
     evaluate: bool = True  # every TabPy behind it runs /evaluate (what a check can ask)
     local: bool = False  # the TabPy host's own balancer
+    vrrp: Vrrp | None = None
 
     @property
     def check_authorization(self) -> str | None:
@@ -169,10 +183,12 @@ def local_balancer(plan: TabpyServerPlan) -> BalancerPlan:
 
 
 def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpyServerPlan],
-                  addresses: Mapping[str, str], *, now: datetime | None = None) -> BalancerPlan:
+                  addresses: Mapping[str, str], *, rank: int = 0,
+                  now: datetime | None = None) -> BalancerPlan:
     """Check a tabpy_lb host's inputs against the TabPy plans of its backend group; raise
     SettingsError listing `host: field: problem` lines. `addresses`: how the balancer reaches
-    each TabPy host (its ssh_hostname or name)."""
+    each TabPy host (its ssh_hostname or name); `rank`: its place among the balancers of its
+    service (0 first: the highest VRRP priority)."""
     problems = settings.check_values(host, data)
     if problems:
         raise settings.SettingsError(problems)
@@ -206,7 +222,35 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
         monitor_user=monitor_user, monitor_password=monitor_password,
         check_interval_ms=values["lb_check_interval_ms"], check_fall=values["lb_check_fall"],
         check_rise=values["lb_check_rise"], server_timeout_s=_server_timeout(backends),
-        evaluate=all(p["tabpy_evaluate_enable"] for p in backends))
+        evaluate=all(p["tabpy_evaluate_enable"] for p in backends),
+        vrrp=Vrrp(values["lb_virtual_address"], values["lb_vrrp_router_id"], 150 - 10 * rank,
+                  values["lb_vrrp_interface"]) if values["lb_virtual_address"] else None)
+
+
+def shared_problems(pools: Sequence[BalancerPlan]) -> list[str]:
+    """Balancers of one service name must agree on what clients see and on VRRP."""
+    problems = []
+    by_service: dict[str, list[BalancerPlan]] = {}
+    for pool in pools:
+        by_service.setdefault(pool.service_name, []).append(pool)
+    for service, group in by_service.items():
+        first = group[0]
+        for other in group[1:]:
+            for field_name, mine, theirs in (
+                    ("lb_port", other.port, first.port),
+                    ("lb_virtual_address", other.vrrp and other.vrrp.address,
+                     first.vrrp and first.vrrp.address),
+                    ("lb_vrrp_router_id", other.vrrp and other.vrrp.router_id,
+                     first.vrrp and first.vrrp.router_id)):
+                if mine != theirs:
+                    problems.append(f"{other.host}: {field_name}: {mine!r}, but {first.host} "
+                                    f"serves {service} with {theirs!r}")
+    return problems
+
+
+def keepalived_config(plan: BalancerPlan) -> str:
+    """(plan.vrrp.interface resolved: see preflight)"""
+    return render.keepalived_config(plan, health=HEALTH_SCRIPT)
 
 
 def _monitor(host: str, values: Mapping[str, Any], backends: Sequence[TabpyServerPlan],
@@ -252,6 +296,16 @@ def set_state(server: str, state: str) -> str:
 SHOW_STAT = "show stat"
 
 
+def reload_command() -> str:
+    """Reload HAProxy and wait until a new worker answers on the runtime API: `systemctl
+    reload` returns once the master is signalled, and until the new worker is up the old one
+    (old config, old certificate) still takes connections."""
+    pid = f"{runtime_command('show info')} 2>/dev/null | sed -n 's/^Pid: //p'"
+    return (f"old=$({pid}); systemctl reload haproxy.service && for i in $(seq 100); do "
+            f'new=$({pid}); [ -n "$new" ] && [ "$new" != "$old" ] && exit 0; sleep 0.1; done; '
+            "echo 'HAProxy did not finish its reload within 10 s' >&2; exit 1")
+
+
 @dataclass(frozen=True)
 class ServerStat:
     status: str  # UP, DOWN, MAINT, DRAIN, "UP 1/2", "DOWN 1/2", "no check"
@@ -270,6 +324,7 @@ def parse_stat(output: str) -> dict[str, ServerStat]:
     for row in csv.DictReader(io.StringIO(text)):
         if row.get("pxname") == BACKEND and row.get("svname") not in ("FRONTEND", "BACKEND",
                                                                        None):
+            # "* L7OK": the last result, with a check under way
             result[row["svname"]] = ServerStat(row["status"], int(row["scur"] or 0),
-                                               row.get("check_status") or "")
+                                               (row.get("check_status") or "").lstrip("* "))
     return result

@@ -9,14 +9,14 @@ from collections.abc import Callable, Sequence
 from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 from tabpy_provision import balancer
 from tabpy_provision.balancer import BalancerPlan, Membership
 from tabpy_provision.facts import FirstLine, Sha256s
-from tabpy_provision.operations import Upload, fail_command
+from tabpy_provision.operations import fail_command
 
 SERVICE = "haproxy.service"
 
@@ -37,7 +37,7 @@ def backend_cas_widened(ca_pem: bytes | None):
         return
     yield from _write([(balancer.BACKEND_CA, widened, "0644")])
     yield StringCommand("! systemctl is-active --quiet", SERVICE, "|| { haproxy -c -q -f",
-                        balancer.CONFIG_PATH, "&& systemctl reload", SERVICE, "; }")
+                        balancer.CONFIG_PATH, "&&", balancer.reload_command(), "; }")
 
 
 @operation()
@@ -63,7 +63,7 @@ def _write(changed: list[tuple[str, bytes, str]]):
     yield StringCommand("install -d -m 0750 -o root -g haproxy", balancer.FILES_DIR)
     for path, content, mode in changed:
         yield StringCommand("install -m", mode, "-o root -g root /dev/null", f"{path}.new")
-        yield Upload(BytesIO(content), f"{path}.new")
+        yield FileUploadCommand(BytesIO(content), f"{path}.new")
     config = balancer.CONFIG_PATH
     for path, _, _ in changed:  # certificates first: the new config is checked against them
         if path != config:
@@ -74,17 +74,18 @@ def _write(changed: list[tuple[str, bytes, str]]):
 
 
 @operation()
-def balancer_service(reload: Callable[[], bool]):
-    """HAProxy enabled and running; reloaded (never restarted: connections stay) when
-    `reload()` says its files changed."""
-    running = host.get_fact(SystemdStatus, services=SERVICE).get(SERVICE)
-    enabled = host.get_fact(SystemdEnabled, services=SERVICE).get(SERVICE)
+def balancer_service(reload: Callable[[], bool], service: str = SERVICE):
+    """HAProxy (or keepalived) enabled and running; reloaded (never restarted: connections
+    stay) when `reload()` says its files changed."""
+    running = host.get_fact(SystemdStatus, services=service).get(service)
+    enabled = host.get_fact(SystemdEnabled, services=service).get(service)
     if not enabled:
-        yield "systemctl enable --quiet haproxy.service"
+        yield StringCommand("systemctl enable --quiet", service)
     if not running:
-        yield "systemctl restart haproxy.service"
+        yield StringCommand("systemctl restart", service)
     elif host.state.is_executing and reload():
-        yield "systemctl reload haproxy.service"
+        yield balancer.reload_command() if service == SERVICE else \
+            StringCommand("systemctl reload", service)
 
 
 @operation()
@@ -117,8 +118,9 @@ class Drain:
     `out()`: no new request (drain), wait until its requests in flight finish (at most
     `timeout` s), then out of the pool (maint). `back()`: ready again, and wait until each
     balancer's own health check has it serving, so the next process is only drained once
-    this one takes requests. A balancer that does not know the process (not configured yet,
-    or unreachable) is skipped: there is nothing to drain there."""
+    this one takes requests. A balancer outside the run (--limit) is connected to for this; one
+    that does not know the process (not configured yet) or cannot be reached is skipped (its
+    own health checks and retries then cover the restart)."""
 
     def __init__(self, host_, members: Sequence[Membership], timeout: float,
                  back_timeout: float, log: Callable[[str], None]):
@@ -126,7 +128,12 @@ class Drain:
         for member in members:
             target = host_ if member.balancer_host == host_.name else \
                 host_.state.inventory.get_host(member.balancer_host)
-            self.targets.append((target, member))
+            if not target.connected:
+                target.connect(show_errors=False)
+            if target.connected:
+                self.targets.append((target, member))
+            else:
+                log(f"cannot reach the balancer {target.name}: not drained there")
         self.timeout, self.back_timeout, self.log = timeout, back_timeout, log
         self.drained: list = []
 

@@ -32,17 +32,6 @@ def _q(path: str) -> QuoteString:
     return QuoteString(path)
 
 
-class Upload(FileUploadCommand):
-    """pyinfra's upload, except that a connection lost mid-transfer (paramiko's SFTP raises
-    EOFError, which pyinfra does not expect) fails the host cleanly instead of the whole run."""
-
-    def execute(self, state, host, connector_arguments):
-        try:
-            return super().execute(state, host, connector_arguments)
-        except EOFError:
-            raise ConnectionError(f"connection lost while uploading {self.dest}") from None
-
-
 @operation()
 def barrier():
     """Nothing, on every host. pyinfra orders operations per host only (another host's later
@@ -69,11 +58,11 @@ def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
         path = f"{staging}/{item.path}"
         yield StringCommand("install -m", item.mode, "-o", item.owner, "-g", item.group,
                             "/dev/null", _q(path))
-        yield Upload(BytesIO(item.content), path)
-    yield Upload(BytesIO(release.checksums.encode()), f"{staging}/{CHECKSUMS}")
+        yield FileUploadCommand(BytesIO(item.content), path)
+    yield FileUploadCommand(BytesIO(release.checksums.encode()), f"{staging}/{CHECKSUMS}")
     yield StringCommand("ln -s", _q(release.venv), _q(f"{staging}/venv"))
     # The manifest goes last: a release folder without it is incomplete.
-    yield Upload(BytesIO(release.manifest.encode()), f"{staging}/{MANIFEST}")
+    yield FileUploadCommand(BytesIO(release.manifest.encode()), f"{staging}/{MANIFEST}")
     yield StringCommand("sync -f", _q(staging), "&& mv -T", _q(staging), _q(target))
 
 
@@ -169,7 +158,7 @@ def tabpy_venv(venv: str, archive: Path, archive_sha256: str, tabpy_version: str
     lock = ("flock", f"{work_dir}.lock", "sh", "-c")
     yield StringCommand(*lock, QuoteString(
         f"rm -rf {q(venv)} {q(work_dir)} && install -d -m 0700 {q(work_dir)}"))
-    yield Upload(str(archive), archive_on_host)
+    yield FileUploadCommand(str(archive), archive_on_host)
     yield StringCommand(*lock, QuoteString(
         f"set -e; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
         f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "
@@ -222,9 +211,9 @@ def macos_trusted_certificates(plan: ClientTrustPlan, keychain: str = trust.SYST
     if staged or recorded is None:
         yield StringCommand("install -d -m 0700", _q(folder))
     for cert, path in staged:
-        yield Upload(BytesIO(cert.pem), path)
+        yield FileUploadCommand(BytesIO(cert.pem), path)
     if staged:
         yield StringCommand(trust.macos_trust_command(staged[:len(adds)], staged[len(adds):],
                                                       keychain))
     if recorded != plan.macos_record.decode().splitlines():
-        yield Upload(BytesIO(plan.macos_record), record)
+        yield FileUploadCommand(BytesIO(plan.macos_record), record)

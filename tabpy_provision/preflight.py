@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gevent.lock import Semaphore
@@ -35,7 +35,8 @@ from tabpy_provision import (
     wheelhouse,
 )
 from tabpy_provision.balancer import BalancerPlan, Membership
-from tabpy_provision.facts import PythonTarget, TsmPrograms
+from tabpy_provision.connection import report_lost_connections
+from tabpy_provision.facts import InterfaceFor, PythonTarget, TsmPrograms
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server, project_path
 from tabpy_provision.secret_refs import describe
 from tabpy_provision.tableau import TableauPlan
@@ -102,6 +103,7 @@ def preflight(state: State, *, rotation: bool = False,
     with _lock:
         key = id(state)
         if key not in _done:
+            report_lost_connections()
             try:
                 _done[key] = _check_all(state, rotation, overrides or {})
             except BadInput as error:
@@ -169,7 +171,17 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
 
 
 def _plan_balancers(state: State, result: Preflight) -> list[str]:
-    result.balancers, problems = plan_pools(state.inventory, result.plans)
+    """The pool balancers' plans; the interface of a VRRP address read from the host."""
+    pools, problems = plan_pools(state.inventory, result.plans)
+    for name, pool in pools.items():
+        if pool.vrrp and pool.vrrp.interface is None:
+            found = state.inventory.get_host(name).get_fact(InterfaceFor,
+                                                            address=pool.vrrp.address)
+            if found is None:
+                problems.append(f"{name}: lb_vrrp_interface: no interface of the host is on "
+                                f"the network of lb_virtual_address {pool.vrrp.address}: set it")
+            pools[name] = replace(pool, vrrp=replace(pool.vrrp, interface=found))
+    result.balancers = pools
     return problems
 
 
@@ -184,8 +196,12 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan]
     """Plan every pool balancer (group tabpy_lb) against the TabPy plans of its backends."""
     pools: dict[str, BalancerPlan] = {}
     problems: list[str] = []
+    ranks: dict[str, int] = {}  # balancers seen per service name, in the group's order
     for host in inventory.get_group(balancer.GROUP, []):
         data = host.data.dict()
+        service = str(data.get("lb_service_name")).lower()
+        rank = ranks.get(service, 0)
+        ranks[service] = rank + 1
         if host.name in plans and plans[host.name].local_balancer:
             problems.append(f"{host.name}: tabpy_instances: a {balancer.GROUP} host cannot also "
                             "run several TabPy processes (one HAProxy per host)")
@@ -199,10 +215,11 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan]
             continue
         addresses = {m.name: m.data.get("ssh_hostname") or m.name for m in members}
         try:
-            pools[host.name] = balancer.plan_balancer(host.name, data, backends, addresses)
+            pools[host.name] = balancer.plan_balancer(host.name, data, backends, addresses,
+                                                      rank=rank)
         except settings.SettingsError as error:
             problems += error.problems
-    return pools, problems
+    return pools, problems + balancer.shared_problems(list(pools.values()))
 
 
 def _plan_trust(state: State, result: Preflight) -> list[str]:

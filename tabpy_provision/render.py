@@ -64,6 +64,12 @@ def haproxy_config(balancer: Any, **paths: str) -> str:
     return _environment().get_template("etc/haproxy/haproxy.cfg.j2").render(lb=balancer, **paths)
 
 
+def keepalived_config(balancer: Any, **extra: str) -> str:
+    """keepalived's config of a pool balancer holding the service address (see balancer.py)."""
+    return _environment().get_template("etc/keepalived/keepalived.conf.j2").render(
+        lb=balancer, **extra)
+
+
 def _powershell_literal(text: str) -> str:
     """Text for inside a single-quoted PowerShell string."""
     return str(text).replace("'", "''")

@@ -110,15 +110,18 @@ def _dns_names(value: Any) -> str | None:
     return next((p for p in map(dns_name_problem, value) if p), None)
 
 
+def _ip_address(value: Any) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f"{value!r} is not an IP address"
+    return None
+
+
 def _ip_addresses(value: Any) -> str | None:
     if not isinstance(value, list | tuple):
         return f"must be a list of IP addresses, got {value!r}"
-    for item in value:
-        try:
-            ipaddress.ip_address(item)
-        except ValueError:
-            return f"{item!r} is not an IP address"
-    return None
+    return next((p for p in map(_ip_address, value) if p), None)
 
 
 def _mapping(value: Any) -> str | None:
@@ -364,6 +367,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lb_drain_timeout", 60,
             "Seconds a drained TabPy process gets to finish its requests before a restart.",
             _positive_number),
+    Setting("lb_virtual_address", None,
+            "tabpy_lb hosts: an address keepalived (VRRP) keeps on one balancer whose HAProxy "
+            "runs (first the group's first host; it moves only when its holder fails); "
+            "lb_service_name points at it. Unset: no keepalived.", _optional(_ip_address)),
+    Setting("lb_vrrp_router_id", 51,
+            "tabpy_lb hosts: VRRP router id of the pool, unique on the network (1-255).",
+            _int_between(1, 255)),
+    Setting("lb_vrrp_interface", None,
+            "tabpy_lb hosts: interface that carries lb_virtual_address; default: the one on "
+            "its network.", _optional(_non_empty_text)),
     # Backup, restore, failover
     Setting("environment", "default",
             "Name of this inventory's environment (e.g. production); backups are filed under "

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import FileContents
 
 from tabpy_provision import tableau, tableau_rest, verify
-from tabpy_provision.operations import Upload, fail_command
+from tabpy_provision.operations import fail_command
 from tabpy_provision.tableau import TableauPlan, TsmError, TsmState
 from tabpy_provision.tableau_rest import RestError, RestState
 
@@ -43,7 +43,7 @@ def _private_file(path: str, content: bytes):
     temp = f"{path}.tmp"
     yield StringCommand("install -d -m 0700", QuoteString(posixpath.dirname(path)),
                         "&& install -m 0600 -o root -g root /dev/null", QuoteString(temp))
-    yield Upload(BytesIO(content), temp)
+    yield FileUploadCommand(BytesIO(content), temp)
     yield StringCommand("mv -f", QuoteString(temp), QuoteString(path))
 
 

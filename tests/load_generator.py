@@ -7,8 +7,9 @@ are dialled (the name must resolve to 169.254.0.0/16). A request counts as serve
 answer is 200 with the expected value; everything else is a failure, by kind.
 
 Like Java's HTTP client (Tableau's), a request that fails on a REUSED keep-alive connection
-before any byte of an answer is sent once more on a new connection (the server had closed the
-idle connection); such retries are counted and reported. The password comes on stdin.
+before any byte of an answer (closed, reset, or a TLS EOF) is sent once more on a new
+connection (the server had closed the idle connection, e.g. an HAProxy reload); such retries
+are counted and reported. The password comes on stdin.
 Prints one JSON object at the end.
 """
 
@@ -57,6 +58,7 @@ def main() -> None:
     kinds: dict[str, int] = {}
     first_failures: list[str] = []
     latencies: list[float] = []
+    window: list[float | None] = [None, None]  # first and last failure, seconds from start
     sent = [0]
     started = time.monotonic()
     deadline = started + args.seconds
@@ -96,7 +98,7 @@ def main() -> None:
                         connection = None
                     break
                 except (http.client.RemoteDisconnected, ConnectionResetError,
-                        BrokenPipeError) as error:
+                        BrokenPipeError, ssl.SSLEOFError) as error:
                     connection.close()
                     connection = None
                     if reused and attempt == 1:
@@ -118,8 +120,13 @@ def main() -> None:
                 else:
                     totals["failed"] += 1
                     kinds[outcome] = kinds.get(outcome, 0) + 1
+                    at = time.monotonic() - started
+                    window[0] = at if window[0] is None else window[0]
+                    window[1] = at
                     if len(first_failures) < 10:
-                        first_failures.append(f"{time.monotonic() - started:.2f}s {outcome}")
+                        first_failures.append(f"{at:.2f}s {outcome}")
+            if outcome is not None:
+                time.sleep(0.05)  # a client backs off a little after a failure
         if connection is not None:
             connection.close()
 
@@ -132,6 +139,7 @@ def main() -> None:
     latencies.sort()
     print(json.dumps({
         **totals, "failures": kinds, "first_failures": first_failures,
+        "failing_seconds": round(window[1] - window[0], 2) if window[0] is not None else 0,
         "seconds": round(elapsed, 2), "requests_per_second": round(totals["served"] / elapsed, 1),
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1) if latencies else None,
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1) if latencies else None,

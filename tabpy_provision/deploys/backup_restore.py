@@ -26,12 +26,11 @@ from pathlib import Path
 
 from gevent.lock import Semaphore
 from pyinfra import host, logger
-from pyinfra.api import FunctionCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
 from pyinfra.api.state import State
 
 from tabpy_provision import backup_archive, verify
 from tabpy_provision.facts import PythonTarget
-from tabpy_provision.operations import Upload
 from tabpy_provision.plan import TabpyServerPlan, project_path
 from tabpy_provision.preflight import TABPY_GROUP, BadInput, Preflight, preflight
 from tabpy_provision.release import build_release
@@ -249,7 +248,7 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
     staging = " ".join(q(f"{d}.restore") for d in state_dirs)
     yield StringCommand("rm -rf", staging)
     yield StringCommand("install -d -m 0700", q(f"{WORK}"))
-    yield Upload(io.BytesIO(_state_tar(plan, snapshot)), f"{WORK}/state.tar")
+    yield FileUploadCommand(io.BytesIO(_state_tar(plan, snapshot)), f"{WORK}/state.tar")
     yield StringCommand("tar -xpf", f"{WORK}/state.tar", "--same-owner -C / && rm -rf", WORK)
 
     def swap(state, host) -> bool:

@@ -1,11 +1,14 @@
 """The pool balancer @deploy (hosts of group tabpy_lb): HAProxy serving the pool's name in front
-of every TabPy process of its backend group (see balancer.py for why TLS ends here)."""
+of every TabPy process of its backend group (see balancer.py for why TLS ends here), and, with
+lb_virtual_address, keepalived keeping that address on a balancer whose HAProxy runs."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt
+from pyinfra.operations import apt, files
 
 from tabpy_provision import balancer, verify
 from tabpy_provision.balancer import BalancerPlan
@@ -21,6 +24,13 @@ def pool_balancer(plan: BalancerPlan) -> None:
     written = balancer_files(name="HAProxy config and certificate", plan=plan,
                              keep_current_cas=lambda: bool(host.state.failed_hosts))
     balancer_service(name="HAProxy running (reloaded on change)", reload=written.did_change)
+    if plan.vrrp:
+        apt.packages(name="keepalived", packages=balancer.VRRP_PACKAGES)
+        vrrp = files.put(name=f"keepalived config ({plan.vrrp.address}, priority "
+                         f"{plan.vrrp.priority})", src=StringIO(balancer.keepalived_config(plan)),
+                         dest=balancer.KEEPALIVED_CONFIG, user="root", group="root", mode="0644")
+        balancer_service(name="keepalived running (reloaded on change)", reload=vrrp.did_change,
+                         service="keepalived.service")
     pool_report(name="Every TabPy process in the pool serving", plan=plan)
     controller_check(name=f"{plan.service_name}: a request through the pool, as Tableau does",
                      check=lambda: _through_pool(plan), success_note=f"{plan.service_name}: ")

@@ -53,11 +53,12 @@ def pyinfra(*args: str, inventory: str = LAB_INVENTORY, entry: str = "deploy/sit
     return Run(done.returncode, done.stdout, done.stderr)
 
 
-def lab_inventory_with(folder: Path, *, tableau: dict | None = None, pool: dict | None = None,
+def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
+                       pool: dict | bool | None = None,
                        hosts: dict[str, dict] | None = None, **tabpy_group_data) -> str:
     """A copy of the lab inventory whose tabpy_servers group data is overridden; `tableau`:
-    data added to every Tableau Server node; `pool`: to the tabpy_lb group's data; `hosts`:
-    data added to single hosts by name."""
+    data added to every Tableau Server node; `pool`: added to the tabpy_lb group's data
+    (False: no pool balancer in the inventory); `hosts`: data added to single hosts by name."""
     path = folder / "lab_inventory_variant.py"
     path.write_text(
         "import runpy\n"
@@ -70,8 +71,9 @@ def lab_inventory_with(folder: Path, *, tableau: dict | None = None, pool: dict 
         f"tabpy_servers = (with_extra(hosts), {{**data, **{tabpy_group_data!r}}})\n"
         f"tableau_servers = with_extra(inventory['tableau_servers'], {tableau or {}!r})\n"
         "clients = with_extra(inventory['clients'])\n"
-        "lb_hosts, lb_data = inventory['tabpy_lb']\n"
-        f"tabpy_lb = (with_extra(lb_hosts), {{**lb_data, **{pool or {}!r}}})\n")
+        + ("" if pool is False else
+           "lb_hosts, lb_data = inventory['tabpy_lb']\n"
+           f"tabpy_lb = (with_extra(lb_hosts), {{**lb_data, **{pool or {}!r}}})\n"))
     return str(path)
 
 

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.lab
 
 TRUST_HOSTS = [h.fqdn for h in LAB_HOSTS if {"clients", "tableau_servers"} & set(h.groups)]
 ANCHORS = trust.LINUX_STORES["debian"].anchor_dir
+POOL_NAME = "tabpy.lab.test"  # the lab pool's service name (inventory/lab.py)
 # Python's default context, as a client program would use it; prints the HTTP status TabPy
 # answered (TLS verified) or the name of the TLS error.
 PYTHON_PROBE = """
@@ -124,7 +125,9 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
                "trust_artifacts_dir": str(tmp_path / "artifacts")}
     (tmp_path / "short").mkdir()
     (tmp_path / "renewing").mkdir()
-    short = lab_inventory_with(tmp_path / "short", **test_ca, pki_leaf_days=30,
+    # the pool's certificate moves to the test CA with the servers'
+    pool_ca = {"pki_dir": test_ca["pki_dir"], "pki_common_name": test_ca["pki_common_name"]}
+    short = lab_inventory_with(tmp_path / "short", **test_ca, pool=pool_ca, pki_leaf_days=30,
                                pki_renew_before_days=5)
 
     deploy(short, "deploy/tabpy.py", "servers on the test CA")
@@ -148,7 +151,8 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
         "Trust test Intermediate CA G2"}
 
     # Leaf renewal: inside the renewal window (45 days) the 30-day leaves are re-issued.
-    renewing = lab_inventory_with(tmp_path / "renewing", **test_ca, pki_leaf_days=90,
+    renewing = lab_inventory_with(tmp_path / "renewing", **test_ca, pool=pool_ca,
+                                  pki_leaf_days=90,
                                   pki_renew_before_days=45)
     before = {fqdn: served(fqdn)[0] for fqdn in TABPY_HOSTS}
     starts = StartCounter()
@@ -199,16 +203,18 @@ def test_enterprise_certificate_with_an_encrypted_key(lab_ca_restored, tmp_path)
     reference): the servers get the chain in order and the key decrypted (0600); the clients
     trust the company root through the trust deploy."""
     company = CompanyCa("Company")
-    leaf, key = company.leaf(TABPY_HOSTS[0], also=tuple(TABPY_HOSTS[1:]))
+    # one company certificate for every name, the pool's service name included
+    leaf, key = company.leaf(TABPY_HOSTS[0], also=(*TABPY_HOSTS[1:], POOL_NAME))
     (tmp_path / "tabpy.crt").write_bytes(b"".join(
         c.public_bytes(serialization.Encoding.PEM) for c in (company.root, leaf, company.inter)))
     (tmp_path / "tabpy.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(b"company passphrase")))
-    inventory = lab_inventory_with(
-        tmp_path, tabpy_certificate_file=str(tmp_path / "tabpy.crt"),
-        tabpy_key_file=str(tmp_path / "tabpy.key"), tabpy_key_passphrase="env:TABPY_IT_KEY",
-        trust_artifacts_dir=str(tmp_path / "artifacts"))
+    company_cert = {"tabpy_certificate_file": str(tmp_path / "tabpy.crt"),
+                    "tabpy_key_file": str(tmp_path / "tabpy.key"),
+                    "tabpy_key_passphrase": "env:TABPY_IT_KEY"}
+    inventory = lab_inventory_with(tmp_path, **company_cert, pool=company_cert,
+                                   trust_artifacts_dir=str(tmp_path / "artifacts"))
 
     refused = pyinfra(inventory=inventory)
     assert refused.returncode != 0

@@ -30,7 +30,9 @@ from tests.load import Load
 pytestmark = pytest.mark.lab
 
 CLIENT = "client1.lab.test"
-BALANCER = "tabpylb1.lab.test"
+BALANCERS = [h.fqdn for h in lab_hosts.LAB_HOSTS if "tabpy_lb" in h.groups]
+BALANCER = BALANCERS[0]
+VIRTUAL_ADDRESS = lab_hosts.SERVICE_NAMES["tabpy.lab.test"]
 SERVICE = "tabpy.lab.test"
 PORTS = (9101, 9102)
 
@@ -114,7 +116,7 @@ def test_rerun_changes_nothing_and_a_change_reloads_haproxy(pool, tmp_path):
         assert shown not in run.output  # the check's credentials never printed
     assert {name.split(" | ")[-1] for name in changed} == {
         "HAProxy config and certificate", "HAProxy running (reloaded on change)"}, changed
-    assert set(sum(changed.values(), [])) == {BALANCER}
+    assert set(sum(changed.values(), [])) == set(BALANCERS)
     assert haproxy_pid() == pid  # reloaded: the master process stays
     assert "inter 500" in lab_host(BALANCER).check_output(f"cat {balancer.CONFIG_PATH}")
     assert lab_host(BALANCER).run(
@@ -178,6 +180,41 @@ def test_servers_moving_to_another_ca_lose_no_request(pool, tmp_path):
     print(f"\nFIGURE TabPy servers to another CA and back under load: {result['served']} "
           f"served, {result['failed']} failed")
     assert result["failed"] == 0, result
+    assert result["served"] > 100, result
+
+
+def holder() -> list[str]:
+    """The balancers holding the pool's virtual address."""
+    return [lb for lb in BALANCERS if lab_host(lb).run(
+        f"ip -4 -o addr show | grep -qw {VIRTUAL_ADDRESS}").rc == 0]
+
+
+def test_a_stopped_balancer_hands_the_address_to_the_other(pool):
+    first = holder()
+    assert len(first) == 1, first
+    (stopped,) = first
+    with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4,
+              seconds=120) as load:
+        time.sleep(2)
+        lab_host(stopped).run("systemctl stop haproxy")
+        lost = time.monotonic()
+        while holder() in ([stopped], []) and time.monotonic() - lost < 30:
+            time.sleep(0.1)
+        moved = time.monotonic() - lost
+        taken_by = holder()
+        time.sleep(3)
+        lab_host(stopped).run("systemctl start haproxy")
+        time.sleep(4)  # its HAProxy back: the address stays where it is (nopreempt)
+        after = holder()
+    result = load.result
+    assert taken_by == [lb for lb in BALANCERS if lb != stopped], taken_by
+    assert after == taken_by, after
+    print(f"\nFIGURE HAProxy stopped on {stopped} (holding {VIRTUAL_ADDRESS}) under load: "
+          f"address on {taken_by[0]} {moved:.1f} s later; {result['failed']} failed of "
+          f"{result['served'] + result['failed']} over {result['failing_seconds']} s "
+          f"({result['failures']}), {result['stale_retries']} stale-connection retries")
+    # keepalived's check (every 1 s, 2 failures) plus the VRRP hand-over
+    assert result["failing_seconds"] <= 6, result
     assert result["served"] > 100, result
 
 

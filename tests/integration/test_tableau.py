@@ -309,8 +309,9 @@ def test_tsm_2018_connects_to_an_http_tabpy_as_a_tsm_authorized_user(node, tmp_p
         in refused.stderr
     insecure = {"tabpy_transfer_protocol": "http", "tabpy_auth_enabled": False,
                 "tabpy_allow_no_auth": True}
+    # Tableau 2018 talks to one TabPy over http: no pool (it would mix http and https).
     inventory = lab_inventory_with(tmp_path, tableau={**tsm_user, "tableau_tabpy_ssl": False},
-                                   hosts={tabpy: insecure})
+                                   hosts={tabpy: insecure}, pool=False)
     try:
         deploy(inventory, node)
         state = node.state("tsm")

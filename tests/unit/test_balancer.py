@@ -10,6 +10,7 @@ import csv
 import io
 import os
 import shlex
+from dataclasses import replace
 
 import pytest
 from cryptography import x509
@@ -554,7 +555,7 @@ SHOW_STAT_OUTPUT = "\n".join([
     stat_row("tabpy", f"{HOST1}-9004", "2", qcur="0", scur="3", status="UP", weight="1",
              act="1", bck="0", check_status="L7OK", check_code="200", check_duration="4"),
     stat_row("tabpy", f"{HOST2}-9101", "2", qcur="0", scur="1", status="DRAIN", weight="0",
-             act="1", bck="0", check_status="L7OK", check_code="200", check_duration="3"),
+             act="1", bck="0", check_status="* L7OK", check_code="200", check_duration="3"),
     stat_row("tabpy", f"{HOST2}-9102", "2", qcur="0", scur="0", status="MAINT", weight="0",
              act="1", bck="0"),
     stat_row("tabpy", "tabpy3.example.com-9004", "2", qcur="0", scur="0", status="DOWN 1/2",
@@ -580,7 +581,7 @@ def test_sample_show_stat_is_well_formed():
 def test_parse_stat_reads_the_servers_of_the_tabpy_backend():
     stats = parse_stat(SHOW_STAT_OUTPUT)
     assert stats[f"{HOST1}-9004"] == ServerStat("UP", 3, "L7OK")
-    assert stats[f"{HOST2}-9101"] == ServerStat("DRAIN", 1, "L7OK")
+    assert stats[f"{HOST2}-9101"] == ServerStat("DRAIN", 1, "L7OK")  # "* ": check under way
     assert stats[f"{HOST2}-9102"] == ServerStat("MAINT", 0, "")
     assert stats["tabpy3.example.com-9004"] == ServerStat("DOWN 1/2", 0, "L7STS")
     assert stats["tabpy4.example.com-9004"] == ServerStat("UP 1/2", 0, "L4CON")
@@ -623,3 +624,43 @@ def test_with_cas_keeps_what_the_balancer_trusts_and_adds_what_it_lacks(tmp_path
     assert names(both) == [*names(old), *names(new)]
     assert balancer.with_cas(both, new) == both
     assert balancer.with_cas(b"", new) == new
+
+
+# --- keepalived: the service address on one balancer -----------------------------------------
+
+def test_vrrp_priority_follows_the_group_order_and_the_config_tracks_haproxy(tabpy, lb_data):
+    backends = [tabpy(HOST1)]
+    vrrp = {**lb_data, "lb_virtual_address": "192.0.2.50", "lb_vrrp_router_id": 7}
+    first = plan_balancer(LB, vrrp, backends, {})
+    second = plan_balancer("tabpylb2.example.com", vrrp, backends, {}, rank=1)
+    assert (first.vrrp.priority, second.vrrp.priority) == (150, 140)
+    assert first.vrrp.interface is None  # read from the host by the preflight
+    config = lines(balancer.keepalived_config(replace(second, vrrp=replace(
+        second.vrrp, interface="eth0"))))
+    for expected in ("interface eth0", "virtual_router_id 7", "priority 140", "192.0.2.50",
+                     f'script "{balancer.HEALTH_SCRIPT}"', "haproxy_running", "state BACKUP"):
+        assert expected in config, expected
+    assert plan_balancer(LB, lb_data, backends, {}).vrrp is None
+
+
+def test_balancers_of_one_service_must_agree(tabpy, lb_data):
+    backends = [tabpy(HOST1)]
+    one = plan_balancer(LB, {**lb_data, "lb_virtual_address": "192.0.2.50"}, backends, {})
+    other = plan_balancer("tabpylb2.example.com", {**lb_data, "lb_port": 9005,
+                                                   "lb_virtual_address": "192.0.2.51"},
+                          backends, {}, rank=1)
+    assert balancer.shared_problems([one, other]) == [
+        "tabpylb2.example.com: lb_port: 9005, but tabpylb1.example.com serves "
+        f"{SERVICE} with 9004",
+        "tabpylb2.example.com: lb_virtual_address: '192.0.2.51', but tabpylb1.example.com "
+        f"serves {SERVICE} with '192.0.2.50'"]
+    assert balancer.shared_problems([one, replace(other, port=9004, vrrp=one.vrrp)]) == []
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"lb_virtual_address": "not-an-ip"}, "lb_virtual_address: 'not-an-ip' is not an IP address"),
+    ({"lb_vrrp_router_id": 0}, "lb_vrrp_router_id: must be an integer from 1 to 255, got 0"),
+])
+def test_vrrp_settings_are_checked(tabpy, lb_data, data, expected):
+    assert problems_of(plan_balancer, LB, {**lb_data, **data}, [tabpy(HOST1)], {}) == [
+        f"{LB}: {expected}"]
