@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from lab import paths
+from lab.hosts import LAB_HOSTS
 from tabpy_provision import pki
 from tests.integration.conftest import (
     LAB_INVENTORY,
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.lab
 TRUST_HOSTS = ("client1.lab.test", "tableau1.lab.test")
 
 
-POOL = "tabpylb1.lab.test"  # serves the pool's name, tabpy.lab.test
+# each serves the pool's name, tabpy.lab.test
+BALANCERS = [h.fqdn for h in LAB_HOSTS if "tabpy_lb" in h.groups]
 
 
 def report(inventory: str = LAB_INVENTORY) -> tuple[int, dict[tuple[str, str], str]]:
@@ -54,11 +56,12 @@ def test_deployed_lab_is_all_ok(converged):
     assert code == 0, rows
     assert set(rows) == {("pki/lab", "root CA"), ("pki/lab", "intermediate CA"),
                          *((fqdn, "TabPy leaf (served)") for fqdn in TABPY_HOSTS),
-                         (POOL, "TabPy leaf (served)")}
+                         *((lb, "TabPy leaf (served)") for lb in BALANCERS)}
     assert all(line.endswith("OK") for line in rows.values())
     root = rows[("pki/lab", "root CA")]
     assert "client1.lab.test, tableau1.lab.test, artifacts" in root
-    for host, name in [*((fqdn, fqdn) for fqdn in TABPY_HOSTS), (POOL, "tabpy.lab.test")]:
+    for host, name in [*((fqdn, fqdn) for fqdn in TABPY_HOSTS),
+                       *((lb, "tabpy.lab.test") for lb in BALANCERS)]:
         leaf = rows[(host, "TabPy leaf (served)")]
         assert f" {name} " in leaf  # subject and SAN
         assert "via tabpy-provision Root CA: client1.lab.test, tableau1.lab.test" in leaf
