@@ -87,7 +87,7 @@ def main() -> None:
         return
     figures = []
     timed("lab down", [sys.executable, "-m", "lab", "down"])
-    figures.append(("lab up, 4 fresh hosts, warm base cache",
+    figures.append(("lab up, every host fresh, warm base cache",
                     timed("lab up", [sys.executable, "-m", "lab", "up"]), 5))
     for host in ("tabpy1.lab.test", "tabpy2.lab.test"):
         figures.append((f"cold TabPy deploy, fresh {host}",
