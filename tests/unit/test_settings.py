@@ -3,7 +3,7 @@ from pathlib import Path
 
 from tabpy_provision import settings
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REFERENCE = Path(__file__).resolve().parents[2] / settings.REFERENCE
 
 
 def test_every_setting_named_once_with_meaning():
@@ -33,14 +33,32 @@ def test_every_tabpy_config_key_has_a_setting():
         assert key in template
 
 
-def test_readme_variables_table_matches_settings():
-    text = README.read_text()
+def test_settings_reference_matches_settings():
+    text = REFERENCE.read_text()
     match = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->",
                       text, re.S)
-    assert match, "README lacks the settings-table markers"
+    assert match, f"{settings.REFERENCE} lacks the settings-table markers"
     assert match.group(1).strip() == settings.markdown_table().strip(), (
-        "README variables table is stale: regenerate with "
-        "`python -m tabpy_provision.settings`")
+        f"{settings.REFERENCE} is stale: regenerate with "
+        "`python -m tabpy_provision.settings --write-docs`")
+
+
+def test_every_setting_has_a_role():
+    assert {s.role for s in settings.SETTINGS} == set(settings.ROLE_BY_NAME)
+
+
+def test_a_misspelled_setting_is_refused_with_the_closest_name():
+    assert settings.unknown_keys("h1", ["tabpy_prot", "ssh_user", "_sudo", "tabpy_port",
+                                        "rotate_users", "zzz"]) == [
+        "h1: tabpy_prot: unknown setting (did you mean tabpy_port?)",
+        "h1: zzz: unknown setting"]
+
+
+def test_a_setting_outside_its_role_is_named():
+    assert settings.misplaced_keys("c1", ["lb_port", "trust_os_family", "environment"],
+                                   ["clients"]) == [
+        "c1: lb_port: a pool setting, read only on hosts "
+        "of tabpy_lb, tabpy_servers: ignored here"]
 
 
 def test_checks_name_host_and_field():
