@@ -9,13 +9,16 @@ from pyinfra import host, state
 
 from tabpy_provision.deploys.backup_restore import backup_host, backup_passphrase
 from tabpy_provision.preflight import preflight
+from tabpy_provision.run import run_of
 from tabpy_provision.summary import failure_summary, record_failures
 
 record_failures(state)
 checked = preflight(state)
 if host.name in checked.plans:
     plan = checked.plans[host.name]
-    passphrase = backup_passphrase(host.name, plan.values)  # checked before any host is touched
+    # Checked before any host is touched; a new generated key is written by the run's first
+    # operation (preparing the controller), before any backup.
+    passphrase = backup_passphrase(host.name, plan.values, run_of(state).files)
     backup_host(name="Back up TabPy (release files, state, models)", plan=plan,
                 passphrase_of=lambda: passphrase)
 failure_summary(name="Summary of failed hosts")

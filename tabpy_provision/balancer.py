@@ -29,6 +29,7 @@ from typing import Any
 from cryptography import x509
 
 from tabpy_provision import pki, render, settings
+from tabpy_provision.controller.files import Staged
 from tabpy_provision.plan import TabpyServerPlan, Tls, endpoint, plan_tls
 
 GROUP = "tabpy_lb"
@@ -184,7 +185,7 @@ def local_balancer(plan: TabpyServerPlan) -> BalancerPlan:
 
 def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpyServerPlan],
                   addresses: Mapping[str, str], *, rank: int = 0,
-                  now: datetime | None = None) -> BalancerPlan:
+                  now: datetime | None = None, files: Staged | None = None) -> BalancerPlan:
     """Check a tabpy_lb host's inputs against the TabPy plans of its backend group; raise
     SettingsError listing `host: field: problem` lines. `addresses`: how the balancer reaches
     each TabPy host (its ssh_hostname or name); `rank`: its place among the balancers of its
@@ -209,7 +210,8 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
     tls = None
     if https:
         # The certificate of the service name, from the same PKI settings as a TabPy host's.
-        tls = plan_tls(host, service, values, problems, now)
+        tls = plan_tls(host, service, values, problems, now,
+                       files if files is not None else Staged())
     if problems:
         raise settings.SettingsError(problems)
     servers = tuple(Server(p.host, p.fqdn, addresses.get(p.host, p.fqdn), instance.port)

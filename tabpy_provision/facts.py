@@ -59,6 +59,19 @@ class PasswordFileUsers(FactBase):
         return list(output)
 
 
+class CertificatesIn(FactBase):
+    """The PEM certificate blocks of a file (never a key block of the same file), or None
+    when the file is absent."""
+
+    def command(self, path):
+        return StringCommand("! test -f", QuoteString(path), "|| sed -n",
+                             QuoteString("/-BEGIN CERTIFICATE-/,/-END CERTIFICATE-/p"),
+                             QuoteString(path))
+
+    def process(self, output):
+        return "\n".join(output) + "\n" if output else None
+
+
 class LinkName(FactBase):
     """The last path component of a symlink's target, or None (e.g. the active release)."""
 

@@ -145,12 +145,11 @@ def prune_venvs(venvs_dir: str, config_dir: str, protect: str):
 
 
 @operation()
-def tabpy_venv(venv: str, archive: Path, archive_sha256: str, tabpy_version: str,
-               work_dir: str):
+def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work_dir: str):
     """A virtualenv with TabPy installed from a pushed wheelhouse archive, offline. Marked
-    complete by a file holding the archive's sha256: a partial install is redone."""
+    complete by a file holding the wheelhouse's identity: a partial install is redone."""
     marker = f"{venv}/.tabpy-provision-wheelhouse"
-    if host.get_fact(FirstLine, path=marker) == archive_sha256:
+    if host.get_fact(FirstLine, path=marker) == identity:
         return
     q = shlex.quote
     archive_on_host, uv = f"{work_dir}/wheelhouse.tar", f"{work_dir}/bin/uv"
@@ -166,7 +165,7 @@ def tabpy_venv(venv: str, archive: Path, archive_sha256: str, tabpy_version: str
         f"{q(uv)} pip install --quiet --offline --no-index --link-mode copy --compile-bytecode "
         f"--python {q(venv + '/bin/python')} --find-links {q(work_dir + '/wheels')} "
         f"tabpy=={tabpy_version}; "
-        f"echo {archive_sha256} > {q(marker)}; rm -rf {q(work_dir)}"))
+        f"echo {identity} > {q(marker)}; rm -rf {q(work_dir)}"))
 
 
 @operation()

@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import os
 import re
 import secrets
 import shutil
-import stat
-import tempfile
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -57,6 +54,8 @@ from cryptography.x509.verification import (
     Store,
     VerificationError,
 )
+
+from tabpy_provision.controller.files import ControllerFileError, Staged, writing
 
 __all__ = [
     "CaCert",
@@ -110,8 +109,6 @@ BACKDATE = timedelta(minutes=5)
 #: (prevents a new key on every run when the issuer's own expiry is the limit).
 _MIN_GAIN = timedelta(days=1)
 
-_DIR_MODE = 0o700
-_FILE_MODE = 0o600
 _CA_CURVE = ec.SECP384R1()
 _LEAF_CURVE = ec.SECP256R1()
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -170,8 +167,10 @@ def ensure_ca(
     intermediate_days: int = 1825,
     intermediate_renew_before_days: int = INTERMEDIATE_RENEW_BEFORE_DAYS,
     now: datetime | None = None,
+    files: Staged | None = None,
 ) -> CertificateAuthority:
-    """Load the CA under ``pki_dir/ca``, creating whatever is missing.
+    """Load the CA under ``pki_dir/ca``, creating whatever is missing (staged in ``files``:
+    nothing is written until the run applies them; None: written at once).
 
     * no CA files: a new root and intermediate are created (all-or-nothing: built in a
       temporary folder, then moved into place);
@@ -194,26 +193,33 @@ def ensure_ca(
     if not 0 < len(common_name) <= 48:
         raise PkiError(f"CA common_name must be 1 to 48 characters, got {common_name!r}")
 
-    ca_dir = pki_dir / CA_DIR
-    _private_dir(pki_dir)
-    _private_dir(ca_dir)
+    with writing(files) as files:
+        files.private_folders(pki_dir, pki_dir / CA_DIR)
+        return _ensure_ca(files, pki_dir / CA_DIR, common_name, root_days, intermediate_days,
+                          intermediate_renew_before_days, now)
+
+
+def _ensure_ca(files: Staged, ca_dir: Path, common_name: str, root_days: int,
+               intermediate_days: int, intermediate_renew_before_days: int,
+               now: datetime) -> CertificateAuthority:
     paths = {name: ca_dir / name for name in (ROOT_CERT, ROOT_KEY, INTERMEDIATE_CERT,
                                               INTERMEDIATE_KEY)}
-    present = {name: path.exists() for name, path in paths.items()}
+    present = {name: files.exists(path) for name, path in paths.items()}
 
     if not any(present.values()):
-        _create_ca(ca_dir, common_name, root_days, intermediate_days, now)
-        ca = _load_ca(ca_dir, now)
-        return _finish(ca, ca_dir, now, "created root CA", "created intermediate CA")
+        _create_ca(files, ca_dir, common_name, root_days, intermediate_days, now,
+                   what=f"create a new private CA in {ca_dir}")
+        ca = _load_ca(files, ca_dir, now)
+        return _finish(files, ca, ca_dir, now, "created root CA", "created intermediate CA")
 
     if present[ROOT_CERT] and present[ROOT_KEY] and not (
         present[INTERMEDIATE_CERT] or present[INTERMEDIATE_KEY]
     ):
-        root_cert, root_pem = _load_cert_file(paths[ROOT_CERT])
+        root_cert, root_pem = _load_cert_file(files, paths[ROOT_CERT])
         _check_root(root_cert, paths[ROOT_CERT], ca_dir, now)
-        _issue_intermediate(ca_dir, root_cert, common_name, intermediate_days, now)
-        ca = _load_ca(ca_dir, now)
-        return _finish(ca, ca_dir, now, "created intermediate CA")
+        _issue_intermediate(files, ca_dir, root_cert, common_name, intermediate_days, now)
+        ca = _load_ca(files, ca_dir, now)
+        return _finish(files, ca, ca_dir, now, "created intermediate CA")
 
     missing = [name for name, ok in present.items() if not ok]
     if missing:
@@ -224,24 +230,24 @@ def ensure_ca(
             "(Tableau must then trust the new root)"
         )
 
-    ca = _load_ca(ca_dir, now)
+    ca = _load_ca(files, ca_dir, now)
     notes: list[str] = []
     inter_after = ca.intermediate_cert.not_valid_after_utc
     if inter_after - now <= timedelta(days=intermediate_renew_before_days):
         new_after = min(now + timedelta(days=intermediate_days), ca.root_cert.not_valid_after_utc)
         if new_after - inter_after >= _MIN_GAIN:
-            _replace_intermediate(ca_dir, ca, common_name, intermediate_days, now)
-            ca = _load_ca(ca_dir, now)
+            _replace_intermediate(files, ca_dir, ca, common_name, intermediate_days, now)
+            ca = _load_ca(files, ca_dir, now)
             notes.append(f"renewed intermediate CA ({_expiry_phrase(inter_after, now)})")
-    return _finish(ca, ca_dir, now, *notes)
+    return _finish(files, ca, ca_dir, now, *notes)
 
 
-def _finish(ca: CertificateAuthority, ca_dir: Path, now: datetime,
+def _finish(files: Staged, ca: CertificateAuthority, ca_dir: Path, now: datetime,
             *notes: str) -> CertificateAuthority:
     """The loaded CA with what this call did, any root expiry warning and the registry."""
     registry = (CaCert(ROOT, "active", ca.root_cert, ca_dir / ROOT_CERT),
                 CaCert(INTERMEDIATE, "active", ca.intermediate_cert, ca_dir / INTERMEDIATE_CERT),
-                *_registry_extras(ca_dir, now))
+                *_registry_extras(files, ca_dir, now))
     staged = any(c.state == "next" for c in registry)
     return dataclasses.replace(ca, notes=(*notes, *_root_expiry_notes(ca, now, staged)),
                                registry=registry)
@@ -256,8 +262,8 @@ def _root_expiry_notes(ca: CertificateAuthority, now: datetime, staged: bool) ->
 
 
 def _create_ca(
-    ca_dir: Path, common_name: str, root_days: int, intermediate_days: int, now: datetime,
-    generation: tuple[int, int] = (1, 1),
+    files: Staged, ca_dir: Path, common_name: str, root_days: int, intermediate_days: int,
+    now: datetime, *, what: str, generation: tuple[int, int] = (1, 1),
 ) -> None:
     root_key = ec.generate_private_key(_CA_CURVE)
     root_name = _name(_ca_name(common_name, "Root", generation[0]))
@@ -280,29 +286,12 @@ def _create_ca(
                                      _ca_name(common_name, "Intermediate", generation[1]),
                                      intermediate_days, now)
 
-    # Build in a private temporary folder next to ca/, then move it (or its files) into place,
-    # so an interrupted first run never leaves half a CA behind.
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=".ca-", dir=ca_dir.parent))
-    except OSError as exc:
-        raise PkiError(f"cannot create a folder in {ca_dir.parent}: {exc.strerror}") from exc
-    try:
-        _write_private(tmp / ROOT_KEY, _key_pem(root_key))
-        _write_private(tmp / ROOT_CERT, to_pem(root_cert))
-        _write_private(tmp / INTERMEDIATE_KEY, _key_pem(inter_key))
-        _write_private(tmp / INTERMEDIATE_CERT, to_pem(inter_cert))
-        try:
-            os.rename(tmp, ca_dir)  # atomic; works when ca_dir is an empty folder
-        except OSError:
-            for name in (ROOT_KEY, ROOT_CERT, INTERMEDIATE_KEY, INTERMEDIATE_CERT):
-                os.replace(tmp / name, ca_dir / name)
-            _fsync_dir(ca_dir)
-        _fsync_dir(ca_dir.parent)
-    except OSError as exc:
-        raise PkiError(f"cannot write the CA into {ca_dir}: {exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    _private_dir(ca_dir)
+    # A new folder is built aside and renamed into place when the staging is applied, so an
+    # interrupted first run never leaves half a CA behind.
+    for name, data in ((ROOT_KEY, _key_pem(root_key)), (ROOT_CERT, to_pem(root_cert)),
+                       (INTERMEDIATE_KEY, _key_pem(inter_key)),
+                       (INTERMEDIATE_CERT, to_pem(inter_cert))):
+        files.write_private(ca_dir / name, data, what)
 
 
 def _ca_name(common_name: str, kind: str, generation: int) -> str:
@@ -337,30 +326,32 @@ def _build_intermediate(
 
 
 def _issue_intermediate(
-    ca_dir: Path, root_cert: x509.Certificate, common_name: str, days: int, now: datetime
+    files: Staged, ca_dir: Path, root_cert: x509.Certificate, common_name: str, days: int,
+    now: datetime
 ) -> None:
     root_key_path = ca_dir / ROOT_KEY
-    root_key = _load_key_file(root_key_path)
+    root_key = _load_key_file(files, root_key_path)
     if not _same_public_key(root_key, root_cert):
         raise PkiError(f"{root_key_path} does not match {ca_dir / ROOT_CERT}; restore the "
                        "matching key from backup")
     inter_key = ec.generate_private_key(_CA_CURVE)
-    known = sum(1 for c in _registry_extras(ca_dir, now) if c.role == INTERMEDIATE)
+    known = sum(1 for c in _registry_extras(files, ca_dir, now) if c.role == INTERMEDIATE)
     subject_cn = _ca_name(common_name, "Intermediate", known + 1)
     inter_cert = _build_intermediate(root_cert, root_key, inter_key, subject_cn, days, now)
     # Key first: an interruption leaves a key/cert mismatch that is reported, never a
     # certificate whose key is lost.
-    _write_private(ca_dir / INTERMEDIATE_KEY, _key_pem(inter_key))
-    _write_private(ca_dir / INTERMEDIATE_CERT, to_pem(inter_cert))
+    what = f"issue a new intermediate CA in {ca_dir}"
+    files.write_private(ca_dir / INTERMEDIATE_KEY, _key_pem(inter_key), what)
+    files.write_private(ca_dir / INTERMEDIATE_CERT, to_pem(inter_cert), what)
 
 
-def _load_ca(ca_dir: Path, now: datetime) -> CertificateAuthority:
+def _load_ca(files: Staged, ca_dir: Path, now: datetime) -> CertificateAuthority:
     root_path = ca_dir / ROOT_CERT
     inter_path = ca_dir / INTERMEDIATE_CERT
     key_path = ca_dir / INTERMEDIATE_KEY
-    root_cert, root_pem = _load_cert_file(root_path)
+    root_cert, root_pem = _load_cert_file(files, root_path)
     _check_root(root_cert, root_path, ca_dir, now)
-    inter_cert, inter_pem = _load_cert_file(inter_path)
+    inter_cert, inter_pem = _load_cert_file(files, inter_path)
     if not _is_ca(inter_cert):
         raise PkiError(f"{inter_path} is not a CA certificate; restore it from backup")
     if not _signed_by(inter_cert, root_cert):
@@ -368,14 +359,14 @@ def _load_ca(ca_dir: Path, now: datetime) -> CertificateAuthority:
             f"{inter_path} is not signed by {root_path}; restore the matching files, or delete "
             "intermediate.crt and intermediate.key to issue a new intermediate"
         )
-    inter_key = _load_key_file(key_path)
+    inter_key = _load_key_file(files, key_path)
     if not _same_public_key(inter_key, inter_cert):
         raise PkiError(
             f"{key_path} does not match {inter_path}; restore the matching key, or delete "
             "intermediate.crt and intermediate.key to issue a new intermediate"
         )
     for path in (root_path, ca_dir / ROOT_KEY, inter_path, key_path):
-        _tighten(path)
+        files.tighten(path)
     return CertificateAuthority(
         root_cert=root_cert,
         intermediate_cert=inter_cert,
@@ -405,14 +396,16 @@ def _check_root(cert: x509.Certificate, path: Path, ca_dir: Path, now: datetime)
 # --------------------------------------------------------------------------------------------
 
 
-def load_ca(pki_dir: Path, *, now: datetime | None = None) -> CertificateAuthority:
+def load_ca(pki_dir: Path, *, now: datetime | None = None,
+            files: Staged | None = None) -> CertificateAuthority:
     """The existing CA and its registry, creating and renewing nothing (for reports and the
     rotation commands)."""
     ca_dir = Path(pki_dir) / CA_DIR
     now = _now(now)
-    if not (ca_dir / ROOT_CERT).exists():
+    files = files or Staged()  # only read: nothing to apply
+    if not files.exists(ca_dir / ROOT_CERT):
         raise PkiError(f"no private CA in {ca_dir} (a deploy creates it)")
-    return _finish(_load_ca(ca_dir, now), ca_dir, now)
+    return _finish(files, _load_ca(files, ca_dir, now), ca_dir, now)
 
 
 def rotate_intermediate(pki_dir: Path, *, common_name: str = "tabpy-provision",
@@ -424,17 +417,19 @@ def rotate_intermediate(pki_dir: Path, *, common_name: str = "tabpy-provision",
     keep working throughout: leaves still served from the old intermediate stay valid, since
     each server sends its own chain and both intermediates are signed by the same root."""
     now = _now(now)
-    ca = load_ca(pki_dir, now=now)
     ca_dir = Path(pki_dir) / CA_DIR
     _check_positive(intermediate_days=intermediate_days)
-    _replace_intermediate(ca_dir, ca, common_name, intermediate_days, now)
-    return _finish(_load_ca(ca_dir, now), ca_dir, now, "rotated the intermediate CA")
+    with writing(None) as files:
+        ca = load_ca(pki_dir, now=now, files=files)
+        _replace_intermediate(files, ca_dir, ca, common_name, intermediate_days, now)
+        return _finish(files, _load_ca(files, ca_dir, now), ca_dir, now,
+                       "rotated the intermediate CA")
 
 
-def _replace_intermediate(ca_dir: Path, ca: CertificateAuthority, common_name: str, days: int,
-                          now: datetime) -> None:
-    _archive(ca_dir / RETIRED_DIR, INTERMEDIATE, ca.intermediate_cert)
-    _issue_intermediate(ca_dir, ca.root_cert, common_name, days, now)
+def _replace_intermediate(files: Staged, ca_dir: Path, ca: CertificateAuthority,
+                          common_name: str, days: int, now: datetime) -> None:
+    _archive(files, ca_dir / RETIRED_DIR, INTERMEDIATE, ca.intermediate_cert)
+    _issue_intermediate(files, ca_dir, ca.root_cert, common_name, days, now)
 
 
 def stage_root(pki_dir: Path, *, common_name: str = "tabpy-provision", root_days: int = 3650,
@@ -443,17 +438,19 @@ def stage_root(pki_dir: Path, *, common_name: str = "tabpy-provision", root_days
     """Step 1 of a root rotation: a new root and intermediate in ca/next. Clients are given
     the new root by the next deploy; nothing is signed with it yet."""
     now = _now(now)
-    ca = load_ca(pki_dir, now=now)
     ca_dir = Path(pki_dir) / CA_DIR
-    if any(c.state == "next" for c in ca.registry):
-        raise PkiError(f"a new root is already staged in {ca_dir / NEXT_DIR}: deploy, then "
-                       "activate-root")
     _check_positive(root_days=root_days, intermediate_days=intermediate_days)
-    roots = sum(1 for c in ca.registry if c.role == ROOT)
-    intermediates = sum(1 for c in ca.registry if c.role == INTERMEDIATE)
-    _create_ca(ca_dir / NEXT_DIR, common_name, root_days, intermediate_days, now,
-               generation=(roots + 1, intermediates + 1))
-    return _finish(_load_ca(ca_dir, now), ca_dir, now, "staged a new root CA")
+    with writing(None) as files:
+        ca = load_ca(pki_dir, now=now, files=files)
+        if any(c.state == "next" for c in ca.registry):
+            raise PkiError(f"a new root is already staged in {ca_dir / NEXT_DIR}: deploy, then "
+                           "activate-root")
+        roots = sum(1 for c in ca.registry if c.role == ROOT)
+        intermediates = sum(1 for c in ca.registry if c.role == INTERMEDIATE)
+        _create_ca(files, ca_dir / NEXT_DIR, common_name, root_days, intermediate_days, now,
+                   what=f"stage a new root CA in {ca_dir / NEXT_DIR}",
+                   generation=(roots + 1, intermediates + 1))
+        return _finish(files, _load_ca(files, ca_dir, now), ca_dir, now, "staged a new root CA")
 
 
 def activate_root(pki_dir: Path, *, now: datetime | None = None) -> CertificateAuthority:
@@ -466,67 +463,69 @@ def activate_root(pki_dir: Path, *, now: datetime | None = None) -> CertificateA
     next_dir = ca_dir / NEXT_DIR
     if not next_dir.is_dir():
         raise PkiError(f"no staged root in {next_dir}: run rotate-root and deploy first")
-    staged = _load_ca(next_dir, now)
-    current_root, _ = _load_cert_file(ca_dir / ROOT_CERT)
-    if _fingerprint(current_root) != _fingerprint(staged.root_cert):
-        _archive(ca_dir / PREVIOUS_DIR, ROOT, current_root)
-        with suppress(PkiError):  # a half-done earlier run may have replaced it already
-            old_intermediate, _ = _load_cert_file(ca_dir / INTERMEDIATE_CERT)
-            _archive(ca_dir / RETIRED_DIR, INTERMEDIATE, old_intermediate)
-    # Keys before certificates, as everywhere: an interruption leaves a mismatch that the
-    # next load reports and a rerun of activate_root repairs.
-    for name in (ROOT_KEY, ROOT_CERT, INTERMEDIATE_KEY, INTERMEDIATE_CERT):
-        _write_private(ca_dir / name, (next_dir / name).read_bytes())
+    with writing(None) as files:
+        staged = _load_ca(files, next_dir, now)
+        current_root, _ = _load_cert_file(files, ca_dir / ROOT_CERT)
+        if _fingerprint(current_root) != _fingerprint(staged.root_cert):
+            _archive(files, ca_dir / PREVIOUS_DIR, ROOT, current_root)
+            with suppress(PkiError):  # a half-done earlier run may have replaced it already
+                old_intermediate, _ = _load_cert_file(files, ca_dir / INTERMEDIATE_CERT)
+                _archive(files, ca_dir / RETIRED_DIR, INTERMEDIATE, old_intermediate)
+        # Keys before certificates, as everywhere: an interruption leaves a mismatch that the
+        # next load reports and a rerun of activate_root repairs.
+        for name in (ROOT_KEY, ROOT_CERT, INTERMEDIATE_KEY, INTERMEDIATE_CERT):
+            files.write_private(ca_dir / name, (next_dir / name).read_bytes(),
+                                "activate the staged root CA")
     shutil.rmtree(next_dir)
-    _fsync_dir(ca_dir)
-    return _finish(_load_ca(ca_dir, now), ca_dir, now, "activated the new root CA")
+    files = Staged()
+    return _finish(files, _load_ca(files, ca_dir, now), ca_dir, now, "activated the new root CA")
 
 
 def retire_previous_roots(pki_dir: Path, *, now: datetime | None = None) -> list[CaCert]:
     """Step 3: the old roots are retired; the next deploy removes them from every client.
     Run it once every TabPy server serves a leaf from the new root."""
     now = _now(now)
-    ca = load_ca(pki_dir, now=now)
-    previous = [c for c in ca.registry if c.state == "previous"]
-    if not previous:
-        raise PkiError(f"no previous root in {Path(pki_dir) / CA_DIR / PREVIOUS_DIR} to retire "
-                       "(retire-root follows activate-root)")
-    retired = []
-    for entry in previous:
-        path = _archive(Path(pki_dir) / CA_DIR / RETIRED_DIR, entry.role, entry.cert)
-        entry.path.unlink()
-        retired.append(CaCert(entry.role, "retired", entry.cert, path))
-    return retired
+    with writing(None) as files:
+        ca = load_ca(pki_dir, now=now, files=files)
+        previous = [c for c in ca.registry if c.state == "previous"]
+        if not previous:
+            raise PkiError(f"no previous root in {Path(pki_dir) / CA_DIR / PREVIOUS_DIR} to "
+                           "retire (retire-root follows activate-root)")
+        retired = []
+        for entry in previous:
+            path = _archive(files, Path(pki_dir) / CA_DIR / RETIRED_DIR, entry.role, entry.cert)
+            files.remove(entry.path, "retire the previous root CA")
+            retired.append(CaCert(entry.role, "retired", entry.cert, path))
+        return retired
 
 
-def _registry_extras(ca_dir: Path, now: datetime) -> list[CaCert]:
+def _registry_extras(files: Staged, ca_dir: Path, now: datetime) -> list[CaCert]:
     """Staged, previous and retired certificates (the active pair is loaded by _load_ca)."""
     extras = []
     next_dir = ca_dir / NEXT_DIR
-    if next_dir.exists():
+    if files.exists(next_dir):
         for name in (ROOT_CERT, ROOT_KEY, INTERMEDIATE_CERT, INTERMEDIATE_KEY):
-            if not (next_dir / name).exists():
+            if not files.exists(next_dir / name):
                 raise PkiError(f"incomplete staged root in {next_dir}: {name} is missing; "
                                f"remove {next_dir} and run rotate-root again")
-        staged = _load_ca(next_dir, now)
+        staged = _load_ca(files, next_dir, now)
         extras += [CaCert(ROOT, "next", staged.root_cert, next_dir / ROOT_CERT),
                    CaCert(INTERMEDIATE, "next", staged.intermediate_cert,
                           next_dir / INTERMEDIATE_CERT)]
     for state, folder in (("previous", PREVIOUS_DIR), ("retired", RETIRED_DIR)):
-        for path in sorted((ca_dir / folder).glob("*.crt")):
+        for path in files.glob(ca_dir / folder, "*.crt"):
             role = path.name.split("-", 1)[0]
             if role not in (ROOT, INTERMEDIATE):
                 raise PkiError(f"{path}: unexpected file name (root-*.crt or "
                                "intermediate-*.crt)")
-            extras.append(CaCert(role, state, _load_cert_file(path)[0], path))
+            extras.append(CaCert(role, state, _load_cert_file(files, path)[0], path))
     return extras
 
 
-def _archive(folder: Path, role: str, cert: x509.Certificate) -> Path:
-    _private_dir(folder)
+def _archive(files: Staged, folder: Path, role: str, cert: x509.Certificate) -> Path:
     path = folder / f"{role}-{_fingerprint(cert)[:16]}.crt"
-    if not path.exists():
-        _write_private(path, to_pem(cert))
+    if not files.exists(path):
+        files.write_private(path, to_pem(cert), f"keep the {role} CA certificate in {folder}")
     return path
 
 
@@ -560,6 +559,7 @@ def ensure_leaf(
     days: int = 397,
     renew_before_days: int = 30,
     now: datetime | None = None,
+    files: Staged | None = None,
 ) -> IssuedLeaf:
     """Return the server certificate for ``fqdn``, reusing the stored one while it fits.
 
@@ -578,25 +578,30 @@ def ensure_leaf(
     host = _normalize_host(fqdn)
     want_dns, want_ips = _requested_sans(host, dns_names, ip_addresses)
 
-    host_dir = pki_dir / HOSTS_DIR / host
-    _private_dir(pki_dir)
-    _private_dir(pki_dir / HOSTS_DIR)
-    _private_dir(host_dir)
+    with writing(files) as files:
+        files.private_folders(pki_dir, pki_dir / HOSTS_DIR, pki_dir / HOSTS_DIR / host)
+        return _ensure_leaf(files, ca, pki_dir / HOSTS_DIR / host, host, want_dns, want_ips,
+                            days, renew_before_days, now)
+
+
+def _ensure_leaf(files: Staged, ca: CertificateAuthority, host_dir: Path, host: str,
+                 want_dns: list[str], want_ips: list, days: int, renew_before_days: int,
+                 now: datetime) -> IssuedLeaf:
     cert_path, key_path, chain_path = (host_dir / n for n in (LEAF_CERT, LEAF_KEY, LEAF_CHAIN))
     inter_pem = to_pem(ca.intermediate_cert)
     new_not_after = min(now + timedelta(days=days), ca.intermediate_cert.not_valid_after_utc)
 
     reason, existing = _reuse_check(
-        ca, cert_path, key_path, want_dns, want_ips, renew_before_days, new_not_after, now
+        files, ca, cert_path, key_path, want_dns, want_ips, renew_before_days, new_not_after, now
     )
     if existing is not None:
         cert, cert_pem, key_pem = existing
         chain_pem = _ensure_newline(cert_pem) + inter_pem
-        if _read_optional(chain_path) != chain_pem:
-            _write_private(chain_path, chain_pem)
+        if files.read(chain_path) != chain_pem:
+            files.write_private(chain_path, chain_pem, f"rewrite {chain_path}")
             reason = f"{reason} ({LEAF_CHAIN} rewritten)"
         for path in (cert_path, key_path, chain_path):
-            _tighten(path)
+            files.tighten(path)
         return IssuedLeaf(
             cert_pem=cert_pem,
             key_pem=key_pem,
@@ -612,9 +617,10 @@ def ensure_leaf(
     cert_pem, key_pem = to_pem(cert), _key_pem(key)
     chain_pem = cert_pem + inter_pem
     # Key first: an interruption leaves a mismatch that the next run repairs.
-    _write_private(key_path, key_pem)
-    _write_private(cert_path, cert_pem)
-    _write_private(chain_path, chain_pem)
+    what = f"issue a certificate for {host} ({reason})"
+    files.write_private(key_path, key_pem, what)
+    files.write_private(cert_path, cert_pem, what)
+    files.write_private(chain_path, chain_pem, what)
     return IssuedLeaf(
         cert_pem=cert_pem,
         key_pem=key_pem,
@@ -627,6 +633,7 @@ def ensure_leaf(
 
 
 def _reuse_check(
+    files: Staged,
     ca: CertificateAuthority,
     cert_path: Path,
     key_path: Path,
@@ -637,8 +644,8 @@ def _reuse_check(
     now: datetime,
 ) -> tuple[str, tuple[x509.Certificate, bytes, bytes] | None]:
     """(reason, (cert, cert_pem, key_pem) if the stored certificate can be reused)."""
-    cert_pem = _read_optional(cert_path)
-    key_pem = _read_optional(key_path)
+    cert_pem = _read_optional(files, cert_path)
+    key_pem = _read_optional(files, key_path)
     if cert_pem is None and key_pem is None:
         return "new", None
     if cert_pem is None:
@@ -1304,6 +1311,11 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bool(bc is not None and bc.ca)
 
 
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """`issuer`'s key signed `cert`."""
+    return _signed_by(cert, issuer)
+
+
 def anchored_at(chain: Sequence[x509.Certificate], root: x509.Certificate) -> bool:
     """The chain ends at `root` or at a certificate `root` signed."""
     return chain[-1] == root or _signed_by(chain[-1], root)
@@ -1369,75 +1381,15 @@ def _ensure_newline(data: bytes) -> bytes:
 # ---- files ---------------------------------------------------------------------------------
 
 
-def _private_dir(path: Path) -> None:
-    """Create ``path`` (0700) or tighten an existing folder to 0700."""
+def _read_optional(files: Staged, path: Path) -> bytes | None:
     try:
-        path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-        st = path.stat()
-        if stat.S_IMODE(st.st_mode) != _DIR_MODE:
-            os.chmod(path, _DIR_MODE)
-    except FileExistsError as exc:
-        raise PkiError(f"{path} exists but is not a folder") from exc
-    except OSError as exc:
-        raise PkiError(f"cannot create or secure folder {path}: {exc.strerror or exc}") from exc
+        return files.read(path)
+    except ControllerFileError as exc:
+        raise PkiError(str(exc)) from exc
 
 
-def _tighten(path: Path) -> None:
-    """Make an existing file 0600 if it is more open (e.g. restored from a backup)."""
-    with suppress(FileNotFoundError):
-        if stat.S_IMODE(path.stat().st_mode) != _FILE_MODE:
-            try:
-                os.chmod(path, _FILE_MODE)
-            except OSError as exc:
-                raise PkiError(f"cannot chmod 0600 {path}: {exc.strerror or exc}") from exc
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``, mode 0600 regardless of the umask."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
-    except OSError as exc:
-        raise PkiError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), _FILE_MODE)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise PkiError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    with suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _read_optional(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def _load_cert_file(path: Path) -> tuple[x509.Certificate, bytes]:
-    data = _read_optional(path)
+def _load_cert_file(files: Staged, path: Path) -> tuple[x509.Certificate, bytes]:
+    data = _read_optional(files, path)
     if data is None:
         raise PkiError(f"{path} is missing; restore it from backup")
     try:
@@ -1446,8 +1398,8 @@ def _load_cert_file(path: Path) -> tuple[x509.Certificate, bytes]:
         raise PkiError(f"{path} is not a PEM certificate; restore it from backup") from exc
 
 
-def _load_key_file(path: Path) -> PrivateKey:
-    data = _read_optional(path)
+def _load_key_file(files: Staged, path: Path) -> PrivateKey:
+    data = _read_optional(files, path)
     if data is None:
         raise PkiError(f"{path} is missing; restore it from backup")
     try:

@@ -2,7 +2,9 @@
 
 Runs on the controller before any host is touched: settings checks, user names and passwords
 (resolved from secret references), the TLS certificate (issued by the private CA or supplied),
-and the files the host will get, rendered in memory. No pyinfra import: pure and unit-tested.
+and the files the host will get, rendered in memory. Whatever the controller would have to
+write (a new CA or certificate, a generated password) is staged in the run's `Staged` files,
+never written here. No pyinfra import: pure and unit-tested.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tabpy_provision import passwords, pki, settings
+from tabpy_provision.controller.files import ControllerFileError, Staged
 from tabpy_provision.secret_refs import SecretError, SecretStore, describe, resolve, secret_store
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +64,8 @@ class TabpyServerPlan:
     passwords: Mapping[str, str] = field(repr=False, default_factory=dict)
     #: TabPy processes on the host (tabpy_instances, `auto` resolved to the host's CPUs).
     instance_count: int = 1
+    #: Where the generated passwords of its users live (rotation promotes them there).
+    secret_store: SecretStore | None = field(repr=False, compare=False, default=None)
 
     @property
     def instances(self) -> tuple[Instance, ...]:
@@ -89,10 +94,6 @@ class TabpyServerPlan:
     def unit_file(self) -> str:
         service = self["tabpy_service_name"]
         return f"{service}@.service" if self.local_balancer else f"{service}.service"
-
-    @property
-    def secret_store(self) -> SecretStore:
-        return users_secret_store(self.values)
 
     @property
     def user_names(self) -> tuple[str, ...]:
@@ -155,10 +156,10 @@ class TabpyServerPlan:
         return f"{self.config_dir}/ca.crt"
 
 
-def users_secret_store(values: Mapping[str, Any]) -> SecretStore:
+def users_secret_store(values: Mapping[str, Any], files: Staged) -> SecretStore:
     """Where the generated passwords of TabPy users live."""
     return secret_store(project_path(values["secrets_dir"]), values["secrets_vault_path"],
-                        "tabpy_users")
+                        "tabpy_users", files)
 
 
 @dataclass(frozen=True)
@@ -183,13 +184,17 @@ def project_path(value: str) -> Path:
 
 def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | None = None,
                       rotate: frozenset[str] | None = None, cpus: int = 1,
-                      pool_monitors: frozenset[str | None] = frozenset()) -> TabpyServerPlan:
+                      pool_monitors: frozenset[str | None] = frozenset(),
+                      files: Staged | None = None) -> TabpyServerPlan:
     """Check every input of one host; raise SettingsError listing `host: field: problem` lines.
 
+    `files`: the run's controller files, where a new CA, certificate or password is staged
+    (None: a staging of its own that nothing applies - a check that writes nothing).
     `cpus`: the host's CPU count (what tabpy_instances `auto` means). `pool_monitors`: the
     lb_monitor_user of each pool balancer (None: the default, this host's health user).
     `rotate`: users (lower-cased) whose generated password is being rotated: the plan uses the
     pending value from the secret store. An empty set means every generated user."""
+    files = files if files is not None else Staged()
     problems = settings.check_values(host, data)
     values = settings.with_defaults(data)
     if not problems:  # the checks below need well-typed values
@@ -214,9 +219,10 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     rotating = _rotating_users(host, values, rotate,
                                frozenset(user.lower() for user in monitors), problems)
     notes: list[str] = []
-    users = _resolve_users(host, values, rotating, problems, notes)
-    tls = plan_tls(host, fqdn, values, problems, now) if values["tabpy_transfer_protocol"] == \
-        "https" else None
+    store = users_secret_store(values, files)
+    users = _resolve_users(host, values, store, rotating, problems, notes)
+    tls = plan_tls(host, fqdn, values, problems, now, files) \
+        if values["tabpy_transfer_protocol"] == "https" else None
     if problems:
         raise settings.SettingsError(problems)
 
@@ -234,6 +240,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
         rotating=rotating,
         passwords={user.lower(): password for user, password in users.items()},
         instance_count=instance_count,
+        secret_store=store,
     )
 
 
@@ -315,10 +322,10 @@ def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str]
     return frozenset(rotate & generated)
 
 
-def _resolve_users(host: str, values: Mapping[str, Any], rotating: frozenset[str],
-                   problems: list[str], notes: list[str]) -> dict[str, str]:
+def _resolve_users(host: str, values: Mapping[str, Any], store: SecretStore,
+                   rotating: frozenset[str], problems: list[str],
+                   notes: list[str]) -> dict[str, str]:
     """Passwords of the declared users (names already checked), from their references."""
-    store = users_secret_store(values)
     users = {}
     for user, reference in values["tabpy_users"].items():
         key = user.lower()
@@ -347,23 +354,24 @@ def _resolve_users(host: str, values: Mapping[str, Any], rotating: frozenset[str
 
 
 def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
-              now: datetime | None) -> Tls | None:
+             now: datetime | None, files: Staged) -> Tls | None:
     if values["tabpy_certificate_file"] is None:
         try:
             pki_dir = project_path(values["pki_dir"])
-            ca = pki.ensure_ca(pki_dir, common_name=values["pki_common_name"], now=now)
+            ca = pki.ensure_ca(pki_dir, common_name=values["pki_common_name"], now=now,
+                               files=files)
             leaf = pki.ensure_leaf(
                 ca, pki_dir, fqdn, dns_names=values["tabpy_cert_dns_aliases"],
                 ip_addresses=values["tabpy_cert_ip_addresses"], days=values["pki_leaf_days"],
-                renew_before_days=values["pki_renew_before_days"], now=now)
-        except pki.PkiError as error:
+                renew_before_days=values["pki_renew_before_days"], now=now, files=files)
+        except (pki.PkiError, ControllerFileError) as error:
             problems.append(f"{host}: pki_dir: {error}")
             return None
         notes = (*ca.notes, *([f"certificate re-issued: {leaf.reason}"] if leaf.reissued
                               else []))
         return Tls(leaf.chain_pem, leaf.key_pem, ca.trusted_roots_pem,
                    f"private CA, {leaf.reason}", ca.registry, notes)
-    return _plan_supplied_tls(host, fqdn, values, problems, now)
+    return _plan_supplied_tls(host, fqdn, values, problems, now, files)
 
 
 _SUPPLIED_INPUTS = {pki.CERTIFICATE_INPUT: "tabpy_certificate_file",
@@ -371,7 +379,7 @@ _SUPPLIED_INPUTS = {pki.CERTIFICATE_INPUT: "tabpy_certificate_file",
 
 
 def _plan_supplied_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
-                       now: datetime | None) -> Tls | None:
+                       now: datetime | None, files: Staged) -> Tls | None:
     """A company CA's certificate: read, put in order, decrypted, checked (see pki)."""
     paths = {name: project_path(values[name]) for name in _SUPPLIED_INPUTS.values()
              if values[name] is not None}
@@ -386,7 +394,7 @@ def _plan_supplied_tls(host: str, fqdn: str, values: Mapping[str, Any], problems
     if reference is not None:
         try:
             passphrase = resolve(reference, store=secret_store(
-                project_path(values["secrets_dir"]), values["secrets_vault_path"], "tls"),
+                project_path(values["secrets_dir"]), values["secrets_vault_path"], "tls", files),
                 store_key="tabpy_key_passphrase",
                 allow_plaintext=values["allow_plaintext_secrets"])
         except SecretError as error:

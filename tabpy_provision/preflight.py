@@ -3,9 +3,14 @@
 Called at the top of each deploy entry point. The first call (for the first host pyinfra
 prepares) plans ALL hosts of the inventory - TabPy servers, then the clients and Tableau nodes
 that must trust their CAs, then the Tableau Server nodes' connection to TabPy (reading what
-tsm or the REST API holds now); any problem prints one line per problem, naming host and field, and
-stops the run (non-zero exit) before any operation executes anywhere. Then the controller-side
-preparations: wheelhouses, and the Windows/macOS trust artifacts.
+tsm or the REST API holds now); any problem prints one line per problem, naming host and field,
+and stops the run (non-zero exit) before any operation executes anywhere.
+
+Checking writes nothing: what the controller must hold (a CA, certificates, generated
+passwords, wheelhouses, the Windows/macOS trust artifacts) is staged in the run's files and
+listed as `[controller] would ...`. Every host's operations start with preparing the
+controller: the first host that executes it applies the staging, so `--dry` (or a declined
+confirmation) writes nothing, and a real run writes only once every check passed.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from gevent.lock import Semaphore
+from pyinfra import host as current_host
 from pyinfra import logger
+from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
@@ -36,8 +42,22 @@ from tabpy_provision import (
 )
 from tabpy_provision.balancer import BalancerPlan, Membership
 from tabpy_provision.connection import report_lost_connections
-from tabpy_provision.facts import InterfaceFor, PythonTarget, TsmPrograms
-from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server, project_path
+from tabpy_provision.controller import identity
+from tabpy_provision.controller.files import Staged
+from tabpy_provision.facts import (
+    CertificatesIn,
+    InterfaceFor,
+    PasswordFileUsers,
+    PythonTarget,
+    TsmPrograms,
+)
+from tabpy_provision.plan import (
+    TabpyServerPlan,
+    plan_tabpy_server,
+    project_path,
+    users_secret_store,
+)
+from tabpy_provision.run import run_of
 from tabpy_provision.secret_refs import describe
 from tabpy_provision.tableau import TableauPlan
 from tabpy_provision.tableau_operations import read_tsm_state
@@ -91,26 +111,42 @@ class Preflight:
         return True, f"rotated: {', '.join(sorted(key for _, key in rotating))}"
 
 
-_done: dict[int, Preflight | BadInput] = {}
-# pyinfra loads the deploy file for every host at once, in greenlets: check only once.
-_lock = Semaphore()
-
-
 def preflight(state: State, *, rotation: bool = False,
               overrides: Mapping[str, Mapping] | None = None) -> Preflight:
-    """The checked plans of this run. The entry point that calls first decides `rotation`
-    (deploy/rotate.py does, then includes the site deploy)."""
-    with _lock:
-        key = id(state)
-        if key not in _done:
+    """The checked plans of this run (checked once, by the first host's load of a deploy
+    file; the entry point that calls first decides `rotation`: deploy/rotate.py does, then
+    includes the site deploy). The current host's operations start with preparing the
+    controller."""
+    run = run_of(state)
+    with run.lock:
+        if run.checked is None:
             report_lost_connections()
             try:
-                _done[key] = _check_all(state, rotation, overrides or {})
+                run.checked = _check_all(state, rotation, overrides or {}, run.files)
             except BadInput as error:
-                _done[key] = error
-    if isinstance(_done[key], BadInput):
-        raise _done[key]
-    return _done[key]
+                run.checked = error
+    if isinstance(run.checked, BadInput):
+        raise run.checked
+    if current_host.name not in run.prepared_on:
+        run.prepared_on.add(current_host.name)
+        controller_prepared(name="Controller: CA, certificates, passwords, wheelhouses, "
+                                 "trust artifacts", files=run.files)
+    return run.checked
+
+
+@operation()
+def controller_prepared(files: Staged):
+    """The controller holds what this run staged for it; done once, by the first host that
+    executes it (the others find nothing left). Never runs under --dry."""
+    if files.changes():
+        yield FunctionCommand(_apply_staged, (files,), {})
+
+
+def _apply_staged(state, host, files: Staged) -> bool:
+    with run_of(state).lock:
+        for what in files.apply():
+            host.log_styled(f"controller: {what}", fg="cyan")
+    return True
 
 
 def _rotation_request(data: dict) -> frozenset[str]:
@@ -121,9 +157,16 @@ def _rotation_request(data: dict) -> frozenset[str]:
     return frozenset(user.strip().lower() for user in requested if user.strip())
 
 
-def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -> Preflight:
+def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
+               files: Staged) -> Preflight:
     result = Preflight()
     problems: list[str] = []
+    for host in state.inventory:
+        data = host.data.dict()
+        problems += settings.unknown_keys(host.name, data)
+        for line in settings.misplaced_keys(host.name, data, host.groups):
+            logger.warning(f"tabpy-provision: {line}")
+    identity_before = _identity_before(state, files)
     targets = {}
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
                               for pool in state.inventory.get_group(balancer.GROUP, []))
@@ -133,7 +176,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
         try:
             result.plans[host.name] = plan_tabpy_server(
                 host.name, data, rotate=_rotation_request(data) if rotation else None,
-                cpus=cpus or 1, pool_monitors=pool_monitors)
+                cpus=cpus or 1, pool_monitors=pool_monitors, files=files)
         except settings.SettingsError as error:
             problems += error.problems
             continue
@@ -148,7 +191,9 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
             continue
         targets[host.name] = (version, target["abi"], target["arch"])
     if not problems:  # balancers and the Tableau side check against the TabPy servers' plans
-        problems += _plan_balancers(state, result)
+        problems += _plan_balancers(state, result, files)
+    if not problems:
+        problems += _identity_problems(state, result, identity_before)
     problems += _plan_trust(state, result)
     if not problems:
         problems += _plan_tableau(state, result)
@@ -164,15 +209,74 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping]) -
         for note in pool.tls.notes if pool.tls else ():
             logger.info(f"    [{name}] {note}")
     for name, (version, abi, arch) in targets.items():
-        result.wheelhouses[name] = wheelhouse.ensure_wheelhouse(
-            version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}"))
-    _write_trust_artifacts(result)
+        result.wheelhouses[name] = _wheelhouse(version, abi, arch, files)
+    _stage_trust_artifacts(result, files)
+    for what in files.changes():
+        logger.info(f"    [controller] would {what}")
     return result
 
 
-def _plan_balancers(state: State, result: Preflight) -> list[str]:
+def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, frozenset[str]]]:
+    """Per TabPy server and balancer, before planning stages anything: (whether its private
+    CA is missing, its generated users without a password on this controller)."""
+    found = {}
+    for host in (*state.inventory.get_group(TABPY_GROUP, []),
+                 *state.inventory.get_group(balancer.GROUP, [])):
+        values = settings.with_defaults(host.data.dict())
+        try:
+            ca_root = project_path(values["pki_dir"]) / pki.CA_DIR / pki.ROOT_CERT
+            store = users_secret_store(values, files)
+            users = values["tabpy_users"] if isinstance(values["tabpy_users"], Mapping) else {}
+            missing = frozenset(user.lower() for user, ref in users.items()
+                                if ref == "generate" and not store.exists(user.lower()))
+        except (TypeError, ValueError):  # bad values: the plans name them
+            continue
+        found[host.name] = (not files.exists(ca_root), missing)
+    return found
+
+
+def _identity_problems(state: State, result: Preflight,
+                       before: Mapping[str, tuple[bool, frozenset[str]]]) -> list[str]:
+    """Hosts this controller did not build: they serve a certificate from a CA it does not
+    hold, or have generated users it holds no password for (controller/identity.py)."""
+    problems: list[str] = []
+    for name, plan in (*result.plans.items(), *result.balancers.items()):
+        host = state.inventory.get_host(name)
+        ca_is_new, missing = before.get(name, (False, frozenset()))
+        data = host.data.dict()
+        found: list[str] = []
+        if plan.tls is not None and data.get("tabpy_certificate_file") is None:
+            path = plan.certificate_path if name in result.plans else balancer.SERVICE_PEM
+            served = host.get_fact(CertificatesIn, path=path)
+            problem = identity.foreign_certificate(name, served, plan.tls.cas,
+                                                   str(data.get("pki_dir", "pki")), ca_is_new)
+            found += [problem] if problem else []
+        if name in result.plans and missing:
+            users = host.get_fact(PasswordFileUsers, path=plan.password_path)
+            found += identity.missing_passwords(name, missing, users,
+                                                plan.secret_store.location("").rstrip("/"))
+        if found and identity.wants_new_identity(data):
+            for line in found:
+                logger.warning(f"tabpy-provision: new identity (new_identity=true): "
+                               f"{line.rsplit(': ', 1)[0]}")
+            continue
+        problems += found
+    return problems
+
+
+def _wheelhouse(version: str, abi: str, arch: str, files: Staged) -> wheelhouse.Wheelhouse:
+    """The wheelhouse for these hosts; its build, when it is not cached, is staged."""
+    found, built = wheelhouse.find_wheelhouse(version, abi, arch=arch)
+    if not built:
+        files.action(f"build the wheelhouse {found.name} ({found.archive})",
+                     lambda: wheelhouse.ensure_wheelhouse(
+                         version, abi, arch=arch, log=lambda line: logger.info(f"--> {line}")))
+    return found
+
+
+def _plan_balancers(state: State, result: Preflight, files: Staged) -> list[str]:
     """The pool balancers' plans; the interface of a VRRP address read from the host."""
-    pools, problems = plan_pools(state.inventory, result.plans)
+    pools, problems = plan_pools(state.inventory, result.plans, files)
     for name, pool in pools.items():
         if pool.vrrp and pool.vrrp.interface is None:
             found = state.inventory.get_host(name).get_fact(InterfaceFor,
@@ -191,9 +295,10 @@ def tableau_pools(pools: Iterable[BalancerPlan]) -> dict[str, tuple[int, frozens
             for pool in pools}
 
 
-def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan]
-               ) -> tuple[dict[str, BalancerPlan], list[str]]:
-    """Plan every pool balancer (group tabpy_lb) against the TabPy plans of its backends."""
+def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
+               files: Staged) -> tuple[dict[str, BalancerPlan], list[str]]:
+    """Plan every pool balancer (group tabpy_lb) against the TabPy plans of its backends
+    (a certificate to issue is staged in `files`)."""
     pools: dict[str, BalancerPlan] = {}
     problems: list[str] = []
     ranks: dict[str, int] = {}  # balancers seen per service name, in the group's order
@@ -216,7 +321,7 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan]
         addresses = {m.name: m.data.get("ssh_hostname") or m.name for m in members}
         try:
             pools[host.name] = balancer.plan_balancer(host.name, data, backends, addresses,
-                                                      rank=rank)
+                                                      rank=rank, files=files)
         except settings.SettingsError as error:
             problems += error.problems
     return pools, problems + balancer.shared_problems(list(pools.values()))
@@ -296,19 +401,18 @@ def detect_trust_os(host: Host) -> tuple[str | None, str]:
     return trust.os_family(kernel, meta), f"{kernel} {meta.get('ID', '')}".strip()
 
 
-def _write_trust_artifacts(result: Preflight) -> None:
+def _stage_trust_artifacts(result: Preflight, files: Staged) -> None:
     """Windows (.cer + PowerShell) and macOS (.mobileconfig) artifacts of the CAs behind the
     TabPy servers (and their pool balancers), per trust_artifacts_dir; only what differs is
-    written."""
+    staged."""
     by_folder: dict[Path, list[TabpyServerPlan]] = {}
     for plan in result.plans.values():
         by_folder.setdefault(project_path(plan["trust_artifacts_dir"]), []).append(plan)
     for folder, group in by_folder.items():
         selected = trust.trust_set(result.client_cas(group), settings.TRUST_ROLES)
         scope = trust.scope_of(plan["environment"] for plan in group)
-        files = trust.artifact_files(
+        wanted = trust.artifact_files(
             selected, render.windows_trust_script(selected, scope),
             identifier=trust.profile_identifier(folder),
             organization=group[0]["pki_common_name"])
-        for line in trust.write_artifacts(folder, files):
-            logger.info(f"--> trust artifacts: {folder}/{line}")
+        trust.stage_artifacts(folder, wanted, files)

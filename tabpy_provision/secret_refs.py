@@ -7,7 +7,8 @@ A reference is one of:
   vault:MOUNT/PATH#KEY
                  a key of a HashiCorp Vault KV v2 secret (needs `hvac`; VAULT_ADDR and
                  VAULT_TOKEN from the environment)
-  generate       a strong random password kept in the local secret store (reused on reruns)
+  generate       a strong random password kept in the secret store (reused on reruns); a new
+                 one is staged in the run's controller files, written only by a real run
 Anything else is a literal, refused unless the inventory sets allow_plaintext_secrets.
 Error messages name the reference, never a value.
 """
@@ -19,8 +20,10 @@ import secrets
 import stat
 import string
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from tabpy_provision.controller.files import Staged
 
 # No ':' (basic auth splits on it) and no whitespace (refused by TabPy's file format).
 GENERATED_ALPHABET = string.ascii_letters + string.digits + "-_.~!@%^*+="
@@ -42,6 +45,7 @@ class FileSecretStore:
     """
 
     root: Path
+    files: Staged = field(compare=False, repr=False)
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -50,7 +54,7 @@ class FileSecretStore:
         return str(self.path(key))
 
     def exists(self, key: str) -> bool:
-        return self.path(key).exists()
+        return self.files.exists(self.path(key))
 
     def get_or_create(self, key: str) -> str:
         return self._read_or_create(self.path(key))
@@ -59,7 +63,7 @@ class FileSecretStore:
         return self._read_or_create(self.path(f"{key}.pending"))
 
     def has_pending(self, key: str) -> bool:
-        return self.path(f"{key}.pending").exists()
+        return self.files.exists(self.path(f"{key}.pending"))
 
     def promote(self, key: str) -> None:
         current = self.path(key)
@@ -68,11 +72,11 @@ class FileSecretStore:
         os.replace(self.path(f"{key}.pending"), current)
 
     def _read_or_create(self, path: Path) -> str:
-        if path.exists():
-            return _first_line(path.read_text())
+        data = self.files.read(path)
+        if data is not None:
+            return _first_line(data.decode())
         value = generate_password()
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _write_private(path, value + "\n")
+        self.files.write_private(path, f"{value}\n".encode(), f"generate a password in {path}")
         return value
 
 
@@ -83,6 +87,7 @@ class VaultSecretStore:
 
     mount: str
     prefix: str
+    files: Staged = field(compare=False, repr=False)
 
     def location(self, key: str) -> str:
         return f"vault:{self.mount}/{self.prefix}/{key}"
@@ -105,31 +110,40 @@ class VaultSecretStore:
     def has_pending(self, key: str) -> bool:
         return "pending" in self._read(key)
 
-    def promote(self, key: str) -> None:
-        data = self._read(key)
-        previous = {"previous": data["password"]} if "password" in data else {}
-        self._write(key, {"password": data["pending"], **previous})
-
     def _read(self, key: str) -> dict:
+        staged = self.files.values.get(self.location(key))
+        if staged is not None:
+            return staged
         return _vault_call(self.location(key), lambda client, hvac: _kv_data(
             client, hvac, self.mount, f"{self.prefix}/{key}", missing_ok=True))
 
     def _write(self, key: str, data: dict) -> dict:
-        _vault_call(self.location(key), lambda client, hvac: client.secrets.kv.v2
-                    .create_or_update_secret(path=f"{self.prefix}/{key}", secret=data,
-                                             mount_point=self.mount))
+        """Staged: Vault is written when the run applies its controller changes."""
+        location = self.location(key)
+        self.files.values[location] = data
+        self.files.action(f"generate a password in {location}", lambda: _vault_call(
+            location, lambda client, hvac: client.secrets.kv.v2.create_or_update_secret(
+                path=f"{self.prefix}/{key}", secret=data, mount_point=self.mount)))
         return data
+
+    def promote(self, key: str) -> None:
+        data = self._read(key)
+        previous = {"previous": data["password"]} if "password" in data else {}
+        self._write(key, {"password": data["pending"], **previous})
+        self.files.apply()
 
 
 SecretStore = FileSecretStore | VaultSecretStore
 
 
-def secret_store(secrets_dir: Path, vault_path: str | None, scope: str) -> SecretStore:
-    """Where generated secrets of `scope` (e.g. tabpy_users) live: Vault when configured."""
+def secret_store(secrets_dir: Path, vault_path: str | None, scope: str,
+                 files: Staged) -> SecretStore:
+    """Where generated secrets of `scope` (e.g. tabpy_users) live: Vault when configured.
+    New ones are staged in `files`."""
     if vault_path:
         mount, _, prefix = vault_path.strip("/").partition("/")
-        return VaultSecretStore(mount, f"{prefix}/{scope}" if prefix else scope)
-    return FileSecretStore(secrets_dir / scope)
+        return VaultSecretStore(mount, f"{prefix}/{scope}" if prefix else scope, files)
+    return FileSecretStore(secrets_dir / scope, files)
 
 
 def generate_password(length: int = GENERATED_LENGTH) -> str:
@@ -238,11 +252,3 @@ def _vault_call(location: str, call):
     except (hvac.exceptions.VaultError, requests.RequestException) as error:
         raise SecretError(f"{location}: Vault at {address} failed: "
                           f"{type(error).__name__}") from None
-
-
-def _write_private(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(temp, path)

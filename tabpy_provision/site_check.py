@@ -18,6 +18,7 @@ from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import tableau, verify
+from tabpy_provision.controller.files import Staged
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
 from tabpy_provision.preflight import TABPY_GROUP, plan_pools, tableau_pools
 from tabpy_provision.settings import SettingsError
@@ -98,14 +99,15 @@ def main(argv: list[str]) -> int:
         inventory = make_inventory(argv[0])
     state.init(inventory, Config())
     rows, plans = [], {}
+    files = Staged()  # a report: what planning would write is never applied
     for host in inventory.get_group(TABPY_GROUP, []):
         try:
-            plans[host.name] = plan_tabpy_server(host.name, host.data.dict())
+            plans[host.name] = plan_tabpy_server(host.name, host.data.dict(), files=files)
             rows.append(check_host(plans[host.name]))
         except SettingsError as error:
             rows.append({"host": host.name, "endpoint": "-", "result": "FAIL",
                          "detail": "; ".join(error.problems)})
-    pools, problems = plan_pools(inventory, plans)
+    pools, problems = plan_pools(inventory, plans, files)
     rows += [{"host": line.split(":", 1)[0], "endpoint": "-", "result": "FAIL",
               "detail": line} for line in problems]
     rows += [check_endpoint(pool.host, pool.endpoint_args, pool.check_credentials,

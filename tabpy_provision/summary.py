@@ -8,7 +8,8 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.api.state import BaseStateCallback, State
 
-_reasons: dict[int, dict[str, str]] = {}
+from tabpy_provision.run import run_of
+
 SUMMARY_HEADER = "host(s) failed; a rerun finishes them:"
 
 
@@ -16,24 +17,24 @@ class FailureRecorder(BaseStateCallback):
     @staticmethod
     def operation_host_error(state, host, op_hash, retry_attempt=0, max_retries=0):
         names = state.get_op_meta(op_hash).names
-        _reasons.setdefault(id(state), {}).setdefault(
-            host.name, f"failed in '{' / '.join(sorted(names))}'")
+        run_of(state).failures.setdefault(host.name, f"failed in '{' / '.join(sorted(names))}'")
 
 
 def record_failures(state: State) -> None:
     """Start recording (idempotent: the deploy file is loaded once per host)."""
-    if id(state) not in _reasons:
-        _reasons[id(state)] = {}
+    run = run_of(state)
+    if not run.recording_failures:
+        run.recording_failures = True
         state.add_callback_handler(FailureRecorder())
 
 
 def note_failure(state: State, host_name: str, reason: str) -> None:
     """A more precise reason than the operation's name (e.g. why TabPy did not start)."""
-    _reasons.setdefault(id(state), {})[host_name] = reason
+    run_of(state).failures[host_name] = reason
 
 
 def summary_lines(state: State) -> list[str]:
-    reasons = _reasons.get(id(state), {})
+    reasons = run_of(state).failures
     return [f"{host.name}: {reasons.get(host.name, 'unreachable (could not connect)')}"
             for host in sorted(state.failed_hosts, key=lambda h: h.name)]
 

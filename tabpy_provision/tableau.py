@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from tabpy_provision import settings, verify
+from tabpy_provision.controller.files import Staged
 from tabpy_provision.plan import TabpyServerPlan, project_path
 from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
 from tabpy_provision.tableau_rest import RestTarget
@@ -320,10 +321,11 @@ def _plan_tsm(host: str, values: Mapping[str, Any], found: tuple[str, Version | 
 
 
 def _resolve(host: str, name: str, values: Mapping[str, Any], problems: list[str]) -> str | None:
-    """A secret issued elsewhere (a password, a token), from its reference."""
+    """A secret issued elsewhere (a password, a token), from its reference (the settings
+    refuse `generate` for these: the store is never written)."""
     reference = values[name]
     store = secret_store(project_path(values["secrets_dir"]), values["secrets_vault_path"],
-                         "tableau")
+                         "tableau", Staged())
     try:
         value = resolve(reference, store=store, store_key=name,
                         allow_plaintext=values["allow_plaintext_secrets"])

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from tabpy_provision import pki, settings
+from tabpy_provision.controller.files import Staged
 
 MANAGED_PREFIX = "tabpy-provision-"
 SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
@@ -333,21 +334,19 @@ def artifact_files(selected: TrustSet, windows_script: str, *,
     return files
 
 
-def write_artifacts(folder: Path, files: Mapping[str, bytes]) -> list[str]:
-    """Write what differs, remove managed files that are not wanted; return what changed."""
+def stage_artifacts(folder: Path, wanted: Mapping[str, bytes], files: Staged) -> list[str]:
+    """Stage what differs and the removal of managed files no longer wanted; return what
+    changes."""
     changed = []
-    for relative, content in files.items():
+    for relative, content in wanted.items():
         path = folder / relative
-        if path.exists() and path.read_bytes() == content:
+        if files.read(path) == content:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_bytes(content)
-        temp.replace(path)
+        files.write_public(path, content, f"write the trust artifact {path}")
         changed.append(relative)
     for sub in ("windows", "macos"):
-        for path in sorted((folder / sub).glob(f"{MANAGED_PREFIX}*")):
-            if f"{sub}/{path.name}" not in files:
-                path.unlink()
+        for path in files.glob(folder / sub, f"{MANAGED_PREFIX}*"):
+            if f"{sub}/{path.name}" not in wanted:
+                files.remove(path, f"remove the trust artifact {path}")
                 changed.append(f"{sub}/{path.name} (removed)")
     return changed

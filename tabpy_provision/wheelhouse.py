@@ -66,7 +66,10 @@ class WheelhouseError(Exception):
 @dataclass(frozen=True)
 class Wheelhouse:
     archive: Path
-    sha256: str
+    #: What a virtualenv installed from it holds: the lock's digest and the uv version (the
+    #: archive's own bytes vary with sdist builds; its contents do not). Known before it is
+    #: built, so a preview names the virtualenv a real run installs.
+    identity: str
     tabpy_version: str
     abi: str
     arch: str
@@ -427,6 +430,39 @@ def _build(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _checked_lock(tabpy_version: str, abi: str, arch: str) -> tuple[Path, dict[str, str], str]:
+    """(lock file, pins, sha256 of the lock) for this TabPy/ABI/arch; reads only."""
+    python_version_for_abi(abi)
+    check_arch(arch)
+    lock = lock_file(tabpy_version, abi, arch)
+    if not lock.is_file():
+        raise WheelhouseError(
+            f"no lock file {lock}: run python -m tabpy_provision.wheelhouse lock "
+            f"--abi {abi} --tabpy-version {tabpy_version} --arch {arch}"
+        )
+    lock_bytes = lock.read_bytes()
+    pins = parse_lock(lock_bytes.decode())
+    missing = [n for n in SDIST_ONLY if n not in pins]
+    if pins.get("tabpy") != tabpy_version or missing:
+        raise WheelhouseError(f"lock file {lock} does not pin tabpy=={tabpy_version} and docopt")
+    return lock, pins, hashlib.sha256(lock_bytes).hexdigest()
+
+
+def _identity(lock_digest: str) -> str:
+    return hashlib.sha256(f"{lock_digest} uv {UV_VERSION}".encode()).hexdigest()
+
+
+def find_wheelhouse(tabpy_version: str, abi: str, *, arch: str = "x86_64",
+                    cache_dir: Path | None = None) -> tuple[Wheelhouse, bool]:
+    """(the wheelhouse for this TabPy/ABI/arch, whether a complete one is cached); writes
+    nothing (a check: ensure_wheelhouse builds)."""
+    _, _, lock_digest = _checked_lock(tabpy_version, abi, arch)
+    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "wheelhouse"
+    archive = directory / f"tabpy-{tabpy_version}-{abi}-{arch}.tar"
+    found = Wheelhouse(archive, _identity(lock_digest), tabpy_version, abi, arch)
+    return found, _cached(archive, lock_digest) is not None
+
+
 def ensure_wheelhouse(
     tabpy_version: str,
     abi: str,
@@ -443,21 +479,7 @@ def ensure_wheelhouse(
     archive is reused when it is complete (written last, atomically), matches its manifest's
     sha256 and was built from the current lock file and UV_VERSION.
     """
-    python_version_for_abi(abi)
-    check_arch(arch)
-    lock = lock_file(tabpy_version, abi, arch)
-    if not lock.is_file():
-        raise WheelhouseError(
-            f"no lock file {lock}: run python -m tabpy_provision.wheelhouse lock "
-            f"--abi {abi} --tabpy-version {tabpy_version} --arch {arch}"
-        )
-    lock_bytes = lock.read_bytes()
-    pins = parse_lock(lock_bytes.decode())
-    missing = [n for n in SDIST_ONLY if n not in pins]
-    if pins.get("tabpy") != tabpy_version or missing:
-        raise WheelhouseError(f"lock file {lock} does not pin tabpy=={tabpy_version} and docopt")
-    lock_digest = hashlib.sha256(lock_bytes).hexdigest()
-
+    lock, pins, lock_digest = _checked_lock(tabpy_version, abi, arch)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "wheelhouse"
     directory.mkdir(parents=True, exist_ok=True)
     name = f"tabpy-{tabpy_version}-{abi}-{arch}"
@@ -473,7 +495,7 @@ def ensure_wheelhouse(
                 f"wheelhouse {archive.name}: {size:.1f} MB, sha256 {digest}, "
                 f"{time.monotonic() - started:.1f} s"
             )
-    return Wheelhouse(archive, digest, tabpy_version, abi, arch)
+    return Wheelhouse(archive, _identity(lock_digest), tabpy_version, abi, arch)
 
 
 # --- lock -----------------------------------------------------------------------------------
@@ -607,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 size = found.archive.stat().st_size / 1e6
                 print(
-                    f"{found.archive}  {size:.1f} MB  sha256 {found.sha256}  "
+                    f"{found.archive}  {size:.1f} MB  sha256 {sha256_file(found.archive)}  "
                     f"{time.monotonic() - started:.1f} s"
                 )
     except WheelhouseError as exc:

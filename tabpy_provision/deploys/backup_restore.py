@@ -30,6 +30,7 @@ from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, opera
 from pyinfra.api.state import State
 
 from tabpy_provision import backup_archive, verify
+from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
 from tabpy_provision.preflight import TABPY_GROUP, BadInput, Preflight, preflight
@@ -41,13 +42,15 @@ WORK = "/var/cache/tabpy-provision/backup"
 SNAPSHOT_TRIES = 3
 
 
-def backup_passphrase(name: str, values: Mapping) -> str:
+def backup_passphrase(name: str, values: Mapping, files: Staged) -> str:
+    """The backup key; a new generated one is staged in `files` (the run's)."""
     reference = values.get("backup_key")
     if reference is None:
         raise BadInput(f"{name}: backup_key: required to encrypt and decrypt backups")
     try:
         return resolve(reference, store=secret_store(project_path(values["secrets_dir"]),
-                                                     values["secrets_vault_path"], "backup"),
+                                                     values["secrets_vault_path"], "backup",
+                                                     files),
                        store_key="backup_key",
                        allow_plaintext=values["allow_plaintext_secrets"])
     except SecretError as error:
@@ -168,7 +171,8 @@ def _check_restores(state: State) -> RestorePlan:
         try:
             path = _archive_for(target.name, data)
             snapshot = backup_archive.unpack(path.read_bytes(),
-                                             backup_passphrase(target.name, _values(data)))
+                                             backup_passphrase(target.name, _values(data),
+                                                               Staged()))
         except backup_archive.ArchiveError as error:
             problems.append(f"{target.name}: restore archive {path}: {error}")
             continue

@@ -78,9 +78,9 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
     ):
         files.directory(name=f"Folder {path}", path=path, user=owner, group=group, mode=mode)
 
-    venv = f"{install_dir}/venvs/{wheelhouse.name}-{wheelhouse.sha256[:12]}"
+    venv = f"{install_dir}/venvs/{wheelhouse.name}-{wheelhouse.identity[:12]}"
     tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv", venv=venv,
-               archive=wheelhouse.archive, archive_sha256=wheelhouse.sha256,
+               archive=wheelhouse.archive, identity=wheelhouse.identity,
                tabpy_version=wheelhouse.tabpy_version, work_dir=f"{REMOTE_CACHE}/install")
     release = build_release(plan, venv)
     built = tabpy_release(name="TabPy release (config, users, TLS, venv)",

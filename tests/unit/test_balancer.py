@@ -28,9 +28,9 @@ from tabpy_provision.balancer import (
     runtime_command,
     set_state,
 )
-from tabpy_provision.plan import plan_tabpy_server
 from tabpy_provision.release import build_release
 from tabpy_provision.settings import SettingsError
+from tests.unit.planning import planned, planned_balancer
 
 HOST1 = "tabpy1.example.com"
 HOST2 = "tabpy2.example.com"
@@ -54,7 +54,7 @@ def tabpy(base):
     """A TabPy host's plan: `tabpy(host, cpus=, rotate=, pool_monitors=, **settings)`."""
 
     def make(host=HOST1, *, cpus=1, rotate=None, pool_monitors=frozenset(), **override):
-        return plan_tabpy_server(host, {**base, **override}, cpus=cpus, rotate=rotate,
+        return planned(host, {**base, **override}, cpus=cpus, rotate=rotate,
                                  pool_monitors=pool_monitors)
 
     return make
@@ -295,7 +295,7 @@ def test_release_of_one_process_has_tabpy_conf(tabpy):
 @pytest.fixture
 def pool(tabpy, lb_data):
     backends = [tabpy(HOST1), tabpy(HOST2, tabpy_instances=2)]
-    plan = plan_balancer(LB, {**lb_data, "lb_port": 9443, "lb_check_interval_ms": 750,
+    plan = planned_balancer(LB, {**lb_data, "lb_port": 9443, "lb_check_interval_ms": 750,
                               "lb_check_fall": 3, "lb_check_rise": 4},
                          backends, {HOST1: "192.0.2.1"})
     return plan, backends
@@ -334,7 +334,7 @@ def test_pool_certificate_is_issued_for_the_service_name(pool):
 
 
 def test_service_name_is_lower_cased(tabpy, lb_data):
-    plan = plan_balancer(LB, {**lb_data, "lb_service_name": "TabPy.Example.COM"}, [tabpy()], {})
+    plan = planned_balancer(LB, {**lb_data, "lb_service_name": "TabPy.Example.COM"}, [tabpy()], {})
     assert plan.service_name == SERVICE
 
 
@@ -393,29 +393,29 @@ def test_publicly_trusted_backends_are_verified_with_the_os_bundle(pool):
 
 def test_default_monitor_is_the_backends_health_user(tabpy, lb_data):
     data = {k: v for k, v in lb_data.items() if k != "lb_monitor_user"}
-    plan = plan_balancer(LB, data, [tabpy(HOST1), tabpy(HOST2)], {})
+    plan = planned_balancer(LB, data, [tabpy(HOST1), tabpy(HOST2)], {})
     assert plan.monitor_user == "tableau"
     assert plan.monitor_password == "good-password"
 
 
 def test_monitor_user_name_is_case_insensitive(tabpy, lb_data):
-    plan = plan_balancer(LB, {**lb_data, "lb_monitor_user": "MONITOR"}, [tabpy()], {})
+    plan = planned_balancer(LB, {**lb_data, "lb_monitor_user": "MONITOR"}, [tabpy()], {})
     assert plan.monitor_user == "monitor"
     assert plan.monitor_password == MONITOR_PW
 
 
 def test_a_pool_asks_for_evaluate_only_when_every_backend_runs_it(tabpy, lb_data):
     both = [tabpy(HOST1), tabpy(HOST2)]
-    assert plan_balancer(LB, lb_data, both, {}).evaluate
+    assert planned_balancer(LB, lb_data, both, {}).evaluate
     one_off = [tabpy(HOST1), tabpy(HOST2, tabpy_evaluate_enable=False)]
-    assert not plan_balancer(LB, lb_data, one_off, {}).evaluate
+    assert not planned_balancer(LB, lb_data, one_off, {}).evaluate
     assert not local_balancer(tabpy(tabpy_instances=2, tabpy_evaluate_enable=False)).evaluate
 
 
 def test_http_pool_without_authentication(tabpy, lb_data):
     backend = tabpy(tabpy_transfer_protocol="http", tabpy_auth_enabled=False,
                     tabpy_allow_no_auth=True, tabpy_evaluate_timeout=2.5)
-    plan = plan_balancer(LB, lb_data, [backend], {})
+    plan = planned_balancer(LB, lb_data, [backend], {})
     assert not plan.https
     assert plan.tls is None
     assert plan.backend_ca_pem is None
@@ -631,8 +631,8 @@ def test_with_cas_keeps_what_the_balancer_trusts_and_adds_what_it_lacks(tmp_path
 def test_vrrp_priority_follows_the_group_order_and_the_config_tracks_haproxy(tabpy, lb_data):
     backends = [tabpy(HOST1)]
     vrrp = {**lb_data, "lb_virtual_address": "192.0.2.50", "lb_vrrp_router_id": 7}
-    first = plan_balancer(LB, vrrp, backends, {})
-    second = plan_balancer("tabpylb2.example.com", vrrp, backends, {}, rank=1)
+    first = planned_balancer(LB, vrrp, backends, {})
+    second = planned_balancer("tabpylb2.example.com", vrrp, backends, {}, rank=1)
     assert (first.vrrp.priority, second.vrrp.priority) == (150, 140)
     assert first.vrrp.interface is None  # read from the host by the preflight
     config = lines(balancer.keepalived_config(replace(second, vrrp=replace(
@@ -640,13 +640,13 @@ def test_vrrp_priority_follows_the_group_order_and_the_config_tracks_haproxy(tab
     for expected in ("interface eth0", "virtual_router_id 7", "priority 140", "192.0.2.50",
                      f'script "{balancer.HEALTH_SCRIPT}"', "haproxy_running", "state BACKUP"):
         assert expected in config, expected
-    assert plan_balancer(LB, lb_data, backends, {}).vrrp is None
+    assert planned_balancer(LB, lb_data, backends, {}).vrrp is None
 
 
 def test_balancers_of_one_service_must_agree(tabpy, lb_data):
     backends = [tabpy(HOST1)]
-    one = plan_balancer(LB, {**lb_data, "lb_virtual_address": "192.0.2.50"}, backends, {})
-    other = plan_balancer("tabpylb2.example.com", {**lb_data, "lb_port": 9005,
+    one = planned_balancer(LB, {**lb_data, "lb_virtual_address": "192.0.2.50"}, backends, {})
+    other = planned_balancer("tabpylb2.example.com", {**lb_data, "lb_port": 9005,
                                                    "lb_virtual_address": "192.0.2.51"},
                           backends, {}, rank=1)
     assert balancer.shared_problems([one, other]) == [

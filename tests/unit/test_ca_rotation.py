@@ -10,7 +10,8 @@ from cryptography import x509
 from cryptography.x509.verification import DNSName, PolicyBuilder, Store
 
 from tabpy_provision import pki
-from tabpy_provision.plan import plan_tabpy_server
+from tabpy_provision.controller import files as controller_files
+from tests.unit.planning import planned
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FQDN = "tabpy1.lab.test"
@@ -114,7 +115,7 @@ def test_activate_without_a_staged_root(tmp_path):
 def test_interrupted_activation_completes_on_rerun(tmp_path, monkeypatch):
     ca = pki.ensure_ca(tmp_path, now=NOW)
     staged = pki.stage_root(tmp_path, now=NOW)
-    real_write = pki._write_private
+    real_write = controller_files.write_private
     writes = []
 
     def crash_on_the_fifth_write(path, data):
@@ -123,10 +124,10 @@ def test_interrupted_activation_completes_on_rerun(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         real_write(path, data)
 
-    monkeypatch.setattr(pki, "_write_private", crash_on_the_fifth_write)
+    monkeypatch.setattr(controller_files, "write_private", crash_on_the_fifth_write)
     with pytest.raises(KeyboardInterrupt):
         pki.activate_root(tmp_path, now=NOW)
-    monkeypatch.setattr(pki, "_write_private", real_write)
+    monkeypatch.setattr(controller_files, "write_private", real_write)
     # Old root kept, then the new root's files copied; the intermediate's were not.
     assert [n.split("-")[0] for n in writes[:2]] == ["root", "intermediate"]
     assert writes[2:] == ["root.key", "root.crt", "intermediate.key"]
@@ -166,10 +167,10 @@ def test_load_ca_creates_nothing(tmp_path):
 def test_the_plan_says_what_happened_to_the_ca_and_the_leaf(tmp_path, monkeypatch):
     monkeypatch.setenv("TABPY_TEST_PW", "good-password")
     data = {"tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki")}
-    first = plan_tabpy_server(FQDN, data, now=NOW)
+    first = planned(FQDN, data, now=NOW)
     assert first.tls.notes == ("created root CA", "created intermediate CA",
                                "certificate re-issued: new")
-    assert plan_tabpy_server(FQDN, data, now=NOW).tls.notes == ()
+    assert planned(FQDN, data, now=NOW).tls.notes == ()
     pki.rotate_intermediate(tmp_path / "pki", now=NOW)
-    assert plan_tabpy_server(FQDN, data, now=NOW).tls.notes == (
+    assert planned(FQDN, data, now=NOW).tls.notes == (
         "certificate re-issued: issued by a different intermediate CA",)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tabpy_provision import pki
-from tabpy_provision.plan import plan_tabpy_server
 from tabpy_provision.settings import SettingsError
+from tests.unit.planning import planned
 
 HOST = "tabpy1.example.com"
 
@@ -23,12 +23,12 @@ def base(tmp_path, monkeypatch):
 
 def problems_of(data):
     with pytest.raises(SettingsError) as error:
-        plan_tabpy_server(HOST, data)
+        planned(HOST, data)
     return error.value.problems
 
 
 def test_good_inputs_make_a_plan(base):
-    plan = plan_tabpy_server(HOST, {**base, "ssh_hostname": "192.0.2.1"})
+    plan = planned(HOST, {**base, "ssh_hostname": "192.0.2.1"})
     assert plan.fqdn == HOST
     assert plan.connect_address == "192.0.2.1"
     assert plan.health_user == "tableau"
@@ -94,7 +94,7 @@ def supplied(tmp_path, leaf, key_pem=None):
 def test_supplied_certificate_accepted(base, tmp_path, other_ca):
     directory, ca = other_ca
     leaf = pki.ensure_leaf(ca, directory, HOST)
-    plan = plan_tabpy_server(HOST, {**base, **supplied(tmp_path, leaf)})
+    plan = planned(HOST, {**base, **supplied(tmp_path, leaf)})
     assert plan.tls.chain_pem == leaf.chain_pem
     assert plan.tls.ca_pem is None
 
@@ -140,12 +140,12 @@ def test_certificate_expired(base, tmp_path, other_ca):
 
 def test_rotation_uses_pending_passwords_of_generated_users_only(base, tmp_path):
     data = {**base, "tabpy_users": {"tableau": "env:TABPY_TEST_PW", "Gen": "generate"}}
-    current = plan_tabpy_server(HOST, data)
-    rotating = plan_tabpy_server(HOST, data, rotate=frozenset())
+    current = planned(HOST, data)
+    rotating = planned(HOST, data, rotate=frozenset())
     assert rotating.rotating == {"gen"}
     assert rotating.password_file != current.password_file
     assert any("rotating to the newly generated password" in n for n in rotating.notes)
-    assert plan_tabpy_server(HOST, data).password_file == current.password_file  # still pending
+    assert planned(HOST, data).password_file == current.password_file  # still pending
     problems = problems_of_rotation(data, {"tableau", "ghost"})
     assert problems == [
         f"{HOST}: rotate_users: 'ghost' is not in tabpy_users",
@@ -156,5 +156,5 @@ def test_rotation_uses_pending_passwords_of_generated_users_only(base, tmp_path)
 
 def problems_of_rotation(data, users):
     with pytest.raises(SettingsError) as error:
-        plan_tabpy_server(HOST, data, rotate=frozenset(users))
+        planned(HOST, data, rotate=frozenset(users))
     return error.value.problems

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tabpy_provision import render
-from tabpy_provision.plan import plan_tabpy_server
+from tests.unit.planning import planned
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def plan_for(tmp_path, monkeypatch):
     def make(**override):
         data = {"tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki"),
                 "secrets_dir": str(tmp_path / "s"), **override}
-        return plan_tabpy_server("tabpy1.example.com", data)
+        return planned("tabpy1.example.com", data)
 
     return make
 

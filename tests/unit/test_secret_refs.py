@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tabpy_provision.controller.files import Staged
 from tabpy_provision.secret_refs import (
     GENERATED_LENGTH,
     FileSecretStore,
@@ -14,9 +15,20 @@ from tabpy_provision.secret_refs import (
 )
 
 
+class WrittenAtOnce(Staged):
+    """The controller files of a run whose changes are applied as soon as they are made."""
+
+    def write_private(self, path, data, what):
+        super().write_private(path, data, what)
+        self.apply()
+
+
+WRITTEN_AT_ONCE = WrittenAtOnce()
+
+
 @pytest.fixture
 def store(tmp_path):
-    return FileSecretStore(tmp_path / "secrets")
+    return FileSecretStore(tmp_path / "secrets", WRITTEN_AT_ONCE)
 
 
 def _resolve(reference, store, allow_plaintext=False):
@@ -145,15 +157,22 @@ def test_rotation_is_pending_until_promoted(store):
 def test_vault_store_generates_reuses_and_rotates(vault):
     from tabpy_provision.secret_refs import VaultSecretStore, secret_store
 
-    store = secret_store(Path("/unused"), "secret/tabpy-provision", "tabpy_users")
-    assert store == VaultSecretStore("secret", "tabpy-provision/tabpy_users")
+    files = Staged()
+    store = secret_store(Path("/unused"), "secret/tabpy-provision", "tabpy_users", files)
+    assert store == VaultSecretStore("secret", "tabpy-provision/tabpy_users", Staged())
     assert not store.exists("alice")
     first = store.get_or_create("alice")
     assert store.get_or_create("alice") == first
+    # Staged: Vault is written by a real run only.
+    assert "tabpy-provision/tabpy_users/alice" not in vault.secrets["secret"]
+    assert files.changes() == [
+        "generate a password in vault:secret/tabpy-provision/tabpy_users/alice"]
+    files.apply()
     assert vault.secrets["secret"]["tabpy-provision/tabpy_users/alice"] == {"password": first}
     upcoming = store.pending("alice")
     assert store.has_pending("alice") and store.pending("alice") == upcoming
     assert store.get_or_create("alice") == first
+    files.apply()
     store.promote("alice")
     assert vault.secrets["secret"]["tabpy-provision/tabpy_users/alice"] == {
         "password": upcoming, "previous": first}

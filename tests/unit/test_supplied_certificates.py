@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from tabpy_provision.plan import plan_tabpy_server
 from tabpy_provision.settings import SettingsError
 from tests.company_ca import HOST, NOW, CompanyCa
+from tests.unit.planning import planned
 
 PEM = serialization.Encoding.PEM
 DER = serialization.Encoding.DER
@@ -57,7 +57,7 @@ def files(tmp_path, chain: bytes, key: bytes, ca: bytes | None = None) -> dict:
 
 def problems_of(data) -> list[str]:
     with pytest.raises(SettingsError) as error:
-        plan_tabpy_server(HOST, data, now=NOW)
+        planned(HOST, data, now=NOW)
     return error.value.problems
 
 
@@ -66,7 +66,7 @@ def problems_of(data) -> list[str]:
 
 def test_out_of_order_chain_is_put_in_order(base, tmp_path, company):
     leaf, key = company.leaf()
-    plan = plan_tabpy_server(HOST, {**base, **files(
+    plan = planned(HOST, {**base, **files(
         tmp_path, pem(company.root, leaf, company.inter), key_bytes(key))})
     assert plan.tls.chain_pem == pem(leaf, company.inter, company.root)
     assert plan.tls.ca_pem == pem(company.root)  # the chain's own root anchors the checks
@@ -77,7 +77,7 @@ def test_out_of_order_chain_is_put_in_order(base, tmp_path, company):
 
 def test_chain_without_root_uses_the_ca_file_as_anchor(base, tmp_path, company):
     leaf, key = company.leaf()
-    plan = plan_tabpy_server(HOST, {**base, **files(
+    plan = planned(HOST, {**base, **files(
         tmp_path, pem(leaf, company.inter), key_bytes(key), ca=company.root.public_bytes(DER))})
     assert plan.tls.chain_pem == pem(leaf, company.inter)
     assert plan.tls.ca_pem == pem(company.root)
@@ -85,7 +85,7 @@ def test_chain_without_root_uses_the_ca_file_as_anchor(base, tmp_path, company):
 
 def test_chain_without_root_or_ca_file_leaves_trust_to_the_os_store(base, tmp_path, company):
     leaf, key = company.leaf()
-    plan = plan_tabpy_server(HOST, {**base, **files(tmp_path, pem(leaf, company.inter),
+    plan = planned(HOST, {**base, **files(tmp_path, pem(leaf, company.inter),
                                                     key_bytes(key))})
     assert plan.tls.ca_pem is None
     assert [c.role for c in plan.tls.cas] == ["intermediate"]
@@ -93,7 +93,7 @@ def test_chain_without_root_or_ca_file_leaves_trust_to_the_os_store(base, tmp_pa
 
 def test_der_certificate_and_der_key_are_converted(base, tmp_path, company):
     leaf, key = company.leaf(by_root=True)
-    plan = plan_tabpy_server(HOST, {**base, **files(
+    plan = planned(HOST, {**base, **files(
         tmp_path, leaf.public_bytes(DER), key_bytes(key, DER), ca=pem(company.root))})
     assert plan.tls.chain_pem == pem(leaf)
     assert plan.tls.key_pem.startswith(b"-----BEGIN PRIVATE KEY-----")
@@ -104,14 +104,14 @@ def test_der_certificate_and_der_key_are_converted(base, tmp_path, company):
 def test_pkcs7_bundle_is_read(base, tmp_path, company):
     leaf, key = company.leaf()
     bundle = pkcs7.serialize_certificates([company.inter, leaf, company.root], DER)
-    plan = plan_tabpy_server(HOST, {**base, **files(tmp_path, bundle, key_bytes(key))})
+    plan = planned(HOST, {**base, **files(tmp_path, bundle, key_bytes(key))})
     assert plan.tls.chain_pem == pem(leaf, company.inter, company.root)
 
 
 def test_encrypted_key_is_decrypted_with_its_passphrase(base, tmp_path, company, monkeypatch):
     monkeypatch.setenv("TABPY_KEY_PASS", "correct horse")
     leaf, key = company.leaf()
-    plan = plan_tabpy_server(HOST, {**base, **files(
+    plan = planned(HOST, {**base, **files(
         tmp_path, pem(leaf, company.inter, company.root),
         key_bytes(key, password=b"correct horse")), "tabpy_key_passphrase": "env:TABPY_KEY_PASS"})
     loaded = serialization.load_pem_private_key(plan.tls.key_pem, password=None)
@@ -126,7 +126,7 @@ def test_encrypted_key_is_decrypted_with_its_passphrase(base, tmp_path, company,
 ], ids=["rsa2048", "p384"])
 def test_strong_keys_are_accepted(base, tmp_path, company, make_key):
     leaf, key = company.leaf(key=make_key())
-    assert plan_tabpy_server(HOST, {**base, **files(tmp_path, pem(leaf, company.inter),
+    assert planned(HOST, {**base, **files(tmp_path, pem(leaf, company.inter),
                                                     key_bytes(key))}).tls
 
 
@@ -230,7 +230,7 @@ def test_leaf_inside_the_renewal_window(base, tmp_path, company):
         f"({leaf.not_valid_after_utc.date()}), inside the renewal window of 30 days "
         "(pki_renew_before_days): get a new one from your CA"]
     # Outside a smaller window it is fine.
-    assert plan_tabpy_server(HOST, {**data, "pki_renew_before_days": 5}).tls
+    assert planned(HOST, {**data, "pki_renew_before_days": 5}).tls
 
 
 def test_intermediate_inside_the_renewal_window(base, tmp_path):

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tabpy_provision import pki, render, settings, trust
+from tabpy_provision.controller.files import Staged
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CLIENT = "client1.example.com"
@@ -255,9 +256,12 @@ def test_artifacts_are_written_once_and_stale_ones_removed(rotated, tmp_path):
                                  identifier=trust.profile_identifier(tmp_path / "lab"),
                                  organization="Lab")
     folder = tmp_path / "artifacts"
-    first = trust.write_artifacts(folder, files)
+    staged = Staged()
+    first = trust.stage_artifacts(folder, files, staged)
     assert sorted(first) == sorted(files)
-    assert trust.write_artifacts(folder, files) == []
+    assert not folder.exists()  # staged: written when the run applies it
+    staged.apply()
+    assert trust.stage_artifacts(folder, files, staged) == []
     for cert in selected.install:
         assert (folder / "windows" / f"{cert.name}.cer").read_bytes() == cert.der
     assert plistlib.loads((folder / "macos" / trust.MOBILECONFIG).read_bytes())[
@@ -265,4 +269,6 @@ def test_artifacts_are_written_once_and_stale_ones_removed(rotated, tmp_path):
     fewer = dict(files)
     gone = f"windows/{selected.install[-1].name}.cer"
     del fewer[gone]
-    assert trust.write_artifacts(folder, fewer) == [f"{gone} (removed)"]
+    assert trust.stage_artifacts(folder, fewer, staged) == [f"{gone} (removed)"]
+    staged.apply()
+    assert not (folder / gone).exists()

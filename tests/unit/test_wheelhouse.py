@@ -314,7 +314,7 @@ def test_ensure_wheelhouse_builds_then_reuses_the_cache(tmp_path, monkeypatch, l
     assert built.archive == tmp_path / "cache" / "tabpy-2.16.0-cp313-x86_64.tar"
     assert built.name == "tabpy-2.16.0-cp313-x86_64"
     assert (built.tabpy_version, built.abi, built.arch) == ("2.16.0", "cp313", "x86_64")
-    assert built.sha256 == wh.sha256_file(built.archive)
+    assert wh.find_wheelhouse("2.16.0", "cp313", cache_dir=tmp_path / "cache") == (built, True)
     assert lines[0].startswith("building wheelhouse tabpy 2.16.0 cp313 x86_64")
     assert [c[0] for c in pip.calls] == ["wheel", "download", "download"]
     download = pip.calls[1]
@@ -343,13 +343,20 @@ def test_ensure_wheelhouse_builds_then_reuses_the_cache(tmp_path, monkeypatch, l
     assert lines == []
 
 
+def test_finding_a_wheelhouse_writes_nothing(tmp_path, lock):
+    found, built = wh.find_wheelhouse("2.16.0", "cp313", cache_dir=tmp_path / "cache")
+    assert not built and found.archive == tmp_path / "cache" / "tabpy-2.16.0-cp313-x86_64.tar"
+    assert not (tmp_path / "cache").exists()
+
+
 def test_ensure_wheelhouse_rebuilds_when_stale_or_damaged(tmp_path, monkeypatch, lock):
     pip = FakePip()
     monkeypatch.setattr(wh, "_run_pip", pip)
     built, _ = _ensure(tmp_path)
     with open(built.archive, "ab") as archive:  # damaged
         archive.write(b"x")
-    assert _ensure(tmp_path)[0].sha256 == built.sha256
+    assert wh.find_wheelhouse("2.16.0", "cp313", cache_dir=tmp_path / "cache")[1] is False
+    assert _ensure(tmp_path)[0] == built
     assert len(pip.calls) == 6
     lock.write_text(lock.read_text() + "# relocked\n")  # another lock
     _ensure(tmp_path)
