@@ -3,7 +3,7 @@
     .venv/bin/pyinfra --dry inventory/production.py deploy/site.py
     .venv/bin/pyinfra -y inventory/production.py deploy/site.py
 
-Every key below is a setting from the README's variables table (tabpy_provision/settings.py);
+Every key below is a setting of docs/settings.md (tabpy_provision/settings.py);
 anything not set keeps its default. Passwords are secret references, never literals.
 """
 
@@ -28,6 +28,9 @@ tabpy_servers = (
         "secrets_dir": "secrets/production",
         # Windows (.cer + PowerShell) and macOS (.mobileconfig) files for your MDM/GPO.
         "trust_artifacts_dir": "trust-artifacts/production",
+        "environment": "production",
+        # Encrypts backups of this controller's CA and generated passwords (controller_state).
+        "controller_state_key": "cmd:pass show tabpy/controller-state",
     },
 )
 

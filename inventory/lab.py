@@ -36,6 +36,8 @@ tabpy_servers = (_hosts("tabpy_servers"), {
     # The lab keeps its backup key beside its other generated secrets; production should use
     # a reference kept off the controller (vault:, cmd:), or a lost controller loses the key.
     "backup_key": "generate",
+    # Encrypts backups of this controller's state (python -m tabpy_provision.controller_state).
+    "controller_state_key": "env:TABPY_LAB_STATE_KEY",
 })
 # HAProxy in front of every TabPy process of tabpy_servers, as tabpy.lab.test (lab/hosts.py),
 # on two balancers; keepalived keeps the name's address on one whose HAProxy runs.

@@ -11,7 +11,7 @@
                          read over TLS); --force retires anyway
 
 It applies to every private CA (pki_dir) used by the inventory's TabPy servers. Each step
-prints what to run next. See the README, "Renewal and rotation".
+prints what to run next. See docs/certificates.md, "Renewal and rotation".
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from cryptography import x509
 
 from tabpy_provision import pki, settings, verify
+from tabpy_provision.controller.files import ControllerFileError
 from tabpy_provision.plan import endpoint, project_path
 from tabpy_provision.site_check import load_tabpy_hosts
 
@@ -105,7 +106,7 @@ def main(argv: list[str]) -> int:
     for folder, (common_name, servers) in cas.items():
         try:
             print(f"{folder}: {run(args.command, folder, common_name, servers, args.force)}")
-        except pki.PkiError as error:
+        except (pki.PkiError, ControllerFileError) as error:
             print(f"tabpy-provision: {folder}: {error}", file=sys.stderr)
             status = 1
     if status == 0:

@@ -2,7 +2,7 @@
 
 TabPy (handlers/util.py hash_password) hashes with PBKDF2-HMAC-SHA512, 10000 iterations, salt
 "_$salt@tabpy:<lower-cased user>$_", lower-case hex. Its parser (app/util.py parse_pwd_file)
-splits each line on ONE space and lower-cases the user name. See shared tabpy-facts.md.
+splits each line on ONE space and lower-cases the user name. See docs/facts-tabpy.md.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ without hosts.  Layout under ``pki_dir``::
     ca/retired/<role>-<sha256>.crt            no longer trusted: removed from every client
     hosts/<fqdn>/cert.pem  hosts/<fqdn>/key.pem  hosts/<fqdn>/chain.pem
 
-Rotation (see the README): ``rotate_intermediate`` (same root, immediate), and for the root
-``stage_root`` -> (deploy: clients trust both) -> ``activate_root`` -> (deploy: servers get
+Rotation (see docs/certificates.md): ``rotate_intermediate`` (same root, immediate), and for
+the root ``stage_root`` -> (deploy: clients trust both) -> ``activate_root`` -> (deploy: servers get
 leaves from the new root) -> ``retire_previous_roots`` -> (deploy: clients drop the old root).
 
 Every folder is 0700 and every file 0600, written atomically (temporary file in the same folder,
@@ -258,7 +258,7 @@ def _root_expiry_notes(ca: CertificateAuthority, now: datetime, staged: bool) ->
     if staged or root_after - now > timedelta(days=ROOT_ROTATE_BEFORE_DAYS):
         return []
     return [f"root CA expires on {_day(root_after)}: rotate it before then "
-            "(python -m tabpy_provision.ca INVENTORY rotate-root, see the README)"]
+            "(python -m tabpy_provision.ca INVENTORY rotate-root, see docs/certificates.md)"]
 
 
 def _create_ca(
@@ -1309,6 +1309,12 @@ def _extension(cert: x509.Certificate, ext_type: type) -> Any:
 def _is_ca(cert: x509.Certificate) -> bool:
     bc = _extension(cert, x509.BasicConstraints)
     return bool(bc is not None and bc.ca)
+
+
+def from_private_ca(cert: x509.Certificate) -> bool:
+    """Issued by a private CA of this tool (its subjects carry ORGANIZATION)."""
+    return ORGANIZATION in (str(attr.value) for attr in
+                            cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

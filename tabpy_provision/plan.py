@@ -310,7 +310,7 @@ def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str]
     for user in sorted(rotate & monitors):
         problems.append(f"{host}: rotate_users: {user!r} is a balancer's lb_monitor_user: "
                         "declare a new monitor user, point lb_monitor_user at it, deploy, then "
-                        "remove the old one (README: changing the monitor user)")
+                        "remove the old one (docs/pool.md: changing the monitor user)")
     rotate = rotate - monitors
     for user in sorted(rotate - generated):
         reference = {u.lower(): r for u, r in values["tabpy_users"].items()}.get(user)

@@ -64,6 +64,8 @@ from tabpy_provision.tableau_operations import read_tsm_state
 from tabpy_provision.trust import ClientTrustPlan
 
 TABPY_GROUP = "tabpy_servers"
+#: The first operation of every host's run: the controller holds what the run staged for it.
+CONTROLLER_STEP = "Controller: CA, certificates, passwords, wheelhouses, trust artifacts"
 
 
 class BadInput(PyinfraError):
@@ -129,8 +131,7 @@ def preflight(state: State, *, rotation: bool = False,
         raise run.checked
     if current_host.name not in run.prepared_on:
         run.prepared_on.add(current_host.name)
-        controller_prepared(name="Controller: CA, certificates, passwords, wheelhouses, "
-                                 "trust artifacts", files=run.files)
+        controller_prepared(name=CONTROLLER_STEP, files=run.files)
     return run.checked
 
 

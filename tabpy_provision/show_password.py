@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from tabpy_provision.controller.files import Staged
 from tabpy_provision.plan import users_secret_store
 from tabpy_provision.secret_refs import SecretError, resolve
 from tabpy_provision.settings import BY_NAME
@@ -22,7 +23,8 @@ def find_password(inventory_path: str, user: str) -> str:
             continue
         reference = users[user.lower()]
         store = users_secret_store({name: data.get(name, BY_NAME[name].default)
-                                    for name in ("secrets_dir", "secrets_vault_path")})
+                                    for name in ("secrets_dir", "secrets_vault_path")},
+                                   Staged())  # read only: never applied
         if reference == "generate" and not store.exists(user.lower()):
             raise SecretError(f"{user}: no password generated yet (deploy first)")
         return resolve(reference, store=store, store_key=user.lower(),

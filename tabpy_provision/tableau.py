@@ -7,7 +7,7 @@ deploys/tableau_server.py and operations.py; the REST API is tableau_rest.py).
     2019.1 - 2020.1  tsm security vizql-extsvc-ssl enable (TLS, user and password)
     2020.2 and later per site, through the REST API, from the controller
 
-tsm's output is not documented (tableau-facts.md): the parsers here are the one place to adapt.
+tsm's output is not documented (docs/facts-tableau.md): the parsers here are the one place to adapt.
 Passwords never go on a command line of ours: a command that needs one reads it from stdin into
 a shell variable and `exec`s tsm, so only tsm's own arguments hold it, for as long as it runs.
 """
@@ -44,7 +44,7 @@ REST = "REST API"  # 2020.2 and later
 #: password back): root-only, on the Tableau node. A missing entry means "set it again".
 RECORD = "/var/lib/tabpy-provision/tableau-connections.json"
 TSM_RECORD_KEY = "tsm"
-CONNECTION_TYPE = "tabpy"  # tsm --connection-type for TabPy (seen in use, tableau-facts.md)
+CONNECTION_TYPE = "tabpy"  # tsm --connection-type for TabPy (seen in use, docs/facts-tableau.md)
 KEY_PREFIX = "vizqlserver.extsvc."
 HOST_KEY, PORT_KEY = f"{KEY_PREFIX}host", f"{KEY_PREFIX}port"
 TIMEOUT_KEY = f"{KEY_PREFIX}connect_timeout_ms"

@@ -5,7 +5,7 @@ Sign in with a personal access token, enable analytics extensions on the server 
 declared site, create or update the TABPY connection of each site (matched by name), remove the
 connections declared absent, sign out. Only what differs is written. Pure: no pyinfra import.
 
-Paths, content type and body fields follow tableau-facts.md; the shapes of the answers (the
+Paths, content type and body fields follow docs/facts-tableau.md; the shapes of the answers (the
 connection list, a connection's details) are not documented there: `_connections` and
 `_remote_connection` are the one place to adapt. tableauserverclient has no analytics-extension
 calls, so these are plain HTTP (verify.request).
@@ -205,7 +205,7 @@ def read_state(target: RestTarget, connection_name: str) -> RestState:
 
 
 def connection_body(connection: Connection) -> dict:
-    """The ConnectionItem Tableau stores (tableau-facts.md field names)."""
+    """The ConnectionItem Tableau stores (docs/facts-tableau.md field names)."""
     body: dict[str, Any] = {"host": connection.host, "port": connection.port,
                             "is_ssl_enabled": connection.ssl,
                             "is_auth_enabled": connection.user is not None}

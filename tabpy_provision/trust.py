@@ -40,7 +40,7 @@ MANAGED_PREFIX = "tabpy-provision-"
 SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
 #: Root-only folder of the records (PEM) of what the macOS deploy made trusted, per scope.
 MACOS_RECORDS = "/var/db/tabpy-provision"
-#: The authorization right `security add-trusted-cert -d` needs (see tableau-facts.md).
+#: The authorization right `security add-trusted-cert -d` needs (see docs/facts-tableau.md).
 TRUST_SETTINGS_RIGHT = "com.apple.trust-settings.admin"
 WINDOWS_SCRIPT = "Install-TabPyTrust.ps1"
 MOBILECONFIG = "tabpy-provision-ca.mobileconfig"

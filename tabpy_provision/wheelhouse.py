@@ -1,7 +1,7 @@
 """A wheels-only wheelhouse for TabPy, built and cached on the controller, one archive per ABI.
 
 Target hosts never have internet: the deploy pushes ONE archive and installs from it with no
-index. Measured facts (shared lab-recipe.md section 4, tabpy-facts.md "Install"):
+index. Measured facts (docs/facts-tabpy.md, "Install" and the wheelhouse figures):
 
 - TabPy and docopt are sdist-only on PyPI; ``pip wheel --no-deps`` turns them into pure wheels,
   so the wheelhouse can be wheels-only. The rest (~67 distributions, ~146 MB) are binary wheels

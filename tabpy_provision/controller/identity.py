@@ -27,17 +27,19 @@ def wants_new_identity(data: Mapping) -> bool:
 
 def foreign_certificate(host: str, served_pem: str | None, cas: Sequence[pki.CaCert],
                         pki_dir: str, ca_is_new: bool) -> str | None:
-    """A problem line when the host serves a certificate the controller's private CA (any of
-    its roots and intermediates, retired ones included) did not issue; None when it did or the
-    host serves nothing yet."""
+    """A problem line when the host serves a certificate from a private CA of this tool that
+    the controller's (any of its roots and intermediates, retired ones included) is not; None
+    when it is, when the host serves nothing yet, or serves a company certificate (moving from
+    a supplied certificate to the private CA is an ordinary change of the inventory)."""
     if not served_pem or "BEGIN CERTIFICATE" not in served_pem:
         return None
     try:
         chain = x509.load_pem_x509_certificates(served_pem.encode())
     except ValueError:
         return None  # unreadable: the deploy replaces it like any damaged file
-    if any(pki.signed_by(chain[0], ca.cert) or ca.cert == chain[0] for ca in cas) or \
-            any(pki.anchored_at(chain, ca.cert) for ca in cas if ca.role == pki.ROOT):
+    ours = any(pki.signed_by(chain[0], ca.cert) for ca in cas) or \
+        any(pki.anchored_at(chain, ca.cert) for ca in cas if ca.role == pki.ROOT)
+    if ours or not pki.from_private_ca(chain[0]):
         return None
     issuer = pki.subject_cn(chain[0], issuer=True) or chain[0].issuer.rfc4514_string()
     held = f"{pki_dir} holds no CA" if ca_is_new else f"the CA in {pki_dir} did not issue it"

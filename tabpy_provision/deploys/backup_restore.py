@@ -42,15 +42,16 @@ WORK = "/var/cache/tabpy-provision/backup"
 SNAPSHOT_TRIES = 3
 
 
-def backup_passphrase(name: str, values: Mapping, files: Staged) -> str:
-    """The backup key; a new generated one is staged in `files` (the run's)."""
+def backup_passphrase(name: str, values: Mapping, files: Staged | None = None) -> str:
+    """The backup key; a new generated one is staged in `files` (the run's; None: a check
+    that writes nothing)."""
     reference = values.get("backup_key")
     if reference is None:
         raise BadInput(f"{name}: backup_key: required to encrypt and decrypt backups")
     try:
         return resolve(reference, store=secret_store(project_path(values["secrets_dir"]),
                                                      values["secrets_vault_path"], "backup",
-                                                     files),
+                                                     files if files is not None else Staged()),
                        store_key="backup_key",
                        allow_plaintext=values["allow_plaintext_secrets"])
     except SecretError as error:
@@ -171,8 +172,7 @@ def _check_restores(state: State) -> RestorePlan:
         try:
             path = _archive_for(target.name, data)
             snapshot = backup_archive.unpack(path.read_bytes(),
-                                             backup_passphrase(target.name, _values(data),
-                                                               Staged()))
+                                             backup_passphrase(target.name, _values(data)))
         except backup_archive.ArchiveError as error:
             problems.append(f"{target.name}: restore archive {path}: {error}")
             continue

@@ -20,6 +20,7 @@ from lab import paths
 from lab.hosts import LAB_HOSTS
 from tabpy_provision import pki, trust, verify
 from tabpy_provision.plan import endpoint
+from tabpy_provision.preflight import CONTROLLER_STEP
 from tabpy_provision.site_check import load_tabpy_hosts
 from tests.company_ca import CompanyCa
 from tests.integration.conftest import (
@@ -91,7 +92,9 @@ def ca_command(inventory: str, *args: str) -> subprocess.CompletedProcess:
 
 def deploy(inventory: str, entry: str = "deploy/site.py", step: str = "",
            env: dict[str, str] | None = None):
-    run = pyinfra("--json", inventory=inventory, entry=entry, env=env)
+    # These tests move the lab between CAs on purpose: each move is a new identity.
+    run = pyinfra("--json", "--data", "new_identity=true", inventory=inventory, entry=entry,
+                  env=env)
     assert run.returncode == 0, f"{step}: {run.stderr[-3000:]}"
     assert run.errors() == {}, step
     return run
@@ -297,8 +300,9 @@ def test_macos_keychain_adds_once_and_removes_on_retire(standin_mac, tmp_path):
     assert "authenticate-admin" in rule
 
     first = deploy(inventory, "deploy/trust.py", "mac: first run")
-    assert first.changed() == {"Client trust | CA certificates in the System "
-                               "keychain": [MAC]}
+    changed = first.changed()
+    assert len(changed.pop(CONTROLLER_STEP)) == 1  # the new test CA, written once
+    assert changed == {"Client trust | CA certificates in the System keychain": [MAC]}
     old_root = trust.TrustCert("root", pki.load_ca(pki_dir).root_cert)
     assert keychain_sha1s(host) == {old_root.sha1}
     trusted = host.check_output("security dump-trust-settings -d")

@@ -171,10 +171,11 @@ def test_servers_moving_to_another_ca_lose_no_request(pool, tmp_path):
     lab_root = backend_cas()
     with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4,
               seconds=600) as load:
-        deploy(other_ca)
+        # A move to another CA and back, on purpose: each is a new identity.
+        deploy(other_ca, "--data", "new_identity=true")
         assert backend_cas() == ["Pool test Root CA"]
         assert all(s.status == "UP" for s in stat().values()), stat()
-        deploy(inventory)
+        deploy(inventory, "--data", "new_identity=true")
     assert backend_cas() == lab_root
     result = load.result
     print(f"\nFIGURE TabPy servers to another CA and back under load: {result['served']} "

@@ -9,7 +9,7 @@ CONFIG: {"listen": [address, port], "certificate": PEM chain, "key": PEM key, "s
 "tokens": {name: {"secret": s, "site": contentUrl}}, "sites": [{"contentUrl": "", "name":
 "Default"}, ...], "seed": {contentUrl: [ConnectionItem, ...]}}.
 
-Modelled, following tableau-facts.md (Tableau's REST API reference):
+Modelled, following docs/facts-tableau.md (Tableau's REST API reference):
 - `POST /api/<version>/auth/signin` with a personal access token (API 3.6+) for the token's
   own site -> `{"credentials": {"token", "site": {"id", "contentUrl"}, "user": {"id"}}}`;
   a wrong name, secret or site: 401 (401001 Signin Error). `auth/signout`, `auth/switchSite`.

@@ -2,7 +2,7 @@
 tableau_rest_standin.py), for tests only: no Tableau Server can run here.
 
 What Tableau Server does with an analytics-extension connection it is given: it connects to
-TabPy - over TLS trusting only the machine's OS trust store (tableau-facts.md), with basic auth
+TabPy - over TLS trusting only the machine's OS trust store (docs/facts-tableau.md), with basic auth
 when credentials are set - and runs a script (`/evaluate`), as its "Test Connection" does.
 Also a JSON state file shared under a lock. Standard library only: it runs with a lab host's
 /usr/bin/python3 (3.11).

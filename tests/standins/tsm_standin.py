@@ -5,7 +5,7 @@ run here, so tests install this file as
 tableau_standin.py beside it) and run the real deploy against it. Its version comes from that
 folder name (customer-bin.20194.19.1105.1444 is 2019.4), so either tsm generation can be tested.
 
-Modelled, following tableau-facts.md (Tableau's TSM CLI reference):
+Modelled, following docs/facts-tableau.md (Tableau's TSM CLI reference):
 - Authentication: every command but `login` needs a session from `tsm login -u USER -p PASS`
   (USER a local account in the TSM-authorized group `tsmadmin`, PASS its password from
   /etc/shadow) or a caller that is itself a member of `tsmadmin` (running locally).

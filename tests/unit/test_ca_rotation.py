@@ -153,7 +153,7 @@ def test_root_near_its_end_asks_for_a_rotation_until_one_is_staged(tmp_path):
     notes = pki.ensure_ca(tmp_path, now=late).notes
     assert notes[-1] == (f"root CA expires on {ca.root_cert.not_valid_after_utc.date()}: rotate "
                          "it before then (python -m tabpy_provision.ca INVENTORY rotate-root, "
-                         "see the README)")
+                         "see docs/certificates.md)")
     pki.stage_root(tmp_path, now=late)
     assert not any("rotate it" in n for n in pki.ensure_ca(tmp_path, now=late).notes)
 

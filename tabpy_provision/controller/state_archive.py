@@ -1,0 +1,81 @@
+"""The controller's state of one environment (private CA and issued keys, generated
+passwords and keys) as one encrypted archive, and back. Pure: no pyinfra import.
+
+Same encryption as host backups (backup_archive: AES-256-GCM, scrypt-derived key, everything
+authenticated). Files are kept under the setting that names their folder (`pki_dir/ca/...`,
+`secrets_dir/tabpy_users/...`), so a restore puts them where the inventory says, wherever the
+project lives now.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabpy_provision import backup_archive
+from tabpy_provision.controller.files import Staged
+
+SUFFIX = ".tabpy-controller"
+
+
+@dataclass(frozen=True)
+class Restored:
+    written: tuple[str, ...]  # files the restore writes (names only, never contents)
+    unchanged: int
+    conflicts: tuple[str, ...]  # present with other contents: refused unless replace
+
+
+def pack_state(folders: Mapping[str, Path], passphrase: str, *, environment: str) -> bytes:
+    """Every regular file under each folder (setting name -> folder on the controller)."""
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
+        for setting, folder in sorted(folders.items()):
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                name = f"{setting}/{path.relative_to(folder)}"
+                if ".tmp" in path.suffixes:  # an interrupted write's leftover
+                    continue
+                info = tarfile.TarInfo(name)
+                data = path.read_bytes()
+                info.size, info.mode = len(data), 0o600
+                tar.addfile(info, io.BytesIO(data))
+    data = tar_bytes.getvalue()
+    manifest = backup_archive.manifest_from_tar(
+        data, kind="controller-state", environment=environment,
+        folders={setting: str(folder) for setting, folder in folders.items()})
+    return backup_archive.pack(data, manifest, passphrase, host=f"controller:{environment}")
+
+
+def stage_restore(archive: bytes, passphrase: str, folders: Mapping[str, Path], files: Staged,
+                  *, environment: str, replace: bool = False) -> Restored:
+    """Verify the archive, then stage its files into the inventory's folders (0600, 0700)."""
+    snapshot = backup_archive.unpack(archive, passphrase)
+    manifest = snapshot.manifest
+    if manifest.get("kind") != "controller-state":
+        raise backup_archive.ArchiveError("not a controller state archive (a host backup?)")
+    if manifest.get("environment") != environment:
+        raise backup_archive.ArchiveError(
+            f"archive of environment {manifest.get('environment')!r}, the inventory's is "
+            f"{environment!r}")
+    written, conflicts, unchanged = [], [], 0
+    for name, content in sorted(snapshot.files.items()):
+        setting, _, relative = name.lstrip("/").partition("/")
+        if setting not in folders or not relative or ".." in Path(relative).parts:
+            raise backup_archive.ArchiveError(f"{name}: not under a folder of the inventory")
+        target = folders[setting] / relative
+        current = files.read(target)
+        if current == content:
+            unchanged += 1
+            continue
+        if current is not None and not replace:
+            conflicts.append(str(target))
+            continue
+        files.write_private(target, content, f"restore {target}")
+        written.append(str(target))
+    return Restored(tuple(written), unchanged, tuple(conflicts))
+
+
+def archive_name(environment: str, stamp: str) -> str:
+    return f"{environment}-{stamp}{SUFFIX}"

@@ -1,0 +1,83 @@
+import stat
+
+import pytest
+
+from tabpy_provision import pki
+from tabpy_provision.controller import files as controller_files
+from tabpy_provision.controller.files import Staged
+from tabpy_provision.plan import plan_tabpy_server
+
+
+def mode(path):
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_staged_writes_are_read_back_and_written_only_by_apply(tmp_path):
+    files = Staged()
+    key = tmp_path / "state" / "ca" / "root.key"
+    files.write_private(key, b"k", "create a CA")
+    files.write_private(tmp_path / "state" / "ca" / "root.crt", b"c", "create a CA")
+    assert files.read(key) == b"k" and files.exists(key) and files.exists(tmp_path / "state")
+    assert files.glob(tmp_path / "state" / "ca", "*.key") == [key]
+    assert not (tmp_path / "state").exists()
+    assert files.changes() == ["create a CA"]
+    assert files.apply() == ["create a CA"]
+    assert key.read_bytes() == b"k" and mode(key) == 0o600
+    assert mode(tmp_path / "state") == 0o700 and mode(tmp_path / "state" / "ca") == 0o700
+    assert files.changes() == [] and files.apply() == []
+
+
+def test_a_new_folder_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    files = Staged()
+    for name in ("a", "b", "c"):
+        files.write_private(tmp_path / "new" / name, name.encode(), "create")
+    real = controller_files.write_private
+    written = []
+
+    def crash_on_the_third(path, data):
+        written.append(path)
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        real(path, data)
+
+    monkeypatch.setattr(controller_files, "write_private", crash_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        files.apply()
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []  # the folder built aside is gone too
+
+
+def test_removals_and_loose_modes_are_staged(tmp_path):
+    loose = tmp_path / "loose.key"
+    loose.write_bytes(b"x")
+    loose.chmod(0o644)
+    gone = tmp_path / "gone.pem"
+    gone.write_bytes(b"y")
+    files = Staged()
+    files.tighten(loose)
+    files.remove(gone, "remove gone.pem")
+    assert not files.exists(gone) and gone.exists() and mode(loose) == 0o644
+    files.apply()
+    assert not gone.exists() and mode(loose) == 0o600
+
+
+def test_planning_a_new_environment_writes_nothing(tmp_path):
+    data = {"tabpy_users": {"alice": "generate"}, "pki_dir": str(tmp_path / "pki"),
+            "secrets_dir": str(tmp_path / "secrets")}
+    files = Staged()
+    first = plan_tabpy_server("tabpy1.example.com", data, files=files)
+    second = plan_tabpy_server("tabpy2.example.com", data, files=files)
+    assert list(tmp_path.iterdir()) == []
+    # One CA for the whole run: the second host's leaf chains to the first one's root.
+    assert first.tls.ca_pem == second.tls.ca_pem
+    assert files.changes() == [
+        f"generate a password in {tmp_path}/secrets/tabpy_users/alice",
+        f"create a new private CA in {tmp_path}/pki/ca",
+        "issue a certificate for tabpy1.example.com (new)",
+        "issue a certificate for tabpy2.example.com (new)",
+    ]
+    files.apply()
+    again = plan_tabpy_server("tabpy1.example.com", data)
+    assert again.tls.chain_pem == first.tls.chain_pem
+    assert again.passwords == first.passwords
+    assert pki.load_ca(tmp_path / "pki").root_pem == first.tls.ca_pem
