@@ -4,9 +4,9 @@ does the rest of the balancers)."""
 
 from pyinfra import host, state
 
-from tabpy_provision.balancer_operations import backend_cas_widened
 from tabpy_provision.deploys.tabpy_server import tabpy_server
 from tabpy_provision.operations import barrier
+from tabpy_provision.pool.operations import backend_cas_widened
 from tabpy_provision.preflight import preflight
 
 checked = preflight(state)

@@ -7,7 +7,7 @@ from pyinfra import host, state
 
 from tabpy_provision.deploys.client_trust import client_trust
 from tabpy_provision.preflight import preflight
-from tabpy_provision.tableau_operations import tableau_trust_restart
+from tabpy_provision.tableau.operations import tableau_trust_restart
 
 checked = preflight(state)
 if host.name in checked.trust:

@@ -19,9 +19,10 @@ from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import balancer, cert_status, trust, verify
+from tabpy_provision import cert_status, trust, verify
 from tabpy_provision.cert_status import BROKEN, OK, Row, ServerCerts, TrustHost
 from tabpy_provision.facts import KeychainSha1s, ManagedTrustFiles
+from tabpy_provision.pool import balancer
 from tabpy_provision.preflight import TABPY_GROUP, detect_trust_os, trust_hosts
 
 

@@ -21,10 +21,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tabpy_provision import backup_archive, balancer, settings
+from tabpy_provision import backup_archive, settings
 from tabpy_provision.controller import state_archive
 from tabpy_provision.controller.files import ControllerFileError, Staged, write_private
 from tabpy_provision.plan import project_path
+from tabpy_provision.pool import balancer
 from tabpy_provision.preflight import TABPY_GROUP
 from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
 from tabpy_provision.site_check import load_hosts

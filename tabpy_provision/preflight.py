@@ -31,16 +31,13 @@ from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Kernel, LinuxDistribution
 
 from tabpy_provision import (
-    balancer,
     pki,
     render,
     settings,
     tableau,
-    tableau_rest,
     trust,
     wheelhouse,
 )
-from tabpy_provision.balancer import BalancerPlan, Membership
 from tabpy_provision.connection import report_lost_connections
 from tabpy_provision.controller import identity
 from tabpy_provision.controller.files import Staged
@@ -57,10 +54,13 @@ from tabpy_provision.plan import (
     project_path,
     users_secret_store,
 )
+from tabpy_provision.pool import balancer
+from tabpy_provision.pool.balancer import BalancerPlan, Membership
 from tabpy_provision.run import run_of
 from tabpy_provision.secret_refs import describe
 from tabpy_provision.tableau import TableauPlan
-from tabpy_provision.tableau_operations import read_tsm_state
+from tabpy_provision.tableau import rest as tableau_rest
+from tabpy_provision.tableau.operations import read_tsm_state
 from tabpy_provision.trust import ClientTrustPlan
 
 TABPY_GROUP = "tabpy_servers"

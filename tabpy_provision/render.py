@@ -60,12 +60,12 @@ def systemd_unit(plan: TabpyServerPlan) -> str:
 
 
 def haproxy_config(balancer: Any, **paths: str) -> str:
-    """HAProxy's config of a pool or host balancer (see balancer.py)."""
+    """HAProxy's config of a pool or host balancer (see pool/balancer.py)."""
     return _environment().get_template("etc/haproxy/haproxy.cfg.j2").render(lb=balancer, **paths)
 
 
 def keepalived_config(balancer: Any, **extra: str) -> str:
-    """keepalived's config of a pool balancer holding the service address (see balancer.py)."""
+    """keepalived's config of a pool balancer holding the service address (see pool/balancer.py)."""
     return _environment().get_template("etc/keepalived/keepalived.conf.j2").render(
         lb=balancer, **extra)
 

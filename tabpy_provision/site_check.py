@@ -22,7 +22,7 @@ from tabpy_provision.controller.files import Staged
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
 from tabpy_provision.preflight import TABPY_GROUP, plan_pools, tableau_pools
 from tabpy_provision.settings import SettingsError
-from tabpy_provision.tableau_operations import tableau_side_check
+from tabpy_provision.tableau.operations import tableau_side_check
 
 
 def check_host(plan: TabpyServerPlan) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """The pool balancer @deploy (hosts of group tabpy_lb): HAProxy serving the pool's name in front
-of every TabPy process of its backend group (see balancer.py for why TLS ends here), and, with
+of every TabPy process of its backend group (see pool/balancer.py for why TLS ends here), and, with
 lb_virtual_address, keepalived keeping that address on a balancer whose HAProxy runs."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
-from tabpy_provision import balancer, verify
-from tabpy_provision.balancer import BalancerPlan
-from tabpy_provision.balancer_operations import balancer_files, balancer_service, pool_report
+from tabpy_provision import verify
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import controller_check
+from tabpy_provision.pool import balancer
+from tabpy_provision.pool.balancer import BalancerPlan
+from tabpy_provision.pool.operations import balancer_files, balancer_service, pool_report
 
 
 @deploy("TabPy pool balancer")

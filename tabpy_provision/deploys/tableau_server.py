@@ -11,12 +11,12 @@ from pyinfra.api import deploy
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import controller_check
 from tabpy_provision.tableau import REST, TableauPlan, TsmState
-from tabpy_provision.tableau_operations import (
+from tabpy_provision.tableau.operations import (
     rest_connections,
     tableau_side_check,
     tsm_connection,
 )
-from tabpy_provision.tableau_rest import RestState
+from tabpy_provision.tableau.rest import RestState
 
 
 @deploy("Tableau Server")

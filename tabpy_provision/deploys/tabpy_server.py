@@ -19,15 +19,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand, deploy
 from pyinfra.operations import apt, files, server, systemd
 
-from tabpy_provision import balancer, render, settings, verify
-from tabpy_provision.balancer import Membership
-from tabpy_provision.balancer_operations import (
-    Drain,
-    backend_cas_widened,
-    balancer_files,
-    balancer_service,
-    host_balancer_stopped,
-)
+from tabpy_provision import render, settings, verify
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import (
     controller_check,
@@ -40,6 +32,15 @@ from tabpy_provision.operations import (
     tabpy_venv,
 )
 from tabpy_provision.plan import Instance, TabpyServerPlan
+from tabpy_provision.pool import balancer
+from tabpy_provision.pool.balancer import Membership
+from tabpy_provision.pool.operations import (
+    Drain,
+    backend_cas_widened,
+    balancer_files,
+    balancer_service,
+    host_balancer_stopped,
+)
 from tabpy_provision.release import build_release
 from tabpy_provision.summary import note_failure
 from tabpy_provision.wheelhouse import Wheelhouse

@@ -17,7 +17,8 @@ import pytest
 from cryptography import x509
 
 from lab import hosts as lab_hosts
-from tabpy_provision import balancer, pki
+from tabpy_provision import pki
+from tabpy_provision.pool import balancer
 from tests.integration.conftest import (
     ROOT,
     TABPY_HOSTS,

@@ -1,9 +1,9 @@
 """Plan as a real run does: stage the controller's changes, then apply them (the next plan
 reuses what this one created)."""
 
-from tabpy_provision.balancer import plan_balancer
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.plan import plan_tabpy_server
+from tabpy_provision.pool.balancer import plan_balancer
 
 
 def planned(host, data, **options):

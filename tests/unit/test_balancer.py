@@ -15,8 +15,9 @@ from dataclasses import replace
 import pytest
 from cryptography import x509
 
-from tabpy_provision import balancer, pki, render
-from tabpy_provision.balancer import (
+from tabpy_provision import pki, render
+from tabpy_provision.pool import balancer
+from tabpy_provision.pool.balancer import (
     BalancerPlan,
     Membership,
     ServerStat,

@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
-from tabpy_provision import settings, tableau, tableau_rest
+from tabpy_provision import settings, tableau
 from tabpy_provision.plan import TabpyServerPlan
 from tabpy_provision.settings import SettingsError
-from tabpy_provision.tableau_rest import Change, RemoteConnection, RestState, SiteState
+from tabpy_provision.tableau import rest as tableau_rest
+from tabpy_provision.tableau.rest import Change, RemoteConnection, RestState, SiteState
 
 NODE = "tableau1.example.com"
 TSM_2019 = "/opt/tableau/tableau_server/packages/customer-bin.20194.19.1105.1444/tsm"

@@ -1,4 +1,4 @@
-"""pyinfra side of the balancers (see balancer.py): HAProxy's files and service, and draining a
+"""pyinfra side of the balancers (see pool/balancer.py): HAProxy's files and service, and draining a
 TabPy process from every balancer in front of it while it restarts."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
-from tabpy_provision import balancer
-from tabpy_provision.balancer import BalancerPlan, Membership
 from tabpy_provision.facts import FirstLine, Sha256s
 from tabpy_provision.operations import fail_command
+from tabpy_provision.pool import balancer
+from tabpy_provision.pool.balancer import BalancerPlan, Membership
 
 SERVICE = "haproxy.service"
 

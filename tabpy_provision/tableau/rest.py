@@ -17,14 +17,12 @@ import contextlib
 import json
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from tabpy_provision import verify
-
-if TYPE_CHECKING:
-    from tabpy_provision.tableau import Connection
+from tabpy_provision.tableau.connection import Connection, RestTarget
 
 API = "/api/3.6"  # sign-in, sites: personal access tokens came with 3.6 (Server 2019.4)
 SERVER_SETTINGS = "/api/-/settings/server/extensions/analytics"
@@ -33,25 +31,6 @@ CONNECTIONS = f"{SITE_SETTINGS}/connections"
 CONNECTION_ITEM = "application/vnd.tableau.analyticsextensions.v1.ConnectionItem+json"
 CONNECTION_TYPE = "TABPY"
 TIMEOUT = 30
-
-
-@dataclass(frozen=True)
-class RestTarget:
-    url: str  # https://tableau.example.com
-    fqdn: str  # its host name (TLS verifies it)
-    address: str  # what the controller dials
-    port: int
-    ca_pem: bytes | None  # verifies Tableau Server's certificate; None: the OS trust store
-    token_name: str
-    token_secret: str = field(repr=False)
-    token_site: str = ""  # contentUrl the token signs in to
-    sites: tuple[str, ...] = ("",)
-    absent: tuple[str, ...] = ()
-
-    @property
-    def ordered_sites(self) -> list[str]:
-        """The token's own site first: one site switch fewer."""
-        return sorted(self.sites, key=lambda site: site != self.token_site)
 
 
 class RestError(Exception):

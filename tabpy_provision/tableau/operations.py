@@ -1,4 +1,4 @@
-"""Tableau Server's pyinfra operations (the pure side is tableau.py and tableau_rest.py):
+"""Tableau Server's pyinfra operations (the pure side is tableau/plan.py, tsm.py and rest.py):
 read what tsm or the REST API holds, yield only what closes the gap, and Tableau's "Test
 Connection" from the node."""
 
@@ -12,10 +12,11 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import FileContents
 
-from tabpy_provision import tableau, tableau_rest, verify
+from tabpy_provision import tableau, verify
 from tabpy_provision.operations import fail_command
 from tabpy_provision.tableau import TableauPlan, TsmError, TsmState
-from tabpy_provision.tableau_rest import RestError, RestState
+from tabpy_provision.tableau import rest as tableau_rest
+from tabpy_provision.tableau.rest import RestError, RestState
 
 
 def read_tsm_state(host, plan: TableauPlan) -> TsmState:

@@ -1,0 +1,46 @@
+"""What Tableau Server is told about TabPy, and how the controller reaches Tableau's REST API:
+the data the plan, tsm and REST modules share. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Version = tuple[int, int]
+
+@dataclass(frozen=True)
+class Connection:
+    """What Tableau Server must hold for TabPy (Tableau's "analytics extension connection")."""
+
+    host: str  # the name Tableau connects to (the TabPy certificate must cover it)
+    port: int
+    ssl: bool
+    user: str | None  # None: TabPy without authentication
+    password: str | None = field(repr=False)
+    timeout_ms: int | None
+    name: str  # REST: the connection's name on each site
+    servers: tuple[str, ...] = ()  # the TabPy servers (inventory names) behind `host`
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.ssl else 'http'}://{self.host}:{self.port}"
+
+
+
+
+@dataclass(frozen=True)
+class RestTarget:
+    url: str  # https://tableau.example.com
+    fqdn: str  # its host name (TLS verifies it)
+    address: str  # what the controller dials
+    port: int
+    ca_pem: bytes | None  # verifies Tableau Server's certificate; None: the OS trust store
+    token_name: str
+    token_secret: str = field(repr=False)
+    token_site: str = ""  # contentUrl the token signs in to
+    sites: tuple[str, ...] = ("",)
+    absent: tuple[str, ...] = ()
+
+    @property
+    def ordered_sites(self) -> list[str]:
+        """The token's own site first: one site switch fewer."""
+        return sorted(self.sites, key=lambda site: site != self.token_site)
