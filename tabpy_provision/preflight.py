@@ -312,7 +312,7 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
             problems.append(f"{host.name}: tabpy_instances: a {balancer.GROUP} host cannot also "
                             "run several TabPy processes (one HAProxy per host)")
             continue
-        group = data.get("lb_backend_group", settings.BY_NAME["lb_backend_group"].default)
+        group = settings.with_defaults(data)["lb_backend_group"]
         members = inventory.get_group(group, []) if isinstance(group, str) else []
         backends = [plans[m.name] for m in members if m.name in plans]
         if len(backends) < len(members):

@@ -12,7 +12,7 @@ import sys
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.plan import users_secret_store
 from tabpy_provision.secret_refs import SecretError, resolve
-from tabpy_provision.settings import BY_NAME
+from tabpy_provision.settings import with_defaults
 from tabpy_provision.site_check import load_tabpy_hosts
 
 
@@ -22,9 +22,7 @@ def find_password(inventory_path: str, user: str) -> str:
         if user.lower() not in users:
             continue
         reference = users[user.lower()]
-        store = users_secret_store({name: data.get(name, BY_NAME[name].default)
-                                    for name in ("secrets_dir", "secrets_vault_path")},
-                                   Staged())  # read only: never applied
+        store = users_secret_store(with_defaults(data), Staged())  # read only: never applied
         if reference == "generate" and not store.exists(user.lower()):
             raise SecretError(f"{user}: no password generated yet (deploy first)")
         return resolve(reference, store=store, store_key=user.lower(),

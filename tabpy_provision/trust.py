@@ -230,14 +230,13 @@ def plan_client_trust(host: str, data: Mapping[str, Any], cas: Iterable[pki.CaCe
     problems = settings.check_values(host, data)
     if problems:
         raise settings.SettingsError(problems)
-    family = data.get("trust_os_family") or detected_family
+    values = settings.with_defaults(data)
+    family = values["trust_os_family"] or detected_family
     if family is None:
         raise settings.SettingsError([
             f"{host}: trust_os_family: cannot tell the trust store of {os_description}; set it "
             f"to one of {', '.join(settings.TRUST_OS_FAMILIES)}"])
-    selected = trust_set(cas, data.get("trust_ca_certificates",
-                                       settings.BY_NAME["trust_ca_certificates"].default),
-                         now=now)
+    selected = trust_set(cas, values["trust_ca_certificates"], now=now)
     return ClientTrustPlan(host, family, scope, selected.install, selected.retire)
 
 

@@ -36,7 +36,7 @@ from tabpy_provision.plan import TabpyServerPlan, project_path
 from tabpy_provision.preflight import TABPY_GROUP, BadInput, Preflight, preflight
 from tabpy_provision.release import build_release
 from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
-from tabpy_provision.settings import BY_NAME
+from tabpy_provision.settings import with_defaults
 
 WORK = "/var/cache/tabpy-provision/backup"
 SNAPSHOT_TRIES = 3
@@ -172,7 +172,7 @@ def _check_restores(state: State) -> RestorePlan:
         try:
             path = _archive_for(target.name, data)
             snapshot = backup_archive.unpack(path.read_bytes(),
-                                             backup_passphrase(target.name, _values(data)))
+                                             backup_passphrase(target.name, with_defaults(data)))
         except backup_archive.ArchiveError as error:
             problems.append(f"{target.name}: restore archive {path}: {error}")
             continue
@@ -200,14 +200,10 @@ def _check_restores(state: State) -> RestorePlan:
     return RestorePlan(preflight(state, overrides=overrides), snapshots, sources)
 
 
-def _values(data: Mapping) -> dict:
-    return {name: data.get(name, s.default) for name, s in BY_NAME.items()}
-
-
 def _archive_for(target: str, data: Mapping) -> Path:
     """`restore_archive` (a path), else the newest backup of `restore_from` (default: the
     target itself) in `restore_environment` (default: this inventory's environment)."""
-    values = _values(data)
+    values = with_defaults(data)
     if data.get("restore_archive"):
         return project_path(data["restore_archive"])
     source = data.get("restore_from") or target
