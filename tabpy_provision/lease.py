@@ -12,20 +12,19 @@ import os
 import shlex
 import socket
 import time
-import uuid
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from tabpy_provision.operations import fail_command
+from tabpy_provision.run import run_of
 
 LEASE = "/run/tabpy-provision.lease"
 TTL_SECONDS = 900  # a deploy that died on another controller blocks at most this long
-_run_ids: dict[int, str] = {}
 
 
 def _owner() -> str:
-    run_id = _run_ids.setdefault(id(host.state), uuid.uuid4().hex[:12])
+    run_id = run_of(host.state).lease_id
     expires = int(time.time()) + TTL_SECONDS
     return f"{socket.gethostname()} {os.getpid()} {run_id} {expires}"
 

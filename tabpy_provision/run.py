@@ -4,10 +4,11 @@ pyinfra's State, so every host's load and every callback sees the same one."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from gevent.lock import Semaphore
+from gevent.lock import RLock
 from pyinfra.api.state import State
 
 from tabpy_provision.controller.files import Staged
@@ -26,7 +27,14 @@ class Run:
     #: Why each failed host failed (the end-of-run summary).
     failures: dict[str, str] = field(default_factory=dict)
     recording_failures: bool = False
-    lock: Semaphore = field(default_factory=Semaphore)
+    #: Hosts whose TabPy did not start the new release: the roll stops.
+    failed_activations: list[str] = field(default_factory=list)
+    #: deploy/restore.py: the verified archives and plans (or the BadInput that stopped it).
+    restore: Any = None
+    #: Names this run in the deploy leases it takes on hosts.
+    lease_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    #: Reentrant: the restore check runs the preflight inside its own check.
+    lock: RLock = field(default_factory=RLock)
 
 
 def run_of(state: State) -> Run:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gevent.lock import Semaphore
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
 from pyinfra.api.state import State
@@ -35,6 +34,7 @@ from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
 from tabpy_provision.preflight import TABPY_GROUP, BadInput, Preflight, preflight
 from tabpy_provision.release import build_release
+from tabpy_provision.run import run_of
 from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
 from tabpy_provision.settings import with_defaults
 
@@ -143,20 +143,17 @@ class RestorePlan:
     started: float = field(default_factory=time.monotonic)
 
 
-_restores: dict[int, RestorePlan | BadInput] = {}
-_lock = Semaphore()
-
-
 def restore_preflight(state: State) -> RestorePlan:
     """Find and verify every archive to restore, before any change anywhere; then plan the
     targets with the TabPy version of their backup."""
-    with _lock:
-        if id(state) not in _restores:
+    run = run_of(state)
+    with run.lock:
+        if run.restore is None:
             try:
-                _restores[id(state)] = _check_restores(state)
+                run.restore = _check_restores(state)
             except BadInput as error:
-                _restores[id(state)] = error
-    result = _restores[id(state)]
+                run.restore = error
+    result = run.restore
     if isinstance(result, BadInput):
         raise result
     return result

@@ -42,13 +42,13 @@ from tabpy_provision.pool.operations import (
     host_balancer_stopped,
 )
 from tabpy_provision.release import build_release
+from tabpy_provision.run import run_of
 from tabpy_provision.summary import note_failure
 from tabpy_provision.wheelhouse import Wheelhouse
 
 REMOTE_CACHE = "/var/cache/tabpy-provision"
 JOURNAL_ERROR_LINES = 8
 # Hosts whose activation failed in a run (keyed by the run's state): stops the roll.
-_failed_activations: dict[int, list[str]] = {}
 
 
 @deploy("TabPy server", data_defaults=settings.defaults())
@@ -103,7 +103,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
         # One TabPy process again: it takes tabpy_port back from the host's balancer.
         host_balancer_stopped(name="This host's balancer stopped (one TabPy process)")
 
-    failed = _failed_activations.setdefault(id(host.state), [])
+    failed = run_of(host.state).failed_activations
     tabpy_activate(
         name="Activate the release (rolling; rollback on a failed start)",
         config_dir=plan.config_dir, release_name=release.name, services=units,
