@@ -81,3 +81,29 @@ def test_planning_a_new_environment_writes_nothing(tmp_path):
     assert again.tls.chain_pem == first.tls.chain_pem
     assert again.passwords == first.passwords
     assert pki.load_ca(tmp_path / "pki").root_pem == first.tls.ca_pem
+
+
+def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
+    from pyinfra.api import FunctionCommand
+
+    from tabpy_provision.preflight import _apply_staged, controller_prepared
+
+    files = Staged()
+    assert list(controller_prepared._inner(files=files)) == []  # nothing staged: no change
+    files.write_private(tmp_path / "secrets" / "alice", b"pw\n", "generate a password")
+    (command,) = controller_prepared._inner(files=files)
+    assert isinstance(command, FunctionCommand) and not (tmp_path / "secrets").exists()
+
+    class Host:
+        logged: list = []
+
+        def log_styled(self, line, **style):
+            self.logged.append(line)
+
+    class State:
+        pass
+
+    assert _apply_staged(State(), Host(), files)
+    assert (tmp_path / "secrets" / "alice").read_bytes() == b"pw\n"
+    assert Host.logged == ["controller: generate a password"]
+    assert list(controller_prepared._inner(files=files)) == []
