@@ -367,6 +367,8 @@ def _plan_tableau(state: State, result: Preflight) -> list[str]:
             problems += error.problems
             continue
         result.tableau[host.name] = plan
+        for line in plan.ignored:
+            logger.warning(f"tabpy-provision: {host.name}: {line}: ignored here")
         if plan.connection is None:
             continue
         try:

@@ -88,8 +88,6 @@ def pick_tsm(paths: Iterable[str]) -> tuple[str, Version | None] | None:
 # --- the plan ----------------------------------------------------------------------------------
 
 
-
-
 @dataclass(frozen=True)
 class Tsm:
     path: str
@@ -108,6 +106,8 @@ class TableauPlan:
     connection: Connection | None
     tsm: Tsm | None
     rest: RestTarget | None
+    #: Settings given that this node's mechanism does not read (a warning, not a problem).
+    ignored: tuple[str, ...] = ()
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -148,7 +148,25 @@ def plan_tableau_server(host: str, data: Mapping[str, Any],
     rest = _plan_rest(host, data, values, problems) if how == REST else None
     if problems:
         raise settings.SettingsError(problems)
-    return TableauPlan(host, values, version, how, connection, tsm, rest)
+    return TableauPlan(host, values, version, how, connection, tsm, rest,
+                       _ignored(data, how, tsm is not None))
+
+
+_REST_ONLY = ("tableau_connection_name",)
+
+
+def _ignored(data: Mapping[str, Any], how: str | None, uses_tsm: bool) -> tuple[str, ...]:
+    """`setting (why)` for each REST setting on a tsm node and tsm setting on a REST node (or
+    either where the connection is not managed)."""
+    rest = how == REST
+    lines = []
+    for name in sorted(data):
+        if name.startswith("tableau_rest_") or name in _REST_ONLY:
+            if not rest:
+                lines.append(f"{name} (REST API only; this node: {how or 'connection unmanaged'})")
+        elif name.startswith("tableau_tsm_") and not uses_tsm:
+            lines.append(f"{name} (tsm only; this node: {how or 'connection unmanaged'})")
+    return tuple(lines)
 
 
 def plan_connection(host: str, data: Mapping[str, Any], tabpy_plans: Sequence[TabpyServerPlan],

@@ -444,3 +444,12 @@ def test_remote_check_runs_verify_from_stdin():
                                     "(127.0.0.1): ConnectionRefusedError")
     broken = tableau.remote_check_result("node1", False, [], ["Traceback", "NameError: x"])
     assert broken.detail == "from node1: the check did not run: Traceback / NameError: x"
+
+
+def test_settings_the_mechanism_does_not_read_are_named():
+    rest = plan(programs=(TSM_2021,), **REST)
+    assert rest.ignored == tuple(f"{name} (tsm only; this node: REST API)"
+                                 for name in sorted(TSM_LOGIN))
+    tsm = plan(tableau_rest_sites=["finance"])
+    assert tsm.ignored == ("tableau_rest_sites (REST API only; this node: "
+                           f"{tableau.TSM_EXTSVC_SSL})",)
