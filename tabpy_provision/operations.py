@@ -40,6 +40,14 @@ def barrier():
     yield from ()
 
 
+def private_upload(content: bytes, path: str, *, mode: str = "0600", owner: str = "root",
+                   group: str = "root"):
+    """Commands writing `content` from memory to `path`, which exists with its final owner and
+    mode before any byte is written (the one way a secret reaches a host)."""
+    yield StringCommand("install -m", mode, "-o", owner, "-g", group, "/dev/null", _q(path))
+    yield FileUploadCommand(BytesIO(content), path)
+
+
 @operation()
 def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
     """The release folder, complete and intact; built in a staging folder and renamed into
@@ -55,10 +63,8 @@ def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
     yield StringCommand("rm -rf", _q(staging), _q(target), "&& install -d -m 0750 -o root -g",
                         group, _q(staging), _q(f"{staging}/tls"), _q(f"{staging}/instances"))
     for item in release.files:
-        path = f"{staging}/{item.path}"
-        yield StringCommand("install -m", item.mode, "-o", item.owner, "-g", item.group,
-                            "/dev/null", _q(path))
-        yield FileUploadCommand(BytesIO(item.content), path)
+        yield from private_upload(item.content, f"{staging}/{item.path}", mode=item.mode,
+                                  owner=item.owner, group=item.group)
     yield FileUploadCommand(BytesIO(release.checksums.encode()), f"{staging}/{CHECKSUMS}")
     yield StringCommand("ln -s", _q(release.venv), _q(f"{staging}/venv"))
     # The manifest goes last: a release folder without it is incomplete.

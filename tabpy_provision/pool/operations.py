@@ -6,15 +6,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 from tabpy_provision.facts import FirstLine, Sha256s
-from tabpy_provision.operations import fail_command
+from tabpy_provision.operations import fail_command, private_upload
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
 
@@ -62,8 +61,7 @@ def _write(changed: list[tuple[str, bytes, str]]):
     `haproxy -c` accepts it."""
     yield StringCommand("install -d -m 0750 -o root -g haproxy", balancer.FILES_DIR)
     for path, content, mode in changed:
-        yield StringCommand("install -m", mode, "-o root -g root /dev/null", f"{path}.new")
-        yield FileUploadCommand(BytesIO(content), f"{path}.new")
+        yield from private_upload(content, f"{path}.new", mode=mode)
     config = balancer.CONFIG_PATH
     for path, _, _ in changed:  # certificates first: the new config is checked against them
         if path != config:

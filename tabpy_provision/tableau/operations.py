@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import FileContents
 
 from tabpy_provision import tableau, verify
-from tabpy_provision.operations import fail_command
+from tabpy_provision.operations import fail_command, private_upload
 from tabpy_provision.tableau import TableauPlan, TsmError, TsmState
 from tabpy_provision.tableau import rest as tableau_rest
 from tabpy_provision.tableau.rest import RestError, RestState
@@ -42,9 +41,8 @@ def tableau_side_check(host, connection: tableau.Connection) -> verify.CheckResu
 def _private_file(path: str, content: bytes):
     """Commands writing `content` to a root-only file (0600, folder 0700), from memory."""
     temp = f"{path}.tmp"
-    yield StringCommand("install -d -m 0700", QuoteString(posixpath.dirname(path)),
-                        "&& install -m 0600 -o root -g root /dev/null", QuoteString(temp))
-    yield FileUploadCommand(BytesIO(content), temp)
+    yield StringCommand("install -d -m 0700", QuoteString(posixpath.dirname(path)))
+    yield from private_upload(content, temp)
     yield StringCommand("mv -f", QuoteString(temp), QuoteString(path))
 
 
