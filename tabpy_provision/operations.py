@@ -19,7 +19,6 @@ from tabpy_provision.facts import (
     LinkName,
     PasswordFileUsers,
     ReferencedVenvs,
-    RunningRelease,
     SubfoldersByAge,
     TabpyUnits,
     TextFiles,
@@ -92,32 +91,6 @@ def switch_command(config_dir: str, link: str, release_name: str) -> StringComma
     """Point `link` at a release by an atomic rename (never a moment without the link)."""
     return StringCommand("cd", _q(config_dir), "&& ln -sfn", _q(f"releases/{release_name}"),
                          _q(f".{link}.new"), "&& mv -T", _q(f".{link}.new"), _q(link))
-
-
-@operation()
-def tabpy_activate(config_dir: str, release_name: str, services: list[str],
-                   restart_anyway: Callable[[], bool],
-                   restart_and_verify: Callable[[str | None], FunctionCommand],
-                   roll_stopped: Callable[[], str | None]):
-    """Make `release_name` the release every TabPy process serves: switch `current` (keeping
-    `previous`), restart, verify, roll back on failure. Nothing happens when they all run it,
-    unless `restart_anyway()` (their unit changed, or their release was repaired in place)."""
-    current = host.get_fact(LinkName, path=f"{config_dir}/current")
-    running = {host.get_fact(RunningRelease, service=service) for service in services}
-    if current == release_name and running == {release_name} and not (
-            host.state.is_executing and restart_anyway()):
-        return
-    stopped_by = roll_stopped()
-    if stopped_by:
-        host.noop(f"not activated: the roll stopped after {stopped_by} failed")
-        return
-    previous = current if current != release_name else host.get_fact(
-        LinkName, path=f"{config_dir}/previous")
-    if current != release_name:
-        if current:
-            yield switch_command(config_dir, "previous", current)
-        yield switch_command(config_dir, "current", release_name)
-    yield restart_and_verify(previous)
 
 
 @operation()

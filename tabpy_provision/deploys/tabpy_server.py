@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from io import StringIO
 
-from pyinfra import host
-from pyinfra.api import FunctionCommand, QuoteString, StringCommand, deploy
+from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from tabpy_provision import render, settings, verify
@@ -26,29 +25,23 @@ from tabpy_provision.operations import (
     other_units_stopped,
     prune_releases,
     prune_venvs,
-    switch_command,
-    tabpy_activate,
     tabpy_release,
     tabpy_venv,
 )
-from tabpy_provision.plan import Instance, TabpyServerPlan
+from tabpy_provision.plan import TabpyServerPlan
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import Membership
 from tabpy_provision.pool.operations import (
-    Drain,
     backend_cas_widened,
     balancer_files,
     balancer_service,
     host_balancer_stopped,
 )
 from tabpy_provision.release import build_release
-from tabpy_provision.run import run_of
-from tabpy_provision.summary import note_failure
+from tabpy_provision.roll import check_args, tabpy_activate
 from tabpy_provision.wheelhouse import Wheelhouse
 
 REMOTE_CACHE = "/var/cache/tabpy-provision"
-JOURNAL_ERROR_LINES = 8
-# Hosts whose activation failed in a run (keyed by the run's state): stops the roll.
 
 
 @deploy("TabPy server", data_defaults=settings.defaults())
@@ -103,17 +96,10 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
         # One TabPy process again: it takes tabpy_port back from the host's balancer.
         host_balancer_stopped(name="This host's balancer stopped (one TabPy process)")
 
-    failed = run_of(host.state).failed_activations
     tabpy_activate(
         name="Activate the release (rolling; rollback on a failed start)",
-        config_dir=plan.config_dir, release_name=release.name, services=units,
+        plan=plan, release_name=release.name, members=members,
         restart_anyway=lambda: unit.did_change() or built.did_change(),
-        # A closure, not args: FunctionCommand's repr (shown at -vv) would print its args.
-        restart_and_verify=lambda previous: FunctionCommand(
-            lambda state, host: _restart_and_verify(host, plan, release.name, previous, failed,
-                                                    members),
-            (), {}),
-        roll_stopped=lambda: ", ".join(failed) or None,
         _parallel=v["tabpy_rolling_batch"])
     for name in units:
         systemd.service(name=f"{name} enabled at boot", service=name, running=None,
@@ -134,99 +120,8 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
     release_lease(name="Release the deploy lease")
 
 
-def _check_args(plan: TabpyServerPlan, instance: Instance | None = None) -> dict:
-    """How a check reaches TabPy: on tabpy_port, or one process on its own port."""
-    where = dict(plan.endpoint_args, port=instance.port) if instance else plan.endpoint_args
-    return dict(where, credentials=plan.health_credentials,
-                evaluate=plan["tabpy_evaluate_enable"])
-
-
 def _health(plan: TabpyServerPlan) -> tuple[bool, str]:
-    result = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], **_check_args(plan))
+    result = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], **check_args(plan))
     return result.ok, result.detail
 
 
-def _shell(host, *command) -> tuple[bool, list[str]]:
-    ok, output = host.run_shell_command(StringCommand(*command))
-    return ok, output.stdout_lines
-
-
-def _restart_and_verify(host, plan: TabpyServerPlan, release: str, previous: str | None,
-                        failed: list[str], members: list[Membership]) -> bool:
-    """Restart each TabPy process into `release` in turn and run Tableau's check on it; on a
-    failure put `previous` back, restart the processes already moved, check that they serve
-    again, and fail with what TabPy said."""
-    moved: list[Instance] = []
-    for instance in plan.instances:
-        cursor = _journal_cursor(host, instance.unit)
-        result = _restart(host, plan, instance, members)
-        if result.ok:
-            moved.append(instance)
-            continue
-        failed.append(host.name)
-        outcome = f"rolled back to {previous}" if previous else "nothing to roll back to"
-        note_failure(host.state, host.name, f"TabPy ({instance.unit}) did not start release "
-                     f"{release} ({result.detail}); {outcome}")
-        host.log_styled(f"{instance.unit} failed to start release {release}: {result.detail}",
-                        fg="red")
-        for line in _journal_errors(host, instance.unit, cursor):
-            host.log_styled(f"  TabPy said: {line}", fg="red")
-        if previous and previous != release:
-            _shell(host, switch_command(plan.config_dir, "current", previous))
-            for restarted in (*moved, instance):
-                ok, _ = _shell(host, "test -f", f"{plan.current_dir}/{restarted.config_name}")
-                if not ok:  # the previous release had another process count: its units run
-                    _shell(host, "systemctl stop", restarted.unit)
-                    continue
-                back = _restart(host, plan, restarted, members, check=verify.check_serving)
-                host.log_styled(f"{restarted.unit} rolled back to release {previous}: "
-                                f"{back.detail}", fg="yellow" if back.ok else "red")
-        else:
-            host.log_styled("no previous release to roll back to", fg="red")
-        return False
-    return True
-
-
-def _restart(host, plan: TabpyServerPlan, instance: Instance, members: list[Membership],
-             check=verify.check_tabpy) -> verify.CheckResult:
-    """Restart one TabPy process, drained from the balancers in front of it meanwhile; back
-    in once it passes `check` and every balancer's own health check sees it serving."""
-    unit = instance.unit
-    interval = plan["lb_check_interval_ms"] / 1000
-
-    def exited() -> str | None:
-        _, lines = _shell(host, "systemctl show -p NRestarts -p ActiveState", unit)
-        shown = dict(line.split("=", 1) for line in lines if "=" in line)
-        active, restarts = shown.get("ActiveState", ""), int(shown.get("NRestarts") or 0)
-        # One restart by systemd is waited out: systemd itself sometimes fails to spawn a
-        # process (result 'resources') and its restart succeeds; TabPy failing twice is final.
-        if active == "failed" or restarts >= 2:
-            return f"TabPy exited ({active}, restarted {restarts} times by systemd)"
-        return None
-
-    drain = Drain(host, [m for m in members if m.port == instance.port],
-                  timeout=plan["lb_drain_timeout"],
-                  back_timeout=(plan["lb_check_rise"] + 2) * interval + 10,
-                  log=lambda line: host.log(f"{unit}: {line}"))
-    drain.out()
-    _shell(host, "systemctl reset-failed", unit, "; systemctl restart", unit)
-    result = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], give_up=exited,
-                                   check=check, **_check_args(plan, instance))
-    if result.ok and not drain.back():
-        return verify.CheckResult(False, f"{result.detail}, but a balancer's health check "
-                                  "does not see it serving (lb_monitor_user?)")
-    return result
-
-
-def _journal_cursor(host, unit: str) -> str | None:
-    _, cursor = _shell(host, "journalctl -u", unit, "-n 0 --show-cursor --no-pager",
-                       "| sed -n 's/^-- cursor: //p'")
-    return cursor[0] if cursor else None
-
-
-def _journal_errors(host, unit: str, cursor: str | None) -> list[str]:
-    after = QuoteString(f"--after-cursor={cursor}") if cursor else "-n 200"
-    _, said = _shell(host, "journalctl -u", unit, after, "-o cat --no-pager",
-                     r"| grep -E '\b(ERROR|CRITICAL)\b|Error:|Exception:' | tail -n",
-                     JOURNAL_ERROR_LINES)
-    return said
