@@ -1,5 +1,6 @@
 """Clients and Tableau nodes trust the TabPy servers' CAs: `pyinfra inventory/<env>.py
-deploy/trust.py` (also writes the Windows and macOS artifacts, see docs/trust.md). On a
+deploy/trust.py` (like every entry point, its first step writes the Windows and macOS
+artifacts on the controller, see docs/trust.md). On a
 Tableau Server node a changed trust store needs a Tableau restart: done when
 tableau_restart_on_trust_change allows it, else the run says so."""
 
