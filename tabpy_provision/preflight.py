@@ -62,6 +62,7 @@ from tabpy_provision.tableau import TableauPlan
 from tabpy_provision.tableau import rest as tableau_rest
 from tabpy_provision.tableau.operations import read_tsm_state
 from tabpy_provision.trust import ClientTrustPlan
+from tabpy_provision.value_checks import TRUST_ROLES
 
 TABPY_GROUP = "tabpy_servers"
 #: The first operation of every host's run: the controller holds what the run staged for it.
@@ -412,7 +413,7 @@ def _stage_trust_artifacts(result: Preflight, files: Staged) -> None:
     for plan in result.plans.values():
         by_folder.setdefault(project_path(plan["trust_artifacts_dir"]), []).append(plan)
     for folder, group in by_folder.items():
-        selected = trust.trust_set(result.client_cas(group), settings.TRUST_ROLES)
+        selected = trust.trust_set(result.client_cas(group), TRUST_ROLES)
         scope = trust.scope_of(plan["environment"] for plan in group)
         wanted = trust.artifact_files(
             selected, render.windows_trust_script(selected, scope),

@@ -1,0 +1,186 @@
+"""What a setting's value must look like: each check returns None when the value is fine,
+else a short phrase (settings.py puts host and field in front). Pure."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Check = Callable[[Any], str | None]
+
+
+def is_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+
+
+def int_between(low: int, high: int) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"must be an integer from {low} to {high}, got {value!r}"
+        return None
+
+    return check
+
+
+def positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return f"must be a number above 0, got {value!r}"
+    return None
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        if value not in choices:
+            return f"must be one of {', '.join(choices)}, got {value!r}"
+        return None
+
+    return check
+
+
+def absolute_path(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") != value:
+        return f"must be an absolute path without a trailing slash, got {value!r}"
+    if any(c.isspace() for c in value) or "%" in value:
+        return f"must not contain whitespace or '%', got {value!r}"
+    return None
+
+
+def optional(check: Check) -> Check:
+    return lambda value: None if value is None else check(value)
+
+
+def text(value: Any) -> str | None:
+    if not isinstance(value, str) or "\n" in value:
+        return f"must be a single-line string, got {value!r}"
+    return None
+
+
+def non_empty_text(value: Any) -> str | None:
+    return text(value) or (None if value.strip() else "must not be empty")
+
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def unix_name(value: Any) -> str | None:
+    if not isinstance(value, str) or not _NAME.match(value):
+        return f"must be a lower-case Unix name, got {value!r}"
+    return None
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+
+
+def dns_name_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not _DNS_NAME.match(value.lower()):
+        return f"must be a DNS name, got {value!r}"
+    return None
+
+
+def dns_names(value: Any) -> str | None:
+    if not isinstance(value, list | tuple):
+        return f"must be a list of DNS names, got {value!r}"
+    return next((p for p in map(dns_name_problem, value) if p), None)
+
+
+def ip_address(value: Any) -> str | None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return f"{value!r} is not an IP address"
+    return None
+
+
+def ip_addresses(value: Any) -> str | None:
+    if not isinstance(value, list | tuple):
+        return f"must be a list of IP addresses, got {value!r}"
+    return next((p for p in map(ip_address, value) if p), None)
+
+
+def mapping(value: Any) -> str | None:
+    return None if isinstance(value, Mapping) else f"must be a mapping, got {value!r}"
+
+
+def version(value: Any) -> str | None:
+    if not isinstance(value, str) or not re.fullmatch(r"\d+\.\d+\.\d+", value):
+        return f"must be a release like 2.16.0, got {value!r}"
+    return None
+
+
+_OAUTH_SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+
+
+def oauth_scope(value: Any) -> str | None:
+    if not isinstance(value, str) or not _OAUTH_SCOPE.match(value):
+        return f"must be an OAuth scope token, got {value!r}"
+    return None
+
+
+def given_secret(what: str) -> Check:
+    """A secret reference to a value issued elsewhere (a passphrase, a token): not `generate`."""
+    def check(value: Any) -> str | None:
+        if value == "generate":
+            return f"{what} cannot be generated; use env:, file:, cmd: or vault:"
+        return non_empty_text(value)
+
+    return check
+
+
+TRUST_OS_FAMILIES = ("debian", "rhel", "suse", "macos")
+TRUST_ROLES = ("root", "intermediate")
+
+
+def trust_selection(value: Any) -> str | None:
+    if not isinstance(value, list | tuple) or any(item not in TRUST_ROLES for item in value):
+        return f"must be a list of {' and '.join(TRUST_ROLES)}, got {value!r}"
+    if "root" not in value:
+        return "must include root (OpenSSL, curl and Java anchor trust at a root)"
+    return None
+
+
+# Tableau Server checks
+
+_TABLEAU_VERSION = re.compile(r"^20\d\d\.\d+(\.\d+)?$")
+_SITE = re.compile(r"^[A-Za-z0-9_-]*$")
+
+
+def tableau_version(value: Any) -> str | None:
+    if not isinstance(value, str) or not _TABLEAU_VERSION.match(value):
+        return f"must be a Tableau Server version like 2019.4 or 2021.1 (a string), got {value!r}"
+    return None
+
+
+def site_content_url(value: Any) -> str | None:
+    if not isinstance(value, str) or not _SITE.match(value):
+        return f"must be a site contentUrl (letters, digits, - and _; \"\" for Default), " \
+               f"got {value!r}"
+    return None
+
+
+def site_list(value: Any) -> str | None:
+    if not isinstance(value, list | tuple) or not value:
+        return f"must be a non-empty list of site contentUrls, got {value!r}"
+    return next((p for p in map(site_content_url, value) if p), None)
+
+
+def text_list(value: Any) -> str | None:
+    if not isinstance(value, list | tuple):
+        return f"must be a list of names, got {value!r}"
+    return next((p for p in map(non_empty_text, value) if p), None)
+
+
+def https_url(value: Any) -> str | None:
+    if not isinstance(value, str) or not re.fullmatch(r"https://[^/\s:]+(:\d{1,5})?/?", value):
+        return f"must be an https URL without a path, like https://tableau.example.com, " \
+               f"got {value!r}"
+    return None
+
+
+def instance_count(value: Any) -> str | None:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                           and 1 <= value <= 64):
+        return None
+    return f"must be an integer from 1 to 64 or auto, got {value!r}"
