@@ -8,6 +8,7 @@ splits each line on ONE space and lower-cases the user name. See docs/facts-tabp
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 
 ITERATIONS = 10000
@@ -20,16 +21,19 @@ def tabpy_hash(user: str, password: str) -> str:
     return digest.hex()
 
 
+#: Names TabPy's reader (csv, space-delimited, '#' comments) and basic auth read back as
+#: written, and that stay inside the controller's folders when used as a file name.
+_USER_NAME = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]{0,63}")
+
+
 def user_name_problem(user: object) -> str | None:
-    """Why TabPy could never authenticate this user name, or None."""
+    """Why TabPy would not read or authenticate this user name as written, or None."""
     if not isinstance(user, str) or not user:
         return "user name must be a non-empty string"
-    if any(c.isspace() for c in user):
-        return f"user name {user!r} contains whitespace (TabPy's file is space-separated)"
-    if ":" in user:
-        return f"user name {user!r} contains ':' (basic auth splits on it: it can never log in)"
-    if user.startswith("#"):
-        return f"user name {user!r} starts with '#' (TabPy reads that line as a comment)"
+    if not _USER_NAME.fullmatch(user):
+        return (f"user name {user!r}: use 1 to 64 letters, digits and . _ @ + - (not first: .); "
+                "TabPy's password file is space-separated csv with # comments, basic auth "
+                "splits on ':', and the name is a file name on the controller")
     return None
 
 

@@ -22,6 +22,7 @@ from tabpy_provision.value_checks import (
     https_url,
     instance_count,
     int_between,
+    interface_name,
     ip_address,
     ip_addresses,
     is_bool,
@@ -30,7 +31,7 @@ from tabpy_provision.value_checks import (
     oauth_scope,
     one_of,
     optional,
-    positive_number,
+    seconds_up_to,
     site_content_url,
     site_list,
     tableau_version,
@@ -158,7 +159,7 @@ SETTINGS: tuple[Setting, ...] = (
                 is_bool),
         Setting("tabpy_evaluate_timeout", 30,
                 "TABPY_EVALUATE_TIMEOUT: seconds a script may run (then HTTP 408).",
-                positive_number),
+                seconds_up_to(86400)),
         Setting("tabpy_gzip_enable", True, "TABPY_GZIP_ENABLE: gzip requests and responses.",
                 is_bool),
         Setting("tabpy_arrow_enable", False,
@@ -237,7 +238,7 @@ SETTINGS: tuple[Setting, ...] = (
                 "User the post-deploy check signs in as; default: the first of tabpy_users.",
                 optional(non_empty_text)),
         Setting("tabpy_health_check_timeout", 90,
-                "Seconds the post-deploy check waits for TabPy to answer.", positive_number),
+                "Seconds the post-deploy check waits for TabPy to answer.", seconds_up_to(3600)),
     ),
     *_in_role(
         "pool",
@@ -263,7 +264,7 @@ SETTINGS: tuple[Setting, ...] = (
                 int_between(1, 10)),
         Setting("lb_drain_timeout", 60,
                 "Seconds a drained TabPy process gets to finish its requests before a restart.",
-                positive_number),
+                seconds_up_to(3600)),
         Setting("lb_virtual_address", None,
                 "tabpy_lb hosts: an address keepalived (VRRP) keeps on one balancer whose HAProxy "
                 "runs (first the group's first host; it moves only when its holder fails); "
@@ -273,7 +274,7 @@ SETTINGS: tuple[Setting, ...] = (
                 int_between(1, 255)),
         Setting("lb_vrrp_interface", None,
                 "tabpy_lb hosts: interface that carries lb_virtual_address; default: the one on "
-                "its network.", optional(non_empty_text)),
+                "its network.", optional(interface_name)),
     ),
     *_in_role(
         "backup",

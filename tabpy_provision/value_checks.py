@@ -4,7 +4,9 @@ else a short phrase (settings.py puts host and field in front). Pure."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,10 +26,15 @@ def int_between(low: int, high: int) -> Check:
     return check
 
 
-def positive_number(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        return f"must be a number above 0, got {value!r}"
-    return None
+def seconds_up_to(maximum: int) -> Check:
+    """A finite duration above 0 (NaN and infinity are numbers to Python, not to a timeout)."""
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not math.isfinite(value) or not 0 < value <= maximum:
+            return f"must be a number of seconds above 0 and at most {maximum}, got {value!r}"
+        return None
+
+    return check
 
 
 def one_of(*choices: str) -> Check:
@@ -39,11 +46,25 @@ def one_of(*choices: str) -> Check:
     return check
 
 
+_PATH_PART = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*$")
+
+
 def absolute_path(value: Any) -> str | None:
+    """Absolute, normal (no `.`, `..`, `//`, trailing `/`) and of a safe character set: a path
+    reaches shell commands, unit files and TabPy's config."""
     if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") != value:
         return f"must be an absolute path without a trailing slash, got {value!r}"
-    if any(c.isspace() for c in value) or "%" in value:
-        return f"must not contain whitespace or '%', got {value!r}"
+    if not all(_PATH_PART.match(part) for part in value[1:].split("/")):
+        return ("must be a normal path of letters, digits and . _ @ + - (no '.' or '..' parts), "
+                f"got {value!r}")
+    return None
+
+
+def interface_name(value: Any) -> str | None:
+    """A Linux network interface name (at most 15 characters, no '/' or whitespace)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,15}", value) or \
+            value in (".", ".."):
+        return f"must be a network interface name like eth0, got {value!r}"
     return None
 
 
@@ -51,9 +72,25 @@ def optional(check: Check) -> Check:
     return lambda value: None if value is None else check(value)
 
 
+def control_character(value: str) -> str | None:
+    """The first character a parser could take for a line break or control, as U+XXXX: every
+    one Python's splitlines breaks on (\\r, \\v, \\f, \\x1c-\\x1e, \\x85, U+2028...) and
+    every other control character."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            return f"U+{ord(char):04X}"
+    return None
+
+
 def text(value: Any) -> str | None:
-    if not isinstance(value, str) or "\n" in value:
+    """One line, no control characters, no space at either end (configparser strips it)."""
+    if not isinstance(value, str):
         return f"must be a single-line string, got {value!r}"
+    bad = control_character(value)
+    if bad:
+        return f"must be a single line without control characters (has {bad})"
+    if value != value.strip():
+        return f"must not start or end with whitespace, got {value!r}"
     return None
 
 

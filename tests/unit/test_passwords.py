@@ -59,7 +59,8 @@ def test_parser_refuses_what_tabpy_refuses(content, reason):
 
 
 @pytest.mark.parametrize(("user", "fragment"), [
-    ("", "non-empty"), ("al ice", "whitespace"), ("al:ice", "':'"), ("#alice", "comment"),
+    ("", "non-empty"), ("al ice", "space-separated"), ("al:ice", "':'"), ("#alice", "comments"),
+    ('"alice', "csv"), ("../../x", "file name"), (".hidden", "not first: ."),
 ])
 def test_bad_user_names(user, fragment):
     assert fragment in passwords.user_name_problem(user)
