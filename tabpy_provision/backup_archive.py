@@ -27,6 +27,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from tabpy_provision.controller.files import write_private
+
 MAGIC = b"TABPYBK1"
 SUFFIX = ".tabpy-backup"
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
@@ -123,6 +125,9 @@ def unpack(archive: bytes, passphrase: str) -> Snapshot:
         params = {k: int(header["kdf_params"][k]) for k in ("n", "r", "p")}
     except (ValueError, KeyError, TypeError):
         raise ArchiveError("damaged header (truncated or altered)") from None
+    if params != SCRYPT:  # a crafted header must not make scrypt exhaust memory or time
+        raise ArchiveError(f"unsupported key derivation parameters {params} (this version "
+                           f"writes and reads {SCRYPT})")
     try:
         inner = AESGCM(_key(passphrase, salt, params)).decrypt(
             nonce, archive[header_end:], archive[:header_end])
@@ -154,14 +159,7 @@ def archives(backup_dir: Path, inventory: str, host: str) -> list[Path]:
 
 def write_archive(path: Path, data: bytes) -> None:
     """0600 from the first byte, in 0700 folders, renamed into place when complete."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
+    write_private(path, data)
 
 
 def expired(paths: list[Path], keep: int) -> list[Path]:

@@ -27,7 +27,13 @@ from tabpy_provision.controller.files import ControllerFileError, Staged, write_
 from tabpy_provision.plan import project_path
 from tabpy_provision.pool import balancer
 from tabpy_provision.preflight import TABPY_GROUP
-from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
+from tabpy_provision.secret_refs import (
+    SecretError,
+    describe,
+    passphrase_problem,
+    resolve,
+    secret_store,
+)
 from tabpy_provision.site_check import load_hosts
 
 
@@ -65,9 +71,9 @@ def environment_of(inventory: str) -> tuple[str, dict[str, Path], str]:
                              store_key="-", allow_plaintext=False)
     except SecretError as error:
         raise Refused(f"controller_state_key ({describe(reference)}): {error}") from None
-    if len(passphrase) < 12:
-        raise Refused(f"controller_state_key ({describe(reference)}): shorter than 12 "
-                      "characters")
+    problem = passphrase_problem(passphrase)
+    if problem:
+        raise Refused(f"controller_state_key ({describe(reference)}): {problem}")
     return environments.pop(), folders, passphrase
 
 

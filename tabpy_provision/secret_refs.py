@@ -74,7 +74,7 @@ class FileSecretStore:
     def _read_or_create(self, path: Path) -> str:
         data = self.files.read(path)
         if data is not None:
-            return _first_line(data.decode())
+            return _first_line(data, str(path))
         value = generate_password()
         self.files.write_private(path, f"{value}\n".encode(), f"generate a password in {path}")
         return value
@@ -146,6 +146,19 @@ def secret_store(secrets_dir: Path, vault_path: str | None, scope: str,
     return FileSecretStore(secrets_dir / scope, files)
 
 
+#: Shortest passphrase that may encrypt an archive (backups, the controller's state).
+MIN_PASSPHRASE = 12
+
+
+def passphrase_problem(value: str) -> str | None:
+    """Why a resolved passphrase cannot encrypt anything (empty, `env:` of an empty variable,
+    `cmd:true`, trivially short), or None. Never includes the value."""
+    if len(value) < MIN_PASSPHRASE:
+        return f"{'empty' if not value else 'too short'}: a passphrase needs at least " \
+               f"{MIN_PASSPHRASE} characters"
+    return None
+
+
 def generate_password(length: int = GENERATED_LENGTH) -> str:
     return "".join(secrets.choice(GENERATED_ALPHABET) for _ in range(length))
 
@@ -184,7 +197,12 @@ def describe(reference: object) -> str:
     return "(literal)"
 
 
-def _first_line(text: str) -> str:
+def _first_line(data: bytes, source: str) -> str:
+    """The first line of a secret's bytes; not UTF-8 is a one-line error naming the source."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise SecretError(f"{source}: not UTF-8 text") from None
     return text.splitlines()[0] if text else ""
 
 
@@ -193,20 +211,20 @@ def _read_private_file(path: Path) -> str:
         mode = path.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise SecretError(f"file {path} is readable by group or others (chmod 600 it)")
-        return _first_line(path.read_text())
+        return _first_line(path.read_bytes(), f"file {path}")
     except OSError as error:
         raise SecretError(f"file {path}: {error.strerror}") from None
 
 
 def _run_command(command: str) -> str:
     try:
-        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60,
+        done = subprocess.run(command, shell=True, capture_output=True, timeout=60,
                               check=False)
     except subprocess.TimeoutExpired:
         raise SecretError(f"command `{command}` did not finish within 60 s") from None
     if done.returncode != 0:
         raise SecretError(f"command `{command}` exited {done.returncode}")
-    return _first_line(done.stdout)
+    return _first_line(done.stdout, f"command `{command}`")
 
 
 def _read_vault(reference: str) -> str:

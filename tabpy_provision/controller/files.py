@@ -148,7 +148,7 @@ class Staged:
             return set()
         built = set()
         top = missing[-1]
-        top.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        private_dir(top.parent)
         aside = Path(tempfile.mkdtemp(prefix=f".{top.name}-", dir=top.parent))
         try:
             os.chmod(aside, DIR_MODE)
@@ -185,9 +185,13 @@ def writing(files: Staged | None) -> Iterator[Staged]:
 
 
 def private_dir(path: Path) -> None:
-    """Create `path` (0700) or tighten an existing folder to 0700."""
+    """Create `path` and every missing folder above it 0700 (mkdir -p would make those 0755),
+    or tighten an existing `path` to 0700."""
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        for folder in reversed([path, *path.parents]):
+            if not folder.exists():
+                folder.mkdir(mode=DIR_MODE)
+                os.chmod(folder, DIR_MODE)
         if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
             os.chmod(path, DIR_MODE)
     except FileExistsError as exc:

@@ -35,7 +35,13 @@ from tabpy_provision.plan import TabpyServerPlan, project_path
 from tabpy_provision.preflight import TABPY_GROUP, BadInput, Preflight, preflight
 from tabpy_provision.release import build_release
 from tabpy_provision.run import run_of
-from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
+from tabpy_provision.secret_refs import (
+    SecretError,
+    describe,
+    passphrase_problem,
+    resolve,
+    secret_store,
+)
 from tabpy_provision.settings import with_defaults
 
 WORK = "/var/cache/tabpy-provision/backup"
@@ -49,13 +55,16 @@ def backup_passphrase(name: str, values: Mapping, files: Staged | None = None) -
     if reference is None:
         raise BadInput(f"{name}: backup_key: required to encrypt and decrypt backups")
     try:
-        return resolve(reference, store=secret_store(project_path(values["secrets_dir"]),
-                                                     values["secrets_vault_path"], "backup",
-                                                     files if files is not None else Staged()),
-                       store_key="backup_key",
-                       allow_plaintext=values["allow_plaintext_secrets"])
+        passphrase = resolve(reference, store=secret_store(
+            project_path(values["secrets_dir"]), values["secrets_vault_path"], "backup",
+            files if files is not None else Staged()), store_key="backup_key",
+            allow_plaintext=values["allow_plaintext_secrets"])
     except SecretError as error:
         raise BadInput(f"{name}: backup_key ({describe(reference)}): {error}") from None
+    problem = passphrase_problem(passphrase)
+    if problem:
+        raise BadInput(f"{name}: backup_key ({describe(reference)}): {problem}")
+    return passphrase
 
 
 def _shell(target, command: str) -> tuple[bool, list[str]]:

@@ -102,7 +102,7 @@ def test_bad_archives_are_refused_before_the_target_is_touched(backed_up, tmp_pa
     elif damage == "truncated":
         data = data[: len(data) - 64]
     elif damage == "wrong key":
-        env = {"TABPY_IT_WRONG_KEY": "not-the-key"}
+        env = {"TABPY_IT_WRONG_KEY": "not-the-right-key"}
     else:  # a valid archive whose manifest lies about a file
         snapshot = backup_archive.unpack(bytes(data), backup_passphrase(SOURCE, plan.values))
         import io

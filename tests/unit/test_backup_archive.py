@@ -95,3 +95,20 @@ def test_paths_retention_and_private_writes(tmp_path):
     found = ba.archives(tmp_path, "lab", "tabpy1.lab.test")
     assert found[0] == path and len(found) == 4
     assert ba.expired(found, 3) == [path]
+
+
+def test_a_header_asking_for_huge_scrypt_parameters_is_refused_before_deriving():
+    import json
+    import struct
+
+    empty = io.BytesIO()
+    tarfile.open(fileobj=empty, mode="w").close()
+    archive = ba.pack(empty.getvalue(), {"format": 1, "files": []}, "a long enough key",
+                      host="h")
+    (length,) = struct.unpack(">I", archive[8:12])
+    header = json.loads(archive[12:12 + length])
+    header["kdf_params"]["n"] = 2**30
+    crafted = json.dumps(header).encode()
+    forged = ba.MAGIC + struct.pack(">I", len(crafted)) + crafted + archive[12 + length:]
+    with pytest.raises(ba.ArchiveError, match="unsupported key derivation parameters"):
+        ba.unpack(forged, "a long enough key")

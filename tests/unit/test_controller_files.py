@@ -107,3 +107,16 @@ def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
     assert (tmp_path / "secrets" / "alice").read_bytes() == b"pw\n"
     assert Host.logged == ["controller: generate a password"]
     assert list(controller_prepared._inner(files=files)) == []
+
+
+def test_every_folder_a_private_write_creates_is_private(tmp_path):
+    from tabpy_provision.backup_archive import write_archive
+
+    write_archive(tmp_path / "backups" / "lab" / "tabpy1" / "x.tabpy-backup", b"data")
+    for folder in ("backups", "backups/lab", "backups/lab/tabpy1"):
+        assert mode(tmp_path / folder) == 0o700, folder
+    files = Staged()
+    files.write_private(tmp_path / "secrets" / "lab" / "tabpy_users" / "alice", b"pw", "gen")
+    files.apply()
+    for folder in ("secrets", "secrets/lab", "secrets/lab/tabpy_users"):
+        assert mode(tmp_path / folder) == 0o700, folder

@@ -178,3 +178,21 @@ def test_vault_store_generates_reuses_and_rotates(vault):
         "password": upcoming, "previous": first}
     assert store.location("alice") == "vault:secret/tabpy-provision/tabpy_users/alice"
     assert vault.versions[("secret", "tabpy-provision/tabpy_users/alice")] == 3
+
+
+@pytest.mark.parametrize("value, word", [("", "empty"), ("short", "too short")])
+def test_a_passphrase_must_be_long_enough(value, word):
+    from tabpy_provision.secret_refs import passphrase_problem
+
+    assert passphrase_problem(value).startswith(word)
+    assert passphrase_problem("twelve chars") is None
+
+
+def test_a_secret_that_is_not_utf8_is_one_line(tmp_path, store):
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"\xff\xfe")
+    secret.chmod(0o600)
+    with pytest.raises(SecretError, match=f"file {secret}: not UTF-8 text"):
+        _resolve(f"file:{secret}", store)
+    with pytest.raises(SecretError, match="command `printf '\\\\377'`: not UTF-8 text"):
+        _resolve("cmd:printf '\\377'", store)
