@@ -9,6 +9,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 Check = Callable[[Any], str | None]
 
@@ -57,6 +58,21 @@ def absolute_path(value: Any) -> str | None:
     if not all(_PATH_PART.match(part) for part in value[1:].split("/")):
         return ("must be a normal path of letters, digits and . _ @ + - (no '.' or '..' parts), "
                 f"got {value!r}")
+    return None
+
+
+def https_address(value: Any) -> str | None:
+    """An https URL with a host (TabPy refuses to start with an http:// OAuth issuer or JWKS
+    URI: refused here, before any host is touched)."""
+    problem = text(value)
+    if problem:
+        return problem
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme != "https" or not parts.hostname or " " in value:
+        return f"must be an https:// URL with a host, got {value!r}"
     return None
 
 

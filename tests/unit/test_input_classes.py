@@ -108,3 +108,10 @@ def test_accepted_interface_names_are_names_the_kernel_takes(name):
         return
     assert 1 <= len(name) <= 15 and name not in (".", "..")
     assert not any(c.isspace() or c in "/{}\"'#!" for c in name)
+
+
+@pytest.mark.parametrize("value", ["http://idp.example.com", "https://", "idp.example.com",
+                                   "https://idp.example.com\r", "ftp://x"])
+def test_what_tabpy_refuses_at_start_is_refused_before_any_host(value):
+    assert value_checks.https_address(value) is not None
+    assert value_checks.https_address("https://idp.example.com/realms/x") is None
