@@ -201,6 +201,9 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
         fqdn_problem = settings.dns_name_problem(values["tabpy_fqdn"] or host)
         if fqdn_problem:
             problems.append(f"{host}: tabpy_fqdn: {fqdn_problem}")
+        elif settings.dns_name_problem(host):  # it names the host's folders under backup_dir
+            problems.append(f"{host}: inventory name: must be a DNS name or an IPv4 address "
+                            "(it names folders on the controller)")
     if isinstance(values["tabpy_users"], Mapping):
         problems += _user_name_problems(host, values["tabpy_users"])
     if problems:

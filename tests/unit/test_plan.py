@@ -158,3 +158,11 @@ def problems_of_rotation(data, users):
     with pytest.raises(SettingsError) as error:
         planned(HOST, data, rotate=frozenset(users))
     return error.value.problems
+
+
+def test_an_inventory_name_that_would_leave_its_folder_is_refused(base):
+    with pytest.raises(SettingsError) as error:
+        planned("../../etc", {**base, "tabpy_fqdn": "tabpy1.example.com"})
+    problems = error.value.problems
+    assert problems == ["../../etc: inventory name: must be a DNS name or an IPv4 address (it "
+                        "names folders on the controller)"]
