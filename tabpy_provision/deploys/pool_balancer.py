@@ -4,18 +4,21 @@ lb_virtual_address, keepalived keeping that address on a balancer whose HAProxy 
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
+from pyinfra.operations import apt
 
 from tabpy_provision import verify
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import controller_check
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan
-from tabpy_provision.pool.operations import balancer_files, balancer_service, pool_report
+from tabpy_provision.pool.operations import (
+    balancer_files,
+    balancer_service,
+    keepalived_files,
+    pool_report,
+)
 
 
 @deploy("TabPy pool balancer")
@@ -27,9 +30,8 @@ def pool_balancer(plan: BalancerPlan) -> None:
     balancer_service(name="HAProxy running (reloaded on change)", reload=written.did_change)
     if plan.vrrp:
         apt.packages(name="keepalived", packages=balancer.VRRP_PACKAGES)
-        vrrp = files.put(name=f"keepalived config ({plan.vrrp.address}, priority "
-                         f"{plan.vrrp.priority})", src=StringIO(balancer.keepalived_config(plan)),
-                         dest=balancer.KEEPALIVED_CONFIG, user="root", group="root", mode="0644")
+        vrrp = keepalived_files(name=f"keepalived config ({plan.vrrp.address}, priority "
+                                     f"{plan.vrrp.priority}, checked by keepalived)", plan=plan)
         balancer_service(name="keepalived running (reloaded on change)", reload=vrrp.did_change,
                          service="keepalived.service")
     pool_report(name="Every TabPy process in the pool serving", plan=plan)

@@ -56,6 +56,19 @@ def balancer_files(plan: BalancerPlan, keep_current_cas: Callable[[], bool] = la
         yield from _write(changed)
 
 
+@operation()
+def keepalived_files(plan: BalancerPlan):
+    """keepalived's config, replaced only once `keepalived --config-test` accepts the new one
+    (keepalived runs as root: a bad config never reaches a reload)."""
+    content = balancer.keepalived_config(plan).encode()
+    path = balancer.KEEPALIVED_CONFIG
+    if host.get_fact(Sha256s, paths=[path]).get(path) == hashlib.sha256(content).hexdigest():
+        return
+    yield from private_upload(content, f"{path}.new", mode="0644")
+    yield StringCommand("keepalived --config-test -f", f"{path}.new", "&& mv -f",
+                        f"{path}.new", path)
+
+
 def _write(changed: list[tuple[str, bytes, str]]):
     """Stage each file beside its place, then move certificates in, then the config once
     `haproxy -c` accepts it."""

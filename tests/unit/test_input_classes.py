@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from tabpy_provision import passwords, render, value_checks
 from tests.unit.planning import planned
 
-EXAMPLES = hypothesis_settings(max_examples=1500, deadline=None)
+#: 5 properties x 2,000 generated inputs = 10,000 per run.
+EXAMPLES = hypothesis_settings(max_examples=2000, deadline=None)
 
 
 @pytest.fixture(scope="module")
