@@ -20,7 +20,7 @@ from tabpy_provision import passwords, render, value_checks
 from tests.unit.planning import planned
 
 #: 5 properties x 2,000 generated inputs = 10,000 per run.
-EXAMPLES = hypothesis_settings(max_examples=2000, deadline=None)
+EXAMPLES = hypothesis_settings(max_examples=2000, deadline=None, database=None)
 
 
 @pytest.fixture(scope="module")
