@@ -199,6 +199,8 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     problems += _plan_trust(state, result)
     if not problems:
         problems += _plan_tableau(state, result)
+    if not problems:
+        problems += _stage_trust_artifacts(result, files)
     if problems:
         for line in problems:
             print(f"tabpy-provision: {line}", file=sys.stderr)
@@ -212,7 +214,6 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
             logger.info(f"    [{name}] {note}")
     for name, (version, abi, arch) in targets.items():
         result.wheelhouses[name] = _wheelhouse(version, abi, arch, files)
-    _stage_trust_artifacts(result, files)
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
     return result
@@ -405,18 +406,24 @@ def detect_trust_os(host: Host) -> tuple[str | None, str]:
     return trust.os_family(kernel, meta), f"{kernel} {meta.get('ID', '')}".strip()
 
 
-def _stage_trust_artifacts(result: Preflight, files: Staged) -> None:
+def _stage_trust_artifacts(result: Preflight, files: Staged) -> list[str]:
     """Windows (.cer + PowerShell) and macOS (.mobileconfig) artifacts of the CAs behind the
     TabPy servers (and their pool balancers), per trust_artifacts_dir; only what differs is
-    staged."""
+    staged. A CA whose subject cannot go into the script is a problem line."""
+    problems = []
     by_folder: dict[Path, list[TabpyServerPlan]] = {}
     for plan in result.plans.values():
         by_folder.setdefault(project_path(plan["trust_artifacts_dir"]), []).append(plan)
     for folder, group in by_folder.items():
         selected = trust.trust_set(result.client_cas(group), TRUST_ROLES)
         scope = trust.scope_of(plan["environment"] for plan in group)
-        wanted = trust.artifact_files(
-            selected, render.windows_trust_script(selected, scope),
-            identifier=trust.profile_identifier(folder),
-            organization=group[0]["pki_common_name"])
+        try:
+            script = render.windows_trust_script(selected, scope)
+        except ValueError as error:
+            problems.append(f"{group[0].host}: trust_artifacts_dir: {error}")
+            continue
+        wanted = trust.artifact_files(selected, script,
+                                      identifier=trust.profile_identifier(folder),
+                                      organization=group[0]["pki_common_name"])
         trust.stage_artifacts(folder, wanted, files)
+    return problems

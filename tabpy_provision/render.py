@@ -70,9 +70,18 @@ def keepalived_config(balancer: Any, **extra: str) -> str:
         lb=balancer, **extra)
 
 
+#: What ends a single-quoted PowerShell string: the apostrophe and the typographic quotes
+#: U+2018-U+201B (PowerShell language spec, 2.3.5.2); each is escaped by doubling it.
+_POWERSHELL_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
 def _powershell_literal(text: str) -> str:
-    """Text for inside a single-quoted PowerShell string."""
-    return str(text).replace("'", "''")
+    """Text for inside a single-quoted PowerShell string; control characters are refused
+    (a subject or name holding one never reaches a script administrators run elevated)."""
+    text = str(text)
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in text):
+        raise ValueError(f"control character in {text!r}: not put into a PowerShell script")
+    return "".join(char * 2 if char in _POWERSHELL_QUOTES else char for char in text)
 
 
 def windows_trust_script(selected: trust.TrustSet, scope: str) -> str:

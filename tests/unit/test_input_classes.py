@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import os
+import re
 
 import pytest
 from hypothesis import given
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from tabpy_provision import passwords, render, value_checks
 from tests.unit.planning import planned
 
-#: 5 properties x 2,000 generated inputs = 10,000 per run.
+#: 6 properties x 2,000 generated inputs = 12,000 per run.
 EXAMPLES = hypothesis_settings(max_examples=2000, deadline=None, database=None)
 
 
@@ -116,3 +117,19 @@ def test_accepted_interface_names_are_names_the_kernel_takes(name):
 def test_what_tabpy_refuses_at_start_is_refused_before_any_host(value):
     assert value_checks.https_address(value) is not None
     assert value_checks.https_address("https://idp.example.com/realms/x") is None
+
+
+@EXAMPLES
+@given(st.text(max_size=30))
+def test_any_text_stays_one_powershell_string(value):
+    """The class of a pki_common_name holding U+2019: after escaping, no quote character of
+    PowerShell's is left alone, so the literal cannot end early."""
+    from tabpy_provision.render import _POWERSHELL_QUOTES, _powershell_literal
+
+    try:
+        escaped = _powershell_literal(value)
+    except ValueError:
+        return
+    runs = re.findall(f"[{_POWERSHELL_QUOTES}]+", escaped)
+    assert all(len(run) % 2 == 0 for run in runs)
+    assert re.sub(f"([{_POWERSHELL_QUOTES}])\\1", r"\1", escaped) == value
