@@ -295,10 +295,12 @@ def _cross_field_problems(host: str, values: Mapping[str, Any]) -> list[str]:
 
 
 def _user_name_problems(host: str, declared: Mapping[str, Any]) -> list[str]:
-    problems = [f"{host}: tabpy_users: {pair} are the same user to TabPy (names are "
-                "case-insensitive)" for pair in passwords.duplicate_users(declared)]
-    names = (passwords.user_name_problem(user) for user in declared)
-    return problems + [f"{host}: tabpy_users: {problem}" for problem in names if problem]
+    names = [f"{host}: tabpy_users: {problem}" for problem in map(passwords.user_name_problem,
+                                                                   declared) if problem]
+    if names:  # duplicates are looked for among names only
+        return names
+    return [f"{host}: tabpy_users: {pair} are the same user to TabPy (names are "
+            "case-insensitive)" for pair in passwords.duplicate_users(declared)]
 
 
 def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str] | None,

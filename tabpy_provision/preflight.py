@@ -232,7 +232,7 @@ def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, froze
             users = values["tabpy_users"] if isinstance(values["tabpy_users"], Mapping) else {}
             missing = frozenset(user.lower() for user, ref in users.items()
                                 if ref == "generate" and not store.exists(user.lower()))
-        except (TypeError, ValueError):  # bad values: the plans name them
+        except (TypeError, ValueError, AttributeError):  # bad values: the plans name them
             continue
         found[host.name] = (not files.exists(ca_root), missing)
     return found

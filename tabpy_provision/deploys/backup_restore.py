@@ -28,7 +28,7 @@ from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
 from pyinfra.api.state import State
 
-from tabpy_provision import backup_archive, verify
+from tabpy_provision import backup_archive, value_checks, verify
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
@@ -177,7 +177,7 @@ def _check_restores(state: State) -> RestorePlan:
         data = target.data.dict()
         try:
             path = _archive_for(target.name, data)
-            snapshot = backup_archive.unpack(path.read_bytes(),
+            snapshot = backup_archive.unpack(_read_archive(target.name, path),
                                              backup_passphrase(target.name, with_defaults(data)))
         except backup_archive.ArchiveError as error:
             problems.append(f"{target.name}: restore archive {path}: {error}")
@@ -206,6 +206,13 @@ def _check_restores(state: State) -> RestorePlan:
     return RestorePlan(preflight(state, overrides=overrides), snapshots, sources)
 
 
+def _read_archive(target: str, path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise BadInput(f"{target}: restore_archive: {path}: {error.strerror}") from None
+
+
 def _archive_for(target: str, data: Mapping) -> Path:
     """`restore_archive` (a path), else the newest backup of `restore_from` (default: the
     target itself) in `restore_environment` (default: this inventory's environment)."""
@@ -214,6 +221,11 @@ def _archive_for(target: str, data: Mapping) -> Path:
         return project_path(data["restore_archive"])
     source = data.get("restore_from") or target
     environment = data.get("restore_environment") or values["environment"]
+    # Both name folders under backup_dir: neither may leave it.
+    if value_checks.dns_name_problem(source):
+        raise BadInput(f"{target}: restore_from: {value_checks.dns_name_problem(source)}")
+    if value_checks.unix_name(environment):
+        raise BadInput(f"{target}: restore_environment: {value_checks.unix_name(environment)}")
     found = backup_archive.archives(project_path(values["backup_dir"]), environment, source)
     if not found:
         raise BadInput(f"{target}: restore: no backup of {source} in "

@@ -166,3 +166,8 @@ def test_an_inventory_name_that_would_leave_its_folder_is_refused(base):
     problems = error.value.problems
     assert problems == ["../../etc: inventory name: must be a DNS name or an IPv4 address (it "
                         "names folders on the controller)"]
+
+
+def test_a_user_key_that_is_not_a_string_is_one_line(base):
+    assert problems_of({**base, "tabpy_users": {1: "generate"}}) == [
+        f"{HOST}: tabpy_users: user name must be a non-empty string"]
