@@ -199,8 +199,8 @@ def test_bad_input_stops_before_any_host_is_touched(converged, tmp_path):
     for fqdn in TABPY_HOSTS:
         assert f"tabpy-provision: {fqdn}: tabpy_port: must be an integer from 1 to 65535, " \
                "got 70000" in run.stderr
-        assert f"tabpy-provision: {fqdn}: tabpy_users: user name 'ta:bleau' contains ':'" \
-               in run.stderr
+        assert f"tabpy-provision: {fqdn}: tabpy_users: user name 'ta:bleau': use 1 to 64 " \
+               "letters, digits and . _ @ + -" in run.stderr
     assert "no host was changed" in run.stderr
     assert "Beginning operation run" not in run.output
     after = {fqdn: remote_sha256(lab_host(fqdn), "/etc/tabpy/current/tabpy.conf")
