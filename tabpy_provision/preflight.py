@@ -212,8 +212,10 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     for name, pool in result.balancers.items():
         for note in pool.tls.notes if pool.tls else ():
             logger.info(f"    [{name}] {note}")
-    for name, (version, abi, arch) in targets.items():
-        result.wheelhouses[name] = _wheelhouse(version, abi, arch, files)
+    # One look (a sha256 of the archive) and at most one staged build per TabPy version and
+    # target, however many hosts share it.
+    found = {target: _wheelhouse(*target, files) for target in set(targets.values())}
+    result.wheelhouses = {name: found[target] for name, target in targets.items()}
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
     return result
