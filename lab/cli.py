@@ -79,9 +79,32 @@ def prepare_controller() -> None:
     ssh.write_ssh_config()
 
 
+def made_for_another_checkout() -> str | None:
+    """The checkout the existing hosts were made for, when it is not this one.
+
+    The hosts' disks hold what a deploy put there (certificates of a private CA, generated
+    users): a deploy from another checkout, which lacks that CA and those passwords, is rightly
+    refused as a new controller. A lab is disposable, so `up` from another checkout (a CI clone
+    of a machine that kept the disks) starts from fresh hosts instead.
+    """
+    if all(machine.status(h).state == "absent" for h in LAB_HOSTS):
+        return None
+    try:
+        owner = paths.owner_path().read_text().strip()
+    except FileNotFoundError:
+        owner = ""
+    return None if owner == paths.this_checkout() else (owner or "an unknown checkout")
+
+
 def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     started = time.monotonic()
     prepare_controller()
+    other = made_for_another_checkout()
+    if other:
+        log(f"lab: the hosts were made for {other}, not {paths.this_checkout()}: "
+            "removing them so this checkout's deploys start from fresh hosts")
+        cmd_down(list(LAB_HOSTS))
+    paths.owner_path().write_text(paths.this_checkout() + "\n")
     # already up and answering: leave alone
     up = {h for h in hosts if machine.running_pid(h) is not None}
     answering = set()

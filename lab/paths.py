@@ -47,3 +47,12 @@ def lock_path() -> Path:
 
 def base_cache_dir() -> Path:
     return cache_dir() / "base"
+
+
+def owner_path() -> Path:
+    """Which checkout the hosts' disks were made for (their TabPy state matches its pki/secrets)."""
+    return state_dir() / "owner"
+
+
+def this_checkout() -> str:
+    return str(Path(__file__).resolve().parent.parent)

@@ -1,0 +1,40 @@
+"""The lab starts from fresh hosts when its disks were made for another checkout."""
+
+from __future__ import annotations
+
+import pytest
+
+from lab import cli, machine, paths
+
+
+@pytest.fixture
+def lab_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TABPY_LAB_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _hosts_in(monkeypatch, state: str) -> None:
+    monkeypatch.setattr(machine, "status",
+                        lambda h: machine.HostStatus(h, state, None, []))
+
+
+def test_no_hosts_need_no_reset(lab_dir, monkeypatch):
+    _hosts_in(monkeypatch, "absent")
+    assert cli.made_for_another_checkout() is None
+
+
+def test_hosts_of_this_checkout_are_kept(lab_dir, monkeypatch):
+    _hosts_in(monkeypatch, "stopped")
+    paths.owner_path().write_text(paths.this_checkout() + "\n")
+    assert cli.made_for_another_checkout() is None
+
+
+def test_hosts_of_another_checkout_are_named(lab_dir, monkeypatch):
+    _hosts_in(monkeypatch, "stale")
+    paths.owner_path().write_text("/elsewhere/tabpy-provision\n")
+    assert cli.made_for_another_checkout() == "/elsewhere/tabpy-provision"
+
+
+def test_hosts_without_an_owner_are_not_trusted(lab_dir, monkeypatch):
+    _hosts_in(monkeypatch, "up")
+    assert cli.made_for_another_checkout() == "an unknown checkout"
