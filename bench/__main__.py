@@ -52,7 +52,8 @@ def pool_inventory(folder: Path, processes: int) -> Path:
         f"inventory = runpy.run_path({str(ROOT / 'inventory/lab.py')!r})\n"
         "hosts, data = inventory['tabpy_servers']\n"
         "tabpy_servers = ([h for h in hosts if h[0] == 'tabpy1.lab.test'],\n"
-        f"                 {{**data, 'tabpy_instances': {processes}}})\n"
+        f"                 {{**data, 'tabpy_instances': {processes}, "
+        "'tabpy_allowed_sources': ['@clients']})\n"
         "tabpy_lb = inventory['tabpy_lb']\n"
         "clients = inventory['clients']\n")
     return path

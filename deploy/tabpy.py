@@ -16,4 +16,5 @@ if host.name in checked.balancers:
 barrier(name="Before the TabPy servers roll")
 if host.name in checked.plans:
     plan = checked.plans[host.name]
-    tabpy_server(plan, checked.wheelhouses[host.name], checked.members(plan))
+    tabpy_server(plan, checked.wheelhouses[host.name], checked.members(plan),
+                 checked.fences[host.name])

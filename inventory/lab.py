@@ -38,6 +38,14 @@ tabpy_servers = (_hosts("tabpy_servers"), {
     "backup_key": "generate",
     # Encrypts backups of this controller's state (python -m tabpy_provision.controller_state).
     "controller_state_key": "env:TABPY_LAB_STATE_KEY",
+    # Who reaches TabPy's ports besides the host, the controller and the pool: the Tableau
+    # node and the client also connect to each TabPy server directly in the lab's checks;
+    # tabpydr is not listed (the negative control).
+    "tabpy_allowed_sources": ["@tableau_servers", "@clients"],
+    # What the analysts' scripts may reach: client1's ssh port stands in for a database.
+    "tabpy_outbound_allowed": ["169.254.213.31:22"],
+    # Small enough for the lab's tests to reach (the lab hosts share this machine's memory).
+    "tabpy_memory_max": "1G",
 })
 # HAProxy in front of every TabPy process of tabpy_servers, as tabpy.lab.test (lab/hosts.py),
 # on two balancers; keepalived keeps the name's address on one whose HAProxy runs.

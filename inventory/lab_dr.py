@@ -8,9 +8,15 @@ passwords) and CA, and restores the lab environment's backups.
 import runpy
 from pathlib import Path
 
+from lab import hosts as lab_hosts
+
 _lab = runpy.run_path(str(Path(__file__).with_name("lab.py")))
 
 tabpy_servers = (
     _lab["_hosts"]("dr_tabpy_servers"),
-    {**_lab["tabpy_servers"][1], "environment": "lab-dr", "restore_environment": "lab"},
+    {**_lab["tabpy_servers"][1], "environment": "lab-dr", "restore_environment": "lab",
+     # the lab's Tableau node and client reach the DR host after a failover (this inventory
+     # does not hold their groups)
+     "tabpy_allowed_sources": [h.address for h in lab_hosts.LAB_HOSTS
+                               if {"tableau_servers", "clients"} & set(h.groups)]},
 )

@@ -24,6 +24,8 @@ PACKAGES = (
     "ca-certificates", "iproute2", "curl", "openssl", "procps",
     # the TabPy pool's balancer (HAProxy, its runtime API through socat, keepalived for VRRP)
     "haproxy", "socat", "keepalived",
+    # the TabPy servers' fence (an nftables table of tabpy-provision's own)
+    "nftables",
 )
 
 # Installed in the base but started only by a deploy that configures them.

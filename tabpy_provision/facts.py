@@ -7,6 +7,8 @@ import shlex
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
+from tabpy_provision.firewall import rules as fence_rules
+
 
 class PythonTarget(FactBase):
     """The host's python3 as a wheel target, e.g. {"abi": "cp311", "arch": "x86_64"}, or None."""
@@ -238,3 +240,45 @@ class InterfaceFor(FactBase):
                 if interface.ip != self.address and self.address in interface.network:
                     return fields[1]
         return None
+
+
+class FenceLoaded(FactBase):
+    """The digest of the tabpy-provision nftables table the host has loaded, or None (no
+    table, or no nft)."""
+
+    def command(self):
+        return StringCommand("if command -v nft >/dev/null; then nft list table inet",
+                             fence_rules.TABLE, "2>/dev/null || true; fi")
+
+    def process(self, output):
+        return fence_rules.loaded_digest("\n".join(output))
+
+
+class Nameservers(FactBase):
+    """The non-loopback DNS resolvers of /etc/resolv.conf, bracketed when IPv6."""
+
+    default = list
+
+    def command(self):
+        return "sed -n 's/^nameserver[[:space:]]*//p' /etc/resolv.conf 2>/dev/null || true"
+
+    def process(self, output):
+        found = []
+        for line in output:
+            try:
+                address = ipaddress.ip_address(line.strip().split("%")[0])
+            except ValueError:
+                continue
+            if not address.is_loopback:
+                found.append(f"[{address}]" if address.version == 6 else str(address))
+        return found
+
+
+class HostMemory(FactBase):
+    """The host's memory in bytes (MemTotal), or None."""
+
+    def command(self):
+        return "sed -n 's/^MemTotal: *\\([0-9]*\\) kB$/\\1/p' /proc/meminfo"
+
+    def process(self, output):
+        return int(output[0]) * 1024 if output and output[0].isdigit() else None

@@ -17,6 +17,7 @@ from typing import Any
 
 from tabpy_provision import passwords, pki, settings
 from tabpy_provision.controller.files import ControllerFileError, Staged
+from tabpy_provision.limits import Limits, floor_problem, process_limits
 from tabpy_provision.secret_refs import SecretError, SecretStore, describe, resolve, secret_store
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +67,8 @@ class TabpyServerPlan:
     instance_count: int = 1
     #: Where the generated passwords of its users live (rotation promotes them there).
     secret_store: SecretStore | None = field(repr=False, compare=False, default=None)
+    #: What one TabPy process may use of the host (its unit's limits).
+    limits: Limits = field(default_factory=lambda: Limits(1 << 30, 512, 100))
 
     @property
     def instances(self) -> tuple[Instance, ...]:
@@ -184,13 +187,15 @@ def project_path(value: str) -> Path:
 
 def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | None = None,
                       rotate: frozenset[str] | None = None, cpus: int = 1,
+                      memory: int = 4 << 30,
                       pool_monitors: frozenset[str | None] = frozenset(),
                       files: Staged | None = None) -> TabpyServerPlan:
     """Check every input of one host; raise SettingsError listing `host: field: problem` lines.
 
     `files`: the run's controller files, where a new CA, certificate or password is staged
     (None: a staging of its own that nothing applies - a check that writes nothing).
-    `cpus`: the host's CPU count (what tabpy_instances `auto` means). `pool_monitors`: the
+    `cpus`, `memory`: the host's CPU count (what tabpy_instances `auto` means) and memory in
+    bytes (what a share in tabpy_memory_max is of). `pool_monitors`: the
     lb_monitor_user of each pool balancer (None: the default, this host's health user).
     `rotate`: users (lower-cased) whose generated password is being rotated: the plan uses the
     pending value from the secret store. An empty set means every generated user."""
@@ -214,6 +219,9 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     problems += _cross_field_problems(host, values)
     instance_count = cpus if values["tabpy_instances"] == "auto" else values["tabpy_instances"]
     problems += _instance_problems(host, values, instance_count)
+    limits = process_limits(values, memory, instance_count)
+    if (problem := floor_problem(limits)) is not None:
+        problems.append(f"{host}: tabpy_memory_max: {problem}")
     health_user = values["tabpy_health_check_user"] or next(iter(values["tabpy_users"]), None)
     # Users a balancer checks this host's processes with: never rotated in a roll.
     monitors = {user for user in pool_monitors if user is not None}
@@ -244,6 +252,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
         passwords={user.lower(): password for user, password in users.items()},
         instance_count=instance_count,
         secret_store=store,
+        limits=limits,
     )
 
 

@@ -15,7 +15,9 @@ confirmation) writes nothing, and a real run writes only once every check passed
 
 from __future__ import annotations
 
+import functools
 import sys
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +33,7 @@ from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Kernel, LinuxDistribution
 
 from tabpy_provision import (
+    firewall,
     pki,
     render,
     settings,
@@ -43,11 +46,14 @@ from tabpy_provision.controller import identity
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import (
     CertificatesIn,
+    HostMemory,
     InterfaceFor,
+    Nameservers,
     PasswordFileUsers,
     PythonTarget,
     TsmPrograms,
 )
+from tabpy_provision.firewall import FirewallPlan, addresses, outbound
 from tabpy_provision.plan import (
     TabpyServerPlan,
     plan_tabpy_server,
@@ -80,6 +86,8 @@ class Preflight:
     balancers: dict[str, BalancerPlan] = field(default_factory=dict)
     wheelhouses: dict[str, wheelhouse.Wheelhouse] = field(default_factory=dict)
     trust: dict[str, ClientTrustPlan] = field(default_factory=dict)
+    #: Each TabPy server's nftables fence (None: tabpy_firewall is off, remove it).
+    fences: dict[str, FirewallPlan | None] = field(default_factory=dict)
     tableau: dict[str, TableauPlan] = field(default_factory=dict)
     #: What each Tableau node whose connection is managed holds now (tsm or REST API).
     tableau_state: dict[str, tableau.TsmState | tableau_rest.RestState] = field(
@@ -175,10 +183,18 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     for host in state.inventory.get_group(TABPY_GROUP, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
         cpus = host.get_fact(Cpus) if data.get("tabpy_instances") == "auto" else 1
+        # a share of the host's memory (auto is one) needs its size
+        memory = host.get_fact(HostMemory) \
+            if str(data.get("tabpy_memory_max", "auto")).endswith(("auto", "%")) else 0
+        if memory is None:
+            problems.append(f"{host.name}: tabpy_memory_max: the host's memory cannot be read "
+                            "(/proc/meminfo): give a size like 2G")
+            continue
         try:
             result.plans[host.name] = plan_tabpy_server(
                 host.name, data, rotate=_rotation_request(data) if rotation else None,
-                cpus=cpus or 1, pool_monitors=pool_monitors, files=files)
+                cpus=cpus or 1, memory=memory or 4 << 30, pool_monitors=pool_monitors,
+                files=files)
         except settings.SettingsError as error:
             problems += error.problems
             continue
@@ -194,6 +210,8 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         targets[host.name] = (version, target["abi"], target["arch"])
     if not problems:  # balancers and the Tableau side check against the TabPy servers' plans
         problems += _plan_balancers(state, result, files)
+    if not problems:
+        problems += plan_fences(state, result)
     if not problems:
         problems += _identity_problems(state, result, identity_before)
     problems += _plan_trust(state, result)
@@ -292,6 +310,53 @@ def _plan_balancers(state: State, result: Preflight, files: Staged) -> list[str]
             pools[name] = replace(pool, vrrp=replace(pool.vrrp, interface=found))
     result.balancers = pools
     return problems
+
+
+def plan_fences(state: State, result: Preflight) -> list[str]:
+    """Each TabPy server's fence: who may reach its ports (firewall/rules.py)."""
+    inventory = state.inventory
+    groups = {name: [h.name for h in members] for name, members in inventory.groups.items()}
+    address_of = functools.cache(
+        lambda name: addresses.host_addresses(name, inventory.get_host(name).data.dict()))
+    problems = []
+    for name, plan in result.plans.items():
+        if not plan["tabpy_firewall"]:
+            result.fences[name] = None
+            continue
+        pools = [pool for pool in result.balancers.values()
+                 if name in {server.host for server in pool.servers}]
+        reach, problems_out = outbound.destinations(
+            [*plan["tabpy_outbound_allowed"], *_oauth_destinations(plan, inventory)],
+            lambda target: addresses.host_addresses(target, {}),
+            f"{name}: tabpy_outbound_allowed")
+        problems += problems_out
+        fence, found = firewall.plan_firewall(
+            name, service_port=plan["tabpy_port"],
+            process_ports=[instance.port for instance in plan.instances],
+            allowed=plan["tabpy_allowed_sources"], groups=groups, address_of=address_of,
+            balancers={pool.host: [*address_of(pool.host),
+                                   *([pool.vrrp.address] if pool.vrrp else [])]
+                       for pool in pools},
+            controller=addresses.controller_source(plan.connect_address),
+            user=plan["tabpy_system_user"], outbound=reach)
+        problems += found
+        result.fences[name] = fence
+    return problems
+
+
+def _oauth_destinations(plan: TabpyServerPlan, inventory: Inventory) -> list[str]:
+    """With OAuth on, TabPy fetches its issuer's keys: those hosts, and the host's DNS
+    resolvers (a loopback stub needs nothing)."""
+    if not plan["tabpy_oauth_enabled"]:
+        return []
+    found = []
+    for url in (plan["tabpy_oauth_issuer"], plan["tabpy_oauth_jwks_uri"]):
+        parts = urllib.parse.urlsplit(url or "")
+        if parts.hostname:
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            found.append(f"{host}:{parts.port or 443}")
+    resolvers = inventory.get_host(plan.host).get_fact(Nameservers)
+    return found + [f"{item}:53/{protocol}" for item in resolvers for protocol in ("udp", "tcp")]
 
 
 def tableau_pools(pools: Iterable[BalancerPlan]) -> dict[str, tuple[int, frozenset[str]]]:

@@ -70,6 +70,13 @@ def keepalived_config(balancer: Any, **extra: str) -> str:
         lb=balancer, **extra)
 
 
+def service_sandbox(service: str) -> str:
+    """tabpy-provision's systemd drop-in sandboxing a distribution unit (haproxy.service,
+    keepalived.service)."""
+    return _environment().get_template(
+        f"etc/systemd/system/{service}.d/tabpy-provision.conf.j2").render()
+
+
 #: What ends a single-quoted PowerShell string: the apostrophe and the typographic quotes
 #: U+2018-U+201B (PowerShell language spec, 2.3.5.2); each is escaped by doubling it.
 _POWERSHELL_QUOTES = "'\u2018\u2019\u201a\u201b"

@@ -12,6 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from tabpy_provision.firewall.outbound import destinations_problem
+from tabpy_provision.firewall.rules import sources_problem
+from tabpy_provision.limits import memory_problem
 from tabpy_provision.value_checks import (
     TRUST_OS_FAMILIES,
     Check,
@@ -66,6 +69,8 @@ ROLES: tuple[Role, ...] = (
     Role("certificates", "Certificates (private CA or supplied)", (TABPY_SERVERS, POOL)),
     Role("secrets", "Secrets and checks", (TABPY_SERVERS, POOL, TABLEAU)),
     Role("pool", "Pool balancer (and a host's own HAProxy)", (POOL, TABPY_SERVERS)),
+    Role("network", "The fence: who reaches TabPy, what TabPy reaches and uses",
+         (TABPY_SERVERS,)),
     Role("backup", "Backups and the environment", None),
     Role("trust", "Client trust", (CLIENTS, TABLEAU)),
     Role("tableau", "Tableau Server node", (TABLEAU,)),
@@ -190,6 +195,31 @@ SETTINGS: tuple[Setting, ...] = (
                 oauth_scope),
         Setting("tabpy_oauth_log_user", False, "TABPY_OAUTH_LOG_USER: log the JWT subject.",
                 is_bool),
+    ),
+    *_in_role(
+        "network",
+        Setting("tabpy_firewall", True,
+                "Fence TabPy's ports with nftables (table inet tabpy_provision): only the host, "
+                "the controller, the pool balancers in front and tabpy_allowed_sources reach "
+                "them; false removes the table.", is_bool),
+        Setting("tabpy_allowed_sources", None,
+                "Who else may reach tabpy_port: addresses, networks, inventory hosts, @group; "
+                "default: @tableau_servers and @clients, or nobody else with a pool in front.",
+                optional(sources_problem)),
+        Setting("tabpy_outbound_allowed", [],
+                "Where TabPy's processes (the analysts' scripts) may connect besides loopback "
+                "and their clients: ADDRESS[:PORT][/udp] items; OAuth's hosts are added.",
+                destinations_problem),
+        Setting("tabpy_memory_max", "auto",
+                "Memory of one TabPy process: a size (2G, 512M), a share of the host (50%, "
+                "split over its processes) or auto (75%); past it a script's allocation fails.",
+                memory_problem),
+        Setting("tabpy_tasks_max", 512,
+                "Processes and threads of one TabPy process (a fork bomb stops here).",
+                int_between(32, 100_000)),
+        Setting("tabpy_cpu_weight", 100,
+                "TabPy's CPU share under contention (systemd CPUWeight; 100 is every "
+                "service's default).", int_between(1, 10_000)),
     ),
     *_in_role(
         "certificates",

@@ -6,7 +6,8 @@ private CA, or the OS trust store for supplied certificates), basic auth, GET /i
 /evaluate answering 42; plus the two refusals Tableau relies on (no credentials, wrong
 password: 401). Then, from every Tableau Server node
 whose connection is managed, Tableau's own "Test Connection" (over SSH: the node's OS trust
-store, the configured name, port and credentials). Exit 1 when any row fails.
+store, the configured name, port and credentials), and the fence each TabPy server has loaded
+(who may reach its ports) against the one the inventory asks for. Exit 1 when any row fails.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from __future__ import annotations
 import sys
 
 from pyinfra.api import Config, State
-from pyinfra.context import ctx_state
+from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import tableau, verify
 from tabpy_provision.controller.files import Staged
+from tabpy_provision.facts import FenceLoaded
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
-from tabpy_provision.preflight import TABPY_GROUP, plan_pools, tableau_pools
+from tabpy_provision.pool.balancer import BalancerPlan
+from tabpy_provision.preflight import (
+    TABPY_GROUP,
+    Preflight,
+    plan_fences,
+    plan_pools,
+    tableau_pools,
+)
 from tabpy_provision.settings import SettingsError
 from tabpy_provision.tableau.operations import tableau_side_check
 
@@ -77,6 +86,35 @@ def tableau_rows(state: State, tabpy_plans: list[TabpyServerPlan],
     return rows
 
 
+def fence_rows(state: State, plans: dict[str, TabpyServerPlan],
+               pools: dict[str, BalancerPlan]) -> list[dict[str, str]]:
+    """The fence in force on each TabPy server (read over SSH) against the planned one."""
+    checked = Preflight(plans=plans, balancers=pools)
+    rows = [{"host": line.split(":", 1)[0], "endpoint": "nftables", "result": "FAIL",
+             "detail": line} for line in plan_fences(state, checked)]
+    with ctx_state.use(state):
+        for name, fence in checked.fences.items():
+            host = state.inventory.get_host(name)
+            host.connect(raise_exceptions=False, show_errors=False)
+            if not host.connected:
+                rows.append({"host": name, "endpoint": "nftables", "result": "FAIL",
+                             "detail": "cannot connect over SSH"})
+                continue
+            with ctx_host.use(host):
+                loaded = host.get_fact(FenceLoaded)
+            if fence is None:
+                ok, detail = loaded is None, "no fence (tabpy_firewall: false)" \
+                    if loaded is None else "tabpy_firewall is false, but a fence is loaded"
+            else:
+                ok = loaded == fence.digest
+                detail = "; ".join(fence.describe()) if ok else \
+                    ("not loaded" if loaded is None else "differs from the inventory") + \
+                    ": rerun the deploy"
+            rows.append({"host": name, "endpoint": "nftables",
+                         "result": "PASS" if ok else "FAIL", "detail": detail})
+    return rows
+
+
 def load_hosts(inventory_path: str, *groups: str) -> list[tuple[str, dict]]:
     """(name, data) of every host of the given groups of a pyinfra inventory file, once."""
     with ctx_state.use(State()):  # pyinfra's loader records the file on a state
@@ -113,6 +151,8 @@ def main(argv: list[str]) -> int:
     rows += [check_endpoint(pool.host, pool.endpoint_args, pool.check_credentials,
                             pool.evaluate) for pool in pools.values()]
     rows += tableau_rows(state, list(plans.values()), tableau_pools(pools.values()))
+    if not problems:
+        rows += fence_rows(state, plans, pools)
     columns = ("host", "endpoint", "result", "detail")
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns} if rows else {}
     print("  ".join(c.ljust(widths.get(c, len(c))) for c in columns))

@@ -47,7 +47,7 @@ def one_of(*choices: str) -> Check:
     return check
 
 
-_PATH_PART = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*$")
+_PATH_PART = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*")
 
 
 def absolute_path(value: Any) -> str | None:
@@ -55,7 +55,7 @@ def absolute_path(value: Any) -> str | None:
     reaches shell commands, unit files and TabPy's config."""
     if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") != value:
         return f"must be an absolute path without a trailing slash, got {value!r}"
-    if not all(_PATH_PART.match(part) for part in value[1:].split("/")):
+    if not all(_PATH_PART.fullmatch(part) for part in value[1:].split("/")):
         return ("must be a normal path of letters, digits and . _ @ + - (no '.' or '..' parts), "
                 f"got {value!r}")
     return None
@@ -77,8 +77,9 @@ def https_address(value: Any) -> str | None:
 
 
 def interface_name(value: Any) -> str | None:
-    """A Linux network interface name (at most 15 characters, no '/' or whitespace)."""
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,15}", value) or \
+    """A Linux network interface name (at most 15 characters; the kernel also refuses '/', ':'
+    and whitespace, and ':' only ever named an address label, not a device)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", value) or \
             value in (".", ".."):
         return f"must be a network interface name like eth0, got {value!r}"
     return None
@@ -114,21 +115,21 @@ def non_empty_text(value: Any) -> str | None:
     return text(value) or (None if value.strip() else "must not be empty")
 
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
 def unix_name(value: Any) -> str | None:
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         return f"must be a lower-case Unix name, got {value!r}"
     return None
 
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-_DNS_NAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
+_DNS_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
 
 
 def dns_name_problem(value: Any) -> str | None:
-    if not isinstance(value, str) or not _DNS_NAME.match(value.lower()):
+    if not isinstance(value, str) or not _DNS_NAME.fullmatch(value.lower()):
         return f"must be a DNS name, got {value!r}"
     return None
 
@@ -163,11 +164,11 @@ def version(value: Any) -> str | None:
     return None
 
 
-_OAUTH_SCOPE = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
+_OAUTH_SCOPE = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 
 
 def oauth_scope(value: Any) -> str | None:
-    if not isinstance(value, str) or not _OAUTH_SCOPE.match(value):
+    if not isinstance(value, str) or not _OAUTH_SCOPE.fullmatch(value):
         return f"must be an OAuth scope token, got {value!r}"
     return None
 
@@ -196,18 +197,18 @@ def trust_selection(value: Any) -> str | None:
 
 # Tableau Server checks
 
-_TABLEAU_VERSION = re.compile(r"^20\d\d\.\d+(\.\d+)?$")
-_SITE = re.compile(r"^[A-Za-z0-9_-]*$")
+_TABLEAU_VERSION = re.compile(r"20\d\d\.\d+(\.\d+)?")
+_SITE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def tableau_version(value: Any) -> str | None:
-    if not isinstance(value, str) or not _TABLEAU_VERSION.match(value):
+    if not isinstance(value, str) or not _TABLEAU_VERSION.fullmatch(value):
         return f"must be a Tableau Server version like 2019.4 or 2021.1 (a string), got {value!r}"
     return None
 
 
 def site_content_url(value: Any) -> str | None:
-    if not isinstance(value, str) or not _SITE.match(value):
+    if not isinstance(value, str) or not _SITE.fullmatch(value):
         return f"must be a site contentUrl (letters, digits, - and _; \"\" for Default), " \
                f"got {value!r}"
     return None

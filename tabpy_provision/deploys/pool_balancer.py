@@ -18,6 +18,7 @@ from tabpy_provision.pool.operations import (
     balancer_service,
     keepalived_files,
     pool_report,
+    service_sandboxed,
 )
 
 
@@ -27,11 +28,14 @@ def pool_balancer(plan: BalancerPlan) -> None:
     apt.packages(name="HAProxy", packages=balancer.PACKAGES)
     written = balancer_files(name="HAProxy config and certificate", plan=plan,
                              keep_current_cas=lambda: bool(host.state.failed_hosts))
+    service_sandboxed(name="HAProxy sandboxed (systemd drop-in)")
     balancer_service(name="HAProxy running (reloaded on change)", reload=written.did_change)
     if plan.vrrp:
         apt.packages(name="keepalived", packages=balancer.VRRP_PACKAGES)
         vrrp = keepalived_files(name=f"keepalived config ({plan.vrrp.address}, priority "
                                      f"{plan.vrrp.priority}, checked by keepalived)", plan=plan)
+        service_sandboxed(name="keepalived sandboxed (systemd drop-in)",
+                          service="keepalived.service")
         balancer_service(name="keepalived running (reloaded on change)", reload=vrrp.did_change,
                          service="keepalived.service")
     pool_report(name="Every TabPy process in the pool serving", plan=plan)

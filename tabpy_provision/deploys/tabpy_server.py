@@ -19,6 +19,9 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from tabpy_provision import render, settings, verify
+from tabpy_provision.firewall import FirewallPlan
+from tabpy_provision.firewall import rules as fence_rules
+from tabpy_provision.firewall.operations import tabpy_fence
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import (
     controller_check,
@@ -36,6 +39,7 @@ from tabpy_provision.pool.operations import (
     balancer_files,
     balancer_service,
     host_balancer_stopped,
+    service_sandboxed,
 )
 from tabpy_provision.release import build_release
 from tabpy_provision.roll import check_args, tabpy_activate
@@ -45,9 +49,10 @@ REMOTE_CACHE = "/var/cache/tabpy-provision"
 
 
 @deploy("TabPy server", data_defaults=settings.defaults())
-def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
-                 members: list[Membership]) -> None:
-    """`members`: the balancers in front of each TabPy process (drained around restarts)."""
+def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Membership],
+                 fence: FirewallPlan | None) -> None:
+    """`members`: the balancers in front of each TabPy process (drained around restarts);
+    `fence`: who may reach its ports (None: no fence of ours)."""
     v = plan.values
     account = v["tabpy_system_user"]
     install_dir = v["tabpy_install_dir"]
@@ -71,6 +76,11 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
           for path in (instance.state_path, instance.query_object_path)],
     ):
         files.directory(name=f"Folder {path}", path=path, user=owner, group=group, mode=mode)
+    # Before TabPy (re)starts: a new host never serves unfenced.
+    if fence is not None:
+        apt.packages(name="nftables (the fence's tool)", packages=fence_rules.PACKAGES)
+    tabpy_fence(name="Fence: who may reach TabPy (nftables table inet tabpy_provision)",
+                plan=fence)
 
     venv = f"{install_dir}/venvs/{wheelhouse.name}-{wheelhouse.identity[:12]}"
     tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv", venv=venv,
@@ -109,6 +119,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse,
     if local:
         written = balancer_files(name="This host's balancer: HAProxy config and certificate",
                                  plan=local)
+        service_sandboxed(name="This host's balancer sandboxed (systemd drop-in)")
         balancer_service(name="This host's balancer running (reloaded on change)",
                          reload=written.did_change)
     prune_releases(name="Prune old releases", config_dir=plan.config_dir,

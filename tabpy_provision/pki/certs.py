@@ -54,7 +54,7 @@ MIN_GAIN = timedelta(days=1)
 
 CA_CURVE = ec.SECP384R1()
 LEAF_CURVE = ec.SECP256R1()
-LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 
 class PkiError(Exception):
     """A PKI problem the user can act on; the message is one line."""

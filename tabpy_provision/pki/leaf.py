@@ -290,7 +290,7 @@ def _valid_dns(name: str, *, wildcard: bool) -> bool:
     labels = name.split(".")
     if wildcard and labels[0] == "*" and len(labels) > 2:
         labels = labels[1:]
-    return all(LABEL.match(label) for label in labels)
+    return all(LABEL.fullmatch(label) for label in labels)
 
 
 def _san_change(have: list[str], want: list[str]) -> str:

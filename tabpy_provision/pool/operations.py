@@ -4,6 +4,7 @@ TabPy process from every balancer in front of it while it restarts."""
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import time
 from collections.abc import Callable, Sequence
 
@@ -12,6 +13,7 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
+from tabpy_provision import render
 from tabpy_provision.facts import FirstLine, Sha256s
 from tabpy_provision.operations import fail_command, private_upload
 from tabpy_provision.pool import balancer
@@ -82,6 +84,21 @@ def _write(changed: list[tuple[str, bytes, str]]):
     if any(path == config for path, _, _ in changed):
         yield StringCommand("haproxy -c -q -f", f"{config}.new", "&& mv -f", f"{config}.new",
                             config)
+
+
+@operation()
+def service_sandboxed(service: str = SERVICE):
+    """tabpy-provision's sandbox drop-in for the distribution's unit of `service`. A drop-in
+    takes effect at the next start: a running service is restarted once, when it changes."""
+    content = render.service_sandbox(service).encode()
+    path = f"/etc/systemd/system/{service}.d/tabpy-provision.conf"
+    if host.get_fact(Sha256s, paths=[path]).get(path) == hashlib.sha256(content).hexdigest():
+        return
+    yield StringCommand("install -d -m 0755", posixpath.dirname(path))
+    yield from private_upload(content, path, mode="0644")
+    yield StringCommand("systemctl daemon-reload")
+    if host.get_fact(SystemdStatus, services=service).get(service):
+        yield StringCommand("systemctl restart", service)
 
 
 @operation()

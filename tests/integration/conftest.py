@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,22 +95,54 @@ def lab_host(name: str):
 
 
 class ProcessSampler(threading.Thread):
-    """Samples every process command line on lab hosts while a run goes on."""
+    """Samples every process command line on lab hosts while a run goes on, from a loop on each
+    host (`ps` every 50 ms, so a process living a fraction of a second is seen; at most 30,000
+    samples a host), until `stop` is set.
+
+    Positive control: once sampling runs, a 0.3 s process carrying a known marker on its
+    command line is started on each host; `saw_canary()` says whether every host's samples
+    caught it (a sampler that cannot see it proves nothing)."""
+
+    LOOP = ("for i in $(seq 30000); do ps -eo args; echo @@; read -t 0.05 _; "
+            "[ $? -gt 128 ] || break; done")
 
     def __init__(self, hosts: list[str] = TABPY_HOSTS):
         super().__init__(daemon=True)
         self.hosts = hosts
         self.samples: list[str] = []
         self.stop = threading.Event()
+        self.canary = f"tabpy-provision-canary-{os.getpid()}-{id(self)}"
+        self._canary_seen: dict[str, bool] = {}
+
+    def _ssh(self, fqdn: str, command: str, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(["ssh", "-F", str(paths.ssh_config_path()), fqdn, command],
+                                **kwargs)
 
     def run(self):
-        while not self.stop.is_set() and len(self.samples) < 2000:
-            for fqdn in self.hosts:
-                done = subprocess.run(["ssh", "-F", str(paths.ssh_config_path()), fqdn,
-                                       "ps -eo args"], capture_output=True, text=True,
-                                      timeout=10, check=False)
-                self.samples.append(done.stdout)
-            self.stop.wait(0.1)
+        with contextlib.ExitStack() as files:
+            self._sample({fqdn: files.enter_context(tempfile.TemporaryFile())
+                          for fqdn in self.hosts})
+
+    def _sample(self, outputs):
+        loops = {fqdn: self._ssh(fqdn, f"bash -c {shlex.quote(self.LOOP)}",
+                                 stdin=subprocess.PIPE, stdout=outputs[fqdn])
+                 for fqdn in self.hosts}
+        self.stop.wait(0.5)
+        canaries = [self._ssh(fqdn, f"bash -c 'exec -a {self.canary} sleep 0.3'")
+                    for fqdn in self.hosts]
+        for canary in canaries:
+            canary.wait(timeout=30)
+        self.stop.wait()
+        for fqdn, loop in loops.items():
+            loop.stdin.close()
+            loop.wait(timeout=30)
+            outputs[fqdn].seek(0)
+            found = outputs[fqdn].read().decode(errors="replace").split("@@\n")
+            self._canary_seen[fqdn] = any(self.canary in sample for sample in found)
+            self.samples += [sample for sample in found if self.canary not in sample]
+
+    def saw_canary(self) -> bool:
+        return bool(self._canary_seen) and all(self._canary_seen.values())
 
 
 class StartCounter:
@@ -119,10 +154,13 @@ class StartCounter:
             for fqdn in TABPY_HOSTS}
 
     def starts(self) -> dict[str, int]:
-        return {fqdn: int(lab_host(fqdn).check_output(
-            f"journalctl -u tabpy --no-pager --after-cursor='{cursor}' "
-            "| grep -c 'Started tabpy.service' || true"))
-            for fqdn, cursor in self.cursors.items()}
+        # pipefail: a journalctl that fails fails the test (it never reads as "0 starts")
+        def count(cursor: str) -> str:
+            return (f"set -o pipefail; journalctl -u tabpy --no-pager --after-cursor="
+                    f"{shlex.quote(cursor)} | {{ grep -c 'Started tabpy.service' || true; }}")
+
+        return {fqdn: int(lab_host(fqdn).check_output(f"bash -c {shlex.quote(count(cursor))}"))
+                for fqdn, cursor in self.cursors.items()}
 
 
 @pytest.fixture(scope="session")

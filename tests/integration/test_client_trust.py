@@ -265,7 +265,7 @@ def mac_inventory(folder: Path, pki_dir: Path) -> str:
         f"inventory = runpy.run_path({str(ROOT / LAB_INVENTORY)!r})\n"
         "hosts, data = inventory['tabpy_servers']\n"
         f"tabpy_servers = (hosts, {{**data, 'pki_dir': {str(pki_dir)!r}, "
-        "'pki_common_name': 'Mac test', "
+        "'pki_common_name': 'Mac test', 'tabpy_allowed_sources': ['@clients'], "
         f"'trust_artifacts_dir': {str(folder / 'artifacts')!r}}})\n"
         "clients = [(name, {**data, 'trust_os_family': 'macos'}) "
         f"for name, data in inventory['clients'] if name == {MAC!r}]\n")

@@ -3,11 +3,12 @@ an unreachable host does not stop the others, upgrades roll host by host."""
 
 from __future__ import annotations
 
-import os
+import shlex
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from lab import paths
 from tabpy_provision import passwords, verify
 from tests.integration.conftest import (
     LAB_INVENTORY,
@@ -166,58 +168,135 @@ def check_complete_set(fqdn: str) -> None:
     assert served.ok, served.detail
 
 
-def run_and_kill(inventory: str, marker: str, extra_delay: float) -> bool:
-    """Start a deploy, SIGKILL it `extra_delay` s after `marker` appears in its output.
-    Returns False when the run ended before the marker (nothing to kill)."""
-    process = subprocess.Popen([PYINFRA, "-y", "--limit", TARGET, inventory, "deploy/site.py"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    deadline = time.monotonic() + 300
-    try:
-        for line in process.stdout:
-            if marker in line:
-                time.sleep(extra_delay)
-                try:
-                    os.kill(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    return False  # it finished first
-                return process.wait(timeout=30) == -signal.SIGKILL
-            if time.monotonic() > deadline:
-                break
-        return False
-    finally:
-        process.kill()
-        process.wait(timeout=30)
+#: One bash command printing the host's state as key=value lines (what a kill can leave).
+HOST_STATE = """
+v=$(ls -d /opt/tabpy/venvs/tabpy-2.15.1-* 2>/dev/null | head -1)
+echo venv_dir=$([ -n "$v" ] && echo 1 || echo 0)
+echo venv_done=$([ -n "$v" ] && [ -f "$v/.tabpy-provision-wheelhouse" ] && echo 1 || echo 0)
+echo upload=$(stat -c %s /var/cache/tabpy-provision/install/wheelhouse.tar 2>/dev/null || echo -1)
+echo unpacked=$([ -e /var/cache/tabpy-provision/install/bin/uv ] && echo 1 || echo 0)
+echo staging=$(ls -d /etc/tabpy/releases/.staging-* 2>/dev/null | wc -l)
+echo current=$(readlink /etc/tabpy/current)
+echo started=$(systemctl show -P ActiveEnterTimestampMonotonic tabpy.service)
+"""
 
 
+def host_state(fqdn: str) -> dict[str, str]:
+    out = lab_host(fqdn).check_output(f"bash -c {shlex.quote(HOST_STATE)}")
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    """Where a deploy is killed, and the proof, read from the host, that it died there.
+
+    `marker`: kill once this is in the deploy's output (`delay` s later); `seen`: or kill once
+    the host's state satisfies it (polled every 20 ms on the host, by `until`, a bash test).
+    `landed(before, after)`: the host states before the run and right after the kill."""
+
+    step: str
+    landed: Callable[[dict, dict], bool]
+    marker: str | None = None
+    delay: float = 0.0
+    until: str | None = None
+    #: Start without the new virtualenv, so the kill meets its install (not one already done).
+    fresh_venv: bool = False
+
+
+VENV = "$(ls -d /opt/tabpy/venvs/tabpy-2.15.1-* 2>/dev/null | head -1)"
 KILL_POINTS = [
-    ("Starting operation: deploy/tabpy.py | TabPy server | Folder /var/cache", 0.0),
-    ("TabPy 2.15.1 virtualenv", 0.5),  # while uploading the wheelhouse
-    ("TabPy 2.15.1 virtualenv", 3.0),  # while installing
-    ("TabPy release (config, users, TLS, venv)", 0.0),
-    ("TabPy release (config, users, TLS, venv)", 0.15),  # mid-staging
-    ("release r-", 0.05),
-    ("CA certificate (for checks on the host)", 0.0),
-    ("systemd unit", 0.0),
-    ("Activate the release", 0.0),
-    ("Activate the release", 0.3),  # switched, restarting
-    ("Activate the release", 1.5),  # restarted, being verified
-    ("Prune old releases", 0.0),
+    KillPoint("before the first change", marker="TabPy server | Folder /var/cache",
+              fresh_venv=True,
+              landed=lambda b, a: a["venv_dir"] == "0" and a["current"] == b["current"]),
+    KillPoint("uploading the wheelhouse",
+              until="[ -s /var/cache/tabpy-provision/install/wheelhouse.tar ]", fresh_venv=True,
+              landed=lambda b, a: a["venv_done"] == "0" and a["unpacked"] == "0"
+              and int(a["upload"]) > 0),
+    KillPoint("installing the virtualenv",
+              until=f'v={VENV}; [ -n "$v" ] && [ -e "$v/bin/python" ] '
+                    '&& [ ! -e "$v/.tabpy-provision-wheelhouse" ]', fresh_venv=True,
+              landed=lambda b, a: a["venv_dir"] == "1" and a["current"] == b["current"]),
+    KillPoint("starting the release", marker="TabPy release (config, users, TLS, venv)",
+              landed=lambda b, a: a["venv_done"] == "1" and a["current"] == b["current"]),
+    KillPoint("staging the release", until="ls -d /etc/tabpy/releases/.staging-* >/dev/null 2>&1",
+              landed=lambda b, a: a["staging"] == "1" and a["current"] == b["current"]),
+    KillPoint("writing the CA file", marker="CA certificate (for checks on the host)",
+              landed=lambda b, a: a["staging"] == "0" and a["current"] == b["current"]),
+    KillPoint("writing the unit", marker="systemd unit",
+              landed=lambda b, a: a["staging"] == "0" and a["current"] == b["current"]),
+    KillPoint("starting the activation", marker="Activate the release",
+              landed=lambda b, a: a["venv_done"] == "1" and a["staging"] == "0"),
+    KillPoint("switched to the new release",
+              until="[ \"$(readlink /etc/tabpy/current)\" != \"$CURRENT\" ]",
+              landed=lambda b, a: a["current"] != b["current"]),
+    KillPoint("restarted, being verified",
+              until="[ \"$(readlink /etc/tabpy/current)\" != \"$CURRENT\" ] && [ "
+                    "\"$(systemctl show -P ActiveEnterTimestampMonotonic tabpy.service)\" "
+                    "!= \"$STARTED\" ]",
+              landed=lambda b, a: a["current"] != b["current"] and a["started"] != b["started"]),
+    KillPoint("pruning old releases", marker="Prune old releases",
+              landed=lambda b, a: a["current"] != b["current"]),
 ]
 
 
+def run_and_kill(inventory: str, point: KillPoint, before: dict[str, str]) -> str | None:
+    """Start a deploy and SIGKILL it at `point`; the deploy's output up to the kill, or None
+    when it ended first (nothing to kill)."""
+    watcher = None
+    if point.until:
+        loop = (f"CURRENT={shlex.quote(before['current'])} STARTED={before['started']}; "
+                f"for i in $(seq 15000); do if {point.until}; then echo hit; exit 0; fi; "
+                "sleep 0.02; done; echo timeout")
+        watcher = subprocess.Popen(["ssh", "-F", str(paths.ssh_config_path()), TARGET,
+                                    f"bash -c {shlex.quote(loop)}"], stdout=subprocess.PIPE,
+                                   text=True)
+    process = subprocess.Popen([PYINFRA, "-y", "--limit", TARGET, inventory, "deploy/site.py"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    output: list[str] = []
+
+    def kill_when_seen():
+        if watcher.stdout.readline().strip() == "hit":
+            process.send_signal(signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_when_seen, daemon=True) if watcher else None
+    if killer:
+        killer.start()
+    try:
+        for line in process.stdout:
+            output.append(line)
+            if point.marker and point.marker in line:
+                time.sleep(point.delay)
+                process.send_signal(signal.SIGKILL)
+                break
+        return "".join(output) if process.wait(timeout=300) == -signal.SIGKILL else None
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        if watcher:
+            watcher.kill()
+            watcher.wait(timeout=30)
+
+
 def test_a_deploy_killed_at_any_point_leaves_a_complete_set(converged, tmp_path):
+    """Each kill is shown to land inside its step (the host's state right after it), then the
+    host still serves a complete set and a rerun completes the change."""
     changing = changing_inventory(tmp_path, "2.15.1")
-    killed = 0
-    for marker, delay in KILL_POINTS:
+    landed = {}
+    for point in KILL_POINTS:
         assert pyinfra("--limit", TARGET).returncode == 0  # back to the old set
-        if run_and_kill(changing, marker, delay):
-            killed += 1
+        if point.fresh_venv:
+            lab_host(TARGET).check_output("rm -rf /opt/tabpy/venvs/tabpy-2.15.1-*")
+        before = host_state(TARGET)
+        output = run_and_kill(changing, point, before)
+        after = host_state(TARGET)
+        landed[point.step] = output is not None and point.landed(before, after) and \
+            (point.step == "pruning old releases" or "Prune old releases" not in output)
         check_complete_set(TARGET)
         rerun = pyinfra("--limit", TARGET, inventory=changing)
-        assert rerun.returncode == 0, f"after a kill at {marker!r}+{delay}: {rerun.output[-3000:]}"
+        assert rerun.returncode == 0, f"after a kill {point.step}: {rerun.output[-3000:]}"
         check_complete_set(TARGET)
-    assert killed >= 10
+    assert landed == dict.fromkeys(landed, True), landed
     assert pyinfra("--limit", TARGET).returncode == 0
 
 

@@ -266,6 +266,7 @@ def rotate(inventory: str, node: TableauNode):
     finally:
         sampler.stop.set()
         sampler.join(timeout=30)
+    assert sampler.saw_canary(), "the process sampler missed its 0.3 s canary"
     assert run.returncode == 0, why(run)
     assert "rotated: tableau" in run.output
     return run, sampler.samples

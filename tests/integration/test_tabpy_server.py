@@ -154,6 +154,37 @@ def test_tls11_refused_with_a_positive_control(plans, tmp_path):
         tls11_handshake(plan.connect_address, 9004, plan.fqdn, str(ca))
 
 
+def handshake(plan, cafile: str, version: ssl.TLSVersion) -> str:
+    """A handshake offering exactly `version`; the negotiated version, or the error's name."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile)
+    context.minimum_version = context.maximum_version = version
+    try:
+        with socket.create_connection((plan.connect_address, 9004), timeout=5) as sock, \
+                context.wrap_socket(sock, server_hostname=plan.fqdn) as tls:
+            return tls.version()
+    except ssl.SSLError as error:
+        return type(error).__name__
+
+
+def test_tabpy_minimum_tls_version_is_honoured_on_both_debian_versions(plans, tmp_path):
+    """Python's defaults already refuse TLS 1.1, so the setting is proven by raising it:
+    with TLSv1_3, a TLS 1.2 client is refused on every TabPy server; back to TLSv1_2, served."""
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(plans[TABPY_HOSTS[0]].tls.ca_pem)
+    v12, v13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
+    raised = pyinfra("--data", "tabpy_minimum_tls_version=TLSv1_3")
+    try:
+        assert raised.returncode == 0, raised.stderr[-3000:]
+        assert {fqdn: (handshake(plans[fqdn], str(ca), v12), handshake(plans[fqdn], str(ca), v13))
+                for fqdn in TABPY_HOSTS} == dict.fromkeys(TABPY_HOSTS, ("SSLError", "TLSv1.3"))
+    finally:
+        back = pyinfra()
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert {fqdn: handshake(plans[fqdn], str(ca), v12) for fqdn in TABPY_HOSTS} == \
+        dict.fromkeys(TABPY_HOSTS, "TLSv1.2")
+
+
 @pytest.fixture(scope="module")
 def client_with_credentials(plans, tmp_path_factory):
     """client1 holds the CA file and a 0600 netrc, so no secret is on a command line there."""

@@ -75,6 +75,7 @@ def test_rotate_entry_point_changes_the_password_everywhere_without_leaking(conv
     finally:
         sampler.stop.set()
         sampler.join(timeout=30)
+    assert sampler.saw_canary(), "the process sampler missed its 0.3 s canary"
     assert run.returncode == 0, run.stderr[-3000:]
     assert "rotated: analyst" in run.output
     new = find_password(LAB_INVENTORY, "analyst")

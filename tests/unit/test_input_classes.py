@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tabpy_provision import passwords, render, value_checks
 from tests.unit.planning import planned
 
-#: 6 properties x 2,000 generated inputs = 12,000 per run.
+#: 6 properties x 2,000 generated inputs + 3,000 over every string setting = 15,000 per run.
 EXAMPLES = hypothesis_settings(max_examples=2000, deadline=None, database=None)
 
 
@@ -109,7 +109,7 @@ def test_accepted_interface_names_are_names_the_kernel_takes(name):
     if value_checks.interface_name(name) is not None:
         return
     assert 1 <= len(name) <= 15 and name not in (".", "..")
-    assert not any(c.isspace() or c in "/{}\"'#!" for c in name)
+    assert not any(c.isspace() or c in "/:{}\"'#!" for c in name)
 
 
 @pytest.mark.parametrize("value", ["http://idp.example.com", "https://", "idp.example.com",
@@ -133,3 +133,32 @@ def test_any_text_stays_one_powershell_string(value):
     runs = re.findall(f"[{_POWERSHELL_QUOTES}]+", escaped)
     assert all(len(run) % 2 == 0 for run in runs)
     assert re.sub(f"([{_POWERSHELL_QUOTES}])\\1", r"\1", escaped) == value
+
+
+def _string_settings():
+    from tabpy_provision.settings import SETTINGS
+
+    examples = {"tabpy_fqdn": "tabpy.example.com", "tableau_server_url": "https://t.example.com",
+                "tabpy_oauth_issuer": "https://idp.example.com"}
+    for setting in SETTINGS:
+        value = examples.get(setting.name, setting.default)
+        if isinstance(value, str) and setting.check(value) is None:
+            yield setting, value
+
+
+@pytest.mark.parametrize(("setting", "good"), list(_string_settings()),
+                         ids=lambda item: getattr(item, "name", None) or "")
+@pytest.mark.parametrize("char", ["\n", "\r", "\x00", "\x85", "\u2028"])
+def test_no_setting_takes_a_line_break_after_a_good_value(setting, good, char):
+    """The class of `re.match(r"^...$")`, which lets a trailing newline through: for every
+    setting whose default (or an example) is a good string, the same value with a line break
+    or control character appended, or put in front, is refused."""
+    assert setting.check(good + char) is not None, setting.name
+    assert setting.check(char + good) is not None, setting.name
+
+
+@hypothesis_settings(max_examples=3000, deadline=None, database=None)
+@given(st.sampled_from([s for s, _ in _string_settings()]), st.text(max_size=40))
+def test_no_setting_accepts_a_control_character(setting, value):
+    if setting.check(value) is None:
+        assert value_checks.control_character(value) is None, (setting.name, value)

@@ -1,0 +1,51 @@
+"""The operation keeping a host's nftables table equal to its plan (rules.py)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+from pyinfra.facts.systemd import SystemdEnabled
+
+from tabpy_provision.facts import FenceLoaded, Sha256s
+from tabpy_provision.firewall import rules
+from tabpy_provision.firewall.rules import FirewallPlan
+from tabpy_provision.operations import private_upload
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@operation()
+def tabpy_fence(plan: FirewallPlan | None):
+    """The table loaded as planned and at every boot (None: removed with its unit and file).
+
+    A new ruleset is checked by `nft -c` before it replaces the file, and loaded by a reload
+    (`nft -f`: one transaction, the old table serves until the new one is in). A table lost to
+    a `flush ruleset` or edited by hand is loaded again."""
+    paths = [rules.RULESET_PATH, rules.UNIT_PATH]
+    present = host.get_fact(Sha256s, paths=paths)
+    loaded = host.get_fact(FenceLoaded)
+    if plan is None:
+        if present or loaded:
+            yield StringCommand("systemctl disable --now --quiet", rules.UNIT, "2>/dev/null;",
+                                "nft delete table inet", rules.TABLE, "2>/dev/null;",
+                                "rm -f", *paths, "&& systemctl daemon-reload")
+        return
+    unit, ruleset = rules.unit_file(), plan.ruleset()
+    new_ruleset = present.get(rules.RULESET_PATH) != _sha(ruleset)
+    if new_ruleset:
+        yield StringCommand("install -d -m 0755 -o root -g root",
+                            rules.RULESET_PATH.rsplit("/", 1)[0])
+        yield from private_upload(ruleset.encode(), f"{rules.RULESET_PATH}.new", mode="0644")
+        yield StringCommand("nft -c -f", f"{rules.RULESET_PATH}.new", "&& mv -f",
+                            f"{rules.RULESET_PATH}.new", rules.RULESET_PATH)
+    if present.get(rules.UNIT_PATH) != _sha(unit):
+        yield from private_upload(unit.encode(), rules.UNIT_PATH, mode="0644")
+        yield StringCommand("systemctl daemon-reload")
+    if not host.get_fact(SystemdEnabled, services=rules.UNIT).get(rules.UNIT):
+        yield StringCommand("systemctl enable --quiet", rules.UNIT)
+    if new_ruleset or loaded != plan.digest:
+        yield StringCommand("systemctl reload-or-restart", rules.UNIT)
