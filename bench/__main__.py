@@ -8,7 +8,9 @@
 5. throughput through the pool's balancer (tabpy.lab.test) with 1, 2 and 4 TabPy processes on
    tabpy1: requests/s of a small CPU-bound script at a fixed concurrency, from client1.
 Targets: lab up <= 5 s, cold TabPy host <= 30 s, no-op rerun <= 5 s, RTO <= 60 s,
-1 -> 2 processes >= 1.6x. `python -m bench throughput` measures 5 only.
+1 -> 2 processes >= 1.6x. `python -m bench throughput` measures 5 only; `python -m bench
+phases` prints where the time of a cold TabPy host (tabpy2, reset first) and of a no-op rerun
+goes, phase by phase (bench/phases.py), and the verification table's time.
 """
 
 from __future__ import annotations
@@ -82,9 +84,29 @@ def throughput() -> list[tuple[str, float, str]]:
              rate, f"{rate / rates[1]:.2f}x") for n, rate in rates.items()]
 
 
+def phase_figures() -> None:
+    from bench import phases
+
+    timed("reset tabpy2", [sys.executable, "-m", "lab", "reset", "tabpy2"])
+    for title, command in (("cold TabPy host, fresh tabpy2 (Debian 13)",
+                            [*DEPLOY, "--limit", "tabpy2.lab.test"]),
+                           ("no-op rerun, whole lab", DEPLOY)):
+        code, lines = phases.stamped(command, ROOT)
+        if code != 0:
+            tail = "\n".join(text for _, text in lines[-40:])
+            sys.exit(f"bench: {title} failed ({code}):\n{tail}")
+        phases.report(title, phases.breakdown(lines))
+    seconds = timed("verification table",
+                    [sys.executable, "-m", "tabpy_provision.site_check", "inventory/lab.py"])
+    print(f"verification table (site_check): {seconds:.1f} s")
+
+
 def main() -> None:
     if sys.argv[1:] == ["throughput"]:
         report(throughput())
+        return
+    if sys.argv[1:] == ["phases"]:
+        phase_figures()
         return
     figures = []
     timed("lab down", [sys.executable, "-m", "lab", "down"])
