@@ -1,11 +1,7 @@
-"""Who may reach TabPy on a host: an nftables table of this tool's own (rules.py, pure) and
-the operation that keeps a host's table equal to its plan (operations.py)."""
+"""The fence around TabPy: an nftables table of this tool's own. rules.py (pure): who may reach
+TabPy's ports; outbound.py (pure): where TabPy's user may connect; addresses.py: the addresses
+the controller knows; operations.py (pyinfra): a host's table kept equal to its plan."""
 
-from tabpy_provision.firewall.rules import (
-    FirewallPlan,
-    PortRule,
-    plan_firewall,
-    sources_problem,
-)
+from tabpy_provision.firewall.rules import FirewallPlan, plan_firewall
 
-__all__ = ["FirewallPlan", "PortRule", "plan_firewall", "sources_problem"]
+__all__ = ["FirewallPlan", "plan_firewall"]
