@@ -1,4 +1,4 @@
-"""python -m lab up|down|status|reset NAME|stop NAME"""
+"""python -m lab up|down|status|reset NAME|stop NAME|root-login on|off"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import base, machine, net, paths, ssh
+from . import base, machine, net, paths, ssh, sudo
 from .hosts import LAB_HOSTS, LabHost, get_host
 from .util import LabError, ensure_sbin_path
 
@@ -112,6 +112,11 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
         net.ensure_bridge()
         for h in up:
             net.attach(h)
+        # a run killed in sudo mode must not strand this one
+        errors = parallel(lambda h: sudo.set_root_login(h, machine.root_dir(h), True),
+                          [h for h in up if sudo.root_login_refused(machine.root_dir(h))])
+        if errors:
+            raise LabError("\n".join(errors))
         ordered = [h for h in hosts if h in up]
         with ThreadPoolExecutor(max_workers=len(ordered)) as pool:
             answers = list(pool.map(ssh.ssh_true, ordered))
@@ -156,6 +161,17 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     already = " ".join(h.name for h in hosts if h in answering) or "none"
     log(f"lab: up in {elapsed:.1f} s (booted: {booted}; already up: {already}); "
         f"ssh -F {paths.ssh_config_path()} NAME.lab.test")
+
+
+def cmd_root_login(hosts: list[LabHost], allowed: bool) -> None:
+    down = [h.name for h in hosts if machine.running_pid(h) is None]
+    if down:
+        raise LabError(f"not running: {' '.join(down)} (python -m lab up)")
+    errors = parallel(lambda h: sudo.set_root_login(h, machine.root_dir(h), allowed), hosts)
+    if errors:
+        raise LabError("\n".join(errors))
+    log(f"lab: root {'may' if allowed else 'may not'} sign in over SSH on "
+        f"{' '.join(h.name for h in hosts)} (the deploy user: {sudo.DEPLOY_USER}, with sudo)")
 
 
 def any_running() -> bool:
@@ -214,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     p_reset.add_argument("names", nargs="+")
     p_stop = sub.add_parser("stop", help="power off but keep the host's disk (upper dir)")
     p_stop.add_argument("names", nargs="+")
+    p_root = sub.add_parser("root-login", help="let root sign in over SSH (on) or refuse it "
+                            "(off: deploys go through the deploy user's sudo)")
+    p_root.add_argument("allowed", choices=("on", "off"))
+    p_root.add_argument("names", nargs="*")
     args = parser.parse_args(argv)
 
     ensure_sbin_path()
@@ -232,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 cmd_down(hosts)
             elif args.cmd == "stop":
                 cmd_down(hosts, keep=True)
+            elif args.cmd == "root-login":
+                cmd_root_login(hosts, args.allowed == "on")
             elif args.cmd == "reset":
                 cmd_down(hosts)
                 cmd_up(hosts)

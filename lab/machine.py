@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import base, net, paths, ssh
+from . import base, net, paths, ssh, sudo
 from .hosts import DOMAIN, LAB_HOSTS, SERVICE_NAMES, LabHost
 from .util import (
     LabError,
@@ -252,6 +252,9 @@ def provision(host: LabHost) -> None:
     lines = auth.read_text().splitlines() if auth.exists() else []
     if pub not in lines:
         write_atomic(auth, "\n".join([*lines, pub]) + "\n", 0o600)
+    sudo.provision_deploy_user(root, pub)
+    # a boot always lets root in again (`python -m lab root-login off` refuses it)
+    (root / sudo.NO_ROOT_DROPIN).unlink(missing_ok=True)
     write_state(host, provisioned=True)
 
 

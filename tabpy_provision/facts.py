@@ -214,6 +214,21 @@ class Sha256s(FactBase):
         return {line.split(None, 1)[1]: line.split()[0] for line in output if "  " in line}
 
 
+class FileState(FactBase):
+    """(sha256, octal mode, owner, group) of a file, or None when it does not exist."""
+
+    def command(self, path):
+        q = QuoteString(path)
+        return StringCommand("[ -f", q, "] && stat -c '%a %U %G'", q, "&& sha256sum <", q,
+                             "|| true")
+
+    def process(self, output):
+        if len(output) < 2:
+            return None
+        mode, owner, group = output[0].split()
+        return output[1].split()[0], mode.zfill(4), owner, group
+
+
 class BalancerStat(FactBase):
     """`show stat` of the host's HAProxy (runtime API), or None when it does not answer."""
 

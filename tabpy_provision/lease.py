@@ -14,8 +14,9 @@ import socket
 import time
 
 from pyinfra import host
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import operation
 
+from tabpy_provision import remote
 from tabpy_provision.operations import fail_command
 from tabpy_provision.run import run_of
 
@@ -45,7 +46,7 @@ def holder_is_live(owner: str, run_id: str) -> bool:
 
 
 def _run(command: str) -> list[str]:
-    _, output = host.run_shell_command(StringCommand(command))
+    _, output = remote.run(host, command)
     return output.stdout_lines
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import shlex
 from collections.abc import Callable
@@ -11,8 +12,9 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 
-from tabpy_provision import trust
+from tabpy_provision import remote, trust
 from tabpy_provision.facts import (
+    FileState,
     FirstLine,
     IntactManifest,
     KeychainSha1s,
@@ -39,19 +41,24 @@ def barrier():
     yield from ()
 
 
-def private_upload(content: bytes, path: str, *, mode: str = "0600", owner: str = "root",
-                   group: str = "root"):
-    """Commands writing `content` from memory to `path`, which exists with its final owner and
-    mode before any byte is written (the one way a secret reaches a host)."""
-    yield StringCommand("install -m", mode, "-o", owner, "-g", group, "/dev/null", _q(path))
-    yield FileUploadCommand(BytesIO(content), path)
+@operation()
+def file_content(path: str, content: bytes, mode: str = "0644", owner: str = "root",
+                 group: str = "root"):
+    """The file `path` holds `content` with this owner and mode: written through remote.upload
+    when its bytes differ (pyinfra's files.put goes through a predictable /tmp name under
+    sudo), its owner or mode fixed in place when only they differ."""
+    present = host.get_fact(FileState, path=path)
+    if present is None or present[0] != hashlib.sha256(content).hexdigest():
+        yield remote.upload(content, path, mode=mode, owner=owner, group=group)
+    elif present[1:] != (mode.zfill(4), owner, group):
+        yield StringCommand("chown", f"{owner}:{group}", _q(path), "&& chmod", mode, _q(path))
 
 
 @operation()
 def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
     """The release folder, complete and intact; built in a staging folder and renamed into
-    place, so a half-built release never exists under its name. Secret files are created 0600
-    before any byte is written, uploaded from memory and never diffed."""
+    place, so a half-built release never exists under its name. Every file's bytes go from
+    memory through remote.upload (never a file another user can read) and are never diffed."""
     releases = f"{config_dir}/releases"
     target = f"{releases}/{release.name}"
     if host.get_fact(IntactManifest, path=target) == release.manifest:
@@ -62,12 +69,12 @@ def tabpy_release(config_dir: str, release: Release, users: tuple[str, ...]):
     yield StringCommand("rm -rf", _q(staging), _q(target), "&& install -d -m 0750 -o root -g",
                         group, _q(staging), _q(f"{staging}/tls"), _q(f"{staging}/instances"))
     for item in release.files:
-        yield from private_upload(item.content, f"{staging}/{item.path}", mode=item.mode,
-                                  owner=item.owner, group=item.group)
-    yield FileUploadCommand(BytesIO(release.checksums.encode()), f"{staging}/{CHECKSUMS}")
+        yield remote.upload(item.content, f"{staging}/{item.path}", mode=item.mode,
+                            owner=item.owner, group=item.group)
+    yield remote.upload(release.checksums.encode(), f"{staging}/{CHECKSUMS}", mode="0644")
     yield StringCommand("ln -s", _q(release.venv), _q(f"{staging}/venv"))
     # The manifest goes last: a release folder without it is incomplete.
-    yield FileUploadCommand(BytesIO(release.manifest.encode()), f"{staging}/{MANIFEST}")
+    yield remote.upload(release.manifest.encode(), f"{staging}/{MANIFEST}", mode="0644")
     yield StringCommand("sync -f", _q(staging), "&& mv -T", _q(staging), _q(target))
 
 
@@ -136,7 +143,7 @@ def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work
     lock = ("flock", f"{work_dir}.lock", "sh", "-c")
     yield StringCommand(*lock, QuoteString(
         f"rm -rf {q(venv)} {q(work_dir)} && install -d -m 0700 {q(work_dir)}"))
-    yield FileUploadCommand(str(archive), archive_on_host)
+    yield remote.upload(archive, archive_on_host)
     yield StringCommand(*lock, QuoteString(
         f"set -e; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
         f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "

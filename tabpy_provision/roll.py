@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.api import FunctionCommand, QuoteString, operation
 
-from tabpy_provision import verify
+from tabpy_provision import remote, verify
 from tabpy_provision.facts import LinkName, RunningRelease
 from tabpy_provision.operations import switch_command
 from tabpy_provision.plan import Instance, TabpyServerPlan
@@ -140,7 +140,7 @@ def check_args(plan: TabpyServerPlan, instance: Instance | None = None) -> dict:
 
 
 def _shell(host, *command) -> tuple[bool, list[str]]:
-    ok, output = host.run_shell_command(StringCommand(*command))
+    ok, output = remote.run(host, *command)
     return ok, output.stdout_lines
 
 

@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand, operation
+from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.state import State
 
-from tabpy_provision import backup_archive, value_checks, verify
+from tabpy_provision import backup_archive, remote, value_checks, verify
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
@@ -68,7 +68,7 @@ def backup_passphrase(name: str, values: Mapping, files: Staged | None = None) -
 
 
 def _shell(target, command: str) -> tuple[bool, list[str]]:
-    ok, output = target.run_shell_command(StringCommand("sh", "-c", shlex.quote(command)))
+    ok, output = remote.run(target, "sh", "-c", shlex.quote(command))
     return ok, output.stdout_lines + output.stderr_lines
 
 
@@ -107,9 +107,11 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
             host.log_styled(f"snapshot failed: {' '.join(lines[-3:])}", fg="red")
             return False
         tabpy_version, python_version = lines[-1].split()
-        buffer = io.BytesIO()
-        if not host.get_file(f"{WORK}/snapshot.tar", buffer):
+        ok, snapshot, said = remote.read_file(host, f"{WORK}/snapshot.tar")
+        if not ok:
+            host.log_styled(f"reading the snapshot failed: {said}", fg="red")
             return False
+        buffer = io.BytesIO(snapshot)
         _shell(host, f"rm -rf {WORK}")
         now = datetime.now(UTC)
         manifest = backup_archive.manifest_from_tar(
@@ -266,7 +268,7 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
     staging = " ".join(q(f"{d}.restore") for d in state_dirs)
     yield StringCommand("rm -rf", staging)
     yield StringCommand("install -d -m 0700", q(f"{WORK}"))
-    yield FileUploadCommand(io.BytesIO(_state_tar(plan, snapshot)), f"{WORK}/state.tar")
+    yield remote.upload(_state_tar(plan, snapshot), f"{WORK}/state.tar")
     yield StringCommand("tar -xpf", f"{WORK}/state.tar", "--same-owner -C / && rm -rf", WORK)
 
     def swap(state, host) -> bool:

@@ -10,14 +10,13 @@ checked before any host is touched.
 from __future__ import annotations
 
 from collections.abc import Callable
-from io import BytesIO
 
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from tabpy_provision.facts import ManagedTrustFiles
-from tabpy_provision.operations import macos_trusted_certificates
+from tabpy_provision.operations import file_content, macos_trusted_certificates
 from tabpy_provision.trust import ClientTrustPlan
 
 
@@ -28,8 +27,8 @@ def client_trust(plan: ClientTrustPlan) -> Callable[[], bool]:
         return _changed([macos_trusted_certificates(
             name="CA certificates in the System keychain", plan=plan)])
     store = plan.linux_store
-    added = [files.put(name=f"Trust {cert.subject} ({cert.role})", src=BytesIO(cert.pem),
-                       dest=plan.linux_path(cert), user="root", group="root", mode="0644")
+    added = [file_content(name=f"Trust {cert.subject} ({cert.role})", path=plan.linux_path(cert),
+                          content=cert.pem)
              for cert in plan.install]
     present = host.get_fact(ManagedTrustFiles, folder=store.anchor_dir,
                             prefix=plan.managed_prefix)

@@ -13,8 +13,6 @@ pool of two or more loses no request. A healthy rerun reports no changes.
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
@@ -25,6 +23,7 @@ from tabpy_provision.firewall.operations import tabpy_fence
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import (
     controller_check,
+    file_content,
     other_units_stopped,
     prune_releases,
     prune_venvs,
@@ -90,12 +89,10 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Me
     built = tabpy_release(name="TabPy release (config, users, TLS, venv)",
                           config_dir=plan.config_dir, release=release, users=plan.user_names)
     if plan.tls is not None and plan.tls.ca_pem:
-        files.put(name="CA certificate (for checks on the host)",
-                  src=StringIO(plan.tls.ca_pem.decode()), dest=plan.ca_path, user="root",
-                  group=account, mode="0644")
-    unit = files.put(name="systemd unit", src=StringIO(render.systemd_unit(plan)),
-                     dest=f"/etc/systemd/system/{plan.unit_file}", user="root", group="root",
-                     mode="0644")
+        file_content(name="CA certificate (for checks on the host)", path=plan.ca_path,
+                     content=plan.tls.ca_pem, group=account)
+    unit = file_content(name="systemd unit", path=f"/etc/systemd/system/{plan.unit_file}",
+                        content=render.systemd_unit(plan).encode())
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     local = balancer.local_balancer(plan) if plan.local_balancer else None
     if local:

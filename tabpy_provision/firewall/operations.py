@@ -8,10 +8,10 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.facts.systemd import SystemdEnabled
 
+from tabpy_provision import remote
 from tabpy_provision.facts import FenceLoaded, Sha256s
 from tabpy_provision.firewall import rules
 from tabpy_provision.firewall.rules import FirewallPlan
-from tabpy_provision.operations import private_upload
 
 
 def _sha(text: str) -> str:
@@ -39,11 +39,11 @@ def tabpy_fence(plan: FirewallPlan | None):
     if new_ruleset:
         yield StringCommand("install -d -m 0755 -o root -g root",
                             rules.RULESET_PATH.rsplit("/", 1)[0])
-        yield from private_upload(ruleset.encode(), f"{rules.RULESET_PATH}.new", mode="0644")
+        yield remote.upload(ruleset.encode(), f"{rules.RULESET_PATH}.new", mode="0644")
         yield StringCommand("nft -c -f", f"{rules.RULESET_PATH}.new", "&& mv -f",
                             f"{rules.RULESET_PATH}.new", rules.RULESET_PATH)
     if present.get(rules.UNIT_PATH) != _sha(unit):
-        yield from private_upload(unit.encode(), rules.UNIT_PATH, mode="0644")
+        yield remote.upload(unit.encode(), rules.UNIT_PATH, mode="0644")
         yield StringCommand("systemctl daemon-reload")
     if not host.get_fact(SystemdEnabled, services=rules.UNIT).get(rules.UNIT):
         yield StringCommand("systemctl enable --quiet", rules.UNIT)

@@ -13,9 +13,9 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
-from tabpy_provision import render
+from tabpy_provision import remote, render
 from tabpy_provision.facts import FirstLine, Sha256s
-from tabpy_provision.operations import fail_command, private_upload
+from tabpy_provision.operations import fail_command
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
 
@@ -66,7 +66,7 @@ def keepalived_files(plan: BalancerPlan):
     path = balancer.KEEPALIVED_CONFIG
     if host.get_fact(Sha256s, paths=[path]).get(path) == hashlib.sha256(content).hexdigest():
         return
-    yield from private_upload(content, f"{path}.new", mode="0644")
+    yield remote.upload(content, f"{path}.new", mode="0644")
     yield StringCommand("keepalived --config-test -f", f"{path}.new", "&& mv -f",
                         f"{path}.new", path)
 
@@ -76,7 +76,7 @@ def _write(changed: list[tuple[str, bytes, str]]):
     `haproxy -c` accepts it."""
     yield StringCommand("install -d -m 0750 -o root -g haproxy", balancer.FILES_DIR)
     for path, content, mode in changed:
-        yield from private_upload(content, f"{path}.new", mode=mode)
+        yield remote.upload(content, f"{path}.new", mode=mode)
     config = balancer.CONFIG_PATH
     for path, _, _ in changed:  # certificates first: the new config is checked against them
         if path != config:
@@ -95,7 +95,7 @@ def service_sandboxed(service: str = SERVICE):
     if host.get_fact(Sha256s, paths=[path]).get(path) == hashlib.sha256(content).hexdigest():
         return
     yield StringCommand("install -d -m 0755", posixpath.dirname(path))
-    yield from private_upload(content, path, mode="0644")
+    yield remote.upload(content, path, mode="0644")
     yield StringCommand("systemctl daemon-reload")
     if host.get_fact(SystemdStatus, services=service).get(service):
         yield StringCommand("systemctl restart", service)
@@ -131,7 +131,7 @@ def host_balancer_stopped():
 # --- draining, used while TabPy restarts (runs inside the activation's function) -----------
 
 def _runtime(target, *commands: str) -> tuple[bool, str]:
-    ok, output = target.run_shell_command(StringCommand(balancer.runtime_command(*commands)))
+    ok, output = remote.run(target, balancer.runtime_command(*commands))
     return ok, "\n".join(output.stdout_lines)
 
 

@@ -11,8 +11,8 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import FileContents
 
-from tabpy_provision import tableau, verify
-from tabpy_provision.operations import fail_command, private_upload
+from tabpy_provision import remote, tableau, verify
+from tabpy_provision.operations import fail_command
 from tabpy_provision.tableau import TableauPlan, TsmError, TsmState
 from tabpy_provision.tableau import rest as tableau_rest
 from tabpy_provision.tableau.rest import RestError, RestState
@@ -21,8 +21,8 @@ from tabpy_provision.tableau.rest import RestError, RestState
 def read_tsm_state(host, plan: TableauPlan) -> TsmState:
     """Pending changes and the current connection setting, read with tsm on the node (the
     tsm login password, if any, on stdin)."""
-    stdin = {"_stdin": plan.tsm.login_password} if plan.tsm.login_user else {}
-    ok, output = host.run_shell_command(StringCommand(tableau.read_command(plan)), **stdin)
+    ok, output = remote.run(host, tableau.read_command(plan),
+                            stdin=plan.tsm.login_password if plan.tsm.login_user else None)
     if not ok:
         said = [line.strip() for line in (*output.stdout_lines, *output.stderr_lines)
                 if line.strip() and not line.startswith("### ")]
@@ -33,17 +33,15 @@ def read_tsm_state(host, plan: TableauPlan) -> TsmState:
 def tableau_side_check(host, connection: tableau.Connection) -> verify.CheckResult:
     """Tableau's "Test Connection", from the node: its python3 and OS trust store, the
     configured name, port and credentials, /evaluate answering."""
-    ok, output = host.run_shell_command(StringCommand(tableau.remote_check_command()),
-                                        _stdin=tableau.remote_check_input(connection))
+    ok, output = remote.run(host, tableau.remote_check_command(),
+                            stdin=tableau.remote_check_input(connection))
     return tableau.remote_check_result(host.name, ok, output.stdout_lines, output.stderr_lines)
 
 
 def _private_file(path: str, content: bytes):
     """Commands writing `content` to a root-only file (0600, folder 0700), from memory."""
-    temp = f"{path}.tmp"
     yield StringCommand("install -d -m 0700", QuoteString(posixpath.dirname(path)))
-    yield from private_upload(content, temp)
-    yield StringCommand("mv -f", QuoteString(temp), QuoteString(path))
+    yield remote.upload(content, path)
 
 
 def _servers_failed(plan: TableauPlan) -> str | None:
