@@ -16,7 +16,11 @@ _lab = runpy.run_path(str(Path(__file__).with_name("lab.py")))
 
 
 def _through_sudo(hosts: list) -> list:
-    return [(name, {**data, "ssh_user": DEPLOY_USER, "_sudo": True}) for name, data in hosts]
+    return [(name, {**data, "ssh_user": DEPLOY_USER, "_sudo": True,
+                     # read only where sudo asks for it (the lab's sudo is passwordless unless
+                     # a test makes it ask)
+                     "sudo_password": "env:TABPY_LAB_SUDO_PASSWORD"})
+            for name, data in hosts]
 
 
 tabpy_servers = (_through_sudo(_lab["tabpy_servers"][0]), _lab["tabpy_servers"][1])

@@ -17,6 +17,8 @@ from .util import LabError, run, write_atomic
 
 DEPLOY_USER = "deploy"
 SUDOERS = f"{DEPLOY_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+#: The sudoers line when sudo asks the deploy user for its password.
+SUDOERS_ASKING = f"{DEPLOY_USER} ALL=(ALL:ALL) ALL\n"
 #: First in sshd_config.d: sshd keeps the first value it reads for a keyword.
 NO_ROOT_DROPIN = Path("etc/ssh/sshd_config.d/00-tabpy-lab-no-root.conf")
 NO_ROOT = "# python -m lab root-login off: root may not sign in over SSH\nPermitRootLogin no\n"
@@ -35,7 +37,15 @@ def provision_deploy_user(root: Path, public_key: str) -> None:
     write_atomic(dot_ssh / "authorized_keys", public_key + "\n", 0o600)
     for path in (dot_ssh.parent, dot_ssh, dot_ssh / "authorized_keys"):
         os.chown(path, uid, gid)
-    write_atomic(root / "etc" / "sudoers.d" / "tabpy-lab-deploy", SUDOERS, 0o440)
+    set_sudo_password(root, None)
+
+
+def set_sudo_password(root: Path, password: str | None) -> None:
+    """Passwordless sudo for the deploy user (None), or sudo that asks for `password`."""
+    if password is not None:
+        run(["chpasswd", "--root", str(root)], input=f"{DEPLOY_USER}:{password}\n")
+    write_atomic(root / "etc" / "sudoers.d" / "tabpy-lab-deploy",
+                 SUDOERS if password is None else SUDOERS_ASKING, 0o440)
 
 
 def _passwd_entry(root: Path) -> tuple[int, int] | None:

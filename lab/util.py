@@ -31,8 +31,8 @@ def run(cmd: Sequence[str], *, check: bool = True, timeout: float | None = 120,
         input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command, capture its output, raise LabError with its stderr on failure."""
     try:
-        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout,
-                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
+        feed = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+        proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, **feed)
     except FileNotFoundError as exc:
         raise LabError(f"command not found: {cmd[0]}") from exc
     except subprocess.TimeoutExpired as exc:

@@ -19,8 +19,9 @@ from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import cert_status, trust, verify
+from tabpy_provision import cert_status, remote, trust, verify
 from tabpy_provision.cert_status import BROKEN, OK, Row, ServerCerts, TrustHost
+from tabpy_provision.connection import correct_ssh_connector
 from tabpy_provision.facts import KeychainSha1s, ManagedTrustFiles
 from tabpy_provision.pool import balancer
 from tabpy_provision.preflight import TABPY_GROUP, detect_trust_os, trust_hosts
@@ -46,8 +47,9 @@ def read_trust_hosts(state: State, servers: list[ServerCerts], now: datetime) ->
     known = [ca for server in servers for ca in server.cas]
     found = []
     for name, host in hosts.items():
-        if not host.connected:
-            found.append(TrustHost(name, expected[name], None, "cannot connect over SSH"))
+        problem = remote.connect_as_root(host)
+        if problem:
+            found.append(TrustHost(name, expected[name], None, problem))
             continue
         family = host.data.dict().get("trust_os_family") or detect_trust_os(host)[0]
         if family == "macos":
@@ -75,6 +77,7 @@ def main(argv: list[str]) -> int:
     with ctx_state.use(state):  # pyinfra's loader records the file on a state
         inventory = make_inventory(argv[0])
     state.init(inventory, Config())
+    correct_ssh_connector()
     servers = [s for s in (cert_status.expected_certs(host.name, host.data.dict())
                            for host in inventory.get_group(TABPY_GROUP, [])) if s]
     if servers:  # a pool serves https when its TabPy servers do

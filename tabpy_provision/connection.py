@@ -1,17 +1,29 @@
-"""A host lost mid-run fails that host, not the whole run.
+"""Two corrections to pyinfra's SSH connector, installed by every entry point before it
+reaches a host.
+
+A host lost mid-run fails that host, not the whole run.
 
 paramiko raises EOFError when the SSH connection of a host that went away is used (a command,
 a fact, an upload); pyinfra expects OSError-like errors there and stops the whole run with an
 internal error instead. Every deploy entry point installs this (through the preflight) before
 its first operation: the SSH connector then reports a lost connection as ConnectionError, which
 pyinfra handles as that host's failure.
+
+A sudo password never reaches a command line. pyinfra's `_sudo_password` puts it in the
+command (`env ... PYINFRA_SUDO_PASSWORD=... sudo -A`), where every user of the host can read it
+while the command runs. For a host whose checked password remote.py keeps, every `_sudo`
+command instead runs under `sudo -S` and the password is the first line of its stdin.
 """
 
 from __future__ import annotations
 
 import functools
+import shlex
 
 from pyinfra.connectors.ssh import SSHConnector
+
+from tabpy_provision import escalation
+from tabpy_provision.remote import SUDO_PASSWORD_KEY
 
 _METHODS = ("run_shell_command", "put_file", "get_file")
 
@@ -33,3 +45,42 @@ def report_lost_connections() -> None:
         method = getattr(SSHConnector, name)
         if not getattr(method, "reports_lost_connections", False):
             setattr(SSHConnector, name, _reporting_lost_connections(method))
+
+
+def _stdin_lines(stdin) -> list[str]:
+    if stdin is None:
+        return []
+    if hasattr(stdin, "readlines"):
+        return stdin.readlines()
+    return list(stdin) if isinstance(stdin, (list, tuple)) else [stdin]
+
+
+def _sudo_reading_password(method):
+    @functools.wraps(method)
+    def call(self, command, print_output=False, print_input=False, **arguments):
+        password = self.host.connector_data.get(SUDO_PASSWORD_KEY)
+        if not (password and arguments.get("_sudo")):
+            return method(self, command, print_output, print_input, **arguments)
+        user = arguments.pop("_sudo_user", None)
+        shell = arguments.get("_shell_executable") or "sh"
+        # pyinfra wraps the command (environment, folder) in `SHELL -c`; sudo goes in front
+        arguments.update(
+            _sudo=False, _stdin=[password, *_stdin_lines(arguments.get("_stdin"))],
+            _shell_executable=escalation.SUDO_READING_PASSWORD.replace(
+                " --", f" -u {shlex.quote(user)} --" if user else " --") + f" {shell}")
+        return method(self, command, print_output, print_input, **arguments)
+
+    call.reads_sudo_password = True
+    return call
+
+
+def give_sudo_passwords_on_stdin() -> None:
+    method = SSHConnector.run_shell_command
+    if not getattr(method, "reads_sudo_password", False):
+        SSHConnector.run_shell_command = _sudo_reading_password(method)
+
+
+def correct_ssh_connector() -> None:
+    """Both corrections (idempotent)."""
+    report_lost_connections()
+    give_sudo_passwords_on_stdin()

@@ -20,14 +20,23 @@ import shlex
 #: sudo never prompts (-n: a password it would ask for is an error, not a hang); -H: root's
 #: home, so nothing of root's lands in the signed-in user's.
 SUDO = "sudo -n -H --"
+#: sudo given its password as the first line of stdin (never on a command line, where every
+#: user of the host can read it: pyinfra's own `_sudo_password` goes there), asking every time
+#: (-k: the line is always consumed, whatever sudo cached), with no prompt text.
+SUDO_READING_PASSWORD = "sudo -S -k -p '' -H --"
+#: Whether sudo accepts the password on stdin.
+PASSWORD_CHECK = "sudo -S -k -p '' -- true"
 
 #: What sudo says when it would have to ask for a password (sudo, and sudo-rs on Ubuntu 25.10+).
 PASSWORD_REQUIRED = ("a password is required", "interactive authentication is required")
 
 
-def as_root(command: str, *, sudo: bool) -> str:
-    """`command` (a shell command line) as root: itself, or under sudo."""
-    return f"{SUDO} sh -c {shlex.quote(command)}" if sudo else command
+def as_root(command: str, *, sudo: bool, password: bool = False) -> str:
+    """`command` (a shell command line) as root: itself, or under sudo (`password`: sudo reads
+    it from the first line of stdin)."""
+    if not sudo:
+        return command
+    return f"{SUDO_READING_PASSWORD if password else SUDO} sh -c {shlex.quote(command)}"
 
 
 def write_command(path: str, *, mode: str = "0600", owner: str = "root",
@@ -46,18 +55,32 @@ def read_command(path: str) -> str:
     return f"cat -- {shlex.quote(path)}"
 
 
-def sudo_problem(host: str, user: str, sudo: bool, probe_ok: bool | None,
-                 said: str = "") -> str | None:
-    """Why the deploy cannot act as root on `host`, signing in as `user` (None: it can).
-    `probe_ok`: whether `sudo -n true` succeeded (None: not probed, e.g. root)."""
-    if user == "root":
+#: Who the deploy signs in as and, unless root, whether sudo lets it act as root without asking.
+#: Its output never holds sudo's own "a password is required" line as is: pyinfra would answer
+#: that with an interactive password prompt (a hang in an unattended run).
+PROBE = ('u=$(id -un); if [ "$u" = root ]; then echo "root 0"; '
+         'else said=$(sudo -n true 2>&1); echo "$u $? $said"; fi')
+
+
+def probe_problem(host: str, sudo: bool, output: list[str], *,
+                  password_given: bool = False) -> str | None:
+    """Why the deploy cannot act as root on `host`, given PROBE's output (None: it can;
+    PASSWORD: it can once sudo accepts the given password)."""
+    user, status, said = (" ".join(output).split(" ", 2) + ["", ""])[:3]
+    if user == "root" or (sudo and status == "0"):
         return None
+    if not status:
+        return f"{host}: ssh_user: could not tell who the deploy signs in as ({' '.join(output)})"
     if not sudo:
         return (f"{host}: _sudo: signs in as {user}, not root, and _sudo is not set: set "
                 "_sudo=True (sudo) for it")
-    if probe_ok:
-        return None
     if any(line in said for line in PASSWORD_REQUIRED):
-        return (f"{host}: _sudo: sudo asks {user} for a password: give {user} passwordless "
-                "sudo (NOPASSWD) for the deploy")
-    return f"{host}: _sudo: sudo does not let {user} run commands as root: {said.strip()[:200]}"
+        if password_given:
+            return PASSWORD
+        return (f"{host}: sudo_password: sudo asks {user} for a password and none is given "
+                "(a secret reference: env:, file:, cmd:, vault:)")
+    return f"{host}: _sudo: sudo does not let {user} act as root: {said.strip()[:200]}"
+
+
+#: probe_problem's answer when the given sudo password is needed (and must be checked).
+PASSWORD = "password"

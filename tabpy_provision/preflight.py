@@ -35,13 +35,14 @@ from pyinfra.facts.server import Kernel, LinuxDistribution
 from tabpy_provision import (
     firewall,
     pki,
+    remote,
     render,
     settings,
     tableau,
     trust,
     wheelhouse,
 )
-from tabpy_provision.connection import report_lost_connections
+from tabpy_provision.connection import correct_ssh_connector
 from tabpy_provision.controller import identity
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import (
@@ -131,7 +132,7 @@ def preflight(state: State, *, rotation: bool = False,
     run = run_of(state)
     with run.lock:
         if run.checked is None:
-            report_lost_connections()
+            correct_ssh_connector()
             try:
                 run.checked = _check_all(state, rotation, overrides or {}, run.files)
             except BadInput as error:
@@ -176,6 +177,10 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         problems += settings.unknown_keys(host.name, data)
         for line in settings.misplaced_keys(host.name, data, host.groups):
             logger.warning(f"tabpy-provision: {line}")
+    # Before any fact: a fact run through a sudo that asks for a password would prompt.
+    problems += [line for host in state.inventory if (line := remote.root_access_problem(host))]
+    if problems:
+        _stop(problems)
     identity_before = _identity_before(state, files)
     targets = {}
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
@@ -220,10 +225,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     if not problems:
         problems += _stage_trust_artifacts(result, files)
     if problems:
-        for line in problems:
-            print(f"tabpy-provision: {line}", file=sys.stderr)
-        raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
-                       "no host was changed")
+        _stop(problems)
     for name, plan in result.plans.items():
         for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
             logger.info(f"    [{name}] {note}")
@@ -237,6 +239,13 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
     return result
+
+
+def _stop(problems: list[str]):
+    for line in problems:
+        print(f"tabpy-provision: {line}", file=sys.stderr)
+    raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
+                   "no host was changed")
 
 
 def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, frozenset[str]]]:

@@ -11,14 +11,69 @@ from pyinfra.api import FunctionCommand, StringCommand
 from pyinfra.connectors.util import CommandOutput
 
 from tabpy_provision import escalation
+from tabpy_provision.secret_refs import SecretError, describe, resolve
 
 #: How long one transfer may stay silent before it counts as lost.
 TRANSFER_IDLE_TIMEOUT = 120.0
 CHUNK = 1 << 20
 
 
+#: Where a host's checked sudo password is kept for the run (in memory, on its connector).
+SUDO_PASSWORD_KEY = "tabpy_provision_sudo_password"
+ROOT_PROBLEM_KEY = "tabpy_provision_root_problem"
+
+
 def uses_sudo(target) -> bool:
     return bool(target.data.get("_sudo"))
+
+
+def sudo_password(target) -> str | None:
+    """The sudo password commands give sudo on stdin (None: sudo asks for none)."""
+    return target.connector_data.get(SUDO_PASSWORD_KEY)
+
+
+def connect_as_root(target) -> str | None:
+    """Connect to `target` (if need be) for a report and check it can act as root: why it
+    cannot be read (None: it can). Checked once per host and run."""
+    if not target.connected:
+        target.connect(raise_exceptions=False, show_errors=False)
+    if not target.connected:
+        return "cannot connect over SSH"
+    if ROOT_PROBLEM_KEY not in target.connector_data:
+        target.connector_data[ROOT_PROBLEM_KEY] = root_access_problem(target)
+    return target.connector_data[ROOT_PROBLEM_KEY]
+
+
+def root_access_problem(target) -> str | None:
+    """Why this run cannot act as root on `target` (None: it can). Run once, before any fact:
+    when sudo asks for the password of `sudo_password`, it is checked and kept for the run's
+    commands (connection.py gives it to sudo on stdin)."""
+    name, data = target.name, target.data
+    if data.get("_sudo_password"):
+        return (f"{name}: _sudo_password: pyinfra puts it on the host's command line, which "
+                "every user there can read: give sudo_password (a secret reference) instead")
+    reference = data.get("sudo_password")
+    if not target.connected:  # outside --limit: read like a fact would be
+        target.connect(reason="to check how it acts as root", raise_exceptions=True)
+    _, output = target.run_shell_command(StringCommand(escalation.PROBE))
+    problem = escalation.probe_problem(name, uses_sudo(target), output.stdout_lines,
+                                       password_given=reference is not None)
+    if problem != escalation.PASSWORD:
+        return problem
+    try:
+        if reference == "generate":
+            raise SecretError("a sudo password cannot be generated; use env:, file:, cmd: or "
+                              "vault:")
+        password = resolve(reference, store=None, store_key="sudo_password",
+                           allow_plaintext=bool(data.get("allow_plaintext_secrets")))
+    except SecretError as error:
+        return f"{name}: sudo_password ({describe(reference)}): {error}"
+    accepted, _ = target.run_shell_command(StringCommand(escalation.PASSWORD_CHECK),
+                                           _stdin=password)
+    if not accepted:
+        return f"{name}: sudo_password ({describe(reference)}): sudo refused it"
+    target.connector_data[SUDO_PASSWORD_KEY] = password
+    return None
 
 
 def root_arguments(target) -> dict:
@@ -43,7 +98,11 @@ def stream(target, command: str, data: bytes | Path = b"") -> tuple[int, bytes, 
     channel = target.connector.client.get_transport().open_session()
     channel.settimeout(TRANSFER_IDLE_TIMEOUT)
     try:
-        channel.exec_command(escalation.as_root(command, sudo=uses_sudo(target)))
+        password = sudo_password(target) if uses_sudo(target) else None
+        channel.exec_command(escalation.as_root(command, sudo=uses_sudo(target),
+                                                password=password is not None))
+        if password is not None:
+            channel.sendall(password.encode() + b"\n")
         with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as source:
             while chunk := source.read(CHUNK):
                 channel.sendall(chunk)

@@ -71,6 +71,7 @@ ROLES: tuple[Role, ...] = (
     Role("pool", "Pool balancer (and a host's own HAProxy)", (POOL, TABPY_SERVERS)),
     Role("network", "The fence: who reaches TabPy, what TabPy reaches and uses",
          (TABPY_SERVERS,)),
+    Role("access", "Reaching the host as root (directly or through sudo)", None),
     Role("backup", "Backups and the environment", None),
     Role("trust", "Client trust", (CLIENTS, TABLEAU)),
     Role("tableau", "Tableau Server node", (TABLEAU,)),
@@ -307,6 +308,14 @@ SETTINGS: tuple[Setting, ...] = (
         Setting("lb_vrrp_interface", None,
                 "tabpy_lb hosts: interface that carries lb_virtual_address; default: the one on "
                 "its network.", optional(interface_name)),
+    ),
+    *_in_role(
+        "access",
+        Setting("sudo_password", None,
+                "Secret reference (env:, file:, cmd:, vault:) of the sudo password of the user "
+                "the deploy signs in as (ssh_user, with _sudo), when its sudo asks for one; "
+                "given to sudo on stdin, never on a command line.",
+                optional(given_secret("a sudo password"))),
     ),
     *_in_role(
         "backup",

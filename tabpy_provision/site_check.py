@@ -18,7 +18,8 @@ from pyinfra.api import Config, State
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import tableau, verify
+from tabpy_provision import remote, tableau, verify
+from tabpy_provision.connection import correct_ssh_connector
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import FenceLoaded
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
@@ -78,9 +79,9 @@ def tableau_rows(state: State, tabpy_plans: list[TabpyServerPlan],
                 continue
             if connection is None:
                 continue
-            host.connect(raise_exceptions=False, show_errors=False)
-            result = tableau_side_check(host, connection) if host.connected else \
-                verify.CheckResult(False, "cannot connect over SSH")
+            problem = remote.connect_as_root(host)
+            result = verify.CheckResult(False, problem) if problem else \
+                tableau_side_check(host, connection)
             rows.append({"host": host.name, "endpoint": connection.url,
                          "result": "PASS" if result.ok else "FAIL", "detail": result.detail})
     return rows
@@ -95,10 +96,10 @@ def fence_rows(state: State, plans: dict[str, TabpyServerPlan],
     with ctx_state.use(state):
         for name, fence in checked.fences.items():
             host = state.inventory.get_host(name)
-            host.connect(raise_exceptions=False, show_errors=False)
-            if not host.connected:
+            problem = remote.connect_as_root(host)
+            if problem:
                 rows.append({"host": name, "endpoint": "nftables", "result": "FAIL",
-                             "detail": "cannot connect over SSH"})
+                             "detail": problem})
                 continue
             with ctx_host.use(host):
                 loaded = host.get_fact(FenceLoaded)
@@ -136,6 +137,7 @@ def main(argv: list[str]) -> int:
     with ctx_state.use(state):  # pyinfra's loader records the file on a state
         inventory = make_inventory(argv[0])
     state.init(inventory, Config())
+    correct_ssh_connector()
     rows, plans = [], {}
     files = Staged()  # a report: what planning would write is never applied
     for host in inventory.get_group(TABPY_GROUP, []):

@@ -106,16 +106,17 @@ class ProcessSampler(threading.Thread):
     LOOP = ("for i in $(seq 30000); do ps -eo args; echo @@; read -t 0.05 _; "
             "[ $? -gt 128 ] || break; done")
 
-    def __init__(self, hosts: list[str] = TABPY_HOSTS):
+    def __init__(self, hosts: list[str] = TABPY_HOSTS, ssh_user: str = "root"):
         super().__init__(daemon=True)
-        self.hosts = hosts
+        self.hosts, self.ssh_user = hosts, ssh_user
         self.samples: list[str] = []
         self.stop = threading.Event()
         self.canary = f"tabpy-provision-canary-{os.getpid()}-{id(self)}"
         self._canary_seen: dict[str, bool] = {}
 
     def _ssh(self, fqdn: str, command: str, **kwargs) -> subprocess.Popen:
-        return subprocess.Popen(["ssh", "-F", str(paths.ssh_config_path()), fqdn, command],
+        return subprocess.Popen(["ssh", "-F", str(paths.ssh_config_path()), "-l", self.ssh_user,
+                                 fqdn, command],
                                 **kwargs)
 
     def run(self):

@@ -1,0 +1,140 @@
+"""Acting as root through sudo: the commands that carry a file's bytes (run for real by `sh`),
+what the probe's answers mean, and a sudo password that only ever travels on stdin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyinfra.api import StringCommand
+from pyinfra.connectors.util import make_unix_command
+
+from tabpy_provision import connection, escalation
+from tabpy_provision.remote import SUDO_PASSWORD_KEY
+
+
+def sh(command: str, data: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run(["sh", "-c", command], input=data, capture_output=True, check=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(content=st.binary(max_size=4096), name=st.text(
+    st.characters(codec="utf-8", exclude_characters="/\0"), min_size=1, max_size=20))
+def test_written_bytes_are_exact_whatever_the_content_and_name(tmp_path_factory, content, name):
+    folder = tmp_path_factory.mktemp("w")
+    path = str(folder / name)
+    done = sh(escalation.write_command(path, mode="0640"), content)
+    assert done.returncode == 0, done.stderr
+    with open(path, "rb") as handle:
+        assert handle.read() == content
+    assert oct(os.stat(path).st_mode & 0o777) == "0o640"
+    assert os.listdir(folder) == [name]  # no temp file left
+    assert sh(escalation.read_command(path)).stdout == content
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path):
+    path = tmp_path / "passwords"
+    path.write_bytes(b"old")
+    done = sh(escalation.write_command(str(path), owner="no-such-user-here"), b"new")
+    assert done.returncode != 0
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["passwords"]
+
+
+def test_the_temp_file_is_private_while_it_fills(tmp_path):
+    # the content is read from a fifo we hold open: the temp file exists, partly written
+    path = tmp_path / "key.pem"
+    script = escalation.write_command(str(path), mode="0644")
+    process = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)
+    process.stdin.write(b"partial")
+    process.stdin.flush()
+    for _ in range(200):
+        temps = [p for p in tmp_path.iterdir() if p.name.startswith(".tabpy-provision.")]
+        if temps and temps[0].stat().st_size:
+            break
+        subprocess.run(["sleep", "0.01"], check=True)
+    assert temps and oct(temps[0].stat().st_mode & 0o777) == "0o600"
+    assert not path.exists()
+    process.stdin.write(b" rest")
+    process.stdin.close()
+    assert process.wait(timeout=10) == 0
+    assert path.read_bytes() == b"partial rest"
+    assert oct(path.stat().st_mode & 0o777) == "0o644"
+
+
+def test_as_root_wraps_a_command_for_sudo_without_changing_it():
+    command = "echo 'a b' \"$HOME\"; printf '%s' x"
+    assert escalation.as_root(command, sudo=False) == command
+    wrapped = escalation.as_root(command, sudo=True)
+    assert wrapped.startswith("sudo -n -H -- sh -c ")
+    # sudo's own argument handling aside, the shell sees the command unchanged
+    assert sh(wrapped.removeprefix("sudo -n -H -- ")).stdout == sh(command).stdout
+    assert escalation.as_root("true", sudo=True, password=True).startswith(
+        "sudo -S -k -p '' -H -- sh -c")
+
+
+@pytest.mark.parametrize(("output", "sudo", "given", "expected"), [
+    (["root 0"], False, False, None),
+    (["deploy 0 "], True, False, None),
+    (["deploy 1 sudo: a password is required"], True, True, escalation.PASSWORD),
+    (["deploy 1 sudo-rs: interactive authentication is required"], True, True,
+     escalation.PASSWORD),
+    (["deploy 1 sudo: a password is required"], True, False,
+     "h: sudo_password: sudo asks deploy for a password and none is given"),
+    (["deploy 0 "], False, False, "h: _sudo: signs in as deploy, not root, and _sudo is not set"),
+    (["deploy 1 deploy is not in the sudoers file."], True, False,
+     "h: _sudo: sudo does not let deploy act as root: deploy is not in the sudoers file."),
+    (["deploy 127 sh: 1: sudo: not found"], True, False,
+     "h: _sudo: sudo does not let deploy act as root: sh: 1: sudo: not found"),
+    ([], True, False, "h: ssh_user: could not tell who the deploy signs in as"),
+])
+def test_what_the_probe_says(output, sudo, given, expected):
+    problem = escalation.probe_problem("h", sudo, output, password_given=given)
+    if expected is None or expected == escalation.PASSWORD:
+        assert problem == expected
+    else:
+        assert problem.startswith(expected)
+
+
+def test_the_probe_runs_as_is_in_sh_and_never_shows_sudos_own_prompt_line():
+    lines = sh(escalation.PROBE).stdout.decode().splitlines()
+    assert len(lines) == 1 and lines[0].split()[0] == subprocess.run(
+        ["id", "-un"], capture_output=True, text=True, check=True).stdout.strip()
+    assert "sudo: a password is required" not in [line.strip() for line in lines]
+
+
+def test_a_kept_sudo_password_goes_on_stdin_and_never_into_the_command():
+    seen = {}
+
+    def run_shell_command(self, command, print_output=False, print_input=False, **arguments):
+        seen.update(arguments, command=command)
+        return True, None
+
+    patched = connection._sudo_reading_password(run_shell_command)
+    host = SimpleNamespace(connector_data={SUDO_PASSWORD_KEY: "s3cret pass"})
+    connector = SimpleNamespace(host=host)
+    patched(connector, StringCommand("cat > /etc/x"), _sudo=True, _stdin=["line one"],
+            _env={"A": "b"})
+    assert seen["_sudo"] is False and seen["_stdin"] == ["s3cret pass", "line one"]
+    raw = make_unix_command(seen["command"], **{k: v for k, v in seen.items()
+                                                 if k in ("_sudo", "_env",
+                                                          "_shell_executable")}).get_raw_value()
+    assert raw == "sudo -S -k -p '' -H -- sh -c 'export A=b && cat > /etc/x'"
+    assert "s3cret" not in raw
+
+
+def test_without_a_kept_password_commands_pass_unchanged():
+    seen = {}
+
+    def run_shell_command(self, command, print_output=False, print_input=False, **arguments):
+        seen.update(arguments)
+        return True, None
+
+    patched = connection._sudo_reading_password(run_shell_command)
+    patched(SimpleNamespace(host=SimpleNamespace(connector_data={})), StringCommand("id"),
+            _sudo=True)
+    assert seen == {"_sudo": True}
