@@ -10,4 +10,4 @@ checked = preflight(state)
 # The pool changes after its TabPy processes (new ones exist, removed ones were drained).
 barrier(name="After every TabPy server")
 if host.name in checked.balancers:
-    pool_balancer(checked.balancers[host.name])
+    pool_balancer(checked.balancers[host.name], checked.platforms[host.name])

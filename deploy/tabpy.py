@@ -17,4 +17,4 @@ barrier(name="Before the TabPy servers roll")
 if host.name in checked.plans:
     plan = checked.plans[host.name]
     tabpy_server(plan, checked.wheelhouses[host.name], checked.members(plan),
-                 checked.fences[host.name])
+                 checked.fences[host.name], checked.platforms[host.name])

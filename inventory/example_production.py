@@ -17,7 +17,11 @@ tabpy_servers = (
         }),
     ],
     {
-        "ssh_user": "root",
+        # Root may not sign in over SSH on most fleets: the deploy signs in as this user and
+        # escalates with sudo; sudo_password only where sudo asks for one (docs/access.md).
+        "ssh_user": "deploy",
+        "_sudo": True,
+        "sudo_password": "cmd:pass show tabpy/sudo-deploy",
         "tabpy_port": 9004,
         "tabpy_users": {
             "tableau": "cmd:pass show tabpy/tableau",  # your password manager
@@ -38,10 +42,10 @@ tabpy_servers = (
 # detected from facts; only the roots are installed unless trust_ca_certificates says more.
 tableau_servers = (
     [("tableau1.analytics.example.com", {"ssh_hostname": "tableau1.analytics.example.com"})],
-    {"ssh_user": "root"},
+    {"ssh_user": "deploy", "_sudo": True},
 )
 clients = (
     [("desktop-build01.analytics.example.com", {"trust_ca_certificates": ["root",
                                                                            "intermediate"]})],
-    {"ssh_user": "root"},
+    {"ssh_user": "deploy", "_sudo": True},
 )

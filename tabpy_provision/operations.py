@@ -131,9 +131,10 @@ def prune_venvs(venvs_dir: str, config_dir: str, protect: str):
 
 
 @operation()
-def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work_dir: str):
-    """A virtualenv with TabPy installed from a pushed wheelhouse archive, offline. Marked
-    complete by a file holding the wheelhouse's identity: a partial install is redone."""
+def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work_dir: str,
+               python: str = "/usr/bin/python3"):
+    """A virtualenv of `python` with TabPy installed from a pushed wheelhouse archive, offline.
+    Marked complete by a file holding the wheelhouse's identity: a partial install is redone."""
     marker = f"{venv}/.tabpy-provision-wheelhouse"
     if host.get_fact(FirstLine, path=marker) == identity:
         return
@@ -147,7 +148,7 @@ def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work
     yield StringCommand(*lock, QuoteString(
         f"set -e; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
         f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "
-        f"{q(uv)} venv --quiet --python /usr/bin/python3 {q(venv)}; "
+        f"{q(uv)} venv --quiet --python {q(python)} {q(venv)}; "
         f"{q(uv)} pip install --quiet --offline --no-index --link-mode copy --compile-bytecode "
         f"--python {q(venv + '/bin/python')} --find-links {q(work_dir + '/wheels')} "
         f"tabpy=={tabpy_version}; "

@@ -30,11 +30,12 @@ from pyinfra.api.host import Host
 from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 from pyinfra.facts.hardware import Cpus
-from pyinfra.facts.server import Kernel, LinuxDistribution
+from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
 
 from tabpy_provision import (
     firewall,
     pki,
+    platforms,
     remote,
     render,
     settings,
@@ -61,6 +62,7 @@ from tabpy_provision.plan import (
     project_path,
     users_secret_store,
 )
+from tabpy_provision.platforms import Platform
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
 from tabpy_provision.run import run_of
@@ -89,6 +91,8 @@ class Preflight:
     trust: dict[str, ClientTrustPlan] = field(default_factory=dict)
     #: Each TabPy server's nftables fence (None: tabpy_firewall is off, remove it).
     fences: dict[str, FirewallPlan | None] = field(default_factory=dict)
+    #: The distribution of each TabPy server and pool balancer.
+    platforms: dict[str, Platform] = field(default_factory=dict)
     tableau: dict[str, TableauPlan] = field(default_factory=dict)
     #: What each Tableau node whose connection is managed holds now (tsm or REST API).
     tableau_state: dict[str, tableau.TsmState | tableau_rest.RestState] = field(
@@ -203,10 +207,12 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         except settings.SettingsError as error:
             problems += error.problems
             continue
-        target = host.get_fact(PythonTarget)
-        if not target:
-            problems.append(f"{host.name}: python3: not found on the host (TabPy needs it)")
+        platform = _platform(host, result, problems)
+        if platform is None:
             continue
+        # The deploy installs the platform's Python when it is missing: its ABI is known.
+        target = host.get_fact(PythonTarget, python=platform.python) or {
+            "abi": platform.abi, "arch": host.get_fact(Arch)}
         version = result.plans[host.name]["tabpy_version"]
         if not wheelhouse.lock_file(version, target["abi"], target["arch"]).exists():
             problems.append(f"{host.name}: tabpy_version: no wheelhouse lock for TabPy {version} "
@@ -239,6 +245,17 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
     return result
+
+
+def _platform(host: Host, result: Preflight, problems: list[str]) -> Platform | None:
+    """The host's distribution (recorded in `result`), or None with a problem line."""
+    release = host.get_fact(LinuxDistribution) if host.get_fact(Kernel) == "Linux" else {}
+    platform = platforms.detect(release.get("release_meta"))
+    if platform is None:
+        problems.append(platforms.unsupported(host.name, release.get("release_meta")))
+    else:
+        result.platforms[host.name] = platform
+    return platform
 
 
 def _stop(problems: list[str]):
@@ -309,6 +326,9 @@ def _wheelhouse(version: str, abi: str, arch: str, files: Staged) -> wheelhouse.
 def _plan_balancers(state: State, result: Preflight, files: Staged) -> list[str]:
     """The pool balancers' plans; the interface of a VRRP address read from the host."""
     pools, problems = plan_pools(state.inventory, result.plans, files)
+    for name in pools:
+        if name not in result.platforms:
+            _platform(state.inventory.get_host(name), result, problems)
     for name, pool in pools.items():
         if pool.vrrp and pool.vrrp.interface is None:
             found = state.inventory.get_host(name).get_fact(InterfaceFor,

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt
 
 from tabpy_provision import verify
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import controller_check
+from tabpy_provision.platforms import Platform
+from tabpy_provision.platforms.operations import (
+    firewall_ports_open,
+    os_packages,
+    selinux_labelled,
+)
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan
 from tabpy_provision.pool.operations import (
@@ -23,15 +28,20 @@ from tabpy_provision.pool.operations import (
 
 
 @deploy("TabPy pool balancer")
-def pool_balancer(plan: BalancerPlan) -> None:
+def pool_balancer(plan: BalancerPlan, platform: Platform) -> None:
     take_lease(name="Take the deploy lease (one deploy per host at a time)")
-    apt.packages(name="HAProxy", packages=balancer.PACKAGES)
+    os_packages(platform, [*balancer.PACKAGES, *(balancer.VRRP_PACKAGES if plan.vrrp else ())],
+                name="HAProxy" + (" and keepalived" if plan.vrrp else ""))
     written = balancer_files(name="HAProxy config and certificate", plan=plan,
                              keep_current_cas=lambda: bool(host.state.failed_hosts))
+    firewall_ports_open(name=f"The pool's port open in {platform.firewall or 'no'} firewall "
+                             "front end", platform=platform, ports=[plan.port])
+    selinux_labelled(name="SELinux labels of the pool's port and HAProxy's files (when "
+                          "SELinux is on)", ports=[plan.port], balancer=True,
+                     paths=[balancer.FILES_DIR, balancer.CONFIG_PATH])
     service_sandboxed(name="HAProxy sandboxed (systemd drop-in)")
     balancer_service(name="HAProxy running (reloaded on change)", reload=written.did_change)
     if plan.vrrp:
-        apt.packages(name="keepalived", packages=balancer.VRRP_PACKAGES)
         vrrp = keepalived_files(name=f"keepalived config ({plan.vrrp.address}, priority "
                                      f"{plan.vrrp.priority}, checked by keepalived)", plan=plan)
         service_sandboxed(name="keepalived sandboxed (systemd drop-in)",

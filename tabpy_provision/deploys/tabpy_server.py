@@ -14,7 +14,7 @@ pool of two or more loses no request. A healthy rerun reports no changes.
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from tabpy_provision import render, settings, verify
 from tabpy_provision.firewall import FirewallPlan
@@ -31,6 +31,12 @@ from tabpy_provision.operations import (
     tabpy_venv,
 )
 from tabpy_provision.plan import TabpyServerPlan
+from tabpy_provision.platforms import Platform
+from tabpy_provision.platforms.operations import (
+    firewall_ports_open,
+    os_packages,
+    selinux_labelled,
+)
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import Membership
 from tabpy_provision.pool.operations import (
@@ -49,9 +55,10 @@ REMOTE_CACHE = "/var/cache/tabpy-provision"
 
 @deploy("TabPy server", data_defaults=settings.defaults())
 def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Membership],
-                 fence: FirewallPlan | None) -> None:
+                 fence: FirewallPlan | None, platform: Platform) -> None:
     """`members`: the balancers in front of each TabPy process (drained around restarts);
-    `fence`: who may reach its ports (None: no fence of ours)."""
+    `fence`: who may reach its ports (None: no fence of ours); `platform`: the host's
+    distribution."""
     v = plan.values
     account = v["tabpy_system_user"]
     install_dir = v["tabpy_install_dir"]
@@ -76,15 +83,18 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Me
     ):
         files.directory(name=f"Folder {path}", path=path, user=owner, group=group, mode=mode)
     # Before TabPy (re)starts: a new host never serves unfenced.
-    if fence is not None:
-        apt.packages(name="nftables (the fence's tool)", packages=fence_rules.PACKAGES)
+    os_packages(platform, [*platform.python_packages,
+                           *(fence_rules.PACKAGES if fence is not None else ())],
+                name=f"Python for TabPy ({platform.python})"
+                     + (" and nftables (the fence's tool)" if fence is not None else ""))
     tabpy_fence(name="Fence: who may reach TabPy (nftables table inet tabpy_provision)",
                 plan=fence)
 
     venv = f"{install_dir}/venvs/{wheelhouse.name}-{wheelhouse.identity[:12]}"
     tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv", venv=venv,
                archive=wheelhouse.archive, identity=wheelhouse.identity,
-               tabpy_version=wheelhouse.tabpy_version, work_dir=f"{REMOTE_CACHE}/install")
+               tabpy_version=wheelhouse.tabpy_version, work_dir=f"{REMOTE_CACHE}/install",
+               python=platform.python)
     release = build_release(plan, venv)
     built = tabpy_release(name="TabPy release (config, users, TLS, venv)",
                           config_dir=plan.config_dir, release=release, users=plan.user_names)
@@ -96,13 +106,20 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Me
     systemd.daemon_reload(name="Reload systemd units", _if=unit.did_change)
     local = balancer.local_balancer(plan) if plan.local_balancer else None
     if local:
-        apt.packages(name="HAProxy (this host's balancer)", packages=balancer.PACKAGES)
+        os_packages(platform, balancer.PACKAGES, name="HAProxy (this host's balancer)")
         backend_cas_widened(name="This host's balancer also trusts the new CA",
                             ca_pem=local.backend_ca_pem)
     else:
         # One TabPy process again: it takes tabpy_port back from the host's balancer.
         host_balancer_stopped(name="This host's balancer stopped (one TabPy process)")
 
+    ports = sorted({v["tabpy_port"], *(instance.port for instance in plan.instances)})
+    firewall_ports_open(name=f"TabPy's ports open in {platform.firewall or 'no'} firewall "
+                             "front end (the fence decides who)", platform=platform, ports=ports)
+    selinux_labelled(name="SELinux labels of TabPy's ports and files (when SELinux is on)",
+                     ports=ports, balancer=bool(local), paths=[
+                         plan.config_dir, v["tabpy_state_path"], v["tabpy_query_object_path"],
+                         v["tabpy_log_dir"], f"/etc/systemd/system/{plan.unit_file}"])
     tabpy_activate(
         name="Activate the release (rolling; rollback on a failed start)",
         plan=plan, release_name=release.name, members=members,
