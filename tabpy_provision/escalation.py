@@ -39,15 +39,19 @@ def as_root(command: str, *, sudo: bool, password: bool = False) -> str:
     return f"{SUDO_READING_PASSWORD if password else SUDO} sh -c {shlex.quote(command)}"
 
 
-def write_command(path: str, *, mode: str = "0600", owner: str = "root",
+def write_command(path: str, size: int, *, mode: str = "0600", owner: str = "root",
                   group: str = "root") -> str:
     """Write stdin to `path`: a 0600 root-only temp file beside it (a name nobody can predict),
-    given its owner and mode once complete, then renamed over `path`."""
+    given its owner and mode once all `size` bytes arrived, then renamed over `path`. A stdin
+    cut short (the controller killed or lost mid-transfer: the pipe just ends) never reaches
+    `path`; nor does the temp file stay."""
     q = shlex.quote
     folder = posixpath.dirname(path) or "."
     return (f"umask 077; t=$(mktemp {q(folder + '/.tabpy-provision.XXXXXXXXXX')}) || exit 1; "
-            f"trap 'rm -f \"$t\"' EXIT; cat > \"$t\" && chown {q(owner)}:{q(group)} \"$t\" && "
-            f"chmod {q(mode)} \"$t\" && mv -f \"$t\" {q(path)} && trap - EXIT")
+            f"trap 'rm -f \"$t\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; cat > \"$t\" && "
+            f"[ \"$(wc -c < \"$t\")\" -eq {int(size)} ] && "
+            f"chown {q(owner)}:{q(group)} \"$t\" && chmod {q(mode)} \"$t\" && "
+            f"mv -f \"$t\" {q(path)} && trap - EXIT")
 
 
 def read_command(path: str) -> str:

@@ -120,8 +120,9 @@ def stream(target, command: str, data: bytes | Path = b"") -> tuple[int, bytes, 
 def write_file(target, path: str, content: bytes | Path, *, mode: str = "0600", owner: str = "root",
                group: str = "root") -> tuple[bool, str]:
     """`content` as the file `path` (owner, group, mode), replaced in one rename."""
+    size = content.stat().st_size if isinstance(content, Path) else len(content)
     status, _, err = stream(target, escalation.write_command(
-        path, mode=mode, owner=owner, group=group), content)
+        path, size, mode=mode, owner=owner, group=group), content)
     return status == 0, err.decode(errors="replace").strip()
 
 

@@ -173,6 +173,10 @@ HOST_STATE = """
 v=$(ls -d /opt/tabpy/venvs/tabpy-2.15.1-* 2>/dev/null | head -1)
 echo venv_dir=$([ -n "$v" ] && echo 1 || echo 0)
 echo venv_done=$([ -n "$v" ] && [ -f "$v/.tabpy-provision-wheelhouse" ] && echo 1 || echo 0)
+for i in $(seq 50); do  # a cut upload's temp file goes as soon as the host sees the cut
+  ls /var/cache/tabpy-provision/install/.tabpy-provision.* >/dev/null 2>&1 || break; sleep 0.1
+done
+echo partial=$(ls /var/cache/tabpy-provision/install/.tabpy-provision.* 2>/dev/null | wc -l)
 echo upload=$(stat -c %s /var/cache/tabpy-provision/install/wheelhouse.tar 2>/dev/null || echo -1)
 echo unpacked=$([ -e /var/cache/tabpy-provision/install/bin/uv ] && echo 1 || echo 0)
 echo staging=$(ls -d /etc/tabpy/releases/.staging-* 2>/dev/null | wc -l)
@@ -208,10 +212,13 @@ KILL_POINTS = [
     KillPoint("before the first change", marker="TabPy server | Folder /var/cache",
               fresh_venv=True,
               landed=lambda b, a: a["venv_dir"] == "0" and a["current"] == b["current"]),
+    # killed while the archive streams into its temp file: neither a cut archive under its
+    # name nor the temp file stays
     KillPoint("uploading the wheelhouse",
-              until="[ -s /var/cache/tabpy-provision/install/wheelhouse.tar ]", fresh_venv=True,
+              until="[ -n \"$(find /var/cache/tabpy-provision/install -maxdepth 1 -name "
+                    "'.tabpy-provision.*' -size +1M 2>/dev/null)\" ]", fresh_venv=True,
               landed=lambda b, a: a["venv_done"] == "0" and a["unpacked"] == "0"
-              and int(a["upload"]) > 0),
+              and a["upload"] == "-1" and a["partial"] == "0"),
     KillPoint("installing the virtualenv",
               until=f'v={VENV}; [ -n "$v" ] && [ -e "$v/bin/python" ] '
                     '&& [ ! -e "$v/.tabpy-provision-wheelhouse" ]', fresh_venv=True,

@@ -4,7 +4,10 @@ what the probe's answers mean, and a sudo password that only ever travels on std
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -28,7 +31,7 @@ def sh(command: str, data: bytes = b"") -> subprocess.CompletedProcess:
 def test_written_bytes_are_exact_whatever_the_content_and_name(tmp_path_factory, content, name):
     folder = tmp_path_factory.mktemp("w")
     path = str(folder / name)
-    done = sh(escalation.write_command(path, mode="0640"), content)
+    done = sh(escalation.write_command(path, len(content), mode="0640"), content)
     assert done.returncode == 0, done.stderr
     with open(path, "rb") as handle:
         assert handle.read() == content
@@ -40,16 +43,42 @@ def test_written_bytes_are_exact_whatever_the_content_and_name(tmp_path_factory,
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp_file(tmp_path):
     path = tmp_path / "passwords"
     path.write_bytes(b"old")
-    done = sh(escalation.write_command(str(path), owner="no-such-user-here"), b"new")
+    done = sh(escalation.write_command(str(path), 3, owner="no-such-user-here"), b"new")
     assert done.returncode != 0
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["passwords"]
 
 
+def test_a_stream_cut_short_never_reaches_the_file():
+    """The controller killed mid-transfer: the pipe simply ends, as if all was sent."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "haproxy.cfg"
+        path.write_bytes(b"old")
+        done = sh(escalation.write_command(str(path), 10), b"new, but")
+        assert done.returncode != 0
+        assert path.read_bytes() == b"old" and os.listdir(folder) == ["haproxy.cfg"]
+
+
+def test_a_hangup_mid_transfer_leaves_no_temp_file(tmp_path):
+    """A hangup of the whole session (as when its terminal goes) rather than a cut pipe."""
+    path = tmp_path / "key.pem"
+    process = subprocess.Popen(["sh", "-c", escalation.write_command(str(path), 100)],
+                               stdin=subprocess.PIPE, start_new_session=True)
+    process.stdin.write(b"part")
+    process.stdin.flush()
+    for _ in range(200):
+        if any(p.name.startswith(".tabpy-provision.") for p in tmp_path.iterdir()):
+            break
+        subprocess.run(["sleep", "0.01"], check=True)
+    os.killpg(process.pid, signal.SIGHUP)
+    assert process.wait(timeout=10) != 0
+    assert os.listdir(tmp_path) == []
+
+
 def test_the_temp_file_is_private_while_it_fills(tmp_path):
     # the content is read from a fifo we hold open: the temp file exists, partly written
     path = tmp_path / "key.pem"
-    script = escalation.write_command(str(path), mode="0644")
+    script = escalation.write_command(str(path), len(b"partial rest"), mode="0644")
     process = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE)
     process.stdin.write(b"partial")
     process.stdin.flush()
