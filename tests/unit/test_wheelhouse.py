@@ -433,4 +433,5 @@ def test_missing_interpreter_is_a_wheelhouse_error(tmp_path):
 
 def test_module_imports_no_pyinfra():
     assert "pyinfra" not in Path(wh.__file__).read_text()
+    assert "pyinfra" not in Path(wh.__file__).with_name("wheelhouse_lock.py").read_text()
     assert sys.modules["tabpy_provision.wheelhouse"] is wh
