@@ -48,4 +48,7 @@ def tabpy_fence(plan: FirewallPlan | None):
     if not host.get_fact(SystemdEnabled, services=rules.UNIT).get(rules.UNIT):
         yield StringCommand("systemctl enable --quiet", rules.UNIT)
     if new_ruleset or loaded != plan.digest:
-        yield StringCommand("systemctl reload-or-restart", rules.UNIT)
+        # nft itself when the unit runs (what its reload would run, without the control
+        # process systemd sets up for a reload); a start otherwise
+        yield StringCommand("if systemctl is-active --quiet", rules.UNIT, "; then nft -f",
+                            rules.RULESET_PATH, "; else systemctl restart", rules.UNIT, "; fi")
