@@ -18,7 +18,6 @@ command instead runs under `sudo -S` and the password is the first line of its s
 from __future__ import annotations
 
 import functools
-import shlex
 
 from pyinfra.connectors.ssh import SSHConnector
 
@@ -61,13 +60,11 @@ def _sudo_reading_password(method):
         password = self.host.connector_data.get(SUDO_PASSWORD_KEY)
         if not (password and arguments.get("_sudo")):
             return method(self, command, print_output, print_input, **arguments)
-        user = arguments.pop("_sudo_user", None)
+        sudo = escalation.sudo_prefix(password=True, user=arguments.pop("_sudo_user", None))
         shell = arguments.get("_shell_executable") or "sh"
         # pyinfra wraps the command (environment, folder) in `SHELL -c`; sudo goes in front
-        arguments.update(
-            _sudo=False, _stdin=[password, *_stdin_lines(arguments.get("_stdin"))],
-            _shell_executable=escalation.SUDO_READING_PASSWORD.replace(
-                " --", f" -u {shlex.quote(user)} --" if user else " --") + f" {shell}")
+        arguments.update(_sudo=False, _shell_executable=f"{sudo} {shell}",
+                         _stdin=[password, *_stdin_lines(arguments.get("_stdin"))])
         return method(self, command, print_output, print_input, **arguments)
 
     call.reads_sudo_password = True

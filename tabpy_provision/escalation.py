@@ -31,12 +31,19 @@ PASSWORD_CHECK = "sudo -S -k -p '' -- true"
 PASSWORD_REQUIRED = ("a password is required", "interactive authentication is required")
 
 
+def sudo_prefix(*, password: bool, user: str | None = None) -> str:
+    """sudo and its options, up to the command (`password`: it reads one from the first line of
+    stdin; `user`: another target user than root)."""
+    prefix = SUDO_READING_PASSWORD if password else SUDO
+    return prefix.replace(" --", f" -u {shlex.quote(user)} --") if user else prefix
+
+
 def as_root(command: str, *, sudo: bool, password: bool = False) -> str:
     """`command` (a shell command line) as root: itself, or under sudo (`password`: sudo reads
     it from the first line of stdin)."""
     if not sudo:
         return command
-    return f"{SUDO_READING_PASSWORD if password else SUDO} sh -c {shlex.quote(command)}"
+    return f"{sudo_prefix(password=password)} sh -c {shlex.quote(command)}"
 
 
 def write_command(path: str, size: int, *, mode: str = "0600", owner: str = "root",

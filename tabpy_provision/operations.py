@@ -132,7 +132,7 @@ def prune_venvs(venvs_dir: str, config_dir: str, protect: str):
 
 @operation()
 def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work_dir: str,
-               python: str = "/usr/bin/python3"):
+               python: str):
     """A virtualenv of `python` with TabPy installed from a pushed wheelhouse archive, offline.
     Marked complete by a file holding the wheelhouse's identity: a partial install is redone."""
     marker = f"{venv}/.tabpy-provision-wheelhouse"

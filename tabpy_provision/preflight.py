@@ -136,7 +136,6 @@ def preflight(state: State, *, rotation: bool = False,
     run = run_of(state)
     with run.lock:
         if run.checked is None:
-            correct_ssh_connector()
             try:
                 run.checked = _check_all(state, rotation, overrides or {}, run.files)
             except BadInput as error:
@@ -181,10 +180,9 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         problems += settings.unknown_keys(host.name, data)
         for line in settings.misplaced_keys(host.name, data, host.groups):
             logger.warning(f"tabpy-provision: {line}")
-    # Before any fact: a fact run through a sudo that asks for a password would prompt.
-    problems += [line for host in state.inventory if (line := remote.root_access_problem(host))]
+    problems += root_access_problems(state)
     if problems:
-        _stop(problems)
+        refuse(problems)
     identity_before = _identity_before(state, files)
     targets = {}
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
@@ -231,7 +229,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     if not problems:
         problems += _stage_trust_artifacts(result, files)
     if problems:
-        _stop(problems)
+        refuse(problems)
     for name, plan in result.plans.items():
         for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
             logger.info(f"    [{name}] {note}")
@@ -247,18 +245,40 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     return result
 
 
+def root_access_problems(state: State) -> list[str]:
+    """Why this run cannot act as root on each host of the inventory, checked before any fact
+    (a fact run through a sudo that asks for a password would prompt); the SSH connector is
+    corrected first (connection.py)."""
+    correct_ssh_connector()
+    return [line for host in state.inventory if (line := remote.root_access_problem(host))]
+
+
+def _release(host: Host) -> tuple[str, dict]:
+    """The host's kernel (`uname -s`) and, on Linux, its /etc/os-release fields."""
+    kernel = host.get_fact(Kernel)
+    release = host.get_fact(LinuxDistribution) if kernel == "Linux" else {}
+    return kernel, release.get("release_meta", {})
+
+
 def _platform(host: Host, result: Preflight, problems: list[str]) -> Platform | None:
     """The host's distribution (recorded in `result`), or None with a problem line."""
-    release = host.get_fact(LinuxDistribution) if host.get_fact(Kernel) == "Linux" else {}
-    platform = platforms.detect(release.get("release_meta"))
+    meta = _release(host)[1]
+    platform = platforms.detect(meta)
     if platform is None:
-        problems.append(platforms.unsupported(host.name, release.get("release_meta")))
+        problems.append(platforms.unsupported(host.name, meta))
     else:
         result.platforms[host.name] = platform
     return platform
 
 
-def _stop(problems: list[str]):
+def tabpy_python(host: Host) -> str:
+    """The Python a TabPy virtualenv is made from on this host (its platform's)."""
+    platform = platforms.detect(_release(host)[1])
+    return platform.python if platform else "python3"
+
+
+def refuse(problems: list[str]):
+    """Print each problem line and stop the run (nothing was changed)."""
     for line in problems:
         print(f"tabpy-provision: {line}", file=sys.stderr)
     raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
@@ -496,9 +516,7 @@ def trust_hosts(inventory: Inventory) -> dict[str, Host]:
 
 def detect_trust_os(host: Host) -> tuple[str | None, str]:
     """(trust store family or None, how to name the OS in a message), from the host's facts."""
-    kernel = host.get_fact(Kernel)
-    release = host.get_fact(LinuxDistribution) if kernel == "Linux" else {}
-    meta = release.get("release_meta", {})
+    kernel, meta = _release(host)
     return trust.os_family(kernel, meta), f"{kernel} {meta.get('ID', '')}".strip()
 
 

@@ -39,15 +39,19 @@ def connect_as_root(target) -> str | None:
         target.connect(raise_exceptions=False, show_errors=False)
     if not target.connected:
         return "cannot connect over SSH"
-    if ROOT_PROBLEM_KEY not in target.connector_data:
-        target.connector_data[ROOT_PROBLEM_KEY] = root_access_problem(target)
-    return target.connector_data[ROOT_PROBLEM_KEY]
+    return root_access_problem(target)
 
 
 def root_access_problem(target) -> str | None:
-    """Why this run cannot act as root on `target` (None: it can). Run once, before any fact:
-    when sudo asks for the password of `sudo_password`, it is checked and kept for the run's
-    commands (connection.py gives it to sudo on stdin)."""
+    """Why this run cannot act as root on `target` (None: it can). Checked once per host and
+    run, before any fact: when sudo asks for the password of `sudo_password`, it is checked
+    and kept for the run's commands (connection.py gives it to sudo on stdin)."""
+    if ROOT_PROBLEM_KEY not in target.connector_data:
+        target.connector_data[ROOT_PROBLEM_KEY] = _probe_root_access(target)
+    return target.connector_data[ROOT_PROBLEM_KEY]
+
+
+def _probe_root_access(target) -> str | None:
     name, data = target.name, target.data
     if data.get("_sudo_password"):
         return (f"{name}: _sudo_password: pyinfra puts it on the host's command line, which "

@@ -32,7 +32,15 @@ from tabpy_provision import backup_archive, remote, value_checks, verify
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
-from tabpy_provision.preflight import TABPY_GROUP, BadInput, Preflight, preflight
+from tabpy_provision.preflight import (
+    TABPY_GROUP,
+    BadInput,
+    Preflight,
+    preflight,
+    refuse,
+    root_access_problems,
+    tabpy_python,
+)
 from tabpy_provision.release import build_release
 from tabpy_provision.run import run_of
 from tabpy_provision.secret_refs import (
@@ -172,6 +180,9 @@ def restore_preflight(state: State) -> RestorePlan:
 
 def _check_restores(state: State) -> RestorePlan:
     snapshots, sources, overrides, problems = {}, {}, {}, []
+    access = root_access_problems(state)  # before the facts below
+    if access:
+        refuse(access)
     active = set(state.inventory.get_active_hosts())  # honours --limit
     for target in state.inventory.get_group(TABPY_GROUP, []):
         if target not in active:
@@ -188,7 +199,7 @@ def _check_restores(state: State) -> RestorePlan:
             problems.append(str(error))
             continue
         backed_python = ".".join(snapshot.manifest["python_version"].split(".")[:2])
-        abi = (target.get_fact(PythonTarget) or {}).get("abi", "")
+        abi = (target.get_fact(PythonTarget, python=tabpy_python(target)) or {}).get("abi", "")
         if f"cp{backed_python.replace('.', '')}" != abi and not data.get(
                 "restore_allow_python_change"):
             problems.append(f"{target.name}: restore: the models were saved by Python "

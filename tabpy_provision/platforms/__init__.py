@@ -39,10 +39,6 @@ class Platform:
     selinux: bool
     tested: str
 
-    @property
-    def family(self) -> str:
-        return "debian" if self.packager == "apt" else "rhel"
-
 
 def _rhel(version: str, python: str, abi: str) -> Platform:
     return Platform(f"rhel-{version}", f"RHEL / Rocky / AlmaLinux {version}",

@@ -105,6 +105,9 @@ def test_as_root_wraps_a_command_for_sudo_without_changing_it():
     assert sh(wrapped.removeprefix("sudo -n -H -- ")).stdout == sh(command).stdout
     assert escalation.as_root("true", sudo=True, password=True).startswith(
         "sudo -S -k -p '' -H -- sh -c")
+    assert escalation.sudo_prefix(password=True, user="svc tabpy") == \
+        "sudo -S -k -p '' -H -u 'svc tabpy' --"
+    assert escalation.sudo_prefix(password=False) == "sudo -n -H --"
 
 
 @pytest.mark.parametrize(("output", "sudo", "given", "expected"), [
