@@ -10,7 +10,7 @@ from lab import hosts as lab_hosts
 from lab import paths
 
 
-def _hosts(group: str) -> list:
+def _hosts(group: str, among=lab_hosts.LAB_HOSTS) -> list:
     return [
         (lab_host.fqdn, {
             "ssh_hostname": lab_host.address,
@@ -21,7 +21,7 @@ def _hosts(group: str) -> list:
             "ssh_look_for_keys": False,
             "ssh_allow_agent": False,
         })
-        for lab_host in lab_hosts.LAB_HOSTS
+        for lab_host in among
         if group in lab_host.groups
     ]
 

@@ -1,4 +1,4 @@
-"""python -m lab up|down|status|reset NAME|stop NAME|root-login on|off"""
+"""python -m lab up [--scale N]|down|status|reset NAME|stop NAME|root-login on|off"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import base, machine, net, paths, ssh, sudo
-from .hosts import LAB_HOSTS, LabHost, get_host
+from .hosts import EVERY_HOST, LAB_HOSTS, SCALE_HOSTS, LabHost, get_host, scale_hosts
 from .util import LabError, ensure_sbin_path
 
 LOCK_TIMEOUT = 600.0
@@ -42,14 +42,19 @@ class Lock:
         self.fh.close()
 
 
-def select(names: list[str]) -> list[LabHost]:
-    if not names:
-        return list(LAB_HOSTS)
+def present() -> list[LabHost]:
+    """The lab's hosts and the scale hosts that have a disk."""
+    return [*LAB_HOSTS, *(h for h in SCALE_HOSTS if machine.hdir(h).is_dir())]
+
+
+def select(names: list[str], scale: int = 0) -> list[LabHost]:
+    """The hosts named (every present host when none is), plus the first `scale` scale hosts."""
     try:
-        picked = {get_host(n) for n in names}
-    except KeyError as exc:
+        picked = {get_host(n) for n in names} if names else set(present())
+        picked |= set(scale_hosts(scale))
+    except (KeyError, ValueError) as exc:
         raise LabError(exc.args[0]) from None
-    return [h for h in LAB_HOSTS if h in picked]
+    return [h for h in EVERY_HOST if h in picked]
 
 
 def parallel(fn, hosts: list[LabHost]) -> list[str]:
@@ -87,7 +92,7 @@ def made_for_another_checkout() -> str | None:
     refused as a new controller. A lab is disposable, so `up` from another checkout (a CI clone
     of a machine that kept the disks) starts from fresh hosts instead.
     """
-    if all(machine.status(h).state == "absent" for h in LAB_HOSTS):
+    if all(machine.status(h).state == "absent" for h in present()):
         return None
     try:
         owner = paths.owner_path().read_text().strip()
@@ -103,7 +108,7 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     if other:
         log(f"lab: the hosts were made for {other}, not {paths.this_checkout()}: "
             "removing them so this checkout's deploys start from fresh hosts")
-        cmd_down(list(LAB_HOSTS))
+        cmd_down(present())
     paths.owner_path().write_text(paths.this_checkout() + "\n")
     # already up and answering: leave alone
     up = {h for h in hosts if machine.running_pid(h) is not None}
@@ -124,7 +129,7 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
         for h in answering:
             machine.refresh_hosts_file(h)
     if rebuild_base:
-        busy = [h.name for h in LAB_HOSTS
+        busy = [h.name for h in present()
                 if machine.is_mounted(machine.root_dir(h))]
         if busy:
             raise LabError(f"--rebuild-base: hosts {', '.join(busy)} are running on the "
@@ -134,7 +139,7 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     if to_boot or rebuild_base:
         base.ensure_bases({h.suite for h in (to_boot or hosts)}, rebuild=rebuild_base, log=log)
     # the lab's own stale ControlMaster sockets (hosts not up) must not break ssh
-    for h in LAB_HOSTS:
+    for h in present():
         if h not in up and h not in to_boot and machine.status(h).state != "up":
             ssh.close_master(h)
     pids: dict[LabHost, int] = {}
@@ -175,7 +180,7 @@ def cmd_root_login(hosts: list[LabHost], allowed: bool) -> None:
 
 
 def any_running() -> bool:
-    return any(machine.running_pid(h) is not None for h in LAB_HOSTS)
+    return any(machine.running_pid(h) is not None for h in present())
 
 
 def cmd_down(hosts: list[LabHost], keep: bool = False) -> None:
@@ -194,7 +199,7 @@ def cmd_down(hosts: list[LabHost], keep: bool = False) -> None:
 
 def cmd_status() -> None:
     rows = [("NAME", "FQDN", "SUITE", "ADDRESS", "STATE", "PID", "SSH")]
-    statuses = [machine.status(h) for h in LAB_HOSTS]
+    statuses = [machine.status(h) for h in present()]
     up = [s.host for s in statuses if s.state == "up"]
     oks = {}
     if up and paths.ssh_config_path().exists():
@@ -221,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="boot lab hosts (all by default); no-op for running ones")
     p_up.add_argument("names", nargs="*")
+    p_up.add_argument("--scale", type=int, default=0, metavar="N",
+                      help=f"also boot the scale hosts scale1..scaleN (N <= {len(SCALE_HOSTS)}; "
+                      "inventory/lab_scale.py)")
     p_up.add_argument("--rebuild-base", action="store_true",
                       help="rebuild the debootstrap base image(s) first")
     p_down = sub.add_parser("down", help="power off and DELETE hosts (all by default)")
@@ -241,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print("lab: must run as root (mounts, namespaces, nspawn)", file=sys.stderr)
         return 1
     try:
-        hosts = select(getattr(args, "names", []))
+        hosts = select(getattr(args, "names", []), getattr(args, "scale", 0))
         if args.cmd == "status":
             cmd_status()
             return 0

@@ -45,6 +45,22 @@ LAB_HOSTS = (
     LabHost("tabpylb2", "bookworm", "169.254.213.52", ("tabpy_lb",)),
 )
 
+#: Extra TabPy servers for measuring how a deploy scales (`python -m lab up --scale N`,
+#: inventory/lab_scale.py, `python -m bench scale`): Debian 12, addresses .101 to .190.
+SCALE_GROUP = "scale_tabpy_servers"
+SCALE_HOSTS = tuple(LabHost(f"scale{number}", "bookworm", f"169.254.213.{100 + number}",
+                            (SCALE_GROUP,)) for number in range(1, 91))
+#: Every host the lab can make (the scale hosts only exist once booted with --scale).
+EVERY_HOST = LAB_HOSTS + SCALE_HOSTS
+
+
+def scale_hosts(count: int) -> tuple[LabHost, ...]:
+    """The first `count` scale hosts."""
+    if not 0 <= count <= len(SCALE_HOSTS):
+        raise ValueError(f"the lab has 0 to {len(SCALE_HOSTS)} scale hosts, not {count}")
+    return SCALE_HOSTS[:count]
+
+
 #: Names that are not a host: the TabPy pool's service name, at the pool's virtual address
 #: (keepalived keeps it on a balancer whose HAProxy runs).
 SERVICE_NAMES = {f"tabpy.{DOMAIN}": "169.254.213.50"}
@@ -52,8 +68,9 @@ SERVICE_NAMES = {f"tabpy.{DOMAIN}": "169.254.213.50"}
 
 def get_host(name: str) -> LabHost:
     """Look a lab host up by short name or FQDN."""
-    for host in LAB_HOSTS:
+    for host in EVERY_HOST:
         if name in (host.name, host.fqdn):
             return host
     known = ", ".join(h.name for h in LAB_HOSTS)
-    raise KeyError(f"unknown lab host {name!r} (known: {known})")
+    raise KeyError(f"unknown lab host {name!r} (known: {known}, scale1 to "
+                   f"scale{len(SCALE_HOSTS)})")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import base, net, paths, ssh, sudo
-from .hosts import DOMAIN, LAB_HOSTS, SERVICE_NAMES, LabHost
+from .hosts import DOMAIN, EVERY_HOST, SERVICE_NAMES, LabHost
 from .util import (
     LabError,
     is_mounted,
@@ -182,7 +182,7 @@ def remove(host: LabHost) -> None:
 # ---------------------------------------------------------------- bring-up
 def hosts_block() -> str:
     rows = [HOSTS_BEGIN]
-    rows += [f"{h.address}\t{h.fqdn} {h.name}" for h in LAB_HOSTS]
+    rows += [f"{h.address}\t{h.fqdn} {h.name}" for h in EVERY_HOST]
     rows += [f"{address}\t{name}" for name, address in SERVICE_NAMES.items()]
     rows.append(HOSTS_END)
     return "\n".join(rows) + "\n"

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from . import net, paths
-from .hosts import LAB_HOSTS, LabHost
+from .hosts import EVERY_HOST, LabHost
 from .util import LabError, run, write_atomic
 
 
@@ -37,7 +37,7 @@ def control_path() -> str:
 
 def write_ssh_config() -> Path:
     lines = ["# Written by `python -m lab`: strict host-key checking, the lab's known_hosts.", ""]
-    for host in LAB_HOSTS:
+    for host in EVERY_HOST:
         lines += [
             f"Host {host.fqdn} {host.name}",
             f"    HostName {host.address}",
@@ -75,7 +75,7 @@ def host_public_keys(host: LabHost) -> list[str]:
 
 def write_known_hosts() -> Path:
     lines = []
-    for host in LAB_HOSTS:
+    for host in EVERY_HOST:
         for key in host_public_keys(host):
             lines.append(f"{host.fqdn},{host.name},{host.address} {key}")
     text = "\n".join(lines) + ("\n" if lines else "")

@@ -1,4 +1,4 @@
-"""Two corrections to pyinfra's SSH connector, installed by every entry point before it
+"""Three corrections to pyinfra's SSH connector, installed by every entry point before it
 reaches a host.
 
 A host lost mid-run fails that host, not the whole run.
@@ -13,11 +13,18 @@ A sudo password never reaches a command line. pyinfra's `_sudo_password` puts it
 command (`env ... PYINFRA_SUDO_PASSWORD=... sudo -A`), where every user of the host can read it
 while the command runs. For a host whose checked password remote.py keeps, every `_sudo`
 command instead runs under `sudo -S` and the password is the first line of its stdin.
+
+A command costs one round trip, not 40 ms more. paramiko leaves Nagle's algorithm on, so every
+channel it opens waits for the host's delayed acknowledgement (about 40 ms on Linux): a no-op
+run of 60 operations on one host spent 3 s waiting. The connection's socket gets TCP_NODELAY
+(what OpenSSH's own client sets) before its first command; a proxied connection has no TCP
+socket of its own and is left alone.
 """
 
 from __future__ import annotations
 
 import functools
+import socket
 
 from pyinfra.connectors.ssh import SSHConnector
 
@@ -27,10 +34,22 @@ from tabpy_provision.remote import SUDO_PASSWORD_KEY
 _METHODS = ("run_shell_command", "put_file", "get_file")
 
 
+def _send_without_delay(connector: SSHConnector) -> None:
+    client = getattr(connector, "client", None)
+    transport = client.get_transport() if client is not None else None
+    if transport is None or getattr(transport, "sends_without_delay", False):
+        return
+    sock = transport.sock
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    transport.sends_without_delay = True
+
+
 def _reporting_lost_connections(method):
     @functools.wraps(method)
     def call(self, *args, **kwargs):
         try:
+            _send_without_delay(self)
             return method(self, *args, **kwargs)
         except EOFError:
             raise ConnectionError(f"connection to {self.host.name} lost") from None
@@ -78,6 +97,6 @@ def give_sudo_passwords_on_stdin() -> None:
 
 
 def correct_ssh_connector() -> None:
-    """Both corrections (idempotent)."""
+    """All three corrections (idempotent)."""
     report_lost_connections()
     give_sudo_passwords_on_stdin()

@@ -130,11 +130,19 @@ def prune_venvs(venvs_dir: str, config_dir: str, protect: str):
             yield StringCommand("rm -rf", _q(f"{venvs_dir}/{name}"))
 
 
+#: Paths whose Python is never byte-compiled at install: the libraries' own test suites
+#: (40% of the files; TabPy never imports them, and Python compiles in memory if one does).
+NOT_COMPILED = r"/tests?/"
+
+
 @operation()
 def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work_dir: str,
                python: str):
     """A virtualenv of `python` with TabPy installed from a pushed wheelhouse archive, offline.
-    Marked complete by a file holding the wheelhouse's identity: a partial install is redone."""
+    Marked complete by a file holding the wheelhouse's identity: a partial install is redone.
+    Files are hard links into uv's unpacked wheels (each written once; uv copies when the work
+    folder is on another filesystem), removed with the work folder; bytecode is compiled as
+    root, so the service runs from a venv it cannot write."""
     marker = f"{venv}/.tabpy-provision-wheelhouse"
     if host.get_fact(FirstLine, path=marker) == identity:
         return
@@ -149,9 +157,11 @@ def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work
         f"set -e; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
         f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "
         f"{q(uv)} venv --quiet --python {q(python)} {q(venv)}; "
-        f"{q(uv)} pip install --quiet --offline --no-index --link-mode copy --compile-bytecode "
+        f"{q(uv)} pip install --quiet --offline --no-index --link-mode hardlink "
         f"--python {q(venv + '/bin/python')} --find-links {q(work_dir + '/wheels')} "
         f"tabpy=={tabpy_version}; "
+        f"{q(venv + '/bin/python')} -W ignore -m compileall -q -j 0 -x {q(NOT_COMPILED)} "
+        f"{q(venv + '/lib')}; "
         f"echo {identity} > {q(marker)}; rm -rf {q(work_dir)}"))
 
 
