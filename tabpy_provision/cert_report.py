@@ -21,7 +21,7 @@ from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import cert_status, remote, trust, verify
 from tabpy_provision.cert_status import BROKEN, OK, Row, ServerCerts, TrustHost
-from tabpy_provision.connection import correct_ssh_connector
+from tabpy_provision.connection import correct_pyinfra
 from tabpy_provision.facts import KeychainSha1s, ManagedTrustFiles
 from tabpy_provision.pool import balancer
 from tabpy_provision.preflight import TABPY_GROUP, detect_trust_os, trust_hosts
@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     with ctx_state.use(state):  # pyinfra's loader records the file on a state
         inventory = make_inventory(argv[0])
     state.init(inventory, Config())
-    correct_ssh_connector()
+    correct_pyinfra()
     servers = [s for s in (cert_status.expected_certs(host.name, host.data.dict())
                            for host in inventory.get_group(TABPY_GROUP, [])) if s]
     if servers:  # a pool serves https when its TabPy servers do

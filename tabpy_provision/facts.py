@@ -82,6 +82,29 @@ class FirewallPorts(FactBase):
         return sorted({word for line in output[1:] for word in line.split()})
 
 
+class SystemAccount(FactBase):
+    """The account `account` and its group: {"group": bool, "user": None or (primary group,
+    home, shell)}. One `getent` (pyinfra's Users fact runs a loop over every account)."""
+
+    def default(self):  # no output: neither exists
+        return {"group": False, "user": None}
+
+    def command(self, account):
+        q = shlex.quote(account)
+        return StringCommand(f"getent group {q} >/dev/null && echo group; "
+                             f"getent passwd {q} >/dev/null && echo \"user $(id -gn {q})\" "
+                             f"\"$(getent passwd {q} | cut -d: -f6-7)\"; true")
+
+    def process(self, output):
+        account = {"group": "group" in output, "user": None}
+        for line in output:
+            if line.startswith("user "):
+                group, rest = line[5:].split(" ", 1)
+                home, _, shell = rest.partition(":")
+                account["user"] = (group, home, shell)
+        return account
+
+
 class FirstLine(FactBase):
     """The first line of a file, or None when it does not exist (for small marker files)."""
 

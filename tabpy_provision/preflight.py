@@ -43,7 +43,7 @@ from tabpy_provision import (
     trust,
     wheelhouse,
 )
-from tabpy_provision.connection import correct_ssh_connector
+from tabpy_provision.connection import correct_pyinfra
 from tabpy_provision.controller import identity
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import (
@@ -247,9 +247,9 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
 
 def root_access_problems(state: State) -> list[str]:
     """Why this run cannot act as root on each host of the inventory, checked before any fact
-    (a fact run through a sudo that asks for a password would prompt); the SSH connector is
+    (a fact run through a sudo that asks for a password would prompt); pyinfra is
     corrected first (connection.py)."""
-    correct_ssh_connector()
+    correct_pyinfra()
     return [line for host in state.inventory if (line := remote.root_access_problem(host))]
 
 

@@ -19,7 +19,7 @@ from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import remote, tableau, verify
-from tabpy_provision.connection import correct_ssh_connector
+from tabpy_provision.connection import correct_pyinfra
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import FenceLoaded
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
@@ -137,7 +137,7 @@ def main(argv: list[str]) -> int:
     with ctx_state.use(state):  # pyinfra's loader records the file on a state
         inventory = make_inventory(argv[0])
     state.init(inventory, Config())
-    correct_ssh_connector()
+    correct_pyinfra()
     rows, plans = [], {}
     files = Staged()  # a report: what planning would write is never applied
     for host in inventory.get_group(TABPY_GROUP, []):

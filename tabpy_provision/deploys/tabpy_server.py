@@ -14,7 +14,7 @@ pool of two or more loses no request. A healthy rerun reports no changes.
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
 from tabpy_provision import render, settings, verify
 from tabpy_provision.firewall import FirewallPlan
@@ -27,6 +27,7 @@ from tabpy_provision.operations import (
     other_units_stopped,
     prune_releases,
     prune_venvs,
+    system_account,
     tabpy_release,
     tabpy_venv,
 )
@@ -65,9 +66,8 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Me
     units = [instance.unit for instance in plan.instances]
 
     take_lease(name="Take the deploy lease (one deploy per host at a time)")
-    server.group(name="TabPy system group", group=account, system=True)
-    server.user(name="TabPy system user", user=account, group=account, system=True,
-                shell="/usr/sbin/nologin", home=v["tabpy_state_path"], create_home=False)
+    system_account(name="TabPy system user and group", account=account,
+                   home=v["tabpy_state_path"])
 
     for path, owner, group, mode in (
         (REMOTE_CACHE, "root", "root", "0700"),

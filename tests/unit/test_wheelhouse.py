@@ -435,3 +435,20 @@ def test_module_imports_no_pyinfra():
     assert "pyinfra" not in Path(wh.__file__).read_text()
     assert "pyinfra" not in Path(wh.__file__).with_name("wheelhouse_lock.py").read_text()
     assert sys.modules["tabpy_provision.wheelhouse"] is wh
+
+
+def test_a_cached_archive_is_hashed_again_only_when_its_file_changed(tmp_path, monkeypatch,
+                                                                     lock):
+    monkeypatch.setattr(wh, "_run_pip", FakePip())
+    built, _ = _ensure(tmp_path)
+    hash_file = wh.sha256_file
+
+    def not_hashed(path):
+        raise AssertionError(f"{path} hashed again")
+
+    monkeypatch.setattr(wh, "sha256_file", not_hashed)
+    assert wh.find_wheelhouse("2.16.0", "cp313", cache_dir=tmp_path / "cache") == (built, True)
+    content = built.archive.read_bytes()  # rewritten: same size, one byte changed
+    built.archive.write_bytes(content[:-1] + bytes([content[-1] ^ 1]))
+    monkeypatch.setattr(wh, "sha256_file", hash_file)
+    assert wh.find_wheelhouse("2.16.0", "cp313", cache_dir=tmp_path / "cache")[1] is False
