@@ -145,6 +145,7 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     pids: dict[LabHost, int] = {}
     if to_boot:
         net.ensure_bridge()
+        machine.ensure_inotify_instances(len({*up, *to_boot}), log)
 
         def start(h: LabHost) -> None:
             pids[h] = machine.start(h)
@@ -156,7 +157,7 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     ssh.write_known_hosts()
     for h in to_wait:
         pids[h] = machine.running_pid(h) or 0
-    deadline = time.monotonic() + machine.READY_TIMEOUT
+    deadline = time.monotonic() + machine.ready_timeout(len(to_boot) + len(to_wait))
     waiting = [h for h in to_boot + to_wait if h in pids]
     errors += parallel(lambda h: machine.wait_ready(h, pids[h], deadline), waiting)
     if errors:

@@ -32,6 +32,12 @@ from .util import (
 )
 
 READY_TIMEOUT = 30.0
+#: Boots share this machine's cores: each host booting at once gets this much more time.
+READY_TIMEOUT_PER_HOST = 3.0
+#: inotify instances one booted host's services take (systemd, journald, logind, dbus, ...):
+#: all hosts' root counts against one per-user limit of the machine (128 on Debian).
+INOTIFY_PER_HOST = 12
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
 POWEROFF_TIMEOUT = 10.0
 HOSTS_BEGIN = "# BEGIN tabpy-provision lab hosts"
 HOSTS_END = "# END tabpy-provision lab hosts"
@@ -300,6 +306,20 @@ def start(host: LabHost) -> int:
     return boot(host)
 
 
+def ready_timeout(booting: int) -> float:
+    return max(READY_TIMEOUT, READY_TIMEOUT_PER_HOST * booting)
+
+
+def ensure_inotify_instances(hosts: int, log) -> None:
+    """Raise the machine's inotify instance limit for `hosts` booted hosts (never lowered):
+    with more than about ten hosts their systemd fails with 'Too many open files'."""
+    needed = 128 + INOTIFY_PER_HOST * hosts
+    current = int(INOTIFY_INSTANCES.read_text())
+    if current < needed:
+        INOTIFY_INSTANCES.write_text(f"{needed}\n")
+        log(f"lab: fs.inotify.max_user_instances {current} -> {needed} ({hosts} hosts)")
+
+
 def wait_ready(host: LabHost, pid: int, deadline: float) -> None:
     while True:
         if ssh.ssh_true(host):
@@ -308,6 +328,6 @@ def wait_ready(host: LabHost, pid: int, deadline: float) -> None:
             raise LabError(f"{host.name}: systemd-nspawn exited during boot; "
                            f"console tail: {tail(console_log(host))}")
         if time.monotonic() > deadline:
-            raise LabError(f"{host.name}: did not answer SSH within {READY_TIMEOUT:.0f} s; "
+            raise LabError(f"{host.name}: did not answer SSH in time; "
                            f"console tail: {tail(console_log(host))}")
         time.sleep(0.1)

@@ -1,5 +1,5 @@
 """Corrections to pyinfra, installed by every entry point before it reaches a host: three to
-its SSH connector, one to how it orders operations.
+its SSH connector, two to what it does at every operation call.
 
 A host lost mid-run fails that host, not the whole run.
 
@@ -23,7 +23,9 @@ socket of its own and is left alone.
 An operation call does not read source files. pyinfra orders operations by the line numbers
 on the call stack, read with `inspect.stack()`, which also loads every frame's source lines
 (0.4 s of a no-op run of the lab's 121 operations); only file names and line numbers are used,
-so the stack is read without source context.
+so the stack is read without source context. And the type hints of pyinfra's global
+arguments, which cannot change during a run, are read once instead of at every operation and
+fact call (353 calls, 0.2 s, in the same run).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import functools
 import inspect
 import socket
 
+from pyinfra.api import arguments as pyinfra_arguments
 from pyinfra.api import util as pyinfra_util
 from pyinfra.connectors.ssh import SSHConnector
 
@@ -108,8 +111,21 @@ def order_operations_without_source() -> None:
     pyinfra_util.getframeinfo = functools.partial(inspect.getframeinfo, context=0)
 
 
+def read_global_arguments_once() -> None:
+    if getattr(pyinfra_arguments.all_global_arguments, "read_once", False):
+        return
+    found = tuple(pyinfra_arguments.all_global_arguments())
+
+    def all_global_arguments() -> list[tuple[str, type]]:
+        return list(found)
+
+    all_global_arguments.read_once = True
+    pyinfra_arguments.all_global_arguments = all_global_arguments
+
+
 def correct_pyinfra() -> None:
     """Every correction (idempotent)."""
     report_lost_connections()
     give_sudo_passwords_on_stdin()
     order_operations_without_source()
+    read_global_arguments_once()
