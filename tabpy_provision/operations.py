@@ -16,6 +16,7 @@ from tabpy_provision import remote, trust
 from tabpy_provision.facts import (
     FileState,
     FirstLine,
+    FolderStates,
     IntactManifest,
     KeychainSha1s,
     LinkName,
@@ -57,6 +58,21 @@ def system_account(account: str, home: str, shell: str = "/usr/sbin/nologin"):
     elif present["user"] != (account, home, shell):
         yield StringCommand("usermod --gid", QuoteString(account), "--home", QuoteString(home),
                             "--shell", QuoteString(shell), QuoteString(account))
+
+
+@operation()
+def folders(wanted: tuple[tuple[str, str, str, str], ...]):
+    """Each (path, owner, group, mode) of `wanted` is a folder with that owner and mode
+    (parents made as needed), all read with one command."""
+    present = host.get_fact(FolderStates, paths=[path for path, *_ in wanted])
+    for path, owner, group, mode in wanted:
+        found = present.get(path)
+        if found is None:
+            yield StringCommand("install -d -o", QuoteString(owner), "-g", QuoteString(group),
+                                "-m", mode, _q(path))
+        elif found != (mode.zfill(4), owner, group):
+            yield StringCommand("chown", QuoteString(f"{owner}:{group}"), _q(path),
+                                "&& chmod", mode, _q(path))
 
 
 @operation()

@@ -183,6 +183,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     problems += root_access_problems(state)
     if problems:
         refuse(problems)
+    remote.on_every_host(state.inventory, _read_ahead)
     identity_before = _identity_before(state, files)
     targets = {}
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
@@ -209,7 +210,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         if platform is None:
             continue
         # The deploy installs the platform's Python when it is missing: its ABI is known.
-        target = host.get_fact(PythonTarget, python=platform.python) or {
+        target = remote.read_once(host, PythonTarget, python=platform.python) or {
             "abi": platform.abi, "arch": host.get_fact(Arch)}
         version = result.plans[host.name]["tabpy_version"]
         if not wheelhouse.lock_file(version, target["abi"], target["arch"]).exists():
@@ -250,13 +251,22 @@ def root_access_problems(state: State) -> list[str]:
     (a fact run through a sudo that asks for a password would prompt); pyinfra is
     corrected first (connection.py)."""
     correct_pyinfra()
-    return [line for host in state.inventory if (line := remote.root_access_problem(host))]
+    found = remote.on_every_host(state.inventory, remote.root_access_problem)
+    return [line for line in found if line]
+
+
+def _read_ahead(host: Host) -> None:
+    """What planning will ask of a host first (its system, a TabPy server's Python), read
+    for every host at once instead of one host after another."""
+    platform = platforms.detect(_release(host)[1])
+    if platform is not None and TABPY_GROUP in host.groups:
+        remote.read_once(host, PythonTarget, python=platform.python)
 
 
 def _release(host: Host) -> tuple[str, dict]:
     """The host's kernel (`uname -s`) and, on Linux, its /etc/os-release fields."""
-    kernel = host.get_fact(Kernel)
-    release = host.get_fact(LinuxDistribution) if kernel == "Linux" else {}
+    kernel = remote.read_once(host, Kernel)
+    release = remote.read_once(host, LinuxDistribution) if kernel == "Linux" else {}
     return kernel, release.get("release_meta", {})
 
 

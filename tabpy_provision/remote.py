@@ -5,8 +5,10 @@ file contents travel only on a command's stdin and stdout."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import gevent
 from pyinfra.api import FunctionCommand, StringCommand
 from pyinfra.connectors.util import CommandOutput
 
@@ -21,6 +23,7 @@ CHUNK = 1 << 20
 #: Where a host's checked sudo password is kept for the run (in memory, on its connector).
 SUDO_PASSWORD_KEY = "tabpy_provision_sudo_password"
 ROOT_PROBLEM_KEY = "tabpy_provision_root_problem"
+FACTS_KEY = "tabpy_provision_facts_read_once"
 
 
 def uses_sudo(target) -> bool:
@@ -78,6 +81,24 @@ def _probe_root_access(target) -> str | None:
         return f"{name}: sudo_password ({describe(reference)}): sudo refused it"
     target.connector_data[SUDO_PASSWORD_KEY] = password
     return None
+
+
+def on_every_host(hosts: Iterable, function: Callable) -> list:
+    """`function(host)` for every host at once (greenlets, the way pyinfra runs operations on
+    hosts), the results in the hosts' order; the first error is raised."""
+    greenlets = [gevent.spawn(function, target) for target in hosts]
+    gevent.joinall(greenlets, raise_error=True)
+    return [greenlet.value for greenlet in greenlets]
+
+
+def read_once(target, fact, **arguments):
+    """A fact of `target` that does not change during the checks (the system, its Python,
+    its size), read once per run; later calls answer from memory."""
+    memo = target.connector_data.setdefault(FACTS_KEY, {})
+    key = (fact, tuple(sorted(arguments.items())))
+    if key not in memo:
+        memo[key] = target.get_fact(fact, **arguments)
+    return memo[key]
 
 
 def root_arguments(target) -> dict:

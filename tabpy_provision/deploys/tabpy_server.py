@@ -14,7 +14,7 @@ pool of two or more loses no request. A healthy rerun reports no changes.
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 
 from tabpy_provision import render, settings, verify
 from tabpy_provision.firewall import FirewallPlan
@@ -24,6 +24,7 @@ from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import (
     controller_check,
     file_content,
+    folders,
     other_units_stopped,
     prune_releases,
     prune_venvs,
@@ -69,7 +70,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Me
     system_account(name="TabPy system user and group", account=account,
                    home=v["tabpy_state_path"])
 
-    for path, owner, group, mode in (
+    folders(name="TabPy folders", wanted=(
         (REMOTE_CACHE, "root", "root", "0700"),
         (install_dir, "root", "root", "0755"),
         (f"{install_dir}/venvs", "root", "root", "0755"),
@@ -80,8 +81,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Me
         (v["tabpy_log_dir"], account, account, "0750"),
         *[(path, account, account, "0750") for instance in plan.instances if plan.local_balancer
           for path in (instance.state_path, instance.query_object_path)],
-    ):
-        files.directory(name=f"Folder {path}", path=path, user=owner, group=group, mode=mode)
+    ))
     # Before TabPy (re)starts: a new host never serves unfenced.
     os_packages(platform, [*platform.python_packages,
                            *(fence_rules.PACKAGES if fence is not None else ())],

@@ -209,7 +209,7 @@ class KillPoint:
 
 VENV = "$(ls -d /opt/tabpy/venvs/tabpy-2.15.1-* 2>/dev/null | head -1)"
 KILL_POINTS = [
-    KillPoint("before the first change", marker="TabPy server | Folder /var/cache",
+    KillPoint("before the first change", marker="TabPy server | TabPy folders",
               fresh_venv=True,
               landed=lambda b, a: a["venv_dir"] == "0" and a["current"] == b["current"]),
     # killed while the archive streams into its temp file: neither a cut archive under its
