@@ -38,3 +38,24 @@ def test_hosts_of_another_checkout_are_named(lab_dir, monkeypatch):
 def test_hosts_without_an_owner_are_not_trusted(lab_dir, monkeypatch):
     _hosts_in(monkeypatch, "up")
     assert cli.made_for_another_checkout() == "an unknown checkout"
+
+
+def test_the_inotify_limit_is_raised_for_many_hosts_and_never_lowered(tmp_path, monkeypatch):
+    limit = tmp_path / "max_user_instances"
+    monkeypatch.setattr(machine, "INOTIFY_INSTANCES", limit)
+    said = []
+    limit.write_text("128\n")
+    machine.ensure_inotify_instances(20, said.append)
+    assert int(limit.read_text()) == 128 + machine.INOTIFY_PER_HOST * 20
+    assert said == [f"lab: fs.inotify.max_user_instances 128 -> {limit.read_text().strip()} "
+                    "(20 hosts)"]
+    limit.write_text("100000\n")
+    machine.ensure_inotify_instances(20, said.append)
+    assert limit.read_text() == "100000\n" and len(said) == 1
+
+
+def test_a_limit_that_cannot_be_raised_is_said_not_fatal(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "INOTIFY_INSTANCES", tmp_path / "missing" / "limit")
+    said = []
+    machine.ensure_inotify_instances(7, said.append)
+    assert len(said) == 1 and "not raised" in said[0]
