@@ -35,6 +35,12 @@ def _q(path: str) -> QuoteString:
     return QuoteString(path)
 
 
+def _owner_and_mode(path: str, owner: str, group: str, mode: str) -> StringCommand:
+    """Fix an existing path's owner, group and mode in place."""
+    return StringCommand("chown", QuoteString(f"{owner}:{group}"), _q(path), "&& chmod", mode,
+                         _q(path))
+
+
 @operation()
 def barrier():
     """Nothing, on every host. pyinfra orders operations per host only (another host's later
@@ -71,8 +77,7 @@ def folders(wanted: tuple[tuple[str, str, str, str], ...]):
             yield StringCommand("install -d -o", QuoteString(owner), "-g", QuoteString(group),
                                 "-m", mode, _q(path))
         elif found != (mode.zfill(4), owner, group):
-            yield StringCommand("chown", QuoteString(f"{owner}:{group}"), _q(path),
-                                "&& chmod", mode, _q(path))
+            yield _owner_and_mode(path, owner, group, mode)
 
 
 @operation()
@@ -85,7 +90,7 @@ def file_content(path: str, content: bytes, mode: str = "0644", owner: str = "ro
     if present is None or present[0] != hashlib.sha256(content).hexdigest():
         yield remote.upload(content, path, mode=mode, owner=owner, group=group)
     elif present[1:] != (mode.zfill(4), owner, group):
-        yield StringCommand("chown", f"{owner}:{group}", _q(path), "&& chmod", mode, _q(path))
+        yield _owner_and_mode(path, owner, group, mode)
 
 
 @operation()

@@ -258,7 +258,7 @@ def root_access_problems(state: State) -> list[str]:
 def _read_ahead(host: Host) -> None:
     """What planning will ask of a host first (its system, a TabPy server's Python), read
     for every host at once instead of one host after another."""
-    platform = platforms.detect(_release(host)[1])
+    platform = _detected_platform(host)
     if platform is not None and TABPY_GROUP in host.groups:
         remote.read_once(host, PythonTarget, python=platform.python)
 
@@ -270,12 +270,16 @@ def _release(host: Host) -> tuple[str, dict]:
     return kernel, release.get("release_meta", {})
 
 
+def _detected_platform(host: Host) -> Platform | None:
+    """The host's supported distribution, None when it is not one."""
+    return platforms.detect(_release(host)[1])
+
+
 def _platform(host: Host, result: Preflight, problems: list[str]) -> Platform | None:
     """The host's distribution (recorded in `result`), or None with a problem line."""
-    meta = _release(host)[1]
-    platform = platforms.detect(meta)
+    platform = _detected_platform(host)
     if platform is None:
-        problems.append(platforms.unsupported(host.name, meta))
+        problems.append(platforms.unsupported(host.name, _release(host)[1]))
     else:
         result.platforms[host.name] = platform
     return platform
@@ -283,7 +287,7 @@ def _platform(host: Host, result: Preflight, problems: list[str]) -> Platform | 
 
 def tabpy_python(host: Host) -> str:
     """The Python a TabPy virtualenv is made from on this host (its platform's)."""
-    platform = platforms.detect(_release(host)[1])
+    platform = _detected_platform(host)
     return platform.python if platform else "python3"
 
 

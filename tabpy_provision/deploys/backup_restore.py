@@ -199,7 +199,8 @@ def _check_restores(state: State) -> RestorePlan:
             problems.append(str(error))
             continue
         backed_python = ".".join(snapshot.manifest["python_version"].split(".")[:2])
-        abi = (target.get_fact(PythonTarget, python=tabpy_python(target)) or {}).get("abi", "")
+        abi = (remote.read_once(target, PythonTarget, python=tabpy_python(target))
+               or {}).get("abi", "")
         if f"cp{backed_python.replace('.', '')}" != abi and not data.get(
                 "restore_allow_python_change"):
             problems.append(f"{target.name}: restore: the models were saved by Python "
