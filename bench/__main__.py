@@ -24,29 +24,15 @@ from __future__ import annotations
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+from bench import PYINFRA, ROOT, run, timed
+
 DEPLOY = [PYINFRA, "-y", "inventory/lab.py", "deploy/site.py"]
 SITE_CHECK = [sys.executable, "-m", "tabpy_provision.site_check", "inventory/lab.py"]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-
-
-def run(label: str, command: list[str]) -> tuple[float, str]:
-    started = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        sys.exit(f"bench: {label} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return seconds, done.stdout + done.stderr
-
-
-def timed(label: str, command: list[str]) -> float:
-    return run(label, command)[0]
 
 
 def median_of(measure) -> float:

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+from bench import PYINFRA, ROOT, timed
+
 SIZES = (1, 5, 10, 20)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -47,9 +47,9 @@ def measure(command: list[str], env: dict[str, str]) -> Measured:
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        sys.exit(f"bench: {' '.join(command)} failed ({process.returncode}):\n"
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"bench: {' '.join(command)} failed ({code}):\n"
                  f"{output.decode(errors='replace')[-3000:]}")
     total1, idle1, wait1 = cpu_times()
     spent = max(total1 - total0, 1)
@@ -94,8 +94,7 @@ def line_fit(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 
 def lab(*arguments: str) -> None:
-    subprocess.run([sys.executable, "-m", "lab", *arguments], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    timed(f"lab {arguments[0]}", [sys.executable, "-m", "lab", *arguments])
 
 
 def scale_names() -> list[str]:
