@@ -5,9 +5,13 @@ from pyinfra import host, state
 from tabpy_provision.deploys.pool_balancer import pool_balancer
 from tabpy_provision.operations import barrier
 from tabpy_provision.preflight import preflight
+from tabpy_provision.summary import host_failed
 
 checked = preflight(state)
 # The pool changes after its TabPy processes (new ones exist, removed ones were drained).
 barrier(name="After every TabPy server")
 if host.name in checked.balancers:
-    pool_balancer(checked.balancers[host.name], checked.platforms[host.name])
+    pool = checked.balancers[host.name]
+    pool_balancer(pool, checked.platforms[host.name])
+    if pool.tls is not None and pool.tls.acme_error:
+        host_failed(name="ACME certificate renewal", reason=pool.tls.acme_error)

@@ -8,6 +8,7 @@ from tabpy_provision.deploys.tabpy_server import tabpy_server
 from tabpy_provision.operations import barrier
 from tabpy_provision.pool.operations import backend_cas_widened
 from tabpy_provision.preflight import preflight
+from tabpy_provision.summary import host_failed
 
 checked = preflight(state)
 if host.name in checked.balancers:
@@ -18,3 +19,5 @@ if host.name in checked.plans:
     plan = checked.plans[host.name]
     tabpy_server(plan, checked.wheelhouses[host.name], checked.members(plan),
                  checked.fences[host.name], checked.platforms[host.name])
+    if plan.tls is not None and plan.tls.acme_error:
+        host_failed(name="ACME certificate renewal", reason=plan.tls.acme_error)

@@ -28,6 +28,14 @@ PACKAGES = (
     "nftables",
 )
 
+# Per suite: Pebble, the lab's ACME server (lab/acme.py; runs on a bookworm host).
+SUITE_PACKAGES = {"bookworm": ("pebble",)}
+
+
+def packages(suite: str) -> tuple[str, ...]:
+    return (*PACKAGES, *SUITE_PACKAGES.get(suite, ()))
+
+
 # Installed in the base but started only by a deploy that configures them.
 DISABLED_UNITS = ("haproxy.service", "keepalived.service")
 
@@ -126,7 +134,7 @@ def debian_mirror() -> str:
 
 
 def base_key(suite: str) -> str:
-    blob = json.dumps({"suite": suite, "packages": sorted(PACKAGES), "format": BASE_FORMAT},
+    blob = json.dumps({"suite": suite, "packages": sorted(packages(suite)), "format": BASE_FORMAT},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -166,7 +174,7 @@ def build_base(suite: str, log=print) -> Path:
         safe_rmtree(tmp)
     tmp.mkdir()
     logfile = root / f"{final.name}.log"
-    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(packages(suite))}",
            suite, str(tmp / "rootfs"), mirror]
     log(f"lab: building base {suite} from {mirror} (debootstrap, 1-2 min; log {logfile})")
     started = time.monotonic()
@@ -180,7 +188,7 @@ def build_base(suite: str, log=print) -> Path:
             raise LabError(f"debootstrap {suite} failed (exit {proc.returncode}); "
                            f"log tail: {tail(logfile, 3)}")
         customise(tmp / "rootfs")
-        meta = {"suite": suite, "packages": list(PACKAGES), "format": BASE_FORMAT,
+        meta = {"suite": suite, "packages": list(packages(suite)), "format": BASE_FORMAT,
                 "mirror": mirror, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "seconds": round(time.monotonic() - started, 1)}
         write_atomic(tmp / "base.json", json.dumps(meta, indent=2) + "\n")

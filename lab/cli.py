@@ -9,7 +9,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import base, machine, net, paths, ssh, sudo
+from . import acme, base, machine, net, paths, ssh, sudo
 from .hosts import EVERY_HOST, LAB_HOSTS, SCALE_HOSTS, LabHost, get_host, scale_hosts
 from .util import LabError, ensure_sbin_path
 
@@ -162,6 +162,8 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     errors += parallel(lambda h: machine.wait_ready(h, pids[h], deadline), waiting)
     if errors:
         raise LabError("\n".join(errors))
+    if acme.acme_host() in hosts:  # Pebble's root changes when it restarts
+        acme.save_root()
     elapsed = time.monotonic() - started
     booted = " ".join(h.name for h in to_boot) or "none"
     already = " ".join(h.name for h in hosts if h in answering) or "none"

@@ -43,6 +43,8 @@ LAB_HOSTS = (
     # pool's address on one of them.
     LabHost("tabpylb1", "bookworm", "169.254.213.51", ("tabpy_lb",)),
     LabHost("tabpylb2", "bookworm", "169.254.213.52", ("tabpy_lb",)),
+    # Pebble, a real ACME server (lab/acme.py), for inventory/lab_acme.py.
+    LabHost("acme1", "bookworm", "169.254.213.61", ("acme_servers",)),
 )
 
 #: Extra TabPy servers for measuring how a deploy scales (`python -m lab up --scale N`,

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import base, net, paths, ssh, sudo
+from . import acme, base, net, paths, ssh, sudo
 from .hosts import DOMAIN, EVERY_HOST, SERVICE_NAMES, LabHost
 from .util import (
     LabError,
@@ -261,6 +261,8 @@ def provision(host: LabHost) -> None:
     sudo.provision_deploy_user(root, pub)
     # a boot always lets root in again (`python -m lab root-login off` refuses it)
     (root / sudo.NO_ROOT_DROPIN).unlink(missing_ok=True)
+    if host.name == acme.HOST:
+        acme.provision(root)
     write_state(host, provisioned=True)
 
 

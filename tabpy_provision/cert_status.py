@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography import x509
 
 from tabpy_provision import pki, settings, trust
+from tabpy_provision.pki import acme as pki_acme
 from tabpy_provision.plan import PROJECT_ROOT, endpoint, project_path
 
 OK, RENEW, BROKEN = "OK", "RENEW", "BROKEN"
@@ -63,6 +64,7 @@ class ServerCerts:
     expected_leaf: x509.Certificate | None = None
     cas: list[pki.CaCert] = field(default_factory=list)
     problem: str | None = None  # why the expectation could not be read
+    acme: bool = False  # ordered from an ACME CA by the deploy (renewed by it, too)
 
 
 def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
@@ -74,6 +76,8 @@ def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
     common = dict(host=name, fqdn=where.fqdn, address=where.address, port=where.port,
                   window=values["pki_renew_before_days"],
                   artifacts=project_path(values["trust_artifacts_dir"]))
+    if values["acme_directory_url"] is not None:
+        return _expected_acme_certs(values, where.fqdn, common)
     if values["tabpy_certificate_file"] is None:
         folder = project_path(values["pki_dir"])
         server = ServerCerts(source=_shown(folder), private=True, **common)
@@ -102,6 +106,23 @@ def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
     server.cas = [pki.CaCert(pki.ROOT, "active", c, cert_path) for c in anchors]
     server.cas += [pki.CaCert(pki.INTERMEDIATE, "active", c, cert_path) for c in chain[1:]
                    if c not in anchors]
+    return server
+
+
+def _expected_acme_certs(values: Mapping, fqdn: str, common: dict) -> ServerCerts:
+    """The certificate the deploy last ordered for this name, and the root it leads to."""
+    ca_path = project_path(values["tabpy_ca_file"]) if values["tabpy_ca_file"] else None
+    server = ServerCerts(source=_shown(ca_path) if ca_path else values["acme_directory_url"],
+                         private=False, acme=True, **common)
+    folder = pki_acme.certificate_folder(project_path(values["pki_dir"]), fqdn)
+    try:
+        chain = pki.read_certificates((folder / pki_acme.CHAIN_FILE).read_bytes())[0]
+        server.expected_leaf = chain[0] if chain else None
+        if ca_path is not None:
+            server.cas = [pki.CaCert(pki.ROOT, "active", cert, ca_path)
+                          for cert in pki.read_certificates(ca_path.read_bytes())[0]]
+    except OSError as error:
+        server.problem = f"{error.filename}: {error.strerror} (not ordered yet?)"
     return server
 
 
@@ -193,7 +214,11 @@ def leaf_row(server: ServerCerts, served: Sequence[x509.Certificate] | str,
         status, detail = BROKEN, ("not the inventory's certificate (changed by hand, or not "
                                   "deployed yet)")
     elif (leaf.not_valid_after_utc - now).days <= server.window:
-        status, detail = RENEW, f"inside the renewal window ({server.window} days)"
+        status, detail = RENEW, f"inside the renewal window ({server.window} days)" + (
+            ": the next deploy orders a new one" if server.acme else "")
+    elif server.acme:
+        status, detail = OK, (f"ACME; the deploy renews it from "
+                              f"{pki_acme.renewal_date(leaf.not_valid_after_utc, server.window)}")
     else:
         status, detail = OK, ""
     return Row(server.host, role, leaf, trusted_on, status, detail)

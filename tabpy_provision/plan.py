@@ -9,7 +9,7 @@ never written here. No pyinfra import: pure and unit-tested.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 from tabpy_provision import passwords, pki, settings
 from tabpy_provision.controller.files import ControllerFileError, Staged
 from tabpy_provision.limits import Limits, floor_problem, process_limits
+from tabpy_provision.pki import acme as pki_acme
 from tabpy_provision.secret_refs import SecretError, SecretStore, describe, resolve, secret_store
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,11 @@ class Tls:
     #: What the run should say: CA created/renewed, root near its end, leaf re-issued, chain
     #: put in order, key decrypted...
     notes: tuple[str, ...] = ()
+    #: A certificate still to order from an ACME CA (the chain and key above are placeholders
+    #: until the run orders it, after every check passed).
+    acme_order: pki_acme.AcmeOrder | None = None
+    #: Why the ACME order failed, while the current certificate keeps serving.
+    acme_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -367,8 +373,27 @@ def _resolve_users(host: str, values: Mapping[str, Any], store: SecretStore,
     return users
 
 
+def acme_problems(host: str, values: Mapping[str, Any]) -> list[str]:
+    """ACME settings that cannot work together (TabPy servers and balancers alike)."""
+    if values["acme_directory_url"] is None:
+        return []
+    problems = []
+    if values["tabpy_certificate_file"] is not None:
+        problems.append(f"{host}: acme_directory_url: the certificate comes either from ACME or "
+                        "from tabpy_certificate_file, not both")
+    if values["acme_dns_hook"] is None:
+        problems.append(f"{host}: acme_dns_hook: required with acme_directory_url (the DNS-01 "
+                        "challenge is answered by publishing a TXT record)")
+    if values["tabpy_cert_ip_addresses"]:
+        problems.append(f"{host}: tabpy_cert_ip_addresses: an ACME CA does not certify IP "
+                        "addresses by DNS-01: use DNS names")
+    return problems
+
+
 def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
              now: datetime | None, files: Staged) -> Tls | None:
+    if values["acme_directory_url"] is not None:
+        return _plan_acme_tls(host, fqdn, values, problems, now, files)
     if values["tabpy_certificate_file"] is None:
         try:
             pki_dir = project_path(values["pki_dir"])
@@ -386,6 +411,69 @@ def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str
         return Tls(leaf.chain_pem, leaf.key_pem, ca.trusted_roots_pem,
                    f"private CA, {leaf.reason}", ca.registry, notes)
     return _plan_supplied_tls(host, fqdn, values, problems, now, files)
+
+
+def acme_renewal_asked(values: Mapping[str, Any], names: Sequence[str]) -> bool:
+    """`--data acme_renew=all` or a list naming one of these names."""
+    asked = values.get("acme_renew") or ()
+    if isinstance(asked, str):
+        asked = asked.split(",")
+    asked = {str(name).strip().lower() for name in asked}
+    return "all" in asked or bool(asked & set(names))
+
+
+def _plan_acme_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
+                   now: datetime | None, files: Staged) -> Tls | None:
+    """The stored ACME certificate while it fits; else an order, placed by the run once every
+    check passed (pki/acme.py)."""
+    found = acme_problems(host, values)
+    if found:
+        problems += found
+        return None
+    names = tuple(dict.fromkeys([fqdn, *values["tabpy_cert_dns_aliases"]]))
+    pki_dir = project_path(values["pki_dir"])
+    url = values["acme_directory_url"]
+    paths = {name: project_path(values[name]) for name in ("tabpy_ca_file", "acme_server_ca_file")
+             if values[name] is not None}
+    ca_data, unread = None, False
+    for name, path in paths.items():
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            problems.append(f"{host}: {name}: {path}: {error.strerror}")
+            unread = True
+            continue
+        if name == "tabpy_ca_file":
+            ca_data = data
+    if unread:
+        return None
+    anchors: list = []
+    if ca_data is not None:
+        anchors, _, problem = pki.read_certificates(ca_data)
+        if problem:
+            problems.append(f"{host}: tabpy_ca_file: {paths['tabpy_ca_file']}: {problem}")
+            return None
+    folder = pki_acme.certificate_folder(pki_dir, fqdn)
+    try:
+        current, reason = pki_acme.stored_certificate(
+            files, folder, names, url, ca_data=ca_data,
+            renew_before_days=values["pki_renew_before_days"],
+            renew=acme_renewal_asked(values, names), now=now)
+    except ControllerFileError as error:
+        problems.append(f"{host}: pki_dir: {error}")
+        return None
+    cas = tuple(pki.CaCert(pki.ROOT, "active", cert, paths["tabpy_ca_file"]) for cert in anchors)
+    ca_pem = b"".join(pki.to_pem(cert) for cert in anchors) or None
+    if reason is None:
+        return Tls(current.chain_pem, current.key_pem, ca_pem, f"ACME {url}, reused", cas)
+    order = pki_acme.AcmeOrder(
+        names=names, directory_url=url, folder=folder,
+        account_key=pki_acme.account_key_path(pki_dir, url),
+        dns_hook=tuple(values["acme_dns_hook"]), server_ca=paths.get("acme_server_ca_file"),
+        email=values["acme_email"], timeout=int(values["acme_timeout"]), reason=reason,
+        current=current)
+    return Tls(pki_acme.PENDING_PEM, pki_acme.PENDING_PEM, ca_pem, f"ACME {url}, {reason}", cas,
+               acme_order=order)
 
 
 _SUPPLIED_INPUTS = {pki.CERTIFICATE_INPUT: "tabpy_certificate_file",

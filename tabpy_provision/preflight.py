@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import click
 from pyinfra import host as current_host
 from pyinfra import logger
 from pyinfra.api import FunctionCommand, operation
@@ -56,6 +57,7 @@ from tabpy_provision.facts import (
     TsmPrograms,
 )
 from tabpy_provision.firewall import FirewallPlan, addresses, outbound
+from tabpy_provision.pki import acme_client
 from tabpy_provision.plan import (
     TabpyServerPlan,
     plan_tabpy_server,
@@ -231,6 +233,9 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         problems += _stage_trust_artifacts(result, files)
     if problems:
         refuse(problems)
+    problems = _order_acme_certificates(result, files)
+    if problems:
+        refuse(problems)
     for name, plan in result.plans.items():
         for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
             logger.info(f"    [{name}] {note}")
@@ -244,6 +249,69 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
     return result
+
+
+def ordering_allowed(argv: list[str] | None = None) -> bool:
+    """Whether this run goes on to change things: the pyinfra command without --dry (its
+    arguments read as pyinfra reads them: deploy files load in greenlets, without click's
+    context). Reports and previews never order: an order is a change at the CA, and ACME CAs
+    rate-limit them."""
+    argv = sys.argv if argv is None else argv
+    program = Path(argv[0]) if argv else Path()
+    if program.name != "pyinfra" and program.parent.name not in ("pyinfra", "pyinfra_cli"):
+        return False
+    from pyinfra_cli.cli import cli
+    try:
+        context = cli.make_context("pyinfra", list(argv[1:]), resilient_parsing=True)
+    except click.ClickException:
+        return False
+    return context.params.get("dry") is False
+
+
+def _order_acme_certificates(result: Preflight, files: Staged) -> list[str]:
+    """Order what the plans could not reuse, once per certificate (balancers of one service
+    share it), after every check passed. A failed renewal leaves the current certificate
+    serving (the host fails at the end of its run); a first order that fails stops the run."""
+    planned = {**result.plans, **result.balancers}
+    wanted: dict[Path, list[str]] = {}
+    for name, plan in planned.items():
+        if plan.tls is not None and plan.tls.acme_order is not None:
+            wanted.setdefault(plan.tls.acme_order.folder, []).append(name)
+    if not wanted:
+        return []
+    if not ordering_allowed():
+        for hosts in wanted.values():
+            order = planned[hosts[0]].tls.acme_order
+            files.action(f"order an ACME certificate for {', '.join(order.names)} from "
+                         f"{order.directory_url} ({order.reason})", lambda: None)
+        return []
+    problems = []
+    for hosts in wanted.values():
+        tls = planned[hosts[0]].tls
+        order = tls.acme_order
+        logger.info(f"--> ACME: ordering a certificate for {', '.join(order.names)} from "
+                    f"{order.directory_url} ({order.reason})")
+        try:
+            chain_pem, key_pem = acme_client.order_certificate(
+                order, files, log=lambda line: logger.info(f"    {line}"))
+            ordered = replace(tls, chain_pem=chain_pem, key_pem=key_pem, acme_order=None,
+                              notes=(*tls.notes, f"ACME certificate ordered: {order.reason}"))
+        except acme_client.AcmeError as error:
+            failure = (f"ACME order for {order.names[0]} at {order.directory_url} failed: "
+                       f"{error}")
+            if order.current is None:
+                problems += [f"{host}: acme_directory_url: {failure}" for host in hosts]
+                continue
+            logger.warning(f"tabpy-provision: {', '.join(hosts)}: {failure}; the current "
+                           "certificate keeps serving")
+            ordered = replace(tls, chain_pem=order.current.chain_pem,
+                              key_pem=order.current.key_pem, acme_order=None, acme_error=failure)
+        for host in hosts:
+            if host in result.plans:
+                result.plans[host] = replace(result.plans[host], tls=ordered)
+            else:
+                result.balancers[host] = replace(result.balancers[host], tls=ordered)
+    return problems
 
 
 def root_access_problems(state: State) -> list[str]:
@@ -328,7 +396,8 @@ def _identity_problems(state: State, result: Preflight,
         ca_is_new, missing = before.get(name, (False, frozenset()))
         data = host.data.dict()
         found: list[str] = []
-        if plan.tls is not None and data.get("tabpy_certificate_file") is None:
+        if plan.tls is not None and data.get("tabpy_certificate_file") is None and \
+                data.get("acme_directory_url") is None:
             path = plan.certificate_path if name in result.plans else balancer.SERVICE_PEM
             served = host.get_fact(CertificatesIn, path=path)
             problem = identity.foreign_certificate(name, served, plan.tls.cas,

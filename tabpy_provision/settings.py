@@ -19,6 +19,8 @@ from tabpy_provision.value_checks import (
     TRUST_OS_FAMILIES,
     Check,
     absolute_path,
+    acme_directory,
+    command,
     dns_name_problem,
     dns_names,
     given_secret,
@@ -248,10 +250,26 @@ SETTINGS: tuple[Setting, ...] = (
                 "the deploy installs the key decrypted (0600): TabPy has no passphrase option.",
                 optional(given_secret("a passphrase"))),
         Setting("tabpy_ca_file", None,
-                "Controller path of the CA certificate(s) (PEM, DER) tabpy_certificate_file chains "
-                "to: checked, trusted by the health check and the report, given to clients; "
-                "default: the chain's own root, else the controller's OS trust store.",
+                "Controller path of the CA certificate(s) (PEM, DER) that tabpy_certificate_file, "
+                "or the ACME CA's chains, lead to: checked, trusted by the health check and the "
+                "report, given to clients; default: the chain's own root, else the "
+                "controller's OS trust store.",
                 optional(non_empty_text)),
+        Setting("acme_directory_url", None,
+                "ACME directory to order the certificate from (Let's Encrypt, step-ca, Vault "
+                "PKI, ...) instead of the private CA; reused while valid, renewed in the "
+                "window.", optional(acme_directory)),
+        Setting("acme_dns_hook", None,
+                "Command (list of arguments) the controller runs to publish (ACME_ACTION="
+                "present) and remove (cleanup) each DNS-01 TXT record: ACME_TXT_NAME, "
+                "ACME_TXT_VALUE.", optional(command)),
+        Setting("acme_email", None, "Contact address of the ACME account (expiry notices).",
+                optional(non_empty_text)),
+        Setting("acme_server_ca_file", None,
+                "Controller path of the CA that signs the ACME server's own HTTPS certificate; "
+                "default: the controller's OS trust store.", optional(non_empty_text)),
+        Setting("acme_timeout", 120, "Seconds one ACME order may take, challenges included.",
+                seconds_up_to(3600)),
         Setting("trust_artifacts_dir", "trust-artifacts",
                 "On TabPy servers: controller folder where the trust deploy writes the Windows "
                 "(.cer, PowerShell) and macOS (.mobileconfig) artifacts of their CAs; relative to "
@@ -443,6 +461,8 @@ RUN_OPTIONS = {
     "restore_from": "deploy/restore.py: the host whose backup is restored",
     "restore_environment": "deploy/restore.py: the environment the backup was filed under",
     "restore_archive": "deploy/restore.py: one archive instead of the newest",
+    "acme_renew": "order new ACME certificates now, before their renewal window: all, or "
+                  "names (tabpy1.example.com,tabpy.example.com)",
     "new_identity": "give hosts that already serve another CA, or hold users this controller "
                     "has no generated password for, a new CA and new passwords",
 }

@@ -233,6 +233,22 @@ def https_url(value: Any) -> str | None:
     return None
 
 
+def acme_directory(value: Any) -> str | None:
+    """An ACME directory: https, a host, an optional port and path (no spaces, no fragment)."""
+    if not isinstance(value, str) or not re.fullmatch(
+            r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/+=-]*)?", value):
+        return f"must be the https URL of an ACME directory, like " \
+               f"https://acme-v02.api.letsencrypt.org/directory, got {value!r}"
+    return None
+
+
+def command(value: Any) -> str | None:
+    """A command as its arguments (run without a shell)."""
+    if not isinstance(value, list | tuple) or not value:
+        return f"must be a command as a list of its arguments, got {value!r}"
+    return next((p for p in map(non_empty_text, value) if p), None)
+
+
 def instance_count(value: Any) -> str | None:
     if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
                            and 1 <= value <= 64):
