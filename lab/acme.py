@@ -30,8 +30,9 @@ from .util import LabError, run, write_atomic
 HOST = "acme1"
 DIRECTORY_PORT, MANAGEMENT_PORT, DNS_MANAGEMENT_PORT = 14000, 15000, 8055
 CONFIG_DIR = "etc/lab-pebble"
-#: Pebble without its test-only handicaps (random delays, 5% refused nonces); validation stays
-#: real: a challenge whose TXT record is missing fails.
+#: Pebble without its test-only handicaps (random delays, 5% refused nonces) and without
+#: reusing an account's valid authorizations (by default half the time): every order answers
+#: its challenge, so one whose TXT record is missing fails.
 UNITS = {
     "lab-pebble.service": f"""\
 [Unit]
@@ -40,7 +41,7 @@ After=network.target lab-challtestsrv.service
 Wants=lab-challtestsrv.service
 
 [Service]
-Environment=PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0
+Environment=PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0
 ExecStart=/usr/bin/pebble -config /{CONFIG_DIR}/pebble-config.json -dnsserver 127.0.0.1:8053 -strict
 Restart=on-failure
 

@@ -238,7 +238,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     notes: list[str] = []
     store = users_secret_store(values, files)
     users = _resolve_users(host, values, store, rotating, problems, notes)
-    tls = plan_tls(host, fqdn, values, problems, now, files) \
+    tls = plan_tls(host, fqdn, values, problems, now, files, renew=data.get("acme_renew")) \
         if values["tabpy_transfer_protocol"] == "https" else None
     if problems:
         raise settings.SettingsError(problems)
@@ -391,9 +391,11 @@ def acme_problems(host: str, values: Mapping[str, Any]) -> list[str]:
 
 
 def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
-             now: datetime | None, files: Staged) -> Tls | None:
+             now: datetime | None, files: Staged, *, renew: Any = None) -> Tls | None:
+    """The certificate a host serves: from an ACME CA, the private CA or supplied files.
+    `renew`: the run's acme_renew option."""
     if values["acme_directory_url"] is not None:
-        return _plan_acme_tls(host, fqdn, values, problems, now, files)
+        return _plan_acme_tls(host, fqdn, values, problems, now, files, renew)
     if values["tabpy_certificate_file"] is None:
         try:
             pki_dir = project_path(values["pki_dir"])
@@ -413,9 +415,9 @@ def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str
     return _plan_supplied_tls(host, fqdn, values, problems, now, files)
 
 
-def acme_renewal_asked(values: Mapping[str, Any], names: Sequence[str]) -> bool:
-    """`--data acme_renew=all` or a list naming one of these names."""
-    asked = values.get("acme_renew") or ()
+def acme_renewal_asked(asked: Any, names: Sequence[str]) -> bool:
+    """`--data acme_renew=all`, or a list naming one of these names."""
+    asked = asked or ()
     if isinstance(asked, str):
         asked = asked.split(",")
     asked = {str(name).strip().lower() for name in asked}
@@ -423,7 +425,7 @@ def acme_renewal_asked(values: Mapping[str, Any], names: Sequence[str]) -> bool:
 
 
 def _plan_acme_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
-                   now: datetime | None, files: Staged) -> Tls | None:
+                   now: datetime | None, files: Staged, renew: Any) -> Tls | None:
     """The stored ACME certificate while it fits; else an order, placed by the run once every
     check passed (pki/acme.py)."""
     found = acme_problems(host, values)
@@ -458,7 +460,7 @@ def _plan_acme_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: li
         current, reason = pki_acme.stored_certificate(
             files, folder, names, url, ca_data=ca_data,
             renew_before_days=values["pki_renew_before_days"],
-            renew=acme_renewal_asked(values, names), now=now)
+            renew=acme_renewal_asked(renew, names), now=now)
     except ControllerFileError as error:
         problems.append(f"{host}: pki_dir: {error}")
         return None

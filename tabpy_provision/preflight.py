@@ -57,7 +57,6 @@ from tabpy_provision.facts import (
     TsmPrograms,
 )
 from tabpy_provision.firewall import FirewallPlan, addresses, outbound
-from tabpy_provision.pki import acme_client
 from tabpy_provision.plan import (
     TabpyServerPlan,
     plan_tabpy_server,
@@ -285,6 +284,8 @@ def _order_acme_certificates(result: Preflight, files: Staged) -> list[str]:
             files.action(f"order an ACME certificate for {', '.join(order.names)} from "
                          f"{order.directory_url} ({order.reason})", lambda: None)
         return []
+    # imported here: only a run that orders pays for the ACME client and its HTTP library
+    from tabpy_provision.pki import acme_client
     problems = []
     for hosts in wanted.values():
         tls = planned[hosts[0]].tls

@@ -211,7 +211,7 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
     if https:
         # The certificate of the service name, from the same PKI settings as a TabPy host's.
         tls = plan_tls(host, service, values, problems, now,
-                       files if files is not None else Staged())
+                       files if files is not None else Staged(), renew=data.get("acme_renew"))
     if problems:
         raise settings.SettingsError(problems)
     servers = tuple(Server(p.host, p.fqdn, addresses.get(p.host, p.fqdn), instance.port)
