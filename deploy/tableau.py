@@ -1,13 +1,17 @@
-"""Tableau Server nodes point at TabPy (tsm or REST API, by version), only where something
-differs: `pyinfra inventory/<env>.py deploy/tableau.py` (part of deploy/site.py, after trust)."""
+"""Tableau Server nodes (tsm or REST API, by version) and Tableau Cloud sites point at TabPy,
+only where something differs: `pyinfra inventory/<env>.py deploy/tableau.py` (part of
+deploy/site.py, after trust)."""
 
 from pyinfra import host, state
 
 from tabpy_provision.deploys.tableau_server import tableau_server
 from tabpy_provision.operations import barrier
 from tabpy_provision.preflight import preflight
+from tabpy_provision.tableau.cloud import test_connection
 
 checked = preflight(state)
 barrier(name="After every TabPy server and trust store")
 if host.name in checked.tableau_state:
-    tableau_server(checked.tableau[host.name], checked.tableau_state[host.name])
+    plan = checked.tableau[host.name]
+    tableau_server(plan, checked.tableau_state[host.name], lambda: test_connection(
+        plan, checked.plans.values(), checked.balancers.values()))

@@ -1,5 +1,6 @@
 """The local lab (see lab/): two TabPy servers (Debian 12 and 13) behind a pool balancer
-(tabpy.lab.test), a Tableau node, a client.
+(tabpy.lab.test), a Tableau node (its Tableau Server a stand-in) connected to the pool, a
+client.
 
 Hosts are reached by their lab address with the lab's own key; SSH host keys are checked
 strictly against the keys the lab generated. Secrets and the private CA of the lab are kept in
@@ -56,5 +57,12 @@ tabpy_lb = (_hosts("tabpy_lb"), {
     "pki_dir": "pki/lab",
     "secrets_dir": "secrets/lab",
 })
-tableau_servers = _hosts("tableau_servers")
+# tableau1's Tableau Server is a stand-in (lab/tableau.py: the tsm of a 2019.4 server), told
+# where the pool is, as the seed's `tsm security vizql-extsvc-ssl enable ...` does.
+tableau_servers = (_hosts("tableau_servers"), {
+    "tableau_tabpy_host": "tabpy.lab.test",
+    "tableau_tabpy_user": "tableau",
+    "tableau_tsm_run_as": "tabadmin",  # a member of tsmadmin: tsm without a login
+    "secrets_dir": "secrets/lab",
+})
 clients = _hosts("clients")

@@ -25,5 +25,5 @@ def _through_sudo(hosts: list) -> list:
 
 tabpy_servers = (_through_sudo(_lab["tabpy_servers"][0]), _lab["tabpy_servers"][1])
 tabpy_lb = (_through_sudo(_lab["tabpy_lb"][0]), _lab["tabpy_lb"][1])
-tableau_servers = _through_sudo(_lab["tableau_servers"])
+tableau_servers = (_through_sudo(_lab["tableau_servers"][0]), _lab["tableau_servers"][1])
 clients = _through_sudo(_lab["clients"])

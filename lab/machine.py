@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import acme, base, net, paths, ssh, sudo
+from . import acme, base, net, paths, ssh, sudo, tableau
 from .hosts import DOMAIN, EVERY_HOST, SERVICE_NAMES, LabHost
 from .util import (
     LabError,
@@ -263,6 +263,8 @@ def provision(host: LabHost) -> None:
     (root / sudo.NO_ROOT_DROPIN).unlink(missing_ok=True)
     if host.name == acme.HOST:
         acme.provision(root)
+    if host.name == tableau.HOST:
+        tableau.provision(root)
     write_state(host, provisioned=True)
 
 

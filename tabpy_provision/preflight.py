@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import click
 from pyinfra import host as current_host
 from pyinfra import logger
 from pyinfra.api import FunctionCommand, operation
@@ -44,6 +43,7 @@ from tabpy_provision import (
     trust,
     wheelhouse,
 )
+from tabpy_provision.acme_orders import order_acme_certificates
 from tabpy_provision.connection import correct_pyinfra
 from tabpy_provision.controller import identity
 from tabpy_provision.controller.files import Staged
@@ -69,6 +69,7 @@ from tabpy_provision.pool.balancer import BalancerPlan, Membership
 from tabpy_provision.run import run_of
 from tabpy_provision.secret_refs import describe
 from tabpy_provision.tableau import TableauPlan
+from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau import rest as tableau_rest
 from tabpy_provision.tableau.operations import read_tsm_state
 from tabpy_provision.trust import ClientTrustPlan
@@ -232,7 +233,9 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         problems += _stage_trust_artifacts(result, files)
     if problems:
         refuse(problems)
-    problems = _order_acme_certificates(result, files)
+    problems = order_acme_certificates(result.plans, result.balancers, files)
+    problems = problems or tableau_cloud.chain_problems(
+        result.tableau, result.plans.values(), result.balancers.values())
     if problems:
         refuse(problems)
     for name, plan in result.plans.items():
@@ -248,71 +251,6 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
     return result
-
-
-def ordering_allowed(argv: list[str] | None = None) -> bool:
-    """Whether this run goes on to change things: the pyinfra command without --dry (its
-    arguments read as pyinfra reads them: deploy files load in greenlets, without click's
-    context). Reports and previews never order: an order is a change at the CA, and ACME CAs
-    rate-limit them."""
-    argv = sys.argv if argv is None else argv
-    program = Path(argv[0]) if argv else Path()
-    if program.name != "pyinfra" and program.parent.name not in ("pyinfra", "pyinfra_cli"):
-        return False
-    from pyinfra_cli.cli import cli
-    try:
-        context = cli.make_context("pyinfra", list(argv[1:]), resilient_parsing=True)
-    except click.ClickException:
-        return False
-    return context.params.get("dry") is False
-
-
-def _order_acme_certificates(result: Preflight, files: Staged) -> list[str]:
-    """Order what the plans could not reuse, once per certificate (balancers of one service
-    share it), after every check passed. A failed renewal leaves the current certificate
-    serving (the host fails at the end of its run); a first order that fails stops the run."""
-    planned = {**result.plans, **result.balancers}
-    wanted: dict[Path, list[str]] = {}
-    for name, plan in planned.items():
-        if plan.tls is not None and plan.tls.acme_order is not None:
-            wanted.setdefault(plan.tls.acme_order.folder, []).append(name)
-    if not wanted:
-        return []
-    if not ordering_allowed():
-        for hosts in wanted.values():
-            order = planned[hosts[0]].tls.acme_order
-            files.action(f"order an ACME certificate for {', '.join(order.names)} from "
-                         f"{order.directory_url} ({order.reason})", lambda: None)
-        return []
-    # imported here: only a run that orders pays for the ACME client and its HTTP library
-    from tabpy_provision.pki import acme_client
-    problems = []
-    for hosts in wanted.values():
-        tls = planned[hosts[0]].tls
-        order = tls.acme_order
-        logger.info(f"--> ACME: ordering a certificate for {', '.join(order.names)} from "
-                    f"{order.directory_url} ({order.reason})")
-        try:
-            chain_pem, key_pem = acme_client.order_certificate(
-                order, files, log=lambda line: logger.info(f"    {line}"))
-            ordered = replace(tls, chain_pem=chain_pem, key_pem=key_pem, acme_order=None,
-                              notes=(*tls.notes, f"ACME certificate ordered: {order.reason}"))
-        except acme_client.AcmeError as error:
-            failure = (f"ACME order for {order.names[0]} at {order.directory_url} failed: "
-                       f"{error}")
-            if order.current is None:
-                problems += [f"{host}: acme_directory_url: {failure}" for host in hosts]
-                continue
-            logger.warning(f"tabpy-provision: {', '.join(hosts)}: {failure}; the current "
-                           "certificate keeps serving")
-            ordered = replace(tls, chain_pem=order.current.chain_pem,
-                              key_pem=order.current.key_pem, acme_order=None, acme_error=failure)
-        for host in hosts:
-            if host in result.plans:
-                result.plans[host] = replace(result.plans[host], tls=ordered)
-            else:
-                result.balancers[host] = replace(result.balancers[host], tls=ordered)
-    return problems
 
 
 def root_access_problems(state: State) -> list[str]:
@@ -553,18 +491,25 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
 
 
 def _plan_tableau(state: State, result: Preflight) -> list[str]:
-    """Plan every Tableau Server node against the TabPy servers' plans, and read what it holds
-    now (tsm on the node, or the REST API from here): a refused token, an unknown site, a tsm
-    login that fails or pending changes of someone else stop the run before any change."""
+    """Plan every Tableau Server node and Tableau Cloud site against the TabPy servers' plans,
+    and read what it holds now (tsm on the node, or the REST API from here): a refused token,
+    an unknown site, a tsm login that fails or pending changes of someone else stop the run
+    before any change."""
     problems: list[str] = []
-    for host in state.inventory.get_group(tableau.GROUP, []):
+    pools = tableau_pools(result.balancers.values())
+    for host in (*state.inventory.get_group(tableau.GROUP, []),
+                 *state.inventory.get_group(tableau_cloud.GROUP, [])):
         data = host.data.dict()
-        wanted = data.get("tableau_tabpy_host") or data.get("tableau_restart_on_trust_change")
-        programs = host.get_fact(TsmPrograms, glob=tableau.TSM_GLOB) if wanted else []
         try:
-            plan = tableau.plan_tableau_server(
-                host.name, data, list(result.plans.values()), programs,
-                pools=tableau_pools(result.balancers.values()))
+            if host in state.inventory.get_group(tableau_cloud.GROUP, []):
+                plan = tableau_cloud.plan_tableau_cloud(host.name, data,
+                                                        list(result.plans.values()), pools)
+            else:
+                wanted = data.get("tableau_tabpy_host") or \
+                    data.get("tableau_restart_on_trust_change")
+                programs = host.get_fact(TsmPrograms, glob=tableau.TSM_GLOB) if wanted else []
+                plan = tableau.plan_tableau_server(host.name, data, list(result.plans.values()),
+                                                   programs, pools=pools)
         except settings.SettingsError as error:
             problems += error.problems
             continue
@@ -574,7 +519,7 @@ def _plan_tableau(state: State, result: Preflight) -> list[str]:
         if plan.connection is None:
             continue
         try:
-            if plan.mechanism == tableau.REST:
+            if plan.rest is not None:
                 found = tableau_rest.read_state(plan.rest, plan.connection.name)
             else:
                 found = read_tsm_state(host, plan)
@@ -586,9 +531,11 @@ def _plan_tableau(state: State, result: Preflight) -> list[str]:
         except tableau.TsmError as error:
             problems.append(f"{host.name}: tsm: {error}")
         except tableau_rest.RestError as error:
-            reference = data.get(error.setting)
-            shown = f" ({describe(reference)})" if error.setting.endswith("_secret") else ""
-            problems.append(f"{host.name}: {error.setting}{shown}: {error}")
+            setting = error.setting if plan.rest is None or not plan.rest.cloud else \
+                tableau_cloud.SETTING_FOR.get(error.setting, error.setting)
+            reference = data.get(setting)
+            shown = f" ({describe(reference)})" if setting.endswith("_secret") else ""
+            problems.append(f"{host.name}: {setting}{shown}: {error}")
     return problems
 
 

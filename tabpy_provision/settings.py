@@ -20,6 +20,7 @@ from tabpy_provision.value_checks import (
     Check,
     absolute_path,
     acme_directory,
+    cloud_sites,
     command,
     dns_name_problem,
     dns_names,
@@ -66,6 +67,7 @@ class Role:
 
 
 TABPY_SERVERS, POOL, CLIENTS, TABLEAU = "tabpy_servers", "tabpy_lb", "clients", "tableau_servers"
+CLOUD = "tableau_cloud"
 ROLES: tuple[Role, ...] = (
     Role("tabpy", "TabPy server", (TABPY_SERVERS,)),
     Role("certificates", "Certificates (private CA or supplied)", (TABPY_SERVERS, POOL)),
@@ -76,7 +78,9 @@ ROLES: tuple[Role, ...] = (
     Role("access", "Reaching the host as root (directly or through sudo)", None),
     Role("backup", "Backups and the environment", None),
     Role("trust", "Client trust", (CLIENTS, TABLEAU)),
-    Role("tableau", "Tableau Server node", (TABLEAU,)),
+    Role("tableau", "Tableau Server node (and, where it says so, a Tableau Cloud site)",
+         (TABLEAU, CLOUD)),
+    Role("cloud", "Tableau Cloud (group tableau_cloud: @local, the controller)", (CLOUD,)),
 )
 ROLE_BY_NAME = {role.name: role for role in ROLES}
 
@@ -429,6 +433,21 @@ SETTINGS: tuple[Setting, ...] = (
         Setting("tableau_rest_absent_connections", [],
                 "REST: connection names to remove from those sites (e.g. an old TabPy).",
                 text_list),
+    ),
+    *_in_role(
+        "cloud",
+        Setting("tableau_cloud_url", None,
+                "The pod URL of the Tableau Cloud sites (https://<pod>.online.tableau.com); "
+                "with tableau_tabpy_host, tableau_tabpy_user, tableau_connection_name.",
+                optional(https_url)),
+        Setting("tableau_cloud_sites", {},
+                "Each site's contentUrl -> {token_name, token_secret}: a site administrator's "
+                "personal access token (secret reference), which signs in to its own site only.",
+                cloud_sites),
+        Setting("tableau_cloud_public_roots", None,
+                "Controller path of the roots Tableau Cloud trusts, which TabPy's chain must "
+                "verify against; default: the controller's OS trust store (public CAs).",
+                optional(non_empty_text)),
     ),
 )
 

@@ -6,7 +6,9 @@ private CA, or the OS trust store for supplied certificates), basic auth, GET /i
 /evaluate answering 42; plus the two refusals Tableau relies on (no credentials, wrong
 password: 401). Then, from every Tableau Server node
 whose connection is managed, Tableau's own "Test Connection" (over SSH: the node's OS trust
-store, the configured name, port and credentials), and the fence each TabPy server has loaded
+store, the configured name, port and credentials), Tableau Cloud's (from here, trusting only
+the public roots), every client reaching each TabPy name through its own OS trust store, and
+the fence each TabPy server has loaded
 (who may reach its ports) against the one the inventory asks for. Exit 1 when any row fails.
 """
 
@@ -18,7 +20,7 @@ from pyinfra.api import Config, State
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import remote, tableau, verify
+from tabpy_provision import client_check, remote, tableau, verify
 from tabpy_provision.connection import correct_pyinfra
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import FenceLoaded
@@ -31,7 +33,9 @@ from tabpy_provision.preflight import (
     plan_pools,
     tableau_pools,
 )
+from tabpy_provision.settings import CLIENTS as CLIENT_GROUP
 from tabpy_provision.settings import SettingsError
+from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau.operations import tableau_side_check
 
 
@@ -84,6 +88,52 @@ def tableau_rows(state: State, tabpy_plans: list[TabpyServerPlan],
                 tableau_side_check(host, connection)
             rows.append({"host": host.name, "endpoint": connection.url,
                          "result": "PASS" if result.ok else "FAIL", "detail": result.detail})
+    return rows
+
+
+def client_rows(state: State, plans: dict[str, TabpyServerPlan],
+                pools: dict[str, BalancerPlan]) -> list[dict[str, str]]:
+    """Each client (group clients) reaching every TabPy name over HTTPS, verified through its
+    own OS trust store only (client_check.py)."""
+    endpoints = [(plan.fqdn, plan["tabpy_port"]) for plan in plans.values() if plan.https]
+    endpoints += list(dict.fromkeys((pool.service_name, pool.port) for pool in pools.values()
+                                    if pool.https))
+    rows = []
+    if not endpoints:
+        return rows
+    with ctx_state.use(state):
+        for host in state.inventory.get_group(CLIENT_GROUP, []):
+            problem = remote.connect_as_root(host)
+            if problem:
+                result = verify.CheckResult(False, problem)
+            else:
+                ran, output = remote.run(host, client_check.command(),
+                                         stdin=client_check.stdin(endpoints))
+                result = client_check.result(host.name, ran, endpoints, output.stdout_lines,
+                                             output.stderr_lines)
+            rows.append({"host": host.name, "endpoint": "OS trust store",
+                         "result": "PASS" if result.ok else "FAIL", "detail": result.detail})
+    return rows
+
+
+def cloud_rows(inventory, plans: dict[str, TabpyServerPlan],
+               pools: dict[str, BalancerPlan]) -> list[dict[str, str]]:
+    """Tableau Cloud's Test Connection for every Cloud entry (group tableau_cloud), from the
+    controller: TabPy's chain verified against the public roots only, basic auth, /evaluate."""
+    rows = []
+    for host in inventory.get_group(tableau_cloud.GROUP, []):
+        try:
+            plan = tableau_cloud.plan_tableau_cloud(host.name, host.data.dict(),
+                                                    list(plans.values()),
+                                                    tableau_pools(pools.values()))
+        except SettingsError as error:
+            rows.append({"host": host.name, "endpoint": "-", "result": "FAIL",
+                         "detail": "; ".join(error.problems)})
+            continue
+        result = tableau_cloud.test_connection(plan, plans.values(), pools.values())
+        rows.append({"host": f"{host.name} (Cloud)", "endpoint": plan.connection.url,
+                     "result": "PASS" if result.ok else "FAIL",
+                     "detail": f"Tableau Cloud's Test Connection: {result.detail}"})
     return rows
 
 
@@ -153,6 +203,8 @@ def main(argv: list[str]) -> int:
     rows += [check_endpoint(pool.host, pool.endpoint_args, pool.check_credentials,
                             pool.evaluate) for pool in pools.values()]
     rows += tableau_rows(state, list(plans.values()), tableau_pools(pools.values()))
+    rows += cloud_rows(inventory, plans, pools)
+    rows += client_rows(state, plans, pools)
     if not problems:
         rows += fence_rows(state, plans, pools)
     columns = ("host", "endpoint", "result", "detail")

@@ -220,6 +220,23 @@ def site_list(value: Any) -> str | None:
     return next((p for p in map(site_content_url, value) if p), None)
 
 
+def cloud_sites(value: Any) -> str | None:
+    """Tableau Cloud sites: contentUrl -> {token_name, token_secret} (a secret reference)."""
+    if not isinstance(value, Mapping):
+        return f"must be a mapping of site contentUrl to its token, got {value!r}"
+    for site, token in value.items():
+        problem = "" if site else "a Tableau Cloud site has a contentUrl (Cloud has no Default)"
+        problem = problem or site_content_url(site)
+        if not problem and (not isinstance(token, Mapping) or
+                            set(token) != {"token_name", "token_secret"}):
+            problem = f"must be {{token_name: ..., token_secret: ...}}, got {token!r}"
+        problem = problem or non_empty_text(token["token_name"]) or \
+            given_secret("a personal access token")(token["token_secret"])
+        if problem:
+            return f"{site!r}: {problem}"
+    return None
+
+
 def text_list(value: Any) -> str | None:
     if not isinstance(value, list | tuple):
         return f"must be a list of names, got {value!r}"

@@ -10,7 +10,8 @@ from pyinfra.api import deploy
 
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import controller_check
-from tabpy_provision.tableau import REST, TableauPlan, TsmState
+from tabpy_provision.tableau import TableauPlan, TsmState
+from tabpy_provision.tableau.cloud import CLOUD
 from tabpy_provision.tableau.operations import (
     rest_connections,
     tableau_side_check,
@@ -20,17 +21,20 @@ from tabpy_provision.tableau.rest import RestState
 
 
 @deploy("Tableau Server")
-def tableau_server(plan: TableauPlan, snapshot: TsmState | RestState) -> None:
+def tableau_server(plan: TableauPlan, snapshot: TsmState | RestState, cloud_check) -> None:
+    """`cloud_check`: Tableau Cloud's Test Connection, from the controller (a Tableau Cloud
+    site has no node of ours to run it from)."""
     take_lease(name="Take the deploy lease (one deploy per host at a time)")
-    if plan.mechanism == REST:
+    if plan.rest is not None:
         rest_connections(name=f"TabPy connection of each site ({plan.summary})", plan=plan,
                          snapshot=snapshot)
     else:
         tsm_connection(name=f"TabPy connection ({plan.summary})", plan=plan, snapshot=snapshot)
 
     def check() -> tuple[bool, str]:
-        result = tableau_side_check(host, plan.connection)
+        result = cloud_check() if plan.mechanism == CLOUD else \
+            tableau_side_check(host, plan.connection)
         return result.ok, result.detail
 
-    controller_check(name="Test Connection from this node, as Tableau does", check=check)
+    controller_check(name="Test Connection, as Tableau does", check=check)
     release_lease(name="Release the deploy lease")

@@ -3,7 +3,8 @@ the data the plan, tsm and REST modules share. Pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 Version = tuple[int, int]
 
@@ -39,8 +40,17 @@ class RestTarget:
     token_site: str = ""  # contentUrl the token signs in to
     sites: tuple[str, ...] = ("",)
     absent: tuple[str, ...] = ()
+    #: Tableau Cloud: no server-level settings, and each site signs in with its own token
+    #: (site -> (token name, secret)): a Cloud token reaches its own site only.
+    cloud: bool = False
+    site_tokens: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def ordered_sites(self) -> list[str]:
         """The token's own site first: one site switch fewer."""
         return sorted(self.sites, key=lambda site: site != self.token_site)
+
+    def signing_in_to(self, site: str) -> RestTarget:
+        """This target as the token of `site` signs in (Tableau Cloud)."""
+        name, secret = self.site_tokens[site]
+        return replace(self, token_name=name, token_secret=secret, token_site=site)

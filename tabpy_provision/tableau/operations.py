@@ -4,7 +4,10 @@ Connection" from the node."""
 
 from __future__ import annotations
 
+import grp
+import os
 import posixpath
+import pwd
 from collections.abc import Callable
 
 from pyinfra import host
@@ -38,10 +41,13 @@ def tableau_side_check(host, connection: tableau.Connection) -> verify.CheckResu
     return tableau.remote_check_result(host.name, ok, output.stdout_lines, output.stderr_lines)
 
 
-def _private_file(path: str, content: bytes):
-    """Commands writing `content` to a root-only file (0600, folder 0700), from memory."""
+def _private_file(path: str, content: bytes, *, controller: bool = False):
+    """Commands writing `content` to a private file (0600, folder 0700), from memory: root's
+    on a node, or (`controller`: a Tableau Cloud entry, @local) the controller user's."""
     yield StringCommand("install -d -m 0700", QuoteString(posixpath.dirname(path)))
-    yield remote.upload(content, path)
+    owner = pwd.getpwuid(os.getuid()) if controller else None
+    yield remote.upload(content, path, **({"owner": owner.pw_name, "group": grp.getgrgid(
+        owner.pw_gid).gr_name} if owner else {}))
 
 
 def _servers_failed(plan: TableauPlan) -> str | None:
@@ -120,7 +126,7 @@ def rest_connections(plan: TableauPlan, snapshot: RestState):
         except RestError as error:
             yield fail_command(f"{target.url}: {error}")
             return
-    record = tableau.parse_record(host.get_fact(FileContents, path=tableau.RECORD))
+    record = tableau.parse_record(host.get_fact(FileContents, path=plan.record_path))
     planned = tableau_rest.changes(state, target, c, lambda site: tableau.verifier_matches(
         record.get(tableau.rest_record_key(site, c.name)), c.user or "", c.password))
     updated = tableau.rest_record(record, plan, tableau_rest.saved_sites(planned))
@@ -145,7 +151,8 @@ def rest_connections(plan: TableauPlan, snapshot: RestState):
 
     if planned:
         yield FunctionCommand(apply_changes, (), {})
-    yield from _private_file(tableau.RECORD, tableau.render_record(updated))
+    yield from _private_file(plan.record_path, tableau.render_record(updated),
+                             controller=plan.rest.cloud)
 
 
 @operation()

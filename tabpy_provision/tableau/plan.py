@@ -29,10 +29,12 @@ TSM_GLOB = f"{TSM_PACKAGES}/customer-bin.*/tsm"
 TSM_CONFIGURATION = "tsm configuration"  # 2018.2 - 2018.3
 TSM_EXTSVC_SSL = "tsm security vizql-extsvc-ssl"  # 2019.1 - 2020.1
 REST = "REST API"  # 2020.2 and later
+CLOUD = "Tableau Cloud REST API"  # a Tableau Cloud site (tableau/cloud.py)
 #: Salted verifiers of the credentials this deploy gave Tableau (Tableau never shows a stored
 #: password back): root-only, on the Tableau node. A missing entry means "set it again".
 RECORD = "/var/lib/tabpy-provision/tableau-connections.json"
 TSM_RECORD_KEY = "tsm"
+CLOUD_RECORD = "tableau-cloud-connections.json"  # in secrets_dir
 CONNECTION_TYPE = "tabpy"  # tsm --connection-type for TabPy (seen in use, docs/facts-tableau.md)
 KEY_PREFIX = "vizqlserver.extsvc."
 HOST_KEY, PORT_KEY = f"{KEY_PREFIX}host", f"{KEY_PREFIX}port"
@@ -113,7 +115,17 @@ class TableauPlan:
         return self.values[name]
 
     @property
+    def record_path(self) -> str:
+        """Where the record of the passwords Tableau was given is kept: on the node, or, for
+        a Tableau Cloud site, with the controller's generated secrets."""
+        if self.mechanism == CLOUD:
+            return str(project_path(self.values["secrets_dir"]) / CLOUD_RECORD)
+        return RECORD
+
+    @property
     def summary(self) -> str:
+        if self.mechanism == CLOUD:
+            return f"Tableau Cloud {self.rest.url}"
         version = version_text(self.version) if self.version else "?"
         return f"Tableau Server {version}, {self.mechanism}"
 
@@ -130,7 +142,7 @@ def plan_tableau_server(host: str, data: Mapping[str, Any],
     if problems:
         raise settings.SettingsError(problems)
     values = settings.with_defaults(data)
-    connection = _plan_connection(host, values, tabpy_plans, problems, pools or {})
+    connection = connect_to(host, values, tabpy_plans, problems, pools or {})
     managed = values["tableau_tabpy_host"] is not None
     found = pick_tsm(tsm_programs)
     version = _plan_version(host, values, found, managed, problems)
@@ -174,7 +186,7 @@ def plan_connection(host: str, data: Mapping[str, Any], tabpy_plans: Sequence[Ta
     """Only the connection of a Tableau node (what Tableau's Test Connection needs); None when
     it is not managed; SettingsError on bad inputs. `pools`: as for plan_tableau_server."""
     problems = settings.check_values(host, data)
-    connection = None if problems else _plan_connection(
+    connection = None if problems else connect_to(
         host, settings.with_defaults(data), tabpy_plans, problems, pools)
     if problems:
         raise settings.SettingsError(problems)
@@ -210,7 +222,7 @@ def _servers_behind(endpoint: str, tabpy_plans: Sequence[TabpyServerPlan]
             or list(tabpy_plans))
 
 
-def _plan_connection(host: str, values: Mapping[str, Any],
+def connect_to(host: str, values: Mapping[str, Any],
                      tabpy_plans: Sequence[TabpyServerPlan], problems: list[str],
                      pools: Mapping[str, tuple[int, frozenset[str]]]) -> Connection | None:
     if values["tableau_tabpy_host"] is None:
@@ -310,9 +322,13 @@ def _plan_tsm(host: str, values: Mapping[str, Any], found: tuple[str, Version | 
 
 
 def _resolve(host: str, name: str, values: Mapping[str, Any], problems: list[str]) -> str | None:
+    return resolve_secret(host, name, values[name], values, problems)
+
+
+def resolve_secret(host: str, name: str, reference: str, values: Mapping[str, Any],
+                   problems: list[str]) -> str | None:
     """A secret issued elsewhere (a password, a token), from its reference (the settings
-    refuse `generate` for these: the store is never written)."""
-    reference = values[name]
+    refuse `generate` for these: the store is never written); `name` is said in problems."""
     store = secret_store(project_path(values["secrets_dir"]), values["secrets_vault_path"],
                          "tableau", Staged())
     try:
@@ -327,6 +343,22 @@ def _resolve(host: str, name: str, values: Mapping[str, Any], problems: list[str
     return value
 
 
+def rest_ca(host: str, values: Mapping[str, Any], problems: list[str]) -> bytes | None:
+    """tableau_rest_ca_file's certificates (PEM), or None: the controller's OS trust store."""
+    if values["tableau_rest_ca_file"] is None:
+        return None
+    path = project_path(values["tableau_rest_ca_file"])
+    try:
+        ca_pem = path.read_bytes()
+        x509.load_pem_x509_certificates(ca_pem)
+        return ca_pem
+    except OSError as error:
+        problems.append(f"{host}: tableau_rest_ca_file: {path}: {error.strerror}")
+    except ValueError:
+        problems.append(f"{host}: tableau_rest_ca_file: {path}: not PEM certificates")
+    return None
+
+
 def _plan_rest(host: str, data: Mapping[str, Any], values: Mapping[str, Any],
                problems: list[str]) -> RestTarget | None:
     url = (values["tableau_rest_url"] or f"https://{host}").rstrip("/")
@@ -334,16 +366,7 @@ def _plan_rest(host: str, data: Mapping[str, Any], values: Mapping[str, Any],
     fqdn = parts.hostname or ""
     address = values["tableau_rest_connect_address"] or (
         data.get("ssh_hostname") if fqdn == host.lower() else None) or fqdn
-    ca_pem = None
-    if values["tableau_rest_ca_file"] is not None:
-        path = project_path(values["tableau_rest_ca_file"])
-        try:
-            ca_pem = path.read_bytes()
-            x509.load_pem_x509_certificates(ca_pem)
-        except OSError as error:
-            problems.append(f"{host}: tableau_rest_ca_file: {path}: {error.strerror}")
-        except ValueError:
-            problems.append(f"{host}: tableau_rest_ca_file: {path}: not PEM certificates")
+    ca_pem = rest_ca(host, values, problems)
     for name in ("tableau_rest_token_name", "tableau_rest_token_secret"):
         if values[name] is None:
             problems.append(f"{host}: {name}: required for the REST API (Tableau Server "

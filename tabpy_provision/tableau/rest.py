@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -166,21 +166,47 @@ def _remote_connection(details: Mapping[str, Any]) -> RemoteConnection:
         auth=bool(details.get("is_auth_enabled")), username=details.get("username") or "")
 
 
+@contextlib.contextmanager
+def _signed_in(target: RestTarget) -> Iterator[Callable[[str | None], Session]]:
+    """`session_for(site)`: a session on that site (None: the server level). Tableau Server:
+    one session, switched from site to site; Tableau Cloud: one per site, with its token."""
+    if not target.cloud:
+        with Session(target) as session:
+            def switched(site: str | None) -> Session:
+                if site is not None:
+                    session.switch(site)
+                return session
+            yield switched
+        return
+    with contextlib.ExitStack() as stack:
+        sessions: dict[str, Session] = {}
+
+        def own(site: str | None) -> Session:
+            if site is None:
+                raise RestError("Tableau Cloud has no server-level settings")
+            if site not in sessions:
+                sessions[site] = stack.enter_context(Session(target.signing_in_to(site)))
+            return sessions[site]
+        yield own
+
+
 def read_state(target: RestTarget, connection_name: str) -> RestState:
-    """Server and site settings, and the named connections of every declared site."""
+    """Server settings (Tableau Server only) and site settings, and the named connections of
+    every declared site."""
     names = {connection_name, *target.absent}
     sites = {}
-    with Session(target) as session:
-        server = session.call("GET", SERVER_SETTINGS)
+    with _signed_in(target) as session_for:
+        server_enabled = True if target.cloud else bool(
+            session_for(None).call("GET", SERVER_SETTINGS).get("enabled"))
         for site in target.ordered_sites:
-            session.switch(site)
+            session = session_for(site)
             enabled = session.call("GET", SITE_SETTINGS)
             listed = [entry for entry in _connections(session.call("GET", CONNECTIONS))
                       if entry.get("connection_name") in names]
             sites[site] = SiteState(bool(enabled.get("enabled")), tuple(
                 _remote_connection(session.call("GET", f"{CONNECTIONS}/{entry['connection_luid']}"))
                 for entry in listed))
-    return RestState(bool(server.get("enabled")), sites)
+    return RestState(server_enabled, sites)
 
 
 def connection_body(connection: Connection) -> dict:
@@ -250,11 +276,10 @@ def changes(state: RestState, target: RestTarget, connection: Connection,
 def apply(target: RestTarget, connection: Connection, planned: Sequence[Change]) -> None:
     """Make the changes in one session (Tableau tests a connection as it is saved)."""
     body = connection_body(connection)
-    with Session(target) as session:
+    with _signed_in(target) as session_for:
         for change in planned:
             try:
-                if change.site is not None:
-                    session.switch(change.site)
+                session = session_for(change.site)
                 if change.action == "enable":
                     session.call("PUT", SERVER_SETTINGS if change.site is None
                                  else SITE_SETTINGS, {"enabled": True})

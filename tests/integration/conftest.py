@@ -60,8 +60,9 @@ def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
                        pool: dict | bool | None = None,
                        hosts: dict[str, dict] | None = None, **tabpy_group_data) -> str:
     """A copy of the lab inventory whose tabpy_servers group data is overridden; `tableau`:
-    data added to every Tableau Server node; `pool`: added to the tabpy_lb group's data
-    (False: no pool balancer in the inventory); `hosts`: data added to single hosts by name."""
+    the Tableau Server node's settings in place of the lab's connection to the pool; `pool`:
+    added to the tabpy_lb group's data (False: no pool balancer in the inventory); `hosts`:
+    data added to single hosts by name."""
     path = folder / "lab_inventory_variant.py"
     path.write_text(
         "import runpy\n"
@@ -72,7 +73,11 @@ def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
         "            for name, host_data in hosts]\n"
         "hosts, data = inventory['tabpy_servers']\n"
         f"tabpy_servers = (with_extra(hosts), {{**data, **{tabpy_group_data!r}}})\n"
-        f"tableau_servers = with_extra(inventory['tableau_servers'], {tableau or {}!r})\n"
+        "tableau_hosts, tableau_data = inventory['tableau_servers']\n"
+        # a test's own Tableau settings replace the lab's connection (not its secrets_dir)
+        + (f"tableau_servers = (with_extra(tableau_hosts, {tableau!r}), "
+           "{'secrets_dir': tableau_data['secrets_dir']})\n" if tableau is not None else
+           "tableau_servers = (with_extra(tableau_hosts), tableau_data)\n") +
         "clients = with_extra(inventory['clients'])\n"
         + ("" if pool is False else
            "lb_hosts, lb_data = inventory['tabpy_lb']\n"

@@ -1,6 +1,7 @@
 """Tableau Server's side on the lab, through stand-ins (no Tableau Server can run here): tsm of
 Tableau 2018.3 and 2019.4 and the REST API of 2021.4 on tableau1 (tests/standins, installed
-here, not by the deploy). Each path: the first run configures and applies once, a rerun applies
+here in place of the lab's own 2019.4 stand-in, lab/tableau.py, which is put back at the end;
+never by the deploy). Each path: the first run configures and applies once, a rerun applies
 nothing, a password rotation applies once with the new password, an untrusted CA fails the run
 with the TLS error; bad inputs stop the run before any change; no secret leaks."""
 
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from lab import paths
+from lab import machine, paths
+from lab import tableau as lab_tableau
 from lab.hosts import get_host
 from tabpy_provision import tableau, trust
 from tabpy_provision.show_password import find_password
@@ -91,9 +93,12 @@ class TableauNode:
             stdin=f"{ADMIN}:{self.admin_password}\n")
 
     def teardown(self) -> None:
+        """Everything the tests installed removed, the lab's own stand-in put back (the next
+        deploy of the lab inventory connects it again)."""
         ssh(f"systemctl disable --now {UNIT} 2>/dev/null; rm -f /etc/systemd/system/{UNIT}; "
             f"systemctl daemon-reload; rm -rf /opt/tableau {REST_DIR} {REST_CONFIG} {STATE_DIR} "
             f"{tableau.RECORD}; userdel -r {ADMIN} 2>/dev/null; groupdel tsmadmin; true")
+        lab_tableau.provision(machine.root_dir(get_host(TABLEAU)))
 
     def install_tsm(self, version: str | None) -> None:
         """A fresh Tableau Server of `version` (None: no tsm at all), nothing configured."""
@@ -105,8 +110,11 @@ class TableauNode:
         put(STANDINS / "tsm_standin.py", f"{folder}/tsm", "0755")
         put(STANDINS / "tableau_standin.py", f"{folder}/tableau_standin.py")
 
-    def start_rest(self, sites: list[str], seed: dict | None = None) -> None:
-        """A fresh REST API stand-in (HTTPS on 443, its certificate from the test CA)."""
+    def start_rest(self, sites: list[str], seed: dict | None = None,
+                   cloud_roots: Path | None = None) -> None:
+        """A fresh REST API stand-in (HTTPS on 443, its certificate from the test CA); with
+        `cloud_roots`, a Tableau Cloud pod whose connection test trusts only those roots,
+        each site with its own token (TOKEN_NAME-<site>)."""
         self.install_tsm("2021.4")
         leaf, key = self.ca.leaf(TABLEAU)
         chain, key_file = self.folder / "rest.crt", self.folder / "rest.key"
@@ -120,6 +128,10 @@ class TableauNode:
                   "tokens": {TOKEN_NAME: {"secret": self.token_secret, "site": ""}},
                   "sites": [{"contentUrl": s, "name": s or "Default"} for s in sites],
                   "seed": seed or {}}
+        if cloud_roots is not None:
+            config.update(cloud=True, public_roots=f"{REST_CONFIG}/public-roots.pem",
+                          tokens={f"{TOKEN_NAME}-{site}": {"secret": self.token_secret,
+                                                           "site": site} for site in sites})
         (self.folder / "rest.json").write_text(json.dumps(config))
         ssh(f"systemctl stop {UNIT} 2>/dev/null; rm -f {STATE_DIR}/rest.json; "
             f"install -d -m 0755 {REST_DIR}; install -d -m 0700 {REST_CONFIG}")
@@ -128,6 +140,8 @@ class TableauNode:
         put(chain, f"{REST_CONFIG}/rest.crt")
         put(key_file, f"{REST_CONFIG}/rest.key", "0600")
         put(self.folder / "rest.json", f"{REST_CONFIG}/rest.json", "0600")
+        if cloud_roots is not None:
+            put(cloud_roots, f"{REST_CONFIG}/public-roots.pem")
         unit = self.folder / UNIT
         unit.write_text("[Unit]\nDescription=Tableau Server REST API STAND-IN (tests)\n"
                         "[Service]\nExecStart=/usr/bin/python3 "
@@ -156,6 +170,8 @@ def node(converged, tmp_path_factory):
     node.setup()
     yield node
     node.teardown()
+    back = pyinfra()  # the lab's own stand-in connected again
+    assert back.returncode == 0, why(back)
 
 
 def tsm_inventory(folder: Path, **data) -> str:

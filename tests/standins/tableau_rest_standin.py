@@ -7,7 +7,15 @@ HTTPS with its own certificate (from a test CA), and run the real deploy against
 
 CONFIG: {"listen": [address, port], "certificate": PEM chain, "key": PEM key, "state": path,
 "tokens": {name: {"secret": s, "site": contentUrl}}, "sites": [{"contentUrl": "", "name":
-"Default"}, ...], "seed": {contentUrl: [ConnectionItem, ...]}}.
+"Default"}, ...], "seed": {contentUrl: [ConnectionItem, ...]}, "cloud": false,
+"public_roots": PEM path}.
+
+With "cloud": true it stands in for a Tableau Cloud pod instead (docs/facts-tableau.md#tableau-
+cloud): every site has a contentUrl (signing in to "" is refused, 401), a token signs in to
+its own site and `auth/switchSite` is refused (403: a Cloud token reaches one site), there are
+no server-level settings (404), a connection must have SSL and authentication on (400), and
+the connection test trusts only the roots of "public_roots" (the public CAs Cloud trusts),
+never this machine's trust store.
 
 Modelled, following docs/facts-tableau.md (Tableau's REST API reference):
 - `POST /api/<version>/auth/signin` with a personal access token (API 3.6+) for the token's
@@ -111,6 +119,7 @@ def details(luid: str, item: dict) -> dict:
 class Api:
     def __init__(self, config: dict):
         self.config = config
+        self.cloud = bool(config.get("cloud"))
         self.state = StateFile(Path(config["state"]), initial_state(config))
 
     def handle(self, method: str, path: str, query: dict, headers, body: bytes
@@ -135,6 +144,9 @@ class Api:
                 state["sessions"].pop(headers.get("X-Tableau-Auth"), None)
                 count(state, "signout")
                 return 204, None
+            if self.cloud:
+                raise Refusal(403, "403000", "Forbidden",
+                              "Switching sites is not available on Tableau Cloud.")
             site = (self._json(headers, body, "application/json").get("site") or {})
             return self._switch(state, headers, session, site.get("contentUrl"))
         match = re.fullmatch(r"/api/\d+\.\d+/sites/([^/]+)", path)
@@ -148,7 +160,7 @@ class Api:
                                   "contentUrl": unquote(match.group(1))}}
         session = self._session(state, headers)
         site = state["sites"][session["site"]]
-        if path == "/api/-/settings/server/extensions/analytics":
+        if path == "/api/-/settings/server/extensions/analytics" and not self.cloud:
             return self._enabled(state, state["server"], method, headers, body, "put_server")
         if path == ANALYTICS:
             return self._enabled(state, site, method, headers, body, "put_site")
@@ -192,7 +204,8 @@ class Api:
         site = (credentials.get("site") or {}).get("contentUrl", "")
         count(state, "signin")
         if token is None or token["secret"] != credentials.get("personalAccessTokenSecret") \
-                or token["site"] != site or site not in state["sites"]:
+                or token["site"] != site or site not in state["sites"] or \
+                (self.cloud and not site):
             raise Refusal(401, "401001", "Signin Error", "Error signing in to Tableau Server")
         return 200, self._new_session(state, site)
 
@@ -237,10 +250,16 @@ class Api:
         if any(other["connection_brief"]["connection_name"] == name
                for key, other in site["connections"].items() if key != luid):
             raise Refusal(409, "409000", "Conflict", f"A connection named '{name}' exists.")
+        if self.cloud and not (item["is_ssl_enabled"] and item["is_auth_enabled"]):
+            raise Refusal(400, "400000", "Bad Request",
+                          "Tableau Cloud requires SSL and authentication for analytics "
+                          "extensions")
         auth = item["is_auth_enabled"]
         passed, detail = connection_test(item["host"], item["port"], item["is_ssl_enabled"],
                                          item.get("username") if auth else None,
-                                         item.get("password") if auth else None)
+                                         item.get("password") if auth else None,
+                                         cafile=self.config.get("public_roots") if self.cloud
+                                         else None)
         state["last_connection_test"] = {"ok": passed, "detail": detail, "at": time.time(),
                                          "username": item.get("username", ""),
                                          "password": item.get("password", "")}

@@ -24,13 +24,16 @@ TEST_ANSWER = [42]
 
 
 def connection_test(host: str, port: int, use_ssl: bool, username: str | None,
-                    password: str | None, timeout: float = 10) -> tuple[bool, str]:
-    """(passed, what happened): Tableau's test of a TabPy connection from this machine."""
+                    password: str | None, timeout: float = 10,
+                    cafile: str | None = None) -> tuple[bool, str]:
+    """(passed, what happened): Tableau's test of a TabPy connection from this machine,
+    trusting its OS trust store, or only the roots in `cafile` (Tableau Cloud's public
+    roots)."""
     where = f"{'https' if use_ssl else 'http'}://{host}:{port}"
     try:
         if use_ssl:
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, port, timeout=timeout, context=ssl.create_default_context())
+                host, port, timeout=timeout, context=ssl.create_default_context(cafile=cafile))
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
         headers = {"Content-Type": "application/json"}

@@ -170,7 +170,7 @@ def test_only_a_pyinfra_run_without_dry_orders():
     """Read as pyinfra's own CLI reads its arguments, in a process of its own: importing
     pyinfra's CLI monkey-patches the standard library with gevent."""
     done = subprocess.run(
-        [sys.executable, "-c", "import json, sys; from tabpy_provision.preflight import "
+        [sys.executable, "-c", "import json, sys; from tabpy_provision.acme_orders import "
          "ordering_allowed; print(json.dumps([ordering_allowed(a) for a in json.load("
          "sys.stdin)]))"], input=json.dumps([argv for argv, _ in RUNS]), capture_output=True,
         text=True, timeout=60, check=True, cwd=Path(__file__).resolve().parents[2])
