@@ -3,7 +3,8 @@
 A real ACME CA for the lab's ACME site (inventory/lab_acme.py): the ACME directory on
 https://169.254.213.61:14000/dir, its management API on :15000, and `pebble-challtestsrv` as
 its DNS server, whose TXT records the controller sets through a management API on :8055 (the
-DNS-01 hook below). Pebble makes a new root and intermediate at every start: `lab up` reads
+DNS-01 hook below; `lab up` also gives it every lab name's address, for HTTP-01, which Pebble
+validates on port 80). Pebble makes a new root and intermediate at every start: `lab up` reads
 the root of this boot into the lab's state (`root.pem`), which the ACME inventory gives its
 clients to trust. Pebble's own HTTPS listener has a certificate from a small CA the lab makes
 (`listener-ca.pem`), which the controller's ACME client trusts.
@@ -24,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 from . import paths
-from .hosts import LabHost, get_host
+from .hosts import LAB_HOSTS, SERVICE_NAMES, LabHost, get_host
 from .util import LabError, run, write_atomic
 
 HOST = "acme1"
@@ -32,7 +33,8 @@ DIRECTORY_PORT, MANAGEMENT_PORT, DNS_MANAGEMENT_PORT = 14000, 15000, 8055
 CONFIG_DIR = "etc/lab-pebble"
 #: Pebble without its test-only handicaps (random delays, 5% refused nonces) and without
 #: reusing an account's valid authorizations (by default half the time): every order answers
-#: its challenge, so one whose TXT record is missing fails.
+#: its challenge, so one whose TXT record is missing fails. Its DNS answers only the names the
+#: lab gives it (by default any name is 127.0.0.1 and ::1, where HTTP-01 would go).
 UNITS = {
     "lab-pebble.service": f"""\
 [Unit]
@@ -55,7 +57,7 @@ After=network.target
 
 [Service]
 ExecStart=/usr/bin/pebble-challtestsrv -management :{DNS_MANAGEMENT_PORT} -dns01 127.0.0.1:8053 \\
-    -http01 "" -https01 "" -tlsalpn01 ""
+    -http01 "" -https01 "" -tlsalpn01 "" -defaultIPv4 "" -defaultIPv6 ""
 Restart=on-failure
 
 [Install]
@@ -150,6 +152,14 @@ def save_root(timeout: float = 30.0) -> Path:
     if not root_path().exists() or root_path().read_text() != pem:
         write_atomic(root_path(), pem)
     return root_path()
+
+
+def publish_lab_names() -> None:
+    """Every lab name in pebble-challtestsrv (Pebble's resolver), for HTTP-01: the CA then
+    reaches port 80 of the host a name is on (the pool's name: its virtual address)."""
+    names = {h.fqdn: h.address for h in LAB_HOSTS} | SERVICE_NAMES
+    for name, address in names.items():
+        _dns_management("add-a", {"host": f"{name}.", "addresses": [address]})
 
 
 def _dns_management(action: str, body: dict) -> None:

@@ -162,8 +162,9 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     errors += parallel(lambda h: machine.wait_ready(h, pids[h], deadline), waiting)
     if errors:
         raise LabError("\n".join(errors))
-    if acme.acme_host() in hosts:  # Pebble's root changes when it restarts
+    if acme.acme_host() in hosts:  # Pebble's root and DNS records go when it restarts
         acme.save_root()
+        acme.publish_lab_names()
     elapsed = time.monotonic() - started
     booted = " ".join(h.name for h in to_boot) or "none"
     already = " ".join(h.name for h in hosts if h in answering) or "none"

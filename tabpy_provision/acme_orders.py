@@ -4,13 +4,20 @@ every host passed, only by a real run, and the plans then hold them."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
+import shlex
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import click
 from pyinfra import logger
+from pyinfra.api.inventory import Inventory
 
+from tabpy_provision import remote
 from tabpy_provision.controller.files import Staged
 
 
@@ -31,7 +38,8 @@ def ordering_allowed(argv: list[str] | None = None) -> bool:
     return context.params.get("dry") is False
 
 
-def order_acme_certificates(plans: dict, balancers: dict, files: Staged) -> list[str]:
+def order_acme_certificates(plans: dict, balancers: dict, files: Staged,
+                            inventory: Inventory) -> list[str]:
     """Order what the plans could not reuse, once per certificate (balancers of one service
     share it), after every check passed. A failed renewal leaves the current certificate
     serving (the host fails at the end of its run); a first order that fails stops the run."""
@@ -58,10 +66,13 @@ def order_acme_certificates(plans: dict, balancers: dict, files: Staged) -> list
                     f"{order.directory_url} ({order.reason})")
         try:
             chain_pem, key_pem = acme_client.order_certificate(
-                order, files, log=lambda line: logger.info(f"    {line}"))
+                order, files, log=lambda line: logger.info(f"    {line}"),
+                serve_http01=functools.partial(
+                    _responders, [inventory.get_host(host) for host in hosts],
+                    timeout=order.timeout))
             ordered = replace(tls, chain_pem=chain_pem, key_pem=key_pem, acme_order=None,
                               notes=(*tls.notes, f"ACME certificate ordered: {order.reason}"))
-        except acme_client.AcmeError as error:
+        except (acme_client.AcmeError, ConnectionError) as error:
             failure = (f"ACME order for {order.names[0]} at {order.directory_url} failed: "
                        f"{error}")
             if order.current is None:
@@ -75,3 +86,18 @@ def order_acme_certificates(plans: dict, balancers: dict, files: Staged) -> list
             holder = plans if host in plans else balancers
             holder[host] = replace(holder[host], tls=ordered)
     return problems
+
+
+@contextlib.contextmanager
+def _responders(hosts: list, tokens: Mapping[str, str], *, timeout: float) -> Iterator[None]:
+    """HTTP-01: every host serving the names answers the tokens on port 80 while in the block
+    (a pool's name: each of its balancers, wherever its address is)."""
+    from tabpy_provision.pki.acme_client import HTTP01_RESPONDER, AcmeError
+    with contextlib.ExitStack() as stack:
+        for host in hosts:
+            answer = stack.enter_context(remote.session(
+                host, f"python3 -c {shlex.quote(HTTP01_RESPONDER)}",
+                json.dumps(dict(tokens)).encode() + b"\n", timeout))
+            if answer != "ready":
+                raise AcmeError(f"{host.name}: HTTP-01: {answer}")
+        yield

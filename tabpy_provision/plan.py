@@ -381,12 +381,12 @@ def acme_problems(host: str, values: Mapping[str, Any]) -> list[str]:
     if values["tabpy_certificate_file"] is not None:
         problems.append(f"{host}: acme_directory_url: the certificate comes either from ACME or "
                         "from tabpy_certificate_file, not both")
-    if values["acme_dns_hook"] is None:
-        problems.append(f"{host}: acme_dns_hook: required with acme_directory_url (the DNS-01 "
+    if values["acme_challenge"] == "dns-01" and values["acme_dns_hook"] is None:
+        problems.append(f"{host}: acme_dns_hook: required with acme_challenge dns-01 (the "
                         "challenge is answered by publishing a TXT record)")
     if values["tabpy_cert_ip_addresses"]:
-        problems.append(f"{host}: tabpy_cert_ip_addresses: an ACME CA does not certify IP "
-                        "addresses by DNS-01: use DNS names")
+        problems.append(f"{host}: tabpy_cert_ip_addresses: the deploy orders DNS names only "
+                        "from an ACME CA: use DNS names")
     return problems
 
 
@@ -469,9 +469,9 @@ def _plan_acme_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: li
     if reason is None:
         return Tls(current.chain_pem, current.key_pem, ca_pem, f"ACME {url}, reused", cas)
     order = pki_acme.AcmeOrder(
-        names=names, directory_url=url, folder=folder,
+        names=names, directory_url=url, challenge=values["acme_challenge"], folder=folder,
         account_key=pki_acme.account_key_path(pki_dir, url),
-        dns_hook=tuple(values["acme_dns_hook"]), server_ca=paths.get("acme_server_ca_file"),
+        dns_hook=tuple(values["acme_dns_hook"] or ()), server_ca=paths.get("acme_server_ca_file"),
         email=values["acme_email"], timeout=int(values["acme_timeout"]), reason=reason,
         current=current)
     return Tls(pki_acme.PENDING_PEM, pki_acme.PENDING_PEM, ca_pem, f"ACME {url}, {reason}", cas,

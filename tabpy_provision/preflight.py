@@ -233,7 +233,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         problems += _stage_trust_artifacts(result, files)
     if problems:
         refuse(problems)
-    problems = order_acme_certificates(result.plans, result.balancers, files)
+    problems = order_acme_certificates(result.plans, result.balancers, files, state.inventory)
     problems = problems or tableau_cloud.chain_problems(
         result.tableau, result.plans.values(), result.balancers.values())
     if problems:

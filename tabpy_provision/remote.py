@@ -4,9 +4,10 @@ file contents travel only on a command's stdin and stdout."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import gevent
@@ -116,6 +117,23 @@ def run(target, *command, stdin: str | None = None) -> tuple[bool, CommandOutput
     return target.run_shell_command(StringCommand(*command), **arguments)
 
 
+def _root_channel(target, command: str, timeout: float):
+    """An SSH channel of its own running `command` as root (sudo's password, when it asks for
+    one, sent first on stdin)."""
+    channel = target.connector.client.get_transport().open_session()
+    try:
+        channel.settimeout(timeout)
+        password = sudo_password(target) if uses_sudo(target) else None
+        channel.exec_command(escalation.as_root(command, sudo=uses_sudo(target),
+                                                password=password is not None))
+        if password is not None:
+            channel.sendall(password.encode() + b"\n")
+    except BaseException:
+        channel.close()
+        raise
+    return channel
+
+
 def stream(target, command: str, data: bytes | Path = b"") -> tuple[int, bytes, bytes]:
     """Run `command` as root with `data` (bytes, or a controller file read in chunks) as its
     whole stdin, on its own SSH channel; its exit status, stdout and stderr, as bytes
@@ -126,14 +144,8 @@ def stream(target, command: str, data: bytes | Path = b"") -> tuple[int, bytes, 
         done = subprocess.run(["sh", "-c", command], input=data.read_bytes() if isinstance(
             data, Path) else data, capture_output=True, timeout=TRANSFER_IDLE_TIMEOUT)
         return done.returncode, done.stdout, done.stderr
-    channel = target.connector.client.get_transport().open_session()
-    channel.settimeout(TRANSFER_IDLE_TIMEOUT)
+    channel = _root_channel(target, command, TRANSFER_IDLE_TIMEOUT)
     try:
-        password = sudo_password(target) if uses_sudo(target) else None
-        channel.exec_command(escalation.as_root(command, sudo=uses_sudo(target),
-                                                password=password is not None))
-        if password is not None:
-            channel.sendall(password.encode() + b"\n")
         with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as source:
             while chunk := source.read(CHUNK):
                 channel.sendall(chunk)
@@ -145,6 +157,29 @@ def stream(target, command: str, data: bytes | Path = b"") -> tuple[int, bytes, 
         raise ConnectionError(f"{target.name}: no answer for {TRANSFER_IDLE_TIMEOUT:.0f} s "
                               "during a transfer") from None
     finally:
+        channel.close()
+
+
+@contextlib.contextmanager
+def session(target, command: str, first_line: bytes, timeout: float) -> Iterator[str]:
+    """`command` running as root on `target` for the length of the block, on its own SSH
+    channel: it is sent `first_line` on stdin and must answer with one line (yielded) within
+    `timeout`; leaving the block closes its stdin, which is its signal to end (so does a lost
+    connection)."""
+    channel = _root_channel(target, command, timeout)
+    try:
+        channel.sendall(first_line)
+        try:
+            answer = channel.makefile("rb").readline().decode(errors="replace").strip()
+        except TimeoutError:
+            raise ConnectionError(f"{target.name}: no answer for {timeout:.0f} s") from None
+        if not answer:
+            said = channel.makefile_stderr("rb").read().decode(errors="replace").strip()
+            raise ConnectionError(f"{target.name}: {said.splitlines()[-1] if said else 'ended'}")
+        yield answer
+    finally:
+        with contextlib.suppress(OSError):
+            channel.shutdown_write()
         channel.close()
 
 

@@ -263,6 +263,10 @@ SETTINGS: tuple[Setting, ...] = (
                 "ACME directory to order the certificate from (Let's Encrypt, step-ca, Vault "
                 "PKI, ...) instead of the private CA; reused while valid, renewed in the "
                 "window.", optional(acme_directory)),
+        Setting("acme_challenge", "dns-01",
+                "How the ACME CA checks the names: dns-01 (a TXT record, by acme_dns_hook) or "
+                "http-01 (port 80 of each name, served by the hosts during the order).",
+                one_of("dns-01", "http-01")),
         Setting("acme_dns_hook", None,
                 "Command (list of arguments) the controller runs to publish (ACME_ACTION="
                 "present) and remove (cleanup) each DNS-01 TXT record: ACME_TXT_NAME, "

@@ -35,9 +35,10 @@ class AcmeOrder:
     """One certificate to order: names, CA, how its challenges are answered, and why."""
     names: tuple[str, ...]  # the first is the name the host is reached by
     directory_url: str
+    challenge: str  # dns-01 or http-01
     folder: Path  # where the certificate is kept (pki_dir/acme/certs/<first name>)
     account_key: Path
-    dns_hook: tuple[str, ...]  # run on the controller for each DNS-01 TXT record
+    dns_hook: tuple[str, ...]  # run on the controller for each DNS-01 TXT record (dns-01)
     server_ca: Path | None  # verifies the ACME server's HTTPS; None: the OS trust store
     email: str | None
     timeout: int  # seconds for the whole order

@@ -6,6 +6,12 @@ Called only by a real run once every check passed (preflight): an order is a cha
 is staged in the run's files, written by the run's first operation like every other
 controller change.
 
+HTTP-01: the CA fetches http://<name>/.well-known/acme-challenge/<token> from port 80 of each
+name. For the length of the order, the hosts that serve the name (the TabPy server itself, or
+every balancer of a pool's name) run HTTP01_RESPONDER on port 80 over an SSH session of their
+own: it serves the tokens it is given and nothing else, and ends when the session does (no
+file, no unit, nothing left behind).
+
 The DNS-01 hook is a command run on the controller, with in its environment
 `ACME_ACTION` (`present` to publish the TXT record, `cleanup` to remove it), `ACME_DOMAIN`,
 `ACME_TXT_NAME` (`_acme-challenge.<domain>`) and `ACME_TXT_VALUE`. It returns once the record
@@ -14,9 +20,12 @@ is served (a non-zero exit fails the order); cleanup runs however the order ende
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 
 import josepy
@@ -30,6 +39,33 @@ from tabpy_provision.pki.acme import CHAIN_FILE, KEY_FILE, ORDER_FILE, AcmeOrder
 from tabpy_provision.pki.certs import LEAF_CURVE, current_time, private_key_pem
 
 USER_AGENT = "tabpy-provision"
+DNS01, HTTP01 = "dns-01", "http-01"
+#: Run as root on a host during an HTTP-01 order: the first stdin line maps each token path to
+#: its key authorization; it answers one line ("ready", or why port 80 cannot be served), serves
+#: those paths on port 80 (404 for anything else) and ends when stdin closes.
+HTTP01_RESPONDER = """
+import http.server, json, sys, threading
+tokens = json.loads(sys.stdin.readline())
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = tokens.get(self.path, "").encode()
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+try:
+    server = http.server.ThreadingHTTPServer(("", 80), Handler)
+except OSError as error:
+    print(f"port 80 cannot be served: {error}", flush=True)
+    sys.exit(1)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+print("ready", flush=True)
+sys.stdin.read()
+server.shutdown()
+"""
 
 
 class AcmeError(Exception):
@@ -37,8 +73,11 @@ class AcmeError(Exception):
 
 
 def order_certificate(order: AcmeOrder, files: Staged, *, now: datetime | None = None,
-                      log: Callable[[str], None] = lambda line: None) -> tuple[bytes, bytes]:
-    """Order the certificate; (full chain PEM, key PEM), both staged under order.folder."""
+                      log: Callable[[str], None] = lambda line: None,
+                      serve_http01: Callable[[Mapping[str, str]], AbstractContextManager]
+                      = lambda tokens: contextlib.nullcontext()) -> tuple[bytes, bytes]:
+    """Order the certificate; (full chain PEM, key PEM), both staged under order.folder.
+    `serve_http01(tokens)`: while in it, port 80 of the names serves {path: content}."""
     now = current_time(now)
     account_key = _account_key(order, files)
     verify = str(order.server_ca) if order.server_ca else True
@@ -50,17 +89,26 @@ def order_certificate(order: AcmeOrder, files: Staged, *, now: datetime | None =
         _sign_in(acme, net, order.email)
         key = ec.generate_private_key(LEAF_CURVE)
         key_pem = private_key_pem(key)
-        placed: list[tuple[str, str]] = []
-        try:
-            orderr = acme.new_order(crypto_util.make_csr(key_pem, list(order.names)))
-            for authorization in orderr.authorizations:
-                if authorization.body.status != messages.STATUS_VALID:
+        orderr = acme.new_order(crypto_util.make_csr(key_pem, list(order.names)))
+        pending = [authorization for authorization in orderr.authorizations
+                   if authorization.body.status != messages.STATUS_VALID]
+        deadline = datetime.now() + timedelta(seconds=order.timeout)
+        if order.challenge == HTTP01:
+            answers = [_challenge(authorization, challenges.HTTP01, account_key)
+                       for authorization in pending]
+            with serve_http01({c.chall.path: value for c, _, value in answers}):
+                for challenge, response, _ in answers:
+                    acme.answer_challenge(challenge, response)
+                orderr = acme.poll_and_finalize(orderr, deadline=deadline)
+        else:
+            placed: list[tuple[str, str]] = []
+            try:
+                for authorization in pending:
                     _answer_dns01(acme, account_key, authorization, order, placed, log)
-            deadline = datetime.now() + timedelta(seconds=order.timeout)
-            orderr = acme.poll_and_finalize(orderr, deadline=deadline)
-        finally:
-            for name, value in placed:
-                _run_hook(order, "cleanup", name, value, check=False)
+                orderr = acme.poll_and_finalize(orderr, deadline=deadline)
+            finally:
+                for name, value in placed:
+                    _run_hook(order, "cleanup", name, value, check=False)
     except errors.ValidationError as error:
         raise AcmeError(_validation_failure(error)) from error
     except messages.Error as error:
@@ -68,6 +116,14 @@ def order_certificate(order: AcmeOrder, files: Staged, *, now: datetime | None =
     except errors.TimeoutError as error:
         raise AcmeError(f"the CA did not issue within {order.timeout} s (acme_timeout)") \
             from error
+    except requests.ConnectionError as error:
+        raise AcmeError(f"cannot reach the ACME CA at {order.directory_url}: "
+                        f"{_reason(error)}") from error
+    except errors.ClientError as error:
+        answer = error.args[0] if error.args else None
+        status = getattr(answer, "status_code", None)
+        raise AcmeError(f"{order.directory_url} answered HTTP {status} (is it an ACME "
+                        "directory?)" if status else f"{error}") from error
     except (errors.Error, requests.RequestException, OSError) as error:
         raise AcmeError(f"{type(error).__name__}: {error}") from error
     chain_pem = orderr.fullchain_pem.encode()
@@ -104,15 +160,22 @@ def _sign_in(acme: client.ClientV2, net: client.ClientNetwork, email: str | None
                                                     body=messages.Registration())
 
 
+def _challenge(authorization: messages.AuthorizationResource, kind: type,
+               account_key: josepy.JWKRSA) -> tuple[messages.ChallengeBody, object, str]:
+    """The authorization's challenge of `kind`, its response and validation value."""
+    domain = authorization.body.identifier.value
+    offered = [c for c in authorization.body.challenges if isinstance(c.chall, kind)]
+    if not offered:
+        raise AcmeError(f"{domain}: the CA offers no {kind.typ} challenge")
+    response, value = offered[0].response_and_validation(account_key)
+    return offered[0], response, value
+
+
 def _answer_dns01(acme: client.ClientV2, account_key: josepy.JWKRSA,
                   authorization: messages.AuthorizationResource, order: AcmeOrder,
                   placed: list[tuple[str, str]], log: Callable[[str], None]) -> None:
     domain = authorization.body.identifier.value
-    offered = [c for c in authorization.body.challenges if isinstance(c.chall, challenges.DNS01)]
-    if not offered:
-        raise AcmeError(f"{domain}: the CA offers no dns-01 challenge")
-    challenge = offered[0]
-    response, value = challenge.response_and_validation(account_key)
+    challenge, response, value = _challenge(authorization, challenges.DNS01, account_key)
     name = challenge.chall.validation_domain_name(domain)
     log(f"{domain}: DNS-01 TXT record {name}")
     placed.append((name, value))
@@ -135,6 +198,12 @@ def _run_hook(order: AcmeOrder, action: str, name: str, value: str, *, domain: s
     if check and done.returncode != 0:
         said = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
         raise AcmeError(f"acme_dns_hook {action} {name} exited {done.returncode}: {said[0]}")
+
+
+def _reason(error: Exception) -> str:
+    """The operating system's words under requests' and urllib3's wrapping, when there are."""
+    found = re.findall(r"\[Errno -?\d+\] [^'\")\]]+", str(error))
+    return found[-1] if found else f"{type(error).__name__}: {error}"
 
 
 def _problem(error: messages.Error) -> str:

@@ -155,3 +155,25 @@ def test_dry_and_a_failed_first_order_change_nothing(acme_site, tmp_path):
             "unauthorized: No TXT records found") in run.stderr, run.stderr[-3000:]
     assert "no host was changed" in run.output
     assert not pki_dir.exists() and serials() == before
+
+
+def test_http01_is_answered_on_port_80_by_the_hosts_of_each_name(acme_site, tmp_path):
+    """Fresh certificates by HTTP-01: Pebble fetches each token from port 80 of the name (the
+    pool's name: whichever balancer holds its address); nothing is left listening after."""
+    pki_dir = tmp_path / "pki"
+    http01 = variant(tmp_path, acme_challenge="http-01", acme_dns_hook=None,
+                     pki_dir=str(pki_dir))
+    try:
+        first = deploy(http01)
+        assert first.output.count(ORDERING) == 3, first.stderr[-3000:]
+        for name in ENDPOINTS:
+            stored = x509.load_pem_x509_certificate(
+                (pki_acme.certificate_folder(pki_dir, name) / pki_acme.CHAIN_FILE).read_bytes())
+            assert served_leaf(name) == stored, name
+        for fqdn in (*TABPY_HOSTS, "tabpylb1.lab.test", "tabpylb2.lab.test"):
+            listening = lab_host(fqdn).run("ss -Htln 'sport = :80'").stdout.strip()
+            assert listening == "", (fqdn, listening)
+        rerun = deploy(http01)
+        assert rerun.changed() == {} and ORDERING not in rerun.output
+    finally:
+        deploy(ACME_INVENTORY)  # the module's own certificates back

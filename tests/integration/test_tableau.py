@@ -339,8 +339,8 @@ def test_tsm_2018_connects_to_an_http_tabpy_as_a_tsm_authorized_user(node, tmp_p
         assert state["last_connection_test"]["detail"].startswith(f"http://{tabpy}:9004")
         assert deploy(inventory, node).changed() == {}
         assert node.counters("tsm")["apply_calls"] == 1
-    finally:
-        deploy(LAB_INVENTORY, node)
+    finally:  # tabpy2 on https again; this Tableau 2018.3 left alone
+        deploy(lab_inventory_with(tmp_path, tableau={}), node)
 
 
 def untrust_lab_ca() -> None:
@@ -521,9 +521,9 @@ def test_bad_rest_inputs_stop_the_run_before_any_change(node, tmp_path):
     assert node.counters("rest")["signin"] == 2  # asked (the wrong token, the unknown site)
 
 
-def test_lab_inventory_leaves_tableau_alone(node):
-    """The plain lab inventory manages no connection: tsm is not even called."""
+def test_a_node_without_tableau_tabpy_host_is_left_alone(node, tmp_path):
+    """A Tableau node without tableau_tabpy_host only gets trust: tsm is not even called."""
     node.install_tsm("2019.4")
-    run = deploy(LAB_INVENTORY, node)
+    run = deploy(lab_inventory_with(tmp_path, tableau={}), node)
     assert connection_ops(run) == {}
     assert ssh(f"test -e {STATE_DIR}/tsm.json", check=False).returncode != 0

@@ -109,11 +109,13 @@ def test_a_plan_waits_for_its_order_with_a_placeholder_and_reuses_a_stored_one(t
 
 
 @pytest.mark.parametrize(("change", "expected"), [
-    ({"acme_dns_hook": None}, f"{HOST}: acme_dns_hook: required with acme_directory_url"),
+    ({"acme_dns_hook": None}, f"{HOST}: acme_dns_hook: required with acme_challenge dns-01"),
+    ({"acme_challenge": "tls-alpn-01"}, f"{HOST}: acme_challenge: must be one of"),
     ({"tabpy_certificate_file": "a.pem", "tabpy_key_file": "a.key"},
      f"{HOST}: acme_directory_url: the certificate comes either from ACME or from "
      "tabpy_certificate_file"),
-    ({"tabpy_cert_ip_addresses": ["192.0.2.1"]}, f"{HOST}: tabpy_cert_ip_addresses: an ACME CA"),
+    ({"tabpy_cert_ip_addresses": ["192.0.2.1"]}, f"{HOST}: tabpy_cert_ip_addresses: the deploy "
+     "orders DNS names only"),
     ({"tabpy_ca_file": "/nonexistent/root.pem"},
      f"{HOST}: tabpy_ca_file: /nonexistent/root.pem: No such file or directory"),
     ({"acme_directory_url": "http://acme.example.com/dir"}, f"{HOST}: acme_directory_url: must "
@@ -175,3 +177,24 @@ def test_only_a_pyinfra_run_without_dry_orders():
          "sys.stdin)]))"], input=json.dumps([argv for argv, _ in RUNS]), capture_output=True,
         text=True, timeout=60, check=True, cwd=Path(__file__).resolve().parents[2])
     assert json.loads(done.stdout) == [allowed for _, allowed in RUNS]
+
+
+def test_a_ca_that_cannot_be_reached_is_one_line_naming_it(tmp_path):
+    import socket
+
+    from tabpy_provision.pki.acme_client import AcmeError, order_certificate
+
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"https://127.0.0.1:{port}/dir"
+    order = acme.AcmeOrder(names=(HOST,), directory_url=url, challenge="dns-01",
+                           folder=tmp_path / "cert",
+                           account_key=tmp_path / "account.pem", dns_hook=("true",),
+                           server_ca=None, email=None, timeout=10, reason="new")
+    files = Staged()
+    with pytest.raises(AcmeError) as error:
+        order_certificate(order, files)
+    assert str(error.value) == f"cannot reach the ACME CA at {url}: [Errno 111] Connection " \
+                               "refused"
+    assert all("certificate" not in change for change in files.changes())  # nothing issued
