@@ -43,6 +43,9 @@ class RestTarget:
     #: Tableau Cloud: no server-level settings, and each site signs in with its own token
     #: (site -> (token name, secret)): a Cloud token reaches its own site only.
     cloud: bool = False
+    #: Tableau Server before 2021.2 holds one connection per site: a replaced connection is
+    #: deleted before the new one is created (later versions: created first, then deleted).
+    one_connection_per_site: bool = False
     site_tokens: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     @property

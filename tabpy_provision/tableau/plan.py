@@ -157,7 +157,7 @@ def plan_tableau_server(host: str, data: Mapping[str, Any],
     tsm = None
     if how in (TSM_CONFIGURATION, TSM_EXTSVC_SSL) or values["tableau_restart_on_trust_change"]:
         tsm = _plan_tsm(host, values, found, how, problems)
-    rest = _plan_rest(host, data, values, problems) if how == REST else None
+    rest = _plan_rest(host, data, values, problems, version) if how == REST else None
     if problems:
         raise settings.SettingsError(problems)
     return TableauPlan(host, values, version, how, connection, tsm, rest,
@@ -360,7 +360,7 @@ def rest_ca(host: str, values: Mapping[str, Any], problems: list[str]) -> bytes 
 
 
 def _plan_rest(host: str, data: Mapping[str, Any], values: Mapping[str, Any],
-               problems: list[str]) -> RestTarget | None:
+               problems: list[str], version: Version) -> RestTarget | None:
     url = (values["tableau_rest_url"] or f"https://{host}").rstrip("/")
     parts = urlsplit(url)
     fqdn = parts.hostname or ""
@@ -383,7 +383,8 @@ def _plan_rest(host: str, data: Mapping[str, Any], values: Mapping[str, Any],
     return RestTarget(url, fqdn, address, parts.port or 443, ca_pem,
                       values["tableau_rest_token_name"], secret,
                       values["tableau_rest_token_site"] or "",
-                      tuple(values["tableau_rest_sites"] or [""]), absent)
+                      tuple(values["tableau_rest_sites"] or [""]), absent,
+                      one_connection_per_site=version < (2021, 2))
 
 
 # --- tsm: commands and their output ------------------------------------------------------------

@@ -259,22 +259,24 @@ def changes(state: RestState, target: RestTarget, connection: Connection,
         if not current.enabled:
             found.append(Change(site, "enable", "analytics extensions"))
         kept = [c for c in current.connections if c.name == connection.name]
+        wanted = []
         if not kept:
-            found.append(Change(site, "create", f"connection {connection.name!r} to "
-                                                f"{connection.url}"))
+            wanted.append(Change(site, "create", f"connection {connection.name!r} to "
+                                                 f"{connection.url}"))
         for remote in kept[:1]:
             differences = connection_differences(remote, connection, password_current(site))
             if differences:
-                found.append(Change(site, "update", f"connection {connection.name!r}: "
-                                    + ", ".join(differences), remote.luid))
-        found += [Change(site, "delete", f"connection {remote.name!r}", remote.luid)
-                  for remote in [*kept[1:], *(c for c in current.connections
-                                              if c.name in target.absent)]]
+                wanted.append(Change(site, "update", f"connection {connection.name!r}: "
+                                     + ", ".join(differences), remote.luid))
+        removed = [Change(site, "delete", f"connection {remote.name!r}", remote.luid)
+                   for remote in [*kept[1:], *(c for c in current.connections
+                                               if c.name in target.absent)]]
+        found += [*removed, *wanted] if target.one_connection_per_site else [*wanted, *removed]
     return found
 
 
 def apply(target: RestTarget, connection: Connection, planned: Sequence[Change]) -> None:
-    """Make the changes in one session (Tableau tests a connection as it is saved)."""
+    """Make the changes, in one session (Tableau Server) or one per site (Tableau Cloud)."""
     body = connection_body(connection)
     with _signed_in(target) as session_for:
         for change in planned:

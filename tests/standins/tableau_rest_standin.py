@@ -8,14 +8,15 @@ HTTPS with its own certificate (from a test CA), and run the real deploy against
 CONFIG: {"listen": [address, port], "certificate": PEM chain, "key": PEM key, "state": path,
 "tokens": {name: {"secret": s, "site": contentUrl}}, "sites": [{"contentUrl": "", "name":
 "Default"}, ...], "seed": {contentUrl: [ConnectionItem, ...]}, "cloud": false,
-"public_roots": PEM path}.
+"version": "2021.4"}.
+
+Before 2021.2 ("version") a site holds one analytics-extension connection: creating a second
+is refused (409; several per site are documented from 2021.2 on).
 
 With "cloud": true it stands in for a Tableau Cloud pod instead (docs/facts-tableau.md#tableau-
 cloud): every site has a contentUrl (signing in to "" is refused, 401), a token signs in to
 its own site and `auth/switchSite` is refused (403: a Cloud token reaches one site), there are
-no server-level settings (404), a connection must have SSL and authentication on (400), and
-the connection test trusts only the roots of "public_roots" (the public CAs Cloud trusts),
-never this machine's trust store.
+no server-level settings (404), and a connection must have SSL and authentication on (400).
 
 Modelled, following docs/facts-tableau.md (Tableau's REST API reference):
 - `POST /api/<version>/auth/signin` with a personal access token (API 3.6+) for the token's
@@ -32,10 +33,10 @@ Modelled, following docs/facts-tableau.md (Tableau's REST API reference):
   site: 409. The list answers `{"connection_metadata_list": [{connection_luid,
   connection_name, connection_type}]}`; a connection's details never include the password
   (these answer shapes are the stand-in's: Tableau's are not documented in the facts).
-- Saving a connection runs Tableau's connection test from this machine (TLS trusting only its
-  OS trust store, basic auth, /evaluate): a failure is a 400 naming the reason.
-- Errors: `{"error": {"summary", "detail", "code"}}`. Counters per call kind and the last
-  connection test (and the last session tokens issued, for leak tests) are in the state file.
+- Saving a connection does not test it (Tableau is not documented to): an unreachable or
+  untrusted TabPy is saved all the same; the deploy's own Test Connection finds it.
+- Errors: `{"error": {"summary", "detail", "code"}}`. Counters per call kind (and the last
+  session tokens issued, for leak tests) are in the state file.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tableau_standin import StateFile, connection_test  # noqa: E402
+from tableau_standin import StateFile  # noqa: E402
 
 CONNECTION_ITEM = "application/vnd.tableau.analyticsextensions.v1.ConnectionItem+json"
 CONNECTION_TYPES = ("TABPY", "RSERVE", "EINSTEIN_DISCOVERY", "GENERIC_API")
@@ -75,7 +76,7 @@ def initial_state(config: dict) -> dict:
         sites[site["contentUrl"]] = {"id": str(uuid.uuid4()), "name": site["name"],
                                      "enabled": False, "connections": connections}
     return {"server": {"enabled": False}, "sites": sites, "sessions": {},
-            "counters": {}, "last_connection_test": None}
+            "counters": {}}
 
 
 def count(state: dict, what: str) -> None:
@@ -120,6 +121,7 @@ class Api:
     def __init__(self, config: dict):
         self.config = config
         self.cloud = bool(config.get("cloud"))
+        self.version = tuple(int(part) for part in config.get("version", "2021.4").split("."))
         self.state = StateFile(Path(config["state"]), initial_state(config))
 
     def handle(self, method: str, path: str, query: dict, headers, body: bytes
@@ -170,7 +172,10 @@ class Api:
                     {"connection_luid": luid, **item["connection_brief"]}
                     for luid, item in site["connections"].items()]}
             if method == "POST":
-                item = self._save(state, site, None, headers, body)
+                item = self._save(site, None, headers, body)
+                if self.version < (2021, 2) and site["connections"]:
+                    raise Refusal(409, "409000", "Conflict", "This version of Tableau Server "
+                                  "holds one analytics extension connection per site.")
                 luid = str(uuid.uuid4())
                 site["connections"][luid] = item
                 count(state, "post_connection")
@@ -184,7 +189,7 @@ class Api:
             if method == "GET":
                 return 200, details(luid, site["connections"][luid])
             if method == "PUT":
-                site["connections"][luid] = self._save(state, site, luid, headers, body)
+                site["connections"][luid] = self._save(site, luid, headers, body)
                 count(state, "put_connection")
                 return 200, details(luid, site["connections"][luid])
             if method == "DELETE":
@@ -244,7 +249,7 @@ class Api:
             raise Refusal(405, "405000", "Method Not Allowed", method)
         return 200, {"enabled": holder["enabled"]}
 
-    def _save(self, state, site, luid, headers, body) -> dict:
+    def _save(self, site, luid, headers, body) -> dict:
         item = check_item(self._json(headers, body, CONNECTION_ITEM))
         name = item["connection_brief"]["connection_name"]
         if any(other["connection_brief"]["connection_name"] == name
@@ -254,18 +259,6 @@ class Api:
             raise Refusal(400, "400000", "Bad Request",
                           "Tableau Cloud requires SSL and authentication for analytics "
                           "extensions")
-        auth = item["is_auth_enabled"]
-        passed, detail = connection_test(item["host"], item["port"], item["is_ssl_enabled"],
-                                         item.get("username") if auth else None,
-                                         item.get("password") if auth else None,
-                                         cafile=self.config.get("public_roots") if self.cloud
-                                         else None)
-        state["last_connection_test"] = {"ok": passed, "detail": detail, "at": time.time(),
-                                         "username": item.get("username", ""),
-                                         "password": item.get("password", "")}
-        if not passed:
-            raise Refusal(400, "400000", "Bad Request",
-                          f"Unable to connect to the analytics extension: {detail}")
         return item
 
     @staticmethod

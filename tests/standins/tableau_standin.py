@@ -1,66 +1,19 @@
 """STAND-IN support shared by the Tableau Server stand-ins (tsm_standin.py and
 tableau_rest_standin.py), for tests only: no Tableau Server can run here.
 
-What Tableau Server does with an analytics-extension connection it is given: it connects to
-TabPy - over TLS trusting only the machine's OS trust store (docs/facts-tableau.md), with basic auth
-when credentials are set - and runs a script (`/evaluate`), as its "Test Connection" does.
-Also a JSON state file shared under a lock. Standard library only: it runs with a lab host's
+A JSON state file shared under a lock. (Neither stand-in connects to TabPy when a connection
+is applied or saved: Tableau is not documented to; the deploy's own Test Connection does.)
+Standard library only: it runs with a lab host's
 /usr/bin/python3 (3.11).
 """
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import http.client
 import json
 import os
-import ssl
 from contextlib import contextmanager, suppress
 from pathlib import Path
-
-TEST_SCRIPT = {"script": "return [x * 2 for x in _arg1]", "data": {"_arg1": [21]}}
-TEST_ANSWER = [42]
-
-
-def connection_test(host: str, port: int, use_ssl: bool, username: str | None,
-                    password: str | None, timeout: float = 10,
-                    cafile: str | None = None) -> tuple[bool, str]:
-    """(passed, what happened): Tableau's test of a TabPy connection from this machine,
-    trusting its OS trust store, or only the roots in `cafile` (Tableau Cloud's public
-    roots)."""
-    where = f"{'https' if use_ssl else 'http'}://{host}:{port}"
-    try:
-        if use_ssl:
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                host, port, timeout=timeout, context=ssl.create_default_context(cafile=cafile))
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
-        headers = {"Content-Type": "application/json"}
-        if username:
-            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-            headers["Authorization"] = f"Basic {token}"
-        conn.request("POST", "/evaluate", body=json.dumps(TEST_SCRIPT), headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-        conn.close()
-    except ssl.SSLError as error:
-        return False, f"{where}: TLS handshake failed: {error}"
-    except OSError as error:
-        return False, f"{where}: cannot connect: {type(error).__name__}: {error}"
-    except http.client.HTTPException as error:
-        return False, f"{where}: bad answer: {type(error).__name__}: {error}"
-    if response.status == 401:
-        return False, f"{where}: TabPy refused the credentials (HTTP 401)"
-    if response.status != 200:
-        return False, f"{where}: /evaluate answered HTTP {response.status}"
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        answer = None
-    if answer != TEST_ANSWER:
-        return False, f"{where}: /evaluate returned {body[:80]!r}, expected {TEST_ANSWER}"
-    return True, f"{where}: /evaluate answered {answer}"
 
 
 class StateFile:

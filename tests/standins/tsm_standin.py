@@ -18,13 +18,12 @@ Modelled, following docs/facts-tableau.md (Tableau's TSM CLI reference):
 - `tsm pending-changes list` ("There are no pending changes." or one `key: value` line each,
   passwords masked), `discard`, `apply [--ignore-prompt] [-iw] [--request-timeout S]`. An apply
   of changes needing a restart asks first unless --ignore-prompt, and restarts Tableau Server
-  (restart counter). Before making the new setting current it does what Tableau does with it:
-  an /evaluate request to TabPy - TLS trusting only the OS trust store, basic auth - and fails
-  loudly (exit 1, the pending changes kept) when TabPy is unreachable, untrusted or refuses the
-  credentials.
+  (restart counter). Tableau is not documented to test the connection when it applies it, so
+  neither does the stand-in: an unreachable or untrusted TabPy is applied all the same (the
+  deploy's own Test Connection, from the node, is what finds it).
 - `tsm restart`, `tsm version`, `tsm logout`; the global option `-s URL` is accepted.
 Errors are tsm-like (`Error: ...`, exit 1). State, counters (`apply_calls`, `applies`,
-`restarts`) and the last connection test are in $TSM_STANDIN_STATE (default
+`restarts`) are in $TSM_STANDIN_STATE (default
 /var/lib/tableau-standin/tsm.json; group tsmadmin). Exit codes and exact texts of the real tsm
 are not documented: these are the stand-in's.
 """
@@ -41,13 +40,12 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tableau_standin import StateFile, connection_test  # noqa: E402
+from tableau_standin import StateFile  # noqa: E402
 
 STATE = StateFile(Path(os.environ.get("TSM_STANDIN_STATE",
                                       "/var/lib/tableau-standin/tsm.json")),
                   {"config": {}, "pending": {}, "sessions": {},
-                   "counters": {"apply_calls": 0, "applies": 0, "restarts": 0},
-                   "last_connection_test": None})
+                   "counters": {"apply_calls": 0, "applies": 0, "restarts": 0}})
 AUTHORIZED_GROUP = "tsmadmin"
 SESSION_SECONDS = 7200
 EXTSVC = "vizqlserver.extsvc."
@@ -271,19 +269,6 @@ def cmd_pending_changes(state: dict, args: list[str]) -> str:
         if sys.stdin.readline().strip().lower() != "y":
             raise Failure("Apply canceled.")
     config = {**state["config"], **pending}
-    if any(key.startswith(EXTSVC) for key in pending) and config.get(f"{EXTSVC}host"):
-        use_ssl = config.get(f"{EXTSVC}ssl.enable") == "true"
-        passed, detail = connection_test(
-            config[f"{EXTSVC}host"], int(config.get(f"{EXTSVC}port", "9004")), use_ssl,
-            config.get(f"{EXTSVC}username") if use_ssl else None,
-            config.get(f"{EXTSVC}password") if use_ssl else None,
-            int(config.get(f"{EXTSVC}connect_timeout_ms", "10000")) / 1000)
-        state["last_connection_test"] = {"ok": passed, "detail": detail, "at": time.time(),
-                                         "username": config.get(f"{EXTSVC}username", ""),
-                                         "password": config.get(f"{EXTSVC}password", "")}
-        if not passed:
-            raise Failure(f"Applying the pending changes failed: the analytics extension "
-                          f"(external service) connection test failed: {detail}")
     state["config"] = config
     state["pending"] = {}
     state["counters"]["applies"] += 1

@@ -1,6 +1,8 @@
-"""The REST client's refusals (tableau/rest.py), against the REST API stand-in run on loopback
-(tests/standins/tableau_rest_standin.py, HTTPS with a test CA's certificate): a refused token,
-an unreachable server, an unknown site, and a Tableau Cloud pod's per-site sign-in."""
+"""The REST client (tableau/rest.py) against the REST API stand-in run on loopback
+(tests/standins/tableau_rest_standin.py, HTTPS with a test CA's certificate): reads and
+changes, a refused token (at sign-in, and revoked between the read and the change), an
+unreachable server, an unknown site, the one-connection-per-site servers before 2021.2, and a
+Tableau Cloud pod's per-site sign-in."""
 
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import pytest
 
 from tabpy_provision import pki
 from tabpy_provision.pki.certs import private_key_pem
-from tabpy_provision.tableau.connection import RestTarget
-from tabpy_provision.tableau.rest import RestError, read_state
+from tabpy_provision.tableau.connection import Connection, RestTarget
+from tabpy_provision.tableau.rest import RestError, apply, changes, read_state
 from tests.company_ca import CompanyCa
 
 STANDIN = Path(__file__).resolve().parents[1] / "standins" / "tableau_rest_standin.py"
@@ -31,11 +33,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start(folder: Path, ca: CompanyCa, **config) -> tuple[subprocess.Popen, int]:
+CONNECTION = Connection("tabpy.example.com", 9004, True, "tableau", "pw-1", None, "TabPy")
+OLD = {"host": "old.example.com", "port": 9004, "is_ssl_enabled": True, "is_auth_enabled": False,
+       "connection_brief": {"connection_name": "Old TabPy", "connection_type": "TABPY"}}
+SITES = [{"contentUrl": "", "name": "Default"}, {"contentUrl": "marketing", "name": "Marketing"}]
+
+
+def start(folder: Path, ca: CompanyCa, port: int | None = None, **config
+          ) -> tuple[subprocess.Popen, int]:
     leaf, key = ca.leaf(NAME)
     (folder / "rest.crt").write_bytes(pki.to_pem(leaf) + pki.to_pem(ca.inter))
     (folder / "rest.key").write_bytes(private_key_pem(key))
-    port = free_port()
+    port = port or free_port()
     (folder / "rest.json").write_text(json.dumps({
         "listen": ["127.0.0.1", port], "certificate": str(folder / "rest.crt"),
         "key": str(folder / "rest.key"), "state": str(folder / "state.json"), **config}))
@@ -57,15 +66,22 @@ def ca():
     return CompanyCa("REST test")
 
 
+def stop(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait()
+
+
 @pytest.fixture
 def server(tmp_path, ca):
     process, port = start(tmp_path, ca, tokens={"deploy": {"secret": SECRET, "site": ""}},
-                          sites=[{"contentUrl": "", "name": "Default"},
-                                 {"contentUrl": "marketing", "name": "Marketing"}])
+                          sites=SITES)
     yield RestTarget(f"https://{NAME}:{port}", NAME, "127.0.0.1", port, pki.to_pem(ca.root),
                      "deploy", SECRET, "", ("", "marketing"))
-    process.kill()
-    process.wait()
+    stop(process)
+
+
+def plan(target: RestTarget) -> list:
+    return changes(read_state(target, CONNECTION.name), target, CONNECTION, lambda site: False)
 
 
 @pytest.fixture
@@ -78,8 +94,7 @@ def pod(tmp_path, ca):
     yield RestTarget(f"https://{NAME}:{port}", NAME, "127.0.0.1", port, pki.to_pem(ca.root),
                      "deploy-finance", SECRET, "finance", tuple(sites), cloud=True,
                      site_tokens=tokens), tmp_path / "state.json"
-    process.kill()
-    process.wait()
+    stop(process)
 
 
 def test_a_signed_in_read_of_every_site(server):
@@ -130,3 +145,68 @@ def test_a_cloud_token_of_another_site_is_refused(pod):
     with pytest.raises(RestError) as error:
         read_state(replace(target, site_tokens=tokens), "TabPy")
     assert error.value.status == 401
+
+
+def test_a_change_is_made_once_and_then_there_is_nothing_to_change(server):
+    planned = plan(server)
+    assert [c.action for c in planned] == ["enable", "enable", "create", "enable", "create"]
+    apply(server, CONNECTION, planned)
+    assert [c.action for c in plan(server)] == ["update", "update"]  # the password: unknown
+    state = read_state(server, CONNECTION.name)
+    assert state.server_enabled and all(site.enabled for site in state.sites.values())
+    assert changes(state, server, CONNECTION, lambda site: True) == []
+
+
+@pytest.mark.parametrize(("version", "one_per_site"), [("2020.4", True), ("2021.4", False)])
+def test_a_replaced_connection_goes_first_where_a_site_holds_one(tmp_path, ca, version,
+                                                                 one_per_site):
+    process, port = start(tmp_path, ca, tokens={"deploy": {"secret": SECRET, "site": ""}},
+                          sites=SITES[:1], seed={"": [OLD]}, version=version)
+    try:
+        target = RestTarget(f"https://{NAME}:{port}", NAME, "127.0.0.1", port,
+                            pki.to_pem(ca.root), "deploy", SECRET, "", ("",), ("Old TabPy",),
+                            one_connection_per_site=one_per_site)
+        planned = plan(target)
+        actions = [c.action for c in planned if c.site == ""]
+        assert actions == (["enable", "delete", "create"] if one_per_site else
+                           ["enable", "create", "delete"])
+        if one_per_site:  # created first, it is refused: the site holds the old one
+            with pytest.raises(RestError) as refused:
+                apply(target, CONNECTION, plan(replace(target, one_connection_per_site=False)))
+            assert refused.value.status == 409
+        apply(target, CONNECTION, plan(target))
+        [site] = read_state(target, CONNECTION.name).sites.values()
+        assert [c.name for c in site.connections] == [CONNECTION.name]
+    finally:
+        stop(process)
+
+
+def test_a_token_revoked_after_the_read_stops_the_change(tmp_path, ca):
+    process, port = start(tmp_path, ca, tokens={"deploy": {"secret": SECRET, "site": ""}},
+                          sites=SITES[:1])
+    target = RestTarget(f"https://{NAME}:{port}", NAME, "127.0.0.1", port, pki.to_pem(ca.root),
+                        "deploy", SECRET, "", ("",))
+    planned = plan(target)
+    stop(process)
+    process, _ = start(tmp_path, ca, port, tokens={"deploy": {"secret": "new", "site": ""}},
+                       sites=SITES[:1])
+    try:
+        with pytest.raises(RestError) as error:
+            apply(target, CONNECTION, planned)
+        assert error.value.status == 401 and error.value.setting == "tableau_rest_token_secret"
+    finally:
+        stop(process)
+    with pytest.raises(RestError) as gone:  # and with nobody listening any more
+        apply(target, CONNECTION, planned)
+    assert f"(127.0.0.1:{port}): ConnectionRefusedError" in str(gone.value)
+
+
+def test_a_cloud_pod_is_changed_site_by_site_without_the_server_level(pod):
+    target, state_file = pod
+    planned = plan(target)
+    assert {(c.site, c.action) for c in planned} == {
+        ("finance", "enable"), ("finance", "create"), ("marketing", "enable"),
+        ("marketing", "create")}
+    apply(target, CONNECTION, planned)
+    counters = json.loads(state_file.read_text())["counters"]
+    assert counters["post_connection"] == 2 and "put_server" not in counters
