@@ -5,10 +5,12 @@ file contents travel only on a command's stdin and stdout."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import gevent
 from pyinfra.api import FunctionCommand, StringCommand
@@ -85,12 +87,17 @@ def _probe_root_access(target) -> str | None:
     return None
 
 
-def on_every_host(hosts: Iterable, function: Callable) -> list:
-    """`function(host)` for every host at once (greenlets, the way pyinfra runs operations on
-    hosts), the results in the hosts' order; the first error is raised."""
-    greenlets = [gevent.spawn(function, target) for target in hosts]
+def at_once(calls: Iterable[Callable[[], Any]]) -> list:
+    """Every call at once (greenlets, the way pyinfra runs operations on hosts), the results in
+    the calls' order; the first error is raised."""
+    greenlets = [gevent.spawn(call) for call in calls]
     gevent.joinall(greenlets, raise_error=True)
     return [greenlet.value for greenlet in greenlets]
+
+
+def on_every_host(hosts: Iterable, function: Callable) -> list:
+    """`function(host)` for every host at once, the results in the hosts' order."""
+    return at_once(functools.partial(function, target) for target in hosts)
 
 
 def read_once(target, fact, **arguments):

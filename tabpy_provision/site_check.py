@@ -14,6 +14,7 @@ the fence each TabPy server has loaded
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from pyinfra.api import Config, State
@@ -188,25 +189,32 @@ def main(argv: list[str]) -> int:
         inventory = make_inventory(argv[0])
     state.init(inventory, Config())
     correct_pyinfra()
-    rows, plans = [], {}
+    plans, unplanned = {}, []
     files = Staged()  # a report: what planning would write is never applied
     for host in inventory.get_group(TABPY_GROUP, []):
         try:
             plans[host.name] = plan_tabpy_server(host.name, host.data.dict(), files=files)
-            rows.append(check_host(plans[host.name]))
         except SettingsError as error:
-            rows.append({"host": host.name, "endpoint": "-", "result": "FAIL",
-                         "detail": "; ".join(error.problems)})
+            unplanned.append({"host": host.name, "endpoint": "-", "result": "FAIL",
+                              "detail": "; ".join(error.problems)})
     pools, problems = plan_pools(inventory, plans, files)
-    rows += [{"host": line.split(":", 1)[0], "endpoint": "-", "result": "FAIL",
-              "detail": line} for line in problems]
-    rows += [check_endpoint(pool.host, pool.endpoint_args, pool.check_credentials,
-                            pool.evaluate) for pool in pools.values()]
-    rows += tableau_rows(state, list(plans.values()), tableau_pools(pools.values()))
-    rows += cloud_rows(inventory, plans, pools)
-    rows += client_rows(state, plans, pools)
+    unplanned += [{"host": line.split(":", 1)[0], "endpoint": "-", "result": "FAIL",
+                   "detail": line} for line in problems]
+    # Every check at once (greenlets): each waits on the network, not on this machine.
+    checks = [*(functools.partial(lambda plan: [check_host(plan)], plan)
+                for plan in plans.values()),
+              *(functools.partial(lambda pool: [check_endpoint(
+                  pool.host, pool.endpoint_args, pool.check_credentials, pool.evaluate)], pool)
+                for pool in pools.values()),
+              lambda: tableau_rows(state, list(plans.values()), tableau_pools(pools.values())),
+              lambda: cloud_rows(inventory, plans, pools),
+              lambda: client_rows(state, plans, pools)]
     if not problems:
-        rows += fence_rows(state, plans, pools)
+        checks.append(lambda: fence_rows(state, plans, pools))
+    rows = list(unplanned)
+    with ctx_state.use(state):  # set once, here, for the greenlets
+        for found in remote.at_once(checks):
+            rows += found
     columns = ("host", "endpoint", "result", "detail")
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns} if rows else {}
     print("  ".join(c.ljust(widths.get(c, len(c))) for c in columns))
