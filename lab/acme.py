@@ -158,7 +158,8 @@ def publish_lab_names() -> None:
     """Every lab name in pebble-challtestsrv (Pebble's resolver), for HTTP-01: the CA then
     reaches port 80 of the host a name is on (the pool's name: its virtual address)."""
     names = {h.fqdn: h.address for h in LAB_HOSTS} | SERVICE_NAMES
-    for name, address in names.items():
+    for name, address in names.items():  # add-a adds to what is there: cleared first
+        _dns_management("clear-a", {"host": f"{name}."})
         _dns_management("add-a", {"host": f"{name}.", "addresses": [address]})
 
 
