@@ -3,9 +3,8 @@
 from pyinfra import host, state
 
 from tabpy_provision.deploys.pool_balancer import pool_balancer
-from tabpy_provision.operations import barrier
+from tabpy_provision.operations import barrier, host_failed
 from tabpy_provision.preflight import preflight
-from tabpy_provision.summary import host_failed
 
 checked = preflight(state)
 # The pool changes after its TabPy processes (new ones exist, removed ones were drained).

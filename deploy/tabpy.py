@@ -5,10 +5,9 @@ does the rest of the balancers)."""
 from pyinfra import host, state
 
 from tabpy_provision.deploys.tabpy_server import tabpy_server
-from tabpy_provision.operations import barrier
+from tabpy_provision.operations import barrier, host_failed
 from tabpy_provision.pool.operations import backend_cas_widened
 from tabpy_provision.preflight import preflight
-from tabpy_provision.summary import host_failed
 
 checked = preflight(state)
 if host.name in checked.balancers:

@@ -28,6 +28,7 @@ from tabpy_provision.facts import (
     TextFiles,
 )
 from tabpy_provision.release import CHECKSUMS, MANIFEST, Release
+from tabpy_provision.summary import note_failure
 from tabpy_provision.trust import ClientTrustPlan
 
 
@@ -217,14 +218,24 @@ def controller_check(check: Callable[[], tuple[bool, str]], success_note: str = 
     yield fail_command(detail)
 
 
-def fail_command(detail: str) -> FunctionCommand:
-    """A command that fails the host, saying why."""
+def fail_command(detail: str, *, in_summary: bool = False) -> FunctionCommand:
+    """A command that fails the host, saying why (`in_summary`: also as its reason in the
+    end-of-run summary)."""
 
     def fail(state, host) -> bool:  # (state, host): pyinfra then uses the return value
+        if in_summary:
+            note_failure(state, host.name, detail)
         host.log_styled(detail, fg="red")
         return False
 
     return FunctionCommand(fail, (), {})
+
+
+@operation(is_idempotent=False)
+def host_failed(reason: str):
+    """Fail this host with `reason` at this point of its run (what came before stays done),
+    e.g. a certificate renewal that failed while the current certificate keeps serving."""
+    yield fail_command(reason, in_summary=True)
 
 
 @operation()

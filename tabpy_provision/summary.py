@@ -5,7 +5,7 @@ goes on with the others; its own output shows each error where it happened.)"""
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, operation
+from pyinfra.api import operation
 from pyinfra.api.state import BaseStateCallback, State
 
 from tabpy_provision.run import run_of
@@ -37,19 +37,6 @@ def summary_lines(state: State) -> list[str]:
     reasons = run_of(state).failures
     return [f"{host.name}: {reasons.get(host.name, 'unreachable (could not connect)')}"
             for host in sorted(state.failed_hosts, key=lambda h: h.name)]
-
-
-@operation(is_idempotent=False)
-def host_failed(reason: str):
-    """Fail this host with `reason` at this point of its run (what came before stays done),
-    e.g. a certificate renewal that failed while the current certificate keeps serving."""
-    yield FunctionCommand(_fail, (reason,), {})
-
-
-def _fail(state, host, reason: str) -> bool:
-    note_failure(state, host.name, reason)
-    host.log_styled(reason, fg="red")
-    return False
 
 
 @operation()

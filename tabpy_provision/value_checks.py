@@ -263,7 +263,7 @@ def command(value: Any) -> str | None:
     """A command as its arguments (run without a shell)."""
     if not isinstance(value, list | tuple) or not value:
         return f"must be a command as a list of its arguments, got {value!r}"
-    return next((p for p in map(non_empty_text, value) if p), None)
+    return text_list(value)
 
 
 def instance_count(value: Any) -> str | None:
