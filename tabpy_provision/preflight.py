@@ -497,11 +497,11 @@ def _plan_tableau(state: State, result: Preflight) -> list[str]:
     before any change."""
     problems: list[str] = []
     pools = tableau_pools(result.balancers.values())
-    for host in (*state.inventory.get_group(tableau.GROUP, []),
-                 *state.inventory.get_group(tableau_cloud.GROUP, [])):
+    cloud = state.inventory.get_group(tableau_cloud.GROUP, [])
+    for host in (*state.inventory.get_group(tableau.GROUP, []), *cloud):
         data = host.data.dict()
         try:
-            if host in state.inventory.get_group(tableau_cloud.GROUP, []):
+            if host in cloud:
                 plan = tableau_cloud.plan_tableau_cloud(host.name, data,
                                                         list(result.plans.values()), pools)
             else:
