@@ -20,6 +20,8 @@ Archive (uncompressed tar - wheels are already compressed - byte-for-byte determ
 
 Refresh a lock with ``python -m tabpy_provision.wheelhouse lock --abi cp311 --abi cp313`` and
 prefetch archives with ``python -m tabpy_provision.wheelhouse build --abi cp311 --abi cp313``.
+Extra requirements (``--requirement statsmodels==0.15.0``): wheelhouse_extras.py, an "extras
+lock" in ``--locks-dir`` and an archive ``tabpy-<version>-<abi>-<arch>+<digest>.tar``.
 Stdlib only; pip runs in a subprocess with the controller's own pip configuration (a corporate
 index or proxy set there is honoured).
 """
@@ -73,10 +75,21 @@ class Wheelhouse:
     tabpy_version: str
     abi: str
     arch: str
+    #: The extra requirements resolved with TabPy's pins (wheelhouse_extras); () for the base.
+    requirements: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
-        return f"tabpy-{self.tabpy_version}-{self.abi}-{self.arch}"
+        return _wheelhouse_name(self.tabpy_version, self.abi, self.arch, self.requirements)
+
+
+def _wheelhouse_name(tabpy_version: str, abi: str, arch: str, requirements: Sequence[str]) -> str:
+    name = f"tabpy-{tabpy_version}-{abi}-{arch}"
+    if not requirements:
+        return name
+    from tabpy_provision.wheelhouse_extras import requirements_digest
+
+    return f"{name}+{requirements_digest(requirements)}"
 
 
 # --- pure pieces -----------------------------------------------------------------------------
@@ -297,14 +310,19 @@ def _pip_error(what: str, returncode: int, stderr: str) -> str:
     )
 
 
-def _run_pip(python: str, args: Sequence[str], what: str) -> str:
-    """Run ``python -m pip ARGS``; its stdout, or WheelhouseError with pip's last error lines."""
+def _pip_process(python: str, args: Sequence[str], what: str) -> subprocess.CompletedProcess:
+    """Run ``python -m pip ARGS``, whatever its exit status; WheelhouseError if it cannot run."""
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH), PIP_DISABLE_PIP_VERSION_CHECK="1")
     command = [python, "-m", "pip", *args, "--no-input", "--progress-bar", "off"]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+        return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     except OSError as exc:
         raise WheelhouseError(f"{what}: cannot run {python}: {exc}") from exc
+
+
+def _run_pip(python: str, args: Sequence[str], what: str) -> str:
+    """Run ``python -m pip ARGS``; its stdout, or WheelhouseError with pip's last error lines."""
+    done = _pip_process(python, args, what)
     if done.returncode != 0:
         raise WheelhouseError(_pip_error(what, done.returncode, done.stderr))
     return done.stdout
@@ -382,12 +400,16 @@ def _build(
     arch: str,
     python: str,
     log: Log,
+    lock_text: str | None = None,
 ) -> str:
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=archive.parent))
     try:
         wheels_dir, uv_dir = work / "wheels", work / "uv"
         wheels_dir.mkdir()
         uv_dir.mkdir()
+        if lock_text is not None:  # an extras lock: pip reads it from the work folder
+            lock = work / lock.name
+            lock.write_text(lock_text)
         log(f"  pip wheel {' '.join(SDIST_ONLY)} (sdist-only on PyPI) ...")
         _build_sdist_wheels(python, wheels_dir, pins)
         log(f"  pip download {len(pins)} locked wheels for {abi} {arch} ...")
@@ -462,15 +484,34 @@ def _identity(lock_digest: str) -> str:
     return hashlib.sha256(f"{lock_digest} uv {UV_VERSION}".encode()).hexdigest()
 
 
-def find_wheelhouse(tabpy_version: str, abi: str, *, arch: str = "x86_64",
-                    cache_dir: Path | None = None) -> tuple[Wheelhouse, bool]:
-    """(the wheelhouse for this TabPy/ABI/arch, whether a complete one is cached); writes
-    nothing (a check: ensure_wheelhouse builds)."""
-    _, _, lock_digest = _checked_lock(tabpy_version, abi, arch)
+def _wheelhouse(tabpy_version: str, abi: str, arch: str, cache_dir: Path | None,
+                lock_text: str | None) -> tuple[Wheelhouse, Path, dict[str, str], str]:
+    """(the wheelhouse, its lock, the lock's pins and sha256): from the base lock for this
+    TabPy/ABI/arch, or from ``lock_text``, an extras lock resolved on it. Reads only."""
+    if lock_text is None:
+        lock, pins, lock_digest = _checked_lock(tabpy_version, abi, arch)
+        requirements: tuple[str, ...] = ()
+    else:
+        from tabpy_provision.wheelhouse_extras import checked_extras_lock
+
+        pins, requirements = checked_extras_lock(tabpy_version, abi, arch, lock_text)
+        lock_digest = hashlib.sha256(lock_text.encode()).hexdigest()
+        lock = Path(_wheelhouse_name(tabpy_version, abi, arch, requirements) + ".txt")
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "wheelhouse"
-    archive = directory / f"tabpy-{tabpy_version}-{abi}-{arch}.tar"
-    found = Wheelhouse(archive, _identity(lock_digest), tabpy_version, abi, arch)
-    return found, _cached(archive, lock_digest) is not None
+    name = _wheelhouse_name(tabpy_version, abi, arch, requirements)
+    found = Wheelhouse(directory / f"{name}.tar", _identity(lock_digest), tabpy_version, abi,
+                       arch, requirements)
+    return found, lock, pins, lock_digest
+
+
+def find_wheelhouse(tabpy_version: str, abi: str, *, arch: str = "x86_64",
+                    cache_dir: Path | None = None,
+                    lock_text: str | None = None) -> tuple[Wheelhouse, bool]:
+    """(the wheelhouse for this TabPy/ABI/arch, whether a complete one is cached); writes
+    nothing (a check: ensure_wheelhouse builds). ``lock_text``: the text of an extras lock
+    (wheelhouse_extras) for this TabPy/ABI/arch, whose wheelhouse is meant instead."""
+    found, _, _, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text)
+    return found, _cached(found.archive, lock_digest) is not None
 
 
 def ensure_wheelhouse(
@@ -482,30 +523,30 @@ def ensure_wheelhouse(
     python: str = sys.executable,
     log: Log = print,
     force: bool = False,
+    lock_text: str | None = None,
 ) -> Wheelhouse:
     """The cached archive for this TabPy/ABI/arch, built first when missing or stale.
 
     ``cache_dir`` holds the archives (default ``default_cache_dir() / "wheelhouse"``). A cached
     archive is reused when it is complete (written last, atomically), matches its manifest's
-    sha256 and was built from the current lock file and UV_VERSION.
+    sha256 and was built from the current lock file and UV_VERSION. ``lock_text``: as for
+    find_wheelhouse, the extras lock whose pins are built instead of the base lock's.
     """
-    lock, pins, lock_digest = _checked_lock(tabpy_version, abi, arch)
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "wheelhouse"
-    directory.mkdir(parents=True, exist_ok=True)
-    name = f"tabpy-{tabpy_version}-{abi}-{arch}"
-    archive = directory / f"{name}.tar"
-    with _exclusive(directory / f".{name}.lock", log):
+    found, lock, pins, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text)
+    archive = found.archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(archive.with_name(f".{found.name}.lock"), log):
         digest = None if force else _cached(archive, lock_digest)
         if digest is None:
             started = time.monotonic()
             log(f"building wheelhouse tabpy {tabpy_version} {abi} {arch} from {lock.name} ...")
-            digest = _build(archive, pins, lock, lock_digest, abi, arch, python, log)
+            digest = _build(archive, pins, lock, lock_digest, abi, arch, python, log, lock_text)
             size = archive.stat().st_size / 1e6
             log(
                 f"wheelhouse {archive.name}: {size:.1f} MB, sha256 {digest}, "
                 f"{time.monotonic() - started:.1f} s"
             )
-    return Wheelhouse(archive, _identity(lock_digest), tabpy_version, abi, arch)
+    return found
 
 
 # --- CLI ------------------------------------------------------------------------------------
@@ -523,6 +564,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd.add_argument("--tabpy-version", default=TABPY_VERSION_DEFAULT)
         cmd.add_argument("--arch", default="x86_64")
         cmd.add_argument("--python", default=sys.executable, help="interpreter whose pip runs")
+        cmd.add_argument("--requirement", action="append", default=[], metavar="REQ",
+                         help="extra requirement resolved with TabPy's pins (repeat)")
+        cmd.add_argument("--locks-dir", type=Path, default=Path("locks"),
+                         help="folder of the extras locks (default: ./locks)")
     build = sub.choices["build"]
     build.add_argument("--cache-dir", type=Path, help="default: <cache>/wheelhouse")
     build.add_argument("--force", action="store_true", help="rebuild even when cached")
@@ -535,21 +580,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         for abi in args.abi:
             started = time.monotonic()
             if args.command == "lock":
-                from tabpy_provision.wheelhouse_lock import write_lock
+                from tabpy_provision import wheelhouse_lock as wl
 
-                path = write_lock(args.tabpy_version, abi, args.arch, python=args.python, log=log)
+                path = wl.write_extras_lock(
+                    args.tabpy_version, abi, args.arch, args.requirement, args.locks_dir,
+                    python=args.python, log=log,
+                ) if args.requirement else wl.write_lock(
+                    args.tabpy_version, abi, args.arch, python=args.python, log=log)
                 count = len(parse_lock(path.read_text()))
                 print(f"{path}  {count} pins  {time.monotonic() - started:.1f} s")
             else:
+                lock_text = None
+                if args.requirement:
+                    from tabpy_provision.wheelhouse_extras import read_extras_lock
+
+                    lock_text = read_extras_lock(args.tabpy_version, abi, args.arch,
+                                                 args.requirement, args.locks_dir)
                 found = ensure_wheelhouse(
-                    args.tabpy_version,
-                    abi,
-                    arch=args.arch,
-                    cache_dir=args.cache_dir,
-                    python=args.python,
-                    log=log,
-                    force=args.force,
-                )
+                    args.tabpy_version, abi, arch=args.arch, cache_dir=args.cache_dir,
+                    python=args.python, log=log, force=args.force, lock_text=lock_text)
                 size = found.archive.stat().st_size / 1e6
                 print(
                     f"{found.archive}  {size:.1f} MB  sha256 {sha256_file(found.archive)}  "
