@@ -17,6 +17,7 @@ OPERATION_PHASES = (
     ("Health check", "checks (health, pool, through the pool)"),
     ("serving", "checks (health, pool, through the pool)"),
     ("as Tableau does", "checks (health, pool, through the pool)"),
+    ("Functions and pre-built models", "functions (publish, examples)"),
     ("Fence:", "fence (nftables)"),
     ("Trust ", "trust stores"),
     ("trust store", "trust stores"),

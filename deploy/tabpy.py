@@ -16,7 +16,7 @@ if host.name in checked.balancers:
 barrier(name="Before the TabPy servers roll")
 if host.name in checked.plans:
     plan = checked.plans[host.name]
-    tabpy_server(plan, checked.wheelhouses[host.name], checked.members(plan),
-                 checked.fences[host.name], checked.platforms[host.name])
+    tabpy_server(plan, checked.wheelhouses[host.name], checked.nltk_data[host.name],
+                 checked.members(plan), checked.fences[host.name], checked.platforms[host.name])
     if plan.tls is not None and plan.tls.acme_error:
         host_failed(name="ACME certificate renewal", reason=plan.tls.acme_error)

@@ -47,6 +47,13 @@ tabpy_servers = (_hosts("tabpy_servers"), {
     "tabpy_outbound_allowed": ["169.254.213.31:22"],
     # Small enough for the lab's tests to reach (the lab hosts share this machine's memory).
     "tabpy_memory_max": "1G",
+    # What the analysts' scripts get (docs/functions.md): a library besides TabPy's own (its
+    # lock is locks/tabpy-2.16.0-*+d2597b874d70.txt), TabPy's pre-built models (Sentiment
+    # Analysis with NLTK's VADER lexicon, shipped from PyPI's vadersentiment) and the lab's
+    # function files, on every TabPy process.
+    "tabpy_requirements": ["statsmodels==0.15.0"],
+    "tabpy_prebuilt_models": ["anova", "ttest", "PCA", "Sentiment Analysis"],
+    "tabpy_functions_dir": "functions/lab",
 })
 # HAProxy in front of every TabPy process of tabpy_servers, as tabpy.lab.test (lab/hosts.py),
 # on two balancers; keepalived keeps the name's address on one whose HAProxy runs.

@@ -8,6 +8,7 @@ import shlex
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
 from tabpy_provision.firewall import rules as fence_rules
+from tabpy_provision.functions import source as functions_source
 
 
 class PythonTarget(FactBase):
@@ -228,13 +229,38 @@ class TextFiles(FactBase):
                              'do [ -f "$f" ] || continue; echo "==> ${f##*/}"; cat "$f"; done')
 
     def process(self, output):
-        files: dict[str, list[str]] = {}
-        for line in output:
-            if line.startswith("==> "):
-                current = files.setdefault(line[4:], [])
-            else:
-                current.append(line)
-        return files
+        return files_by_header(output)
+
+
+def files_by_header(output) -> dict[str, list[str]]:
+    """`==> NAME` header lines, each followed by that file's lines -> {NAME: lines}."""
+    files: dict[str, list[str]] = {}
+    for line in output:
+        if line.startswith("==> "):
+            current = files.setdefault(line[4:], [])
+        else:
+            current.append(line)
+    return files
+
+
+class PublishedFunctions(FactBase):
+    """{state folder: ({endpoint: the digest this deploy published it with, or None}, whether
+    the folder holds the publisher's `record`)} of each TabPy process; ({}, False) for a
+    process without endpoints, a state.ini or a record yet."""
+
+    default = dict
+
+    def command(self, folders, record):
+        return StringCommand(
+            "for d in", *map(shlex.quote, folders), '; do echo "==> state $d";',
+            '[ ! -f "$d/state.ini" ] || cat "$d/state.ini";',
+            f'[ ! -f "$d/{record}" ] || echo "==> record $d"; done')
+
+    def process(self, output):
+        found = files_by_header(output)
+        return {key[len("state "):]: (functions_source.published_in_state("\n".join(lines)),
+                                      f"record {key[len('state '):]}" in found)
+                for key, lines in found.items() if key.startswith("state ")}
 
 
 class KeychainSha1s(FactBase):

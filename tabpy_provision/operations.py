@@ -176,10 +176,12 @@ NOT_COMPILED = r"/tests?/"
 
 
 @operation()
-def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work_dir: str,
-               python: str):
-    """A virtualenv of `python` with TabPy installed from a pushed wheelhouse archive, offline.
-    Marked complete by a file holding the wheelhouse's identity: a partial install is redone.
+def tabpy_venv(venv: str, archive: Path, identity: str, requirements: tuple[str, ...],
+               work_dir: str, python: str, nltk_archive: Path | None = None):
+    """A virtualenv of `python` with `requirements` (TabPy's, and the analysts' extras)
+    installed from a pushed wheelhouse archive, offline, and the NLTK data archive unpacked in
+    its share/ (where NLTK looks by default, and where the unit's NLTK_DATA points).
+    Marked complete by a file holding `identity`: a partial install is redone.
     Files are hard links into uv's unpacked wheels (each written once; uv copies when the work
     folder is on another filesystem), removed with the work folder; bytecode is compiled as
     root, so the service runs from a venv it cannot write."""
@@ -193,13 +195,19 @@ def tabpy_venv(venv: str, archive: Path, identity: str, tabpy_version: str, work
     yield StringCommand(*lock, QuoteString(
         f"rm -rf {q(venv)} {q(work_dir)} && install -d -m 0700 {q(work_dir)}"))
     yield remote.upload(archive, archive_on_host)
+    data_on_host = f"{work_dir}/nltk-data.tar"
+    if nltk_archive is not None:
+        yield remote.upload(nltk_archive, data_on_host)
+    # Unpacked by root under umask 022: NLTK refuses data folders others may write.
+    unpack_data = (f"mkdir -p {q(venv + '/share')}; tar -xf {q(data_on_host)} --no-same-owner "
+                   f"-C {q(venv + '/share')}; ") if nltk_archive is not None else ""
     yield StringCommand(*lock, QuoteString(
-        f"set -e; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
+        f"set -e; umask 022; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
         f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "
         f"{q(uv)} venv --quiet --python {q(python)} {q(venv)}; "
         f"{q(uv)} pip install --quiet --offline --no-index --link-mode hardlink "
         f"--python {q(venv + '/bin/python')} --find-links {q(work_dir + '/wheels')} "
-        f"tabpy=={tabpy_version}; "
+        f"{' '.join(map(q, requirements))}; {unpack_data}"
         f"{q(venv + '/bin/python')} -W ignore -m compileall -q -j 0 -x {q(NOT_COMPILED)} "
         f"{q(venv + '/lib')}; "
         f"echo {identity} > {q(marker)}; rm -rf {q(work_dir)}"))

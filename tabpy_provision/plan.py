@@ -15,8 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tabpy_provision import passwords, pki, settings
+from tabpy_provision import nltk_data, passwords, pki, settings
 from tabpy_provision.controller.files import ControllerFileError, Staged
+from tabpy_provision.functions import source as functions_source
 from tabpy_provision.limits import Limits, floor_problem, process_limits
 from tabpy_provision.pki import acme as pki_acme
 from tabpy_provision.secret_refs import SecretError, SecretStore, describe, resolve, secret_store
@@ -75,6 +76,18 @@ class TabpyServerPlan:
     secret_store: SecretStore | None = field(repr=False, compare=False, default=None)
     #: What one TabPy process may use of the host (its unit's limits).
     limits: Limits = field(default_factory=lambda: Limits(1 << 30, 512, 100))
+    #: The pre-built models and analysts' functions published on every TabPy process.
+    functions: tuple[functions_source.Function, ...] = ()
+
+    @property
+    def nltk_resources(self) -> tuple[str, ...]:
+        """The NLTK data shipped to the host: what it asks for and what its models need."""
+        return functions_source.nltk_data_needed(self.values["tabpy_nltk_data"], self.functions)
+
+    @property
+    def nltk_folder(self) -> Path | None:
+        folder = self.values["tabpy_nltk_data_dir"]
+        return project_path(folder) if folder else None
 
     @property
     def instances(self) -> tuple[Instance, ...]:
@@ -240,6 +253,11 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     users = _resolve_users(host, values, store, rotating, problems, notes)
     tls = plan_tls(host, fqdn, values, problems, now, files, renew=data.get("acme_renew")) \
         if values["tabpy_transfer_protocol"] == "https" else None
+    functions = _declared_functions(host, values, problems)
+    if values["tabpy_nltk_data_dir"] and (problem := nltk_data.folder_problem(
+            project_path(values["tabpy_nltk_data_dir"]),
+            resources=functions_source.nltk_data_needed(values["tabpy_nltk_data"], functions))):
+        problems.append(f"{host}: tabpy_nltk_data_dir: {problem}")
     if problems:
         raise settings.SettingsError(problems)
 
@@ -259,7 +277,20 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
         instance_count=instance_count,
         secret_store=store,
         limits=limits,
+        functions=functions,
     )
+
+
+def _declared_functions(host: str, values: Mapping[str, Any],
+                        problems: list[str]) -> tuple[functions_source.Function, ...]:
+    """The models and function files the host publishes, read (never run) here."""
+    folder = values["tabpy_functions_dir"]
+    try:
+        return functions_source.declared(values["tabpy_prebuilt_models"],
+                                         project_path(folder) if folder else None)
+    except functions_source.FunctionError as error:
+        problems.append(f"{host}: tabpy_functions_dir: {error}")
+        return ()
 
 
 def _instance_problems(host: str, values: Mapping[str, Any], count: int) -> list[str]:

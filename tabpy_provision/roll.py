@@ -61,7 +61,7 @@ def restart_each(host, plan: TabpyServerPlan, release: str, previous: str | None
     moved: list[Instance] = []
     for instance in plan.instances:
         cursor = _journal_cursor(host, instance.unit)
-        result = _restart(host, plan, instance, members)
+        result = restart_process(host, plan, instance, members)
         if result.ok:
             moved.append(instance)
             continue
@@ -96,12 +96,12 @@ def _roll_back(host, plan: TabpyServerPlan, previous: str | None, release: str,
         if not ok:  # the previous release had another process count: its units run
             _shell(host, "systemctl stop", instance.unit)
             continue
-        back = _restart(host, plan, instance, members, check=verify.check_serving)
+        back = restart_process(host, plan, instance, members, check=verify.check_serving)
         host.log_styled(f"{instance.unit} rolled back to release {previous}: {back.detail}",
                         fg="yellow" if back.ok else "red")
 
 
-def _restart(host, plan: TabpyServerPlan, instance: Instance, members: list[Membership],
+def restart_process(host, plan: TabpyServerPlan, instance: Instance, members: list[Membership],
              check=verify.check_tabpy) -> verify.CheckResult:
     """Restart one TabPy process, drained from the balancers in front of it meanwhile; back
     in once it passes `check` and every balancer's own health check sees it serving."""

@@ -34,10 +34,13 @@ from tabpy_provision.value_checks import (
     ip_addresses,
     is_bool,
     mapping,
+    nltk_resources,
     non_empty_text,
     oauth_scope,
     one_of,
     optional,
+    prebuilt_model_list,
+    requirement_list,
     seconds_up_to,
     site_content_url,
     site_list,
@@ -74,6 +77,8 @@ ROLES: tuple[Role, ...] = (
     Role("secrets", "Secrets and checks", (TABPY_SERVERS, POOL, TABLEAU)),
     Role("pool", "Pool balancer (and a host's own HAProxy)", (POOL, TABPY_SERVERS)),
     Role("network", "The fence: who reaches TabPy, what TabPy reaches and uses",
+         (TABPY_SERVERS,)),
+    Role("analytics", "What the analysts' scripts get: libraries, data, models, functions",
          (TABPY_SERVERS,)),
     Role("access", "Reaching the host as root (directly or through sudo)", None),
     Role("backup", "Backups and the environment", None),
@@ -227,6 +232,29 @@ SETTINGS: tuple[Setting, ...] = (
         Setting("tabpy_cpu_weight", 100,
                 "TabPy's CPU share under contention (systemd CPUWeight; 100 is every "
                 "service's default).", int_between(1, 10_000)),
+    ),
+    *_in_role(
+        "analytics",
+        Setting("tabpy_requirements", [],
+                "Extra Python requirements for TabPy's virtualenv (statsmodels==0.14.5): "
+                "resolved with TabPy's pins into a lock in tabpy_locks_dir, installed offline.",
+                requirement_list),
+        Setting("tabpy_locks_dir", "locks",
+                "Controller folder (in your repository) of the locks of tabpy_requirements.",
+                non_empty_text),
+        Setting("tabpy_nltk_data", [],
+                "NLTK data shipped with the wheelhouse from a registry package (vader_lexicon); "
+                "TabPy's processes find it (NLTK_DATA), a host never downloads it.",
+                nltk_resources),
+        Setting("tabpy_nltk_data_dir", None,
+                "Controller folder laid out like nltk_data (tokenizers/, corpora/, ...) shipped "
+                "as is, for data no registry package carries.", optional(non_empty_text)),
+        Setting("tabpy_prebuilt_models", [],
+                "TabPy's pre-built models to publish on every process, offline: anova, ttest, "
+                "PCA, Sentiment Analysis.", prebuilt_model_list),
+        Setting("tabpy_functions_dir", None,
+                "Controller folder of function files (NAME.py: def NAME with doctest examples), "
+                "each published on every TabPy process.", optional(non_empty_text)),
     ),
     *_in_role(
         "certificates",

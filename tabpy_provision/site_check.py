@@ -9,7 +9,9 @@ whose connection is managed, Tableau's own "Test Connection" (over SSH: the node
 store, the configured name, port and credentials), Tableau Cloud's (from here, trusting only
 the public roots), every client reaching each TabPy name through its own OS trust store, and
 the fence each TabPy server has loaded
-(who may reach its ports) against the one the inventory asks for. Exit 1 when any row fails.
+(who may reach its ports) against the one the inventory asks for, and each published function
+answering its examples on every TabPy process and through each pool. Exit 1 when any row
+fails.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tabpy_provision import client_check, remote, tableau, verify
 from tabpy_provision.connection import correct_pyinfra
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import FenceLoaded
+from tabpy_provision.functions import check as function_check
 from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
 from tabpy_provision.pool.balancer import BalancerPlan
 from tabpy_provision.preflight import (
@@ -208,7 +211,8 @@ def main(argv: list[str]) -> int:
                 for pool in pools.values()),
               lambda: tableau_rows(state, list(plans.values()), tableau_pools(pools.values())),
               lambda: cloud_rows(inventory, plans, pools),
-              lambda: client_rows(state, plans, pools)]
+              lambda: client_rows(state, plans, pools),
+              *function_check.checks(plans, pools.values())]
     if not problems:
         checks.append(lambda: fence_rows(state, plans, pools))
     rows = list(unplanned)

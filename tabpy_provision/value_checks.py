@@ -11,6 +11,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from tabpy_provision.functions.source import FunctionError, prebuilt_models
+from tabpy_provision.nltk_data import resources_problem
+from tabpy_provision.wheelhouse import WheelhouseError
+from tabpy_provision.wheelhouse_extras import normalized_requirements
+
 Check = Callable[[Any], str | None]
 
 
@@ -271,3 +276,28 @@ def instance_count(value: Any) -> str | None:
                            and 1 <= value <= 64):
         return None
     return f"must be an integer from 1 to 64 or auto, got {value!r}"
+
+
+def requirement_list(value: Any) -> str | None:
+    """PEP 508 requirements TabPy's virtualenv gets besides TabPy's own."""
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        return f"must be a list of requirements like 'statsmodels==0.14.5', got {value!r}"
+    try:
+        normalized_requirements(value)
+    except WheelhouseError as error:
+        return str(error)
+    return None
+
+
+def nltk_resources(value: Any) -> str | None:
+    return text_list(value) or resources_problem(value)
+
+
+def prebuilt_model_list(value: Any) -> str | None:
+    if problem := text_list(value):
+        return problem
+    try:
+        prebuilt_models(list(value))
+    except FunctionError as error:
+        return str(error)
+    return None

@@ -13,6 +13,8 @@ pool of two or more loses no request. A healthy rerun reports no changes.
 
 from __future__ import annotations
 
+import hashlib
+
 from pyinfra.api import deploy
 from pyinfra.operations import systemd
 
@@ -20,7 +22,9 @@ from tabpy_provision import render, settings, verify
 from tabpy_provision.firewall import FirewallPlan
 from tabpy_provision.firewall import rules as fence_rules
 from tabpy_provision.firewall.operations import tabpy_fence
+from tabpy_provision.functions.operations import tabpy_functions
 from tabpy_provision.lease import release_lease, take_lease
+from tabpy_provision.nltk_data import NltkData
 from tabpy_provision.operations import (
     controller_check,
     file_content,
@@ -56,9 +60,11 @@ REMOTE_CACHE = "/var/cache/tabpy-provision"
 
 
 @deploy("TabPy server", data_defaults=settings.defaults())
-def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Membership],
-                 fence: FirewallPlan | None, platform: Platform) -> None:
-    """`members`: the balancers in front of each TabPy process (drained around restarts);
+def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData | None,
+                 members: list[Membership], fence: FirewallPlan | None,
+                 platform: Platform) -> None:
+    """`data`: the NLTK data installed with the virtualenv (None: none); `members`: the
+    balancers in front of each TabPy process (drained around restarts);
     `fence`: who may reach its ports (None: no fence of ours); `platform`: the host's
     distribution."""
     v = plan.values
@@ -90,11 +96,15 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Me
     tabpy_fence(name="Fence: who may reach TabPy (nftables table inet tabpy_provision)",
                 plan=fence)
 
-    venv = f"{install_dir}/venvs/{wheelhouse.name}-{wheelhouse.identity[:12]}"
-    tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv", venv=venv,
-               archive=wheelhouse.archive, identity=wheelhouse.identity,
-               tabpy_version=wheelhouse.tabpy_version, work_dir=f"{REMOTE_CACHE}/install",
-               python=platform.python)
+    identity = venv_identity(wheelhouse, data)
+    venv = f"{install_dir}/venvs/{wheelhouse.name}-{identity[:12]}"
+    tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv"
+                    + (f" with NLTK data ({', '.join(data.resources) or 'a folder'})"
+                       if data else ""),
+               venv=venv, archive=wheelhouse.archive, identity=identity,
+               requirements=(f"tabpy=={wheelhouse.tabpy_version}", *wheelhouse.requirements),
+               work_dir=f"{REMOTE_CACHE}/install", python=platform.python,
+               nltk_archive=data.archive if data else None)
     release = build_release(plan, venv)
     built = tabpy_release(name="TabPy release (config, users, TLS, venv)",
                           config_dir=plan.config_dir, release=release, users=plan.user_names)
@@ -142,7 +152,18 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, members: list[Me
                 config_dir=plan.config_dir, protect=venv.rsplit("/", 1)[1])
     controller_check(name="Health check as Tableau would do it",
                      check=lambda: _health(plan), success_note=f"{plan.fqdn}: ")
+    tabpy_functions(name="Functions and pre-built models on every TabPy process, each "
+                         "answering its examples", plan=plan, functions=plan.functions,
+                    venv=venv, members=members)
     release_lease(name="Release the deploy lease")
+
+
+def venv_identity(wheelhouse: Wheelhouse, data: NltkData | None) -> str:
+    """What a virtualenv holds: the wheelhouse's identity, and the NLTK data's when it has
+    some (a virtualenv without data keeps the wheelhouse's own, as before data existed)."""
+    if data is None:
+        return wheelhouse.identity
+    return hashlib.sha256(f"{wheelhouse.identity} {data.identity}".encode()).hexdigest()
 
 
 def _health(plan: TabpyServerPlan) -> tuple[bool, str]:

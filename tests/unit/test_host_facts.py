@@ -3,8 +3,9 @@
 import grp
 import pwd
 import subprocess
+from pathlib import Path
 
-from tabpy_provision.facts import FolderStates, SystemAccount
+from tabpy_provision.facts import FolderStates, PublishedFunctions, SystemAccount
 
 
 def _read(account: str):
@@ -36,3 +37,22 @@ def test_folder_states_read_back_owner_group_and_mode_of_folders_only(tmp_path):
     user = pwd.getpwuid(odd.stat().st_uid).pw_name
     group = grp.getgrgid(odd.stat().st_gid).gr_name
     assert fact.process(lines) == {str(odd): ("0750", user, group)}
+
+
+def test_published_functions_are_read_from_each_state_folder_with_its_record(tmp_path):
+    recorded = Path(__file__).parent / "recorded" / "tabpy-2.16.0-state.ini"
+    one, two, three = tmp_path / "9101", tmp_path / "9102", tmp_path / "no state yet"
+    for folder in (one, two):
+        folder.mkdir()
+        (folder / "state.ini").write_text(recorded.read_text())
+    (one / "record.json").write_text("{}")
+    fact = PublishedFunctions()
+    command = fact.command(folders=[str(one), str(two), str(three)],
+                           record="record.json").get_raw_value()
+    lines = subprocess.run(["sh", "-c", command], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    found = fact.process(lines)
+    assert found[str(three)] == ({}, False)
+    assert found[str(one)][1] is True and found[str(two)][1] is False
+    assert set(found[str(one)][0]) == {"add_one", "anova", "ttest", "PCA"}
+    assert found[str(one)][0] == found[str(two)][0]
