@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from tabpy_provision.controller.files import write_private
+from tabpy_provision.functions import source as functions_source
 
 MAGIC = b"TABPYBK1"
 SUFFIX = ".tabpy-backup"
@@ -68,9 +69,34 @@ class Snapshot:
         return sorted({m.path[len(root):].split("/")[0] for m in self.members
                        if m.path.startswith(root) and len(m.path) > len(root)})
 
+    @property
+    def published(self) -> list[str]:
+        """The endpoints a deploy published (functions and pre-built models declared in the
+        inventory: every deploy publishes them again); the other models were deployed by
+        someone else, and only a backup brings them back."""
+        state = self.files.get(self.manifest["state_path"].rstrip("/") + "/state.ini", b"")
+        found = functions_source.published_in_state(state.decode(errors="replace"))
+        return sorted(name for name, digest in found.items() if digest)
+
+    def models_summary(self) -> str:
+        ours = set(self.published)
+        others = [model for model in self.models if model not in ours]
+        return (f"models deployed by others: {', '.join(others) or 'none'}; published from "
+                f"the inventory: {', '.join(sorted(ours)) or 'none'}")
+
 
 def _key(passphrase: str, salt: bytes, params: dict) -> bytes:
     return Scrypt(salt=salt, length=32, **params).derive(passphrase.encode())
+
+
+def state_file(tar_bytes: bytes, state_path: str) -> dict[str, bytes]:
+    """{path: content} of TabPy's state.ini in a snapshot tar ({} when it has none)."""
+    name = state_path.strip("/") + "/state.ini"
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        try:
+            return {"/" + name: tar.extractfile(name).read()}
+        except KeyError:
+            return {}
 
 
 def manifest_from_tar(tar_bytes: bytes, **facts) -> dict:

@@ -126,6 +126,11 @@ def restart_process(host, plan: TabpyServerPlan, instance: Instance, members: li
     _shell(host, "systemctl reset-failed", unit, "; systemctl restart", unit)
     result = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], give_up=exited,
                                    check=check, **check_args(plan, instance))
+    if result.ok and check is verify.check_tabpy:  # back only once /query answers too
+        loaded = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], give_up=exited,
+                                       check=verify.check_models_loaded,
+                                       **check_args(plan, instance))
+        result = result if loaded.ok else loaded
     if result.ok and not drain.back():
         return verify.CheckResult(False, f"{result.detail}, but a balancer's health check "
                                   "does not see it serving (lb_monitor_user?)")
@@ -152,7 +157,9 @@ def _journal_cursor(host, unit: str) -> str | None:
 
 def _journal_errors(host, unit: str, cursor: str | None) -> list[str]:
     after = QuoteString(f"--after-cursor={cursor}") if cursor else "-n 200"
+    # A TabPy exiting while it loads published functions logs "can't register atexit after
+    # shutdown" for each: a consequence of the exit, which would push its cause out of view.
     _, said = _shell(host, "journalctl -u", unit, after, "-o cat --no-pager",
-                     r"| grep -E '\b(ERROR|CRITICAL)\b|Error:|Exception:' | tail -n",
-                     JOURNAL_ERROR_LINES)
+                     r"| grep -E '\b(ERROR|CRITICAL)\b|Error:|Exception:'",
+                     r"| grep -v 'after shutdown' | tail -n", JOURNAL_ERROR_LINES)
     return said

@@ -158,6 +158,34 @@ def check_serving(*, fqdn: str, address: str, port: int, https: bool = True,
     return CheckResult(False, f"GET /info answered HTTP {response.status}")
 
 
+def check_models_loaded(*, fqdn: str, address: str, port: int, https: bool = True,
+                        ca_pem: bytes | None = None,
+                        credentials: tuple[str, str] | None = None, timeout: float = 10,
+                        **_ignored) -> CheckResult:
+    """Every model TabPy lists (GET /endpoints) is loaded, or failed to load, at its version
+    (GET /status; LoadInProgress is neither): a restarted TabPy serves /info and /evaluate
+    while it still loads them, and until then /query of one answers 500 'There is no query
+    object'."""
+    common = dict(fqdn=fqdn, address=address, port=port, https=https, ca_pem=ca_pem,
+                  credentials=credentials, timeout=timeout)
+    try:
+        listed, loaded = request("GET", "/endpoints", **common), request("GET", "/status",
+                                                                         **common)
+        if listed.status != 200 or loaded.status != 200:
+            return CheckResult(False, f"GET /endpoints, /status answered HTTP {listed.status}, "
+                                      f"{loaded.status}")
+        models, status = listed.json(), loaded.json()
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return CheckResult(False, f"{type(error).__name__}: {error}")
+    waiting = sorted(name for name, model in models.items()
+                     if status.get(name, {}).get("version", 0) < model.get("version", 0)
+                     or status[name].get("status") not in ("LoadSuccessful", "LoadFailed"))
+    if waiting:
+        return CheckResult(False, f"TabPy still loads {len(waiting)} of its {len(models)} "
+                                  f"models ({', '.join(waiting[:3])}...)")
+    return CheckResult(True, f"its {len(models)} models loaded")
+
+
 def wait_for_tabpy(deadline_seconds: float, give_up: Callable[[], str | None] = lambda: None,
                    check: Callable[..., CheckResult] = check_tabpy, **kwargs) -> CheckResult:
     """Retry `check` until it passes, the deadline passes, or `give_up` gives a reason (e.g.

@@ -19,6 +19,7 @@ import os
 import shlex
 import tarfile
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -134,9 +135,10 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
         kept = backup_archive.archives(backup_dir, environment, plan.host)
         for old in backup_archive.expired(kept, plan["backup_keep"]):
             old.unlink()
-        models = backup_archive.Snapshot(manifest, {}).models
+        taken = backup_archive.Snapshot(manifest, backup_archive.state_file(
+            buffer.getvalue(), plan["tabpy_state_path"]))
         host.log_styled(f"backed up to {path} ({len(manifest['files'])} files, TabPy "
-                        f"{tabpy_version}, models: {', '.join(models) or 'none'})")
+                        f"{tabpy_version}; {taken.models_summary()})")
         return True
 
     yield FunctionCommand(back_up, (), {})
@@ -291,8 +293,8 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
         _shell(host, f"systemctl stop {service}; {move_in}; systemctl start {service}")
         problem = models_problem(plan, snapshot.models)
         if problem is None:
-            host.log_styled(f"restored {source.name}: models answer: "
-                            f"{', '.join(snapshot.models) or 'none'}")
+            host.log_styled(f"restored {source.name}, every model answering: "
+                            f"{snapshot.models_summary()}")
             return True
         host.log_styled(f"restore failed: {problem}; putting this host's own state back",
                         fg="red")
@@ -307,12 +309,17 @@ def models_problem(plan: TabpyServerPlan, models: list[str]) -> str | None:
     common = dict(plan.endpoint_args, credentials=plan.health_credentials)
     up = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"],
                                evaluate=plan["tabpy_evaluate_enable"], **common)
+    if up.ok:
+        up = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"],
+                                   check=verify.check_models_loaded, **common)
     if not up.ok:
         return up.detail
     listed = verify.request("GET", "/endpoints", **common)
     known = listed.json() if listed.status == 200 else {}
     for model in models:
-        answer = verify.request("POST", f"/query/{model}", body={"data": {}}, **common)
+        # TabPy's endpoint names may hold spaces (its Sentiment Analysis does)
+        answer = verify.request("POST", "/query/" + urllib.parse.quote(model, safe=""),
+                                body={"data": {}}, **common)
         if model not in known or answer.status == 404:
             return f"model {model!r} does not answer on /query/{model} (HTTP {answer.status})"
     return None

@@ -144,7 +144,9 @@ def load(item: dict):
         text = item["source"]
     module = types.ModuleType(f"tabpy_provision_function_{item['name'].replace(' ', '_')}")
     exec(compile(text, f"{item['name']}.py", "exec"), module.__dict__)  # noqa: S102
-    return module.__dict__[item["entry"]]
+    function = module.__dict__[item["entry"]]
+    function.__doc__ = source.stored_docstring(function.__doc__)
+    return function
 
 
 def _imports_and_function(text: str, entry: str, renamed: dict) -> str:

@@ -36,6 +36,9 @@ from typing import Any
 #: Appended to each published endpoint's description: which content it serves. Endpoints
 #: without it were deployed by someone else and are never touched.
 MARKER = re.compile(r"\s*\[tabpy-provision ([0-9a-f]{16})\]$")
+#: How the publisher makes what it publishes (in each digest: a change republishes): 2 since
+#: docstrings are published as stored_docstring makes them.
+PUBLISH_FORMAT = 2
 FILE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\.py")
 LARGEST_FILE = 1 << 20
 
@@ -74,8 +77,9 @@ class Function:
     def digest(self, venv: str) -> str:
         """What is published, and with which Python, TabPy and cloudpickle (the virtualenv's
         name): pickles do not carry across them."""
-        text = json.dumps([self.name, self.source, self.entry, self.description,
-                           self.prebuilt, self.renamed_keywords, venv], sort_keys=True)
+        text = json.dumps([PUBLISH_FORMAT, self.name, self.source, self.entry,
+                           self.description, self.prebuilt, self.renamed_keywords, venv],
+                          sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def published_description(self, venv: str) -> str:
@@ -89,6 +93,17 @@ class Function:
                 "digest": self.digest(venv),
                 "examples": [{"call": e.call, "data": e.data, "expected": e.expected}
                              for e in self.examples]}
+
+
+def stored_docstring(text: str | None) -> str | None:
+    """A docstring TabPy 2.16 keeps as it is: ASCII, no backslash. TabPy passes each docstring
+    through `bytes(text, "utf-8").decode("unicode_escape")` whenever it reads or writes its
+    state.ini: every non-ASCII character doubles each time (the U+2019 in its own ttest's
+    docstring grows until GET /endpoints fails with MemoryError), and a backslash escape it
+    cannot decode fails the write."""
+    if text is None:
+        return None
+    return text.encode("ascii", "replace").decode().replace("\\", "/")
 
 
 def same_value(expected: Any, answer: Any) -> bool:

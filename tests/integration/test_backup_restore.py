@@ -69,7 +69,8 @@ def backed_up(converged, tmp_path_factory):
     assert answer.status == 200 and answer.json()["response"] == [42], answer.body
     run = pyinfra("--limit", SOURCE, entry="deploy/backup.py")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert f"models: {MODEL}" in run.output
+    # the lab's declared functions are in the state too, named apart: a deploy republishes them
+    assert f"models deployed by others: {MODEL}; published from the inventory: " in run.output
     plan = plan_of(SOURCE)
     return backup_archive.archives(project_path(plan["backup_dir"]), "lab", SOURCE)[-1]
 
@@ -84,7 +85,8 @@ def test_backup_is_private_encrypted_and_complete(backed_up):
         assert secret.encode() not in data
     from tabpy_provision.deploys.backup_restore import backup_passphrase
     snapshot = backup_archive.unpack(data, backup_passphrase(SOURCE, plan.values))
-    assert snapshot.models == [MODEL]
+    assert set(snapshot.models) - set(snapshot.published) == {MODEL}
+    assert set(snapshot.published) == {f.name for f in plan.functions}
     assert snapshot.manifest["tabpy_version"] == "2.16.0"
     assert snapshot.manifest["python_version"].startswith("3.11.")
     assert "/etc/tabpy/current/passwords" in snapshot.files
@@ -149,7 +151,7 @@ def test_restore_onto_the_same_host_brings_the_model_back(backed_up):
     run = pyinfra("--limit", SOURCE, "--data", f"restore_archive={backed_up}",
                   entry="deploy/restore.py")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert f"models answer: {MODEL}" in run.output
+    assert f"every model answering: models deployed by others: {MODEL};" in run.output
     answer = query_model(SOURCE)
     assert answer.status == 200 and answer.json()["response"] == [42]
 

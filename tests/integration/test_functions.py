@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lab import hosts as lab_hosts
+from lab import paths
 from tabpy_provision import verify
 from tabpy_provision.functions import source
 from tests.integration.conftest import (
@@ -158,6 +159,26 @@ def test_publisher_leaves_no_secret_behind(converged):
         text = record.content_string
         assert plan.health_password not in text
         assert set(json.loads(text)) == {function.name for function in plan.functions}
+
+
+def test_the_publisher_verifies_tabpys_certificate_for_the_hosts_name(converged):
+    """Negative control of its TLS: told another name than the certificate's, the publisher
+    fails before it publishes anything (TabPy's own client would not have checked)."""
+    plan = next(iter(lab_plans().values()))
+    venv = lab_host(plan.host).check_output("readlink -f /etc/tabpy/current/venv")
+    order = {"fqdn": "not-" + plan.fqdn, "https": True, "ca_file": plan.ca_path,
+             "credentials": list(plan.health_credentials),
+             "processes": [{"port": plan["tabpy_port"], "record": "/nonexistent/record"}],
+             "functions": [f.to_publisher(venv) for f in plan.functions]}
+    command = (f"runuser -u tabpy -- {venv}/bin/python -E -s "
+               f"{plan['tabpy_install_dir']}/publisher/publisher.py")
+    done = subprocess.run(["ssh", "-F", str(paths.ssh_config_path()), plan.host, command],
+                          input=json.dumps(order), capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode != 0
+    assert "SSLError" in done.stderr and "not-" + plan.fqdn in done.stderr, done.stderr[-2000:]
+    print("\npublisher told another name:", done.stderr.strip().splitlines()[-1][-200:])
+    assert done.stdout == ""  # no report: nothing was published
 
 
 def test_the_lab_function_files_pass_their_examples_as_declared():

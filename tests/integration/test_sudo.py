@@ -160,7 +160,7 @@ def test_the_whole_site_through_sudo_leaks_no_secret(sudo_mode):
         archive = backup_archive.archives(project_path("backups"), "lab", "tabpy1.lab.test")[-1]
         restored = sudo_run("--limit", "tabpy1.lab.test", "--data",
                             f"restore_archive={archive}", entry="deploy/restore.py")
-        assert restored.returncode == 0 and "models answer" in restored.output, \
+        assert restored.returncode == 0 and "every model answering" in restored.output, \
             restored.output[-3000:]
         steps.append(f"backup and restore {time.monotonic() - started:.1f} s")
         table = subprocess.run([str(Path(PYINFRA).with_name("python")), "-m",

@@ -4,6 +4,7 @@ import io
 import stat
 import tarfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,21 @@ def test_round_trip_restores_files_owners_modes_and_models(archive):
     assert (key.owner, key.group, key.mode) == ("tabpy", "tabpy", 0o600)
     assert snapshot.models == ["add_one", "other"]
     assert snapshot.manifest["tabpy_version"] == "2.16.0"
+
+
+def test_models_published_from_the_inventory_are_named_apart_from_others(archive):
+    recorded = (Path(__file__).parent / "recorded" / "tabpy-2.16.0-state.ini").read_bytes()
+    snapshot = ba.unpack(archive, "correct horse")
+    snapshot.files["/var/lib/tabpy/state/state.ini"] = recorded
+    assert snapshot.published == ["PCA", "add_one", "anova", "ttest"]
+    assert snapshot.models_summary() == ("models deployed by others: other; published from "
+                                         "the inventory: PCA, add_one, anova, ttest")
+
+
+def test_the_state_file_is_read_from_a_snapshot_tar():
+    assert ba.state_file(snapshot_tar(), "/var/lib/tabpy/state") == {
+        "/var/lib/tabpy/state/state.ini": b"[Service Info]\n"}
+    assert ba.state_file(snapshot_tar(), "/elsewhere") == {}
 
 
 def test_no_secret_in_clear_in_the_archive_bytes(archive):

@@ -186,3 +186,14 @@ def test_every_prebuilt_model_names_a_script_of_tabpy_and_declares_examples():
     assert set(source.PREBUILT) == {"anova", "ttest", "PCA", "Sentiment Analysis"}
     for model in source.PREBUILT.values():
         assert model.prebuilt and model.examples and model.source.endswith(".py")
+
+
+@EXAMPLES
+@given(text=st.text(max_size=200))
+def test_a_published_docstring_survives_tabpys_state_round_trips_unchanged(text):
+    """TabPy 2.16 decodes each docstring with unicode_escape at every state write and read."""
+    stored = source.stored_docstring(text)
+    again = stored
+    for _ in range(3):
+        again = bytes(again, "utf-8").decode("unicode_escape")
+    assert again == stored and stored.isascii() and len(stored) == len(text)

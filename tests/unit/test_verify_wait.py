@@ -36,3 +36,40 @@ def test_deadline():
     check, calls = sequence(CheckResult(False, "refused"))
     result = wait_for_tabpy(0.6, check=check)
     assert not result.ok and "gave up after" in result.detail and len(calls) >= 2
+
+
+def test_models_count_as_loaded_once_status_has_each_at_its_version():
+    """A loopback HTTP server answering /endpoints and /status as TabPy does while it loads."""
+    import http.server
+    import json
+    import threading
+
+    from tabpy_provision.verify import check_models_loaded
+
+    answers = {"/endpoints": {"a": {"version": 2}, "b": {"version": 1}},
+               "/status": {"a": {"version": 1, "status": "LoadSuccessful"}}}
+
+    class TabPyWhileLoading(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = json.dumps(answers[self.path]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), TabPyWhileLoading)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    where = dict(fqdn="localhost", address="127.0.0.1", port=server.server_port, https=False)
+    try:
+        waiting = check_models_loaded(**where)
+        assert not waiting.ok and "still loads 2 of its 2 models (a, b" in waiting.detail
+        answers["/status"] = {"a": {"version": 2, "status": "LoadSuccessful"},
+                              "b": {"version": 1, "status": "LoadInProgress"}}
+        assert "still loads 1 of its 2 models (b" in check_models_loaded(**where).detail
+        answers["/status"]["b"]["status"] = "LoadFailed"
+        assert check_models_loaded(**where).ok  # a model that failed to load is not awaited
+    finally:
+        server.shutdown()
