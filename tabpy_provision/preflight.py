@@ -34,7 +34,6 @@ from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
 
 from tabpy_provision import (
     firewall,
-    nltk_data,
     pki,
     platforms,
     remote,
@@ -43,12 +42,10 @@ from tabpy_provision import (
     tableau,
     trust,
     wheelhouse,
-    wheelhouse_extras,
-    wheelhouse_lock,
 )
 from tabpy_provision.acme_orders import order_acme_certificates
 from tabpy_provision.connection import correct_pyinfra
-from tabpy_provision.controller import identity
+from tabpy_provision.controller import artifacts, identity
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import (
     CertificatesIn,
@@ -94,7 +91,7 @@ class Preflight:
     balancers: dict[str, BalancerPlan] = field(default_factory=dict)
     wheelhouses: dict[str, wheelhouse.Wheelhouse] = field(default_factory=dict)
     #: The NLTK data each TabPy server gets with its virtualenv (None: none).
-    nltk_data: dict[str, nltk_data.NltkData | None] = field(default_factory=dict)
+    nltk_data: dict[str, artifacts.NltkData | None] = field(default_factory=dict)
     trust: dict[str, ClientTrustPlan] = field(default_factory=dict)
     #: Each TabPy server's nftables fence (None: tabpy_firewall is off, remove it).
     fences: dict[str, FirewallPlan | None] = field(default_factory=dict)
@@ -193,7 +190,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     remote.on_every_host(state.inventory, _read_ahead)
     identity_before = _identity_before(state, files)
     targets = {}
-    extras_locks: dict[tuple, str | wheelhouse.WheelhouseError] = {}
+    extras_locks: dict[Path, str | wheelhouse.WheelhouseError] = {}
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
                               for pool in state.inventory.get_group(balancer.GROUP, []))
     for host in state.inventory.get_group(TABPY_GROUP, []):
@@ -225,7 +222,8 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
             problems.append(f"{host.name}: tabpy_version: no wheelhouse lock for TabPy {version} "
                             f"on {target['abi']} {target['arch']}")
             continue
-        extras = _extras_lock(result.plans[host.name], target, extras_locks, files)
+        extras = artifacts.extras_lock(result.plans[host.name], target, extras_locks, files,
+                                       log=_log)
         if isinstance(extras, wheelhouse.WheelhouseError):
             problems.append(f"{host.name}: tabpy_requirements: {extras}")
             continue
@@ -256,14 +254,21 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
             logger.info(f"    [{name}] {note}")
     # One look (a sha256 of the archive) and at most one staged build per TabPy version and
     # target, however many hosts share it.
-    found = {target: _wheelhouse(*target, files) for target in set(targets.values())}
+    found = {target: artifacts.wheelhouse_for(*target, files, log=_log)
+             for target in set(targets.values())}
     result.wheelhouses = {name: found[target] for name, target in targets.items()}
     data = {name: (plan.nltk_resources, plan.nltk_folder) for name, plan in result.plans.items()}
-    built = {wanted: _nltk_data(*wanted, files) for wanted in set(data.values()) if any(wanted)}
+    built = {wanted: artifacts.nltk_data_for(*wanted, files, log=_log)
+             for wanted in set(data.values()) if any(wanted)}
     result.nltk_data = {name: built.get(wanted) for name, wanted in data.items()}
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
     return result
+
+
+def _log(line: str) -> None:
+    """What the controller's builds say, among pyinfra's own lines."""
+    logger.info(f"--> {line.strip()}")
 
 
 def root_access_problems(state: State) -> list[str]:
@@ -366,61 +371,6 @@ def _identity_problems(state: State, result: Preflight,
             continue
         problems += found
     return problems
-
-
-def _wheelhouse(version: str, abi: str, arch: str, lock_text: str | None,
-                files: Staged) -> wheelhouse.Wheelhouse:
-    """The wheelhouse for these hosts (`lock_text`: an extras lock, else TabPy's own); its
-    build, when it is not cached, is staged."""
-    found, built = wheelhouse.find_wheelhouse(version, abi, arch=arch, lock_text=lock_text)
-    if not built:
-        files.action(f"build the wheelhouse {found.name} ({found.archive})",
-                     lambda: wheelhouse.ensure_wheelhouse(
-                         version, abi, arch=arch, lock_text=lock_text,
-                         log=lambda line: logger.info(f"--> {line}")))
-    return found
-
-
-def _extras_lock(plan: TabpyServerPlan, target: Mapping[str, str],
-                 found: dict[tuple, str | wheelhouse.WheelhouseError],
-                 files: Staged) -> str | wheelhouse.WheelhouseError | None:
-    """The text of the lock of the host's tabpy_requirements with TabPy's pins (None: it has
-    none), or why there is none: read from tabpy_locks_dir, else resolved now by the
-    controller's pip in a temporary folder and its writing staged. Resolved once per
-    requirements and target (`found`), however many hosts share them."""
-    requirements = wheelhouse_extras.normalized_requirements(plan["tabpy_requirements"])
-    if not requirements:
-        return None
-    version, abi, arch = plan["tabpy_version"], target["abi"], target["arch"]
-    path = wheelhouse_extras.extras_lock_file(version, abi, arch, requirements,
-                                              project_path(plan["tabpy_locks_dir"]))
-    if path not in found:
-        try:
-            if files.exists(path):
-                text = files.read(path).decode()
-            else:
-                text = wheelhouse_lock.resolve_extras(
-                    version, abi, arch, requirements,
-                    log=lambda line: logger.info(f"--> {line.strip()}"))
-                files.write_public(path, text.encode(), f"write the lock of "
-                                   f"{', '.join(requirements)} for {abi} {arch} ({path})")
-            wheelhouse.find_wheelhouse(version, abi, arch=arch, lock_text=text)  # checks it
-            found[path] = text
-        except wheelhouse.WheelhouseError as error:
-            found[path] = error
-    return found[path]
-
-
-def _nltk_data(resources: tuple[str, ...], folder: Path | None,
-               files: Staged) -> nltk_data.NltkData:
-    """The NLTK data archive for these hosts; its build, when it is not cached, is staged."""
-    found, built = nltk_data.find_nltk_data(resources, folder)
-    if not built:
-        files.action(f"build the NLTK data {found.archive.name} ({', '.join(resources)}"
-                     f"{'; folder ' + str(folder) if folder else ''})",
-                     lambda: nltk_data.ensure_nltk_data(
-                         resources, folder, log=lambda line: logger.info(f"--> {line}")))
-    return found
 
 
 def _plan_balancers(state: State, result: Preflight, files: Staged) -> list[str]:
