@@ -58,7 +58,6 @@ import re
 import shutil
 import stat
 import sys
-import tarfile
 import tempfile
 import time
 import zipfile
@@ -230,23 +229,8 @@ def deterministic_zip(members: Mapping[str, bytes]) -> bytes:
 
 
 def pack_tar(dest: Path, entries: Mapping[str, Path]) -> None:
-    """Write the deterministic tar: ``{member name: file}``, every member a 0644 regular file.
-
-    Sorted entries, fixed mtime, uid/gid 0, empty user/group names, no directory entries, no
-    compression: the same bytes in give the same bytes out, wherever and whenever they lie.
-    """
-    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
-        for arcname in sorted(entries):
-            path = Path(entries[arcname])
-            info = tarfile.TarInfo(arcname)
-            info.size = path.stat().st_size
-            info.mtime = wheelhouse.EPOCH
-            info.mode = 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.type = tarfile.REGTYPE
-            with open(path, "rb") as src:
-                tar.addfile(info, src)
+    """The deterministic tar of ``{member name: file}``, every member a 0644 regular file."""
+    wheelhouse.write_tar(dest, [(name, Path(path), 0o644) for name, path in entries.items()])
 
 
 def _identity(sources: Mapping[str, Source], folder_digest: str | None) -> str:

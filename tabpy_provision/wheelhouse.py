@@ -28,7 +28,6 @@ index or proxy set there is honoured).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import hashlib
@@ -264,11 +263,16 @@ def pack_archive(dest: Path, wheels: Iterable[Path], uv_binary: Path) -> None:
             raise WheelhouseError(f"{wheel.name} is given twice")
         names.add(wheel.name)
         entries.append((f"wheels/{wheel.name}", wheel, 0o644))
-    entries.sort()
+    write_tar(dest, entries)
+
+
+def write_tar(dest: Path, entries: Iterable[tuple[str, Path, int]]) -> None:
+    """A byte-for-byte deterministic tar of (member name, file, mode) entries: sorted, fixed
+    mtime, uid/gid 0, empty user/group names, regular files only, no compression."""
     with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
-        for arcname, path, mode in entries:
+        for arcname, path, mode in sorted(entries):
             info = tarfile.TarInfo(arcname)
-            info.size = path.stat().st_size
+            info.size = Path(path).stat().st_size
             info.mtime = EPOCH
             info.mode = mode
             info.uid = info.gid = 0
@@ -549,66 +553,7 @@ def ensure_wheelhouse(
     return found
 
 
-# --- CLI ------------------------------------------------------------------------------------
+if __name__ == "__main__":  # the CLI is wheelhouse_cli.py; this keeps its documented name
+    from tabpy_provision.wheelhouse_cli import main
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tabpy_provision.wheelhouse",
-        description="Build (prefetch) wheels-only TabPy wheelhouses, or refresh their locks.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("build", "build/cache the archives"), ("lock", "write the lock files")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--abi", action="append", required=True, help="cp311, cp313 (repeat)")
-        cmd.add_argument("--tabpy-version", default=TABPY_VERSION_DEFAULT)
-        cmd.add_argument("--arch", default="x86_64")
-        cmd.add_argument("--python", default=sys.executable, help="interpreter whose pip runs")
-        cmd.add_argument("--requirement", action="append", default=[], metavar="REQ",
-                         help="extra requirement resolved with TabPy's pins (repeat)")
-        cmd.add_argument("--locks-dir", type=Path, default=Path("locks"),
-                         help="folder of the extras locks (default: ./locks)")
-    build = sub.choices["build"]
-    build.add_argument("--cache-dir", type=Path, help="default: <cache>/wheelhouse")
-    build.add_argument("--force", action="store_true", help="rebuild even when cached")
-    args = parser.parse_args(argv)
-
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    try:
-        for abi in args.abi:
-            started = time.monotonic()
-            if args.command == "lock":
-                from tabpy_provision import wheelhouse_lock as wl
-
-                path = wl.write_extras_lock(
-                    args.tabpy_version, abi, args.arch, args.requirement, args.locks_dir,
-                    python=args.python, log=log,
-                ) if args.requirement else wl.write_lock(
-                    args.tabpy_version, abi, args.arch, python=args.python, log=log)
-                count = len(parse_lock(path.read_text()))
-                print(f"{path}  {count} pins  {time.monotonic() - started:.1f} s")
-            else:
-                lock_text = None
-                if args.requirement:
-                    from tabpy_provision.wheelhouse_extras import read_extras_lock
-
-                    lock_text = read_extras_lock(args.tabpy_version, abi, args.arch,
-                                                 args.requirement, args.locks_dir)
-                found = ensure_wheelhouse(
-                    args.tabpy_version, abi, arch=args.arch, cache_dir=args.cache_dir,
-                    python=args.python, log=log, force=args.force, lock_text=lock_text)
-                size = found.archive.stat().st_size / 1e6
-                print(
-                    f"{found.archive}  {size:.1f} MB  sha256 {sha256_file(found.archive)}  "
-                    f"{time.monotonic() - started:.1f} s"
-                )
-    except WheelhouseError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
     sys.exit(main())
