@@ -98,7 +98,7 @@ def made_for_another_checkout() -> str | None:
         owner = paths.owner_path().read_text().strip()
     except FileNotFoundError:
         owner = ""
-    return None if owner == paths.this_checkout() else (owner or "an unknown checkout")
+    return None if owner == paths.checkout_identity() else (owner or "an unknown checkout")
 
 
 def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
@@ -106,10 +106,10 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     prepare_controller()
     other = made_for_another_checkout()
     if other:
-        log(f"lab: the hosts were made for {other}, not {paths.this_checkout()}: "
+        log(f"lab: the hosts were made for {other}, not {paths.checkout_identity()}: "
             "removing them so this checkout's deploys start from fresh hosts")
         cmd_down(present())
-    paths.owner_path().write_text(paths.this_checkout() + "\n")
+    paths.owner_path().write_text(paths.checkout_identity() + "\n")
     # already up and answering: leave alone
     up = {h for h in hosts if machine.running_pid(h) is not None}
     answering = set()

@@ -7,6 +7,7 @@ left by an earlier run. Both can be moved with environment variables.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 DEFAULT_STATE_DIR = "/var/lib/tabpy-provision/lab"
@@ -56,3 +57,19 @@ def owner_path() -> Path:
 
 def this_checkout() -> str:
     return str(Path(__file__).resolve().parent.parent)
+
+
+def checkout_identity() -> str:
+    """This checkout's folder and a random id made at its first `lab up`.
+
+    The folder alone is not enough: a new clone in the same folder (CI does this) lacks the
+    pki/ and secrets/ the hosts' disks were deployed with, so it is another checkout.
+    """
+    id_file = Path(this_checkout()) / ".cache" / "lab-checkout-id"
+    try:
+        token = id_file.read_text().strip()
+    except FileNotFoundError:
+        id_file.parent.mkdir(exist_ok=True)
+        token = secrets.token_hex(8)
+        id_file.write_text(token + "\n")
+    return f"{this_checkout()} ({token})"

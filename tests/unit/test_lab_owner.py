@@ -9,7 +9,11 @@ from lab import cli, machine, paths
 
 @pytest.fixture
 def lab_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("TABPY_LAB_DIR", str(tmp_path))
+    monkeypatch.setenv("TABPY_LAB_DIR", str(tmp_path / "lab"))
+    (tmp_path / "lab").mkdir()
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    monkeypatch.setattr(paths, "this_checkout", lambda: str(checkout))
     return tmp_path
 
 
@@ -25,8 +29,17 @@ def test_no_hosts_need_no_reset(lab_dir, monkeypatch):
 
 def test_hosts_of_this_checkout_are_kept(lab_dir, monkeypatch):
     _hosts_in(monkeypatch, "stopped")
-    paths.owner_path().write_text(paths.this_checkout() + "\n")
+    paths.owner_path().write_text(paths.checkout_identity() + "\n")
     assert cli.made_for_another_checkout() is None
+
+
+def test_a_new_clone_in_the_same_folder_is_another_checkout(lab_dir, monkeypatch):
+    _hosts_in(monkeypatch, "stopped")
+    made_for = paths.checkout_identity()
+    paths.owner_path().write_text(made_for + "\n")
+    (lab_dir / "checkout" / ".cache" / "lab-checkout-id").unlink()
+    assert cli.made_for_another_checkout() == made_for
+    assert paths.checkout_identity().startswith(str(lab_dir / "checkout") + " (")
 
 
 def test_hosts_of_another_checkout_are_named(lab_dir, monkeypatch):
