@@ -4,6 +4,8 @@ does the rest of the balancers)."""
 
 from pyinfra import host, state
 
+from tabpy_provision import fact_batch
+from tabpy_provision.deploys import pool_balancer
 from tabpy_provision.deploys.tabpy_server import tabpy_server
 from tabpy_provision.operations import barrier, host_failed
 from tabpy_provision.pool.operations import backend_cas_widened
@@ -11,6 +13,8 @@ from tabpy_provision.preflight import preflight
 
 checked = preflight(state)
 if host.name in checked.balancers:
+    fact_batch.read_together(host, pool_balancer.facts_asked(checked.balancers[host.name],
+                                                             checked.platforms[host.name]))
     backend_cas_widened(name="Pool balancer also trusts the TabPy servers' new CAs",
                         ca_pem=checked.balancers[host.name].backend_ca_pem)
 barrier(name="Before the TabPy servers roll")

@@ -170,6 +170,9 @@ def prune_venvs(venvs_dir: str, config_dir: str, protect: str):
             yield StringCommand("rm -rf", _q(f"{venvs_dir}/{name}"))
 
 
+#: In a virtualenv: the identity of what it holds, written once its install completed.
+VENV_MARKER = ".tabpy-provision-wheelhouse"
+
 #: Paths whose Python is never byte-compiled at install: the libraries' own test suites
 #: (40% of the files; TabPy never imports them, and Python compiles in memory if one does).
 NOT_COMPILED = r"/tests?/"
@@ -185,7 +188,7 @@ def tabpy_venv(venv: str, archive: Path, identity: str, requirements: tuple[str,
     Files are hard links into uv's unpacked wheels (each written once; uv copies when the work
     folder is on another filesystem), removed with the work folder; bytecode is compiled as
     root, so the service runs from a venv it cannot write."""
-    marker = f"{venv}/.tabpy-provision-wheelhouse"
+    marker = f"{venv}/{VENV_MARKER}"
     if host.get_fact(FirstLine, path=marker) == identity:
         return
     q = shlex.quote

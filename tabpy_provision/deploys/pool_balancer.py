@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FileContents
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 from tabpy_provision import verify
+from tabpy_provision.facts import FirewallPorts, SelinuxMode, Sha256s
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import controller_check
 from tabpy_provision.platforms import Platform
@@ -19,10 +23,12 @@ from tabpy_provision.platforms.operations import (
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan
 from tabpy_provision.pool.operations import (
+    SERVICE,
     balancer_files,
     balancer_service,
     keepalived_files,
     pool_report,
+    sandbox_path,
     service_sandboxed,
 )
 
@@ -52,6 +58,24 @@ def pool_balancer(plan: BalancerPlan, platform: Platform) -> None:
     controller_check(name=f"{plan.service_name}: a request through the pool, as Tableau does",
                      check=lambda: _through_pool(plan), success_note=f"{plan.service_name}: ")
     release_lease(name="Release the deploy lease")
+
+
+def facts_asked(plan: BalancerPlan, platform: Platform) -> list[tuple[type, dict]]:
+    """The facts the balancer's operations (and backend_cas_widened before the TabPy roll)
+    ask for on a host where nothing changes, with their operations' own arguments: read
+    together in one command (fact_batch.py)."""
+    services = [SERVICE, *(["keepalived.service"] if plan.vrrp else [])]
+    return [
+        (FileContents, {"path": balancer.BACKEND_CA}),
+        *([(DebPackages, {})] if platform.packager == "apt" else []),
+        (Sha256s, {"paths": [path for path, *_ in plan.files()]}),
+        *([(FirewallPorts, {"frontend": platform.firewall})] if platform.firewall else []),
+        (SelinuxMode, {}),
+        *([(Sha256s, {"paths": [balancer.KEEPALIVED_CONFIG]})] if plan.vrrp else []),
+        *[(Sha256s, {"paths": [sandbox_path(service)]}) for service in services],
+        *[(fact, {"services": service}) for service in services
+          for fact in (SystemdStatus, SystemdEnabled)],
+    ]
 
 
 def _through_pool(plan: BalancerPlan) -> tuple[bool, str]:

@@ -15,17 +15,40 @@ from __future__ import annotations
 
 import hashlib
 
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import systemd
 
-from tabpy_provision import render, settings, verify
+from tabpy_provision import fact_batch, render, settings, verify
+from tabpy_provision.deploys import pool_balancer
+from tabpy_provision.facts import (
+    FenceLoaded,
+    FileState,
+    FirewallPorts,
+    FirstLine,
+    FolderStates,
+    IntactManifest,
+    LinkName,
+    PublishedFunctions,
+    ReferencedVenvs,
+    RunningRelease,
+    SelinuxMode,
+    Sha256s,
+    SubfoldersByAge,
+    SystemAccount,
+    TabpyUnits,
+)
 from tabpy_provision.firewall import FirewallPlan
 from tabpy_provision.firewall import rules as fence_rules
 from tabpy_provision.firewall.operations import tabpy_fence
+from tabpy_provision.functions.operations import RECORD as FUNCTIONS_RECORD
 from tabpy_provision.functions.operations import tabpy_functions
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.nltk_data import NltkData
 from tabpy_provision.operations import (
+    VENV_MARKER,
     controller_check,
     file_content,
     folders,
@@ -71,23 +94,15 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     account = v["tabpy_system_user"]
     install_dir = v["tabpy_install_dir"]
     units = [instance.unit for instance in plan.instances]
+    identity = venv_identity(wheelhouse, data)
+    venv = venv_path(plan, wheelhouse, data)
+    release = build_release(plan, venv)
+    fact_batch.read_together(host, facts_asked(plan, platform, venv, release.name))
 
     take_lease(name="Take the deploy lease (one deploy per host at a time)")
     system_account(name="TabPy system user and group", account=account,
                    home=v["tabpy_state_path"])
-
-    folders(name="TabPy folders", wanted=(
-        (REMOTE_CACHE, "root", "root", "0700"),
-        (install_dir, "root", "root", "0755"),
-        (f"{install_dir}/venvs", "root", "root", "0755"),
-        (plan.config_dir, "root", account, "0750"),
-        (plan.releases_dir, "root", account, "0750"),
-        (v["tabpy_state_path"], account, account, "0750"),
-        (v["tabpy_query_object_path"], account, account, "0750"),
-        (v["tabpy_log_dir"], account, account, "0750"),
-        *[(path, account, account, "0750") for instance in plan.instances if plan.local_balancer
-          for path in (instance.state_path, instance.query_object_path)],
-    ))
+    folders(name="TabPy folders", wanted=tabpy_folders(plan))
     # Before TabPy (re)starts: a new host never serves unfenced.
     os_packages(platform, [*platform.python_packages,
                            *(fence_rules.PACKAGES if fence is not None else ())],
@@ -96,8 +111,6 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     tabpy_fence(name="Fence: who may reach TabPy (nftables table inet tabpy_provision)",
                 plan=fence)
 
-    identity = venv_identity(wheelhouse, data)
-    venv = f"{install_dir}/venvs/{wheelhouse.name}-{identity[:12]}"
     tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv"
                     + (f" with NLTK data ({', '.join(data.resources) or 'a folder'})"
                        if data else ""),
@@ -105,7 +118,6 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
                requirements=(f"tabpy=={wheelhouse.tabpy_version}", *wheelhouse.requirements),
                work_dir=f"{REMOTE_CACHE}/install", python=platform.python,
                nltk_archive=data.archive if data else None)
-    release = build_release(plan, venv)
     built = tabpy_release(name="TabPy release (config, users, TLS, venv)",
                           config_dir=plan.config_dir, release=release, users=plan.user_names)
     if plan.tls is not None and plan.tls.ca_pem:
@@ -156,6 +168,66 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
                          "answering its examples", plan=plan, functions=plan.functions,
                     venv=venv, members=members)
     release_lease(name="Release the deploy lease")
+
+
+def tabpy_folders(plan: TabpyServerPlan) -> tuple[tuple[str, str, str, str], ...]:
+    """(path, owner, group, mode) of every folder TabPy's files live in."""
+    v = plan.values
+    account, install_dir = v["tabpy_system_user"], v["tabpy_install_dir"]
+    return (
+        (REMOTE_CACHE, "root", "root", "0700"),
+        (install_dir, "root", "root", "0755"),
+        (f"{install_dir}/venvs", "root", "root", "0755"),
+        (plan.config_dir, "root", account, "0750"),
+        (plan.releases_dir, "root", account, "0750"),
+        (v["tabpy_state_path"], account, account, "0750"),
+        (v["tabpy_query_object_path"], account, account, "0750"),
+        (v["tabpy_log_dir"], account, account, "0750"),
+        *[(path, account, account, "0750") for instance in plan.instances if plan.local_balancer
+          for path in (instance.state_path, instance.query_object_path)],
+    )
+
+
+def venv_path(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData | None) -> str:
+    """Where the virtualenv of this wheelhouse and NLTK data lives (one per content)."""
+    identity = venv_identity(wheelhouse, data)
+    return f"{plan['tabpy_install_dir']}/venvs/{wheelhouse.name}-{identity[:12]}"
+
+
+def facts_asked(plan: TabpyServerPlan, platform: Platform, venv: str,
+                release_name: str) -> list[tuple[type, dict]]:
+    """The facts this deploy's operations ask for on a host where nothing changes, with their
+    operations' own arguments: read together in one command (fact_batch.py)."""
+    v, config_dir = plan.values, plan.config_dir
+    services = {"machine": None, "user_mode": False, "user_name": None}
+    return [
+        (SystemAccount, {"account": v["tabpy_system_user"]}),
+        (FolderStates, {"paths": [path for path, *_ in tabpy_folders(plan)]}),
+        *([(DebPackages, {})] if platform.packager == "apt" else []),
+        (Sha256s, {"paths": [fence_rules.RULESET_PATH, fence_rules.UNIT_PATH]}),
+        (FenceLoaded, {}),
+        (SystemdEnabled, {"services": fence_rules.UNIT}),
+        (FirstLine, {"path": f"{venv}/{VENV_MARKER}"}),
+        (IntactManifest, {"path": f"{plan.releases_dir}/{release_name}"}),
+        (FileState, {"path": plan.ca_path}),
+        (FileState, {"path": f"/etc/systemd/system/{plan.unit_file}"}),
+        (FirstLine, {"path": balancer.CONFIG_PATH}),
+        *(pool_balancer.facts_asked(balancer.local_balancer(plan), platform)
+          if plan.local_balancer else []),
+        *([(FirewallPorts, {"frontend": platform.firewall})] if platform.firewall else []),
+        (SelinuxMode, {}),
+        (LinkName, {"path": f"{config_dir}/current"}),
+        (LinkName, {"path": f"{config_dir}/previous"}),
+        *[(RunningRelease, {"service": instance.unit}) for instance in plan.instances],
+        *[(fact, {**services, "services": [instance.unit]}) for instance in plan.instances
+          for fact in (SystemdStatus, SystemdEnabled)],
+        (TabpyUnits, {"service": v["tabpy_service_name"]}),
+        (SubfoldersByAge, {"path": plan.releases_dir}),
+        (ReferencedVenvs, {"releases_dir": plan.releases_dir}),
+        (SubfoldersByAge, {"path": f"{v['tabpy_install_dir']}/venvs"}),
+        (PublishedFunctions, {"folders": [instance.state_path for instance in plan.instances],
+                              "record": FUNCTIONS_RECORD}),
+    ]
 
 
 def venv_identity(wheelhouse: Wheelhouse, data: NltkData | None) -> str:

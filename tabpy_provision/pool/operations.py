@@ -86,12 +86,16 @@ def _write(changed: list[tuple[str, bytes, str]]):
                             config)
 
 
+def sandbox_path(service: str) -> str:
+    return f"/etc/systemd/system/{service}.d/tabpy-provision.conf"
+
+
 @operation()
 def service_sandboxed(service: str = SERVICE):
     """tabpy-provision's sandbox drop-in for the distribution's unit of `service`. A drop-in
     takes effect at the next start: a running service is restarted once, when it changes."""
     content = render.service_sandbox(service).encode()
-    path = f"/etc/systemd/system/{service}.d/tabpy-provision.conf"
+    path = sandbox_path(service)
     if host.get_fact(Sha256s, paths=[path]).get(path) == hashlib.sha256(content).hexdigest():
         return
     yield StringCommand("install -d -m 0755", posixpath.dirname(path))
