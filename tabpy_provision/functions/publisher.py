@@ -24,8 +24,10 @@ which TabPy 2.16 keeps serving until it restarts]}; exit 0 only when everything 
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import contextlib
 import functools
+import itertools
 import json
 import os
 import sys
@@ -48,8 +50,20 @@ def main() -> int:
     report = {"ok": True, "published": [], "removed": [], "failed": [], "rolled_back": []}
     changed: dict[int, list[str]] = {port: [] for port in clients}
     failed: dict[str, list[str]] = {}
-    for port, client in clients.items():
-        _converge(client, port, wanted, report, changed[port], failed)
+    deployed = {port: client.get_endpoints() for port, client in clients.items()}
+    stale = {port: [name for name, item in wanted.items()
+                    if source.published_digest(getattr(deployed[port].get(name), "description",
+                                                       None)) != item["digest"]]
+             for port in clients}
+    # Each function to publish is made (its file run, its imports done) once, in a thread,
+    # while the one before it is being published: these imports overlap TabPy's own imports
+    # of the previous function's libraries as it loads it.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as loader:
+        made = {name: loader.submit(load, wanted[name])
+                for name in dict.fromkeys(name for names in stale.values() for name in names)}
+        for port, client in clients.items():
+            _converge(client, port, wanted, deployed[port], stale[port], made, report,
+                      changed[port], failed)
     for port, client in clients.items():
         for name, item in wanted.items():
             problem = None if name in failed else _example_problem(client, item)
@@ -72,20 +86,16 @@ def main() -> int:
     return 0 if report["ok"] else 1
 
 
-def _converge(client, port: int, wanted: dict, report: dict, changed: list[str],
-              failed: dict[str, list[str]]) -> None:
-    """Publish on one process each wanted function whose digest differs (noted in `changed`,
-    or in `failed`), remove each one this deploy published that is no longer wanted."""
-    deployed = client.get_endpoints()
-    for name, item in wanted.items():
-        endpoint = deployed.get(name)
-        if source.published_digest(endpoint.description if endpoint else None) \
-                == item["digest"]:
-            continue
+def _converge(client, port: int, wanted: dict, deployed: dict, stale: list[str], made: dict,
+              report: dict, changed: list[str], failed: dict[str, list[str]]) -> None:
+    """Publish on one process each wanted function whose digest differs (`stale`; noted in
+    `changed`, or in `failed`; `made`: their function objects, futures), remove each one this
+    deploy published that is no longer wanted."""
+    for name in stale:
         changed.append(name)
         started = time.monotonic()
         try:
-            _publish(client, item)
+            client.deploy(name, made[name].result(), wanted[name]["description"], override=True)
         except Exception as error:  # noqa: BLE001 - a bad function fails in many ways
             failed.setdefault(name, []).append(
                 f"{port} {name}: publishing failed: {_error_text(error)}")
@@ -118,10 +128,31 @@ def _client(order: dict, port: int):
         session.mount("https://", NamedHost())
     if order["credentials"]:
         client.set_credentials(*order["credentials"])
-    # deploy() waits for the load by polling once a second: ten times as often here.
-    client._wait_for_endpoint_deployment = functools.partial(
-        client._wait_for_endpoint_deployment, interval=0.1)
+    client._wait_for_endpoint_deployment = functools.partial(_wait_until_loaded, client)
     return client
+
+
+#: Seconds between looks at a loading endpoint: TabPy 2.16 answers the POST only once it
+#: loaded the object, so the first look finds it; TabPy's client sleeps a second first.
+LOOKS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
+LOAD_TIMEOUT = 10.0  # as TabPy's client
+
+
+def _wait_until_loaded(client, endpoint_name: str, version: int = 1) -> None:
+    """What TabPy's client's _wait_for_endpoint_deployment does (the same errors), looking at
+    once and then less and less often."""
+    started = time.monotonic()
+    for look in itertools.count():
+        time.sleep(LOOKS[min(look, len(LOOKS) - 1)])
+        endpoint = client.get_status().get(endpoint_name)
+        if endpoint and endpoint["status"] == "LoadFailed":
+            raise RuntimeError(f'LoadFailed: {endpoint["last_error"]}')
+        if endpoint and endpoint["status"] == "LoadSuccessful" \
+                and endpoint["version"] >= version:
+            return
+        if time.monotonic() - started > LOAD_TIMEOUT:
+            break
+    raise RuntimeError(f"Waited more than {LOAD_TIMEOUT:.0f} s for deployment")
 
 
 def _publish(client, item: dict) -> None:
