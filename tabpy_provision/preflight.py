@@ -33,6 +33,7 @@ from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
 
 from tabpy_provision import (
+    fact_batch,
     firewall,
     pki,
     platforms,
@@ -282,7 +283,8 @@ def root_access_problems(state: State) -> list[str]:
 
 def _read_ahead(host: Host) -> None:
     """What planning will ask of a host first (its system, a TabPy server's Python), read
-    for every host at once instead of one host after another."""
+    for every host at once instead of one host after another, the system in one command."""
+    fact_batch.read_together(host, [(Kernel, {}), (LinuxDistribution, {})])
     platform = _detected_platform(host)
     if platform is not None and TABPY_GROUP in host.groups:
         remote.read_once(host, PythonTarget, python=platform.python)

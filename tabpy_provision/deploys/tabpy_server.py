@@ -69,6 +69,7 @@ from tabpy_provision.platforms.operations import (
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import Membership
 from tabpy_provision.pool.operations import (
+    SERVICE,
     backend_cas_widened,
     balancer_files,
     balancer_service,
@@ -213,7 +214,8 @@ def facts_asked(plan: TabpyServerPlan, platform: Platform, venv: str,
         (FileState, {"path": f"/etc/systemd/system/{plan.unit_file}"}),
         (FirstLine, {"path": balancer.CONFIG_PATH}),
         *(pool_balancer.facts_asked(balancer.local_balancer(plan), platform)
-          if plan.local_balancer else []),
+          if plan.local_balancer else [(SystemdStatus, {"services": SERVICE}),
+                                       (SystemdEnabled, {"services": SERVICE})]),
         *([(FirewallPorts, {"frontend": platform.firewall})] if platform.firewall else []),
         (SelinuxMode, {}),
         (LinkName, {"path": f"{config_dir}/current"}),

@@ -30,6 +30,6 @@ def test_facts_read_together_equal_pyinfras_own_reading_and_a_rerun_reads_none_a
     rerun = pyinfra("--debug")
     assert rerun.returncode == 0, rerun.output[-3000:]
     loaded = set(LOADED.findall(rerun.output))
-    assert ("tabpy1.lab.test", "LinuxDistribution") in loaded  # read alone by the preflight
+    assert ("tabpy1.lab.test", "PythonTarget") in loaded  # read alone by the preflight
     assert {(host, name) for host, name in loaded
             if host in reports and name in reports[host]["facts"]} == set()
