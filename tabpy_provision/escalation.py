@@ -54,8 +54,9 @@ def write_command(path: str, size: int, *, mode: str = "0600", owner: str = "roo
     `path`; nor does the temp file stay."""
     q = shlex.quote
     folder = posixpath.dirname(path) or "."
-    return (f"umask 077; t=$(mktemp {q(folder + '/.tabpy-provision.XXXXXXXXXX')}) || exit 1; "
-            f"trap 'rm -f \"$t\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; cat > \"$t\" && "
+    # The traps come first: a hangup right after mktemp still removes the temp file.
+    return (f"umask 077; t=; trap 'rm -f \"$t\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; "
+            f"t=$(mktemp {q(folder + '/.tabpy-provision.XXXXXXXXXX')}) || exit 1; cat > \"$t\" && "
             f"[ \"$(wc -c < \"$t\")\" -eq {int(size)} ] && "
             f"chown {q(owner)}:{q(group)} \"$t\" && chmod {q(mode)} \"$t\" && "
             f"mv -f \"$t\" {q(path)} && trap - EXIT")

@@ -66,8 +66,9 @@ def test_a_hangup_mid_transfer_leaves_no_temp_file(tmp_path):
                                stdin=subprocess.PIPE, start_new_session=True)
     process.stdin.write(b"part")
     process.stdin.flush()
-    for _ in range(200):
-        if any(p.name.startswith(".tabpy-provision.") for p in tmp_path.iterdir()):
+    for _ in range(500):  # until the temp file holds what was sent: the transfer is under way
+        if any(p.name.startswith(".tabpy-provision.") and p.stat().st_size == 4
+               for p in tmp_path.iterdir()):
             break
         subprocess.run(["sleep", "0.01"], check=True)
     os.killpg(process.pid, signal.SIGHUP)
