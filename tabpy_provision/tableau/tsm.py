@@ -244,13 +244,18 @@ def render_record(record: Mapping[str, str]) -> bytes:
 
 # Runs verify.py (stdlib only) with the node's python3: its OS trust store, Tableau's view.
 # Source and credentials come on stdin, one JSON line: nothing secret on the command line.
+#: Seconds the node's check retries what may pass in a moment (no route yet to a virtual
+#: address keepalived just took, a refused connection); a 401, an untrusted certificate or a
+#: wrong answer fails at once.
+CONNECT_WAIT = 15
+
 _REMOTE_CHECK = """
 import json, sys, types
 payload = json.loads(sys.stdin.readline())
 module = types.ModuleType("tabpy_provision_verify")
 sys.modules[module.__name__] = module
 exec(compile(payload["source"], "verify.py", "exec"), module.__dict__)
-result = module.check_tabpy(**payload["args"])
+result = module.wait_for_tabpy(payload["wait"], **payload["args"])
 print(json.dumps({"ok": result.ok, "detail": result.detail}))
 """
 
@@ -265,7 +270,8 @@ def remote_check_input(connection: Connection) -> str:
     timeout = connection.timeout_ms / 1000 if connection.timeout_ms else 10
     args = dict(fqdn=connection.host, address=connection.host, port=connection.port,
                 https=connection.ssl, ca_pem=None, credentials=credentials, timeout=timeout)
-    return json.dumps({"source": Path(verify.__file__).read_text(), "args": args})
+    return json.dumps({"source": Path(verify.__file__).read_text(), "args": args,
+                       "wait": CONNECT_WAIT})
 
 
 def remote_check_result(host: str, ran: bool, stdout: Sequence[str], stderr: Sequence[str]
