@@ -26,3 +26,21 @@ def run(label: str, command: list[str]) -> tuple[float, str]:
 
 def timed(label: str, command: list[str]) -> float:
     return run(label, command)[0]
+
+
+LAB_GROUPS = ("tabpy_lb", "clients", "tableau_servers")
+
+
+def lab_variant(folder: Path, name: str, only: str | None = None,
+                groups: tuple[str, ...] = LAB_GROUPS, **tabpy_data) -> Path:
+    """The lab inventory written to `folder/name.py` with `tabpy_data` over its TabPy servers'
+    group data; `only`: that TabPy server alone; `groups`: the lab's other groups kept."""
+    path = folder / f"{name}.py"
+    path.write_text(
+        "import runpy\n"
+        f"inventory = runpy.run_path({str(ROOT / 'inventory/lab.py')!r})\n"
+        "hosts, data = inventory['tabpy_servers']\n"
+        f"tabpy_servers = ([h for h in hosts if {only!r} in (None, h[0])], "
+        f"{{**data, **{tabpy_data!r}}})\n"
+        + "".join(f"{group} = inventory[{group!r}]\n" for group in groups))
+    return path

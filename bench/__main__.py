@@ -9,14 +9,16 @@
    (inventory/lab_dr.py), from the command's start to passing verification: onto a warm
    standby (the DR inventory deployed beforehand) and onto a fresh host;
 5. throughput through the pool's balancer (tabpy.lab.test) with 1, 2 and 4 TabPy processes on
-   tabpy1: requests/s of a small CPU-bound script at a fixed concurrency, from client1.
+   tabpy1: requests/s of a small CPU-bound script at a fixed concurrency, from client1;
+6. publishing the analysts' functions on 4 processes: per process on a cold host and for one
+   changed file, and the rerun with every function in place (bench/functions.py).
 Targets (issue #17): lab up <= 5 s, cold TabPy host <= 10 s, no-op rerun <= 2.5 s, make deploy
 rerun <= 4 s, RTO onto a warm standby <= 10 s, 1 -> 2 processes >= 1.6x.
 
 `python -m bench throughput` measures 5 only; `python -m bench phases` prints where the time of
 a cold TabPy host (tabpy2, reset first) and of a no-op rerun goes, phase by phase
-(bench/phases.py); `python -m bench scale [N ...]` deploys N scale hosts cold and no-op
-(bench/scale.py).
+(bench/phases.py); `python -m bench functions` measures 6 only; `python -m bench scale [N ...]`
+deploys N scale hosts cold and no-op (bench/scale.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import PYINFRA, ROOT, run, timed
+from bench import PYINFRA, ROOT, lab_variant, run, timed
 
 DEPLOY = [PYINFRA, "-y", "inventory/lab.py", "deploy/site.py"]
 SITE_CHECK = [sys.executable, "-m", "tabpy_provision.site_check", "inventory/lab.py"]
@@ -68,21 +70,6 @@ EXPECT = str(sum(i * i for i in range(LOOPS)) % 7 + 41)
 CONCURRENCY, SECONDS = 8, 20
 
 
-def pool_inventory(folder: Path, processes: int) -> Path:
-    """The lab inventory with tabpy1 alone in the pool, running `processes` TabPy processes."""
-    path = folder / f"bench_pool_{processes}.py"
-    path.write_text(
-        "import runpy\n"
-        f"inventory = runpy.run_path({str(ROOT / 'inventory/lab.py')!r})\n"
-        "hosts, data = inventory['tabpy_servers']\n"
-        "tabpy_servers = ([h for h in hosts if h[0] == 'tabpy1.lab.test'],\n"
-        f"                 {{**data, 'tabpy_instances': {processes}, "
-        "'tabpy_allowed_sources': ['@clients']})\n"
-        "tabpy_lb = inventory['tabpy_lb']\n"
-        "clients = inventory['clients']\n")
-    return path
-
-
 def throughput() -> list[tuple[str, float, str]]:
     import tempfile
 
@@ -92,7 +79,9 @@ def throughput() -> list[tuple[str, float, str]]:
     rates = {}
     with tempfile.TemporaryDirectory() as folder:
         for processes in (1, 2, 4):
-            inventory = pool_inventory(Path(folder), processes)
+            inventory = lab_variant(Path(folder), f"bench_pool_{processes}", "tabpy1.lab.test",
+                                    ("tabpy_lb", "clients"), tabpy_instances=processes,
+                                    tabpy_allowed_sources=["@clients"])
             timed(f"pool of {processes}", [PYINFRA, "-y", str(inventory), "deploy/site.py"])
             with Load("client1.lab.test", "tabpy.lab.test", "tableau", password,
                       concurrency=CONCURRENCY, seconds=SECONDS, script=SCRIPT,
@@ -129,6 +118,11 @@ def main() -> None:
     if sys.argv[1:] == ["phases"]:
         phase_figures()
         return
+    if sys.argv[1:] == ["functions"]:
+        from bench import functions
+
+        functions.run(RUNS)
+        return
     if sys.argv[1:2] == ["scale"]:
         from bench import scale
 
@@ -150,6 +144,9 @@ def main() -> None:
     figures.append(("failover RTO onto a fresh DR host",
                     median_of(lambda: failover_rto(standby=False)), "-"))
     report(figures + throughput())
+    from bench import functions
+
+    functions.run(RUNS)
 
 
 def report(figures: list[tuple[str, float, object]]) -> None:

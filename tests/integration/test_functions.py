@@ -72,6 +72,12 @@ def deploy(inventory: str, *, ok: bool = True):
     return run
 
 
+def lost_no_request(result: dict, took: float) -> None:
+    """The load ran through the whole deploy (not ended by its bounds first) and lost nothing."""
+    assert result["failed"] == 0 and result["served"] > 0, result
+    assert result["seconds"] > took, (took, result)
+
+
 def published(run) -> list[tuple[str, str, int]]:
     """(host, function, port) of each publish the run logged."""
     return [(host, name, int(port)) for host, name, port in re.findall(
@@ -210,14 +216,14 @@ def test_a_changed_body_republishes_once_per_process_losing_no_request(processes
     inventory, functions, _, _ = processes
     (functions / "add_one.py").write_text(ADD_ONE_REWRITTEN)
     with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4, seconds=120,
-              max_requests=4000, script=QUERY_SCRIPT, expect="42") as load:
+              max_requests=30_000, script=QUERY_SCRIPT, expect="42") as load:
         time.sleep(2)
         started = time.monotonic()
         run = deploy(inventory)
         took = time.monotonic() - started
         time.sleep(2)
     result = load.result
-    assert result["failed"] == 0 and result["served"] > 0, result
+    lost_no_request(result, took)
     publishes = published(run)
     assert sorted((host, port) for host, name, port in publishes) == sorted(
         (host, port) for host in TABPY_HOSTS for port in PORTS)
@@ -256,3 +262,35 @@ def test_a_removed_function_answers_404_everywhere(processes):
             assert query(plan, "add_one", [[1]], port=port).status == 404
     assert query(next(iter(plans.values())), "add_one", [[1]], pool=True).status == 404
     assert deploy(inventory).changed() == {}
+
+
+def test_a_library_change_is_a_new_release_rolled_through_the_pool_losing_no_request(
+        processes, tmp_path):
+    """Dropping the lab's extra library makes another virtualenv: a new release, rolled one
+    process at a time behind the balancers while client1 calls through the pool."""
+    inventory, functions, _, _ = processes
+    without = lab_inventory_with(tmp_path, tabpy_instances=2, tabpy_functions_dir=str(functions),
+                                 tabpy_prebuilt_models=[], tabpy_requirements=[])
+    venvs = {host: lab_host(host).check_output("readlink -f /etc/tabpy/current/venv")
+             for host in TABPY_HOSTS}
+    with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4, seconds=180,
+              max_requests=30_000) as load:
+        time.sleep(2)
+        started = time.monotonic()
+        deploy(without)
+        took = time.monotonic() - started
+        time.sleep(2)
+    result = load.result
+    lost_no_request(result, took)
+    print(f"\nFIGURE a library dropped, rolled on 4 processes (2 hosts x 2): run {took:.1f} s; "
+          f"under load {result['served']} served, {result['failed']} failed")
+    script = "import importlib.util; return importlib.util.find_spec('statsmodels') is None"
+    for plan in lab_plans(without).values():
+        assert lab_host(plan.host).check_output(
+            "readlink -f /etc/tabpy/current/venv") != venvs[plan.host]
+        for port in PORTS:
+            answer = verify.request("POST", "/evaluate", body={"script": script, "data": {}},
+                                    credentials=plan.health_credentials,
+                                    **dict(plan.endpoint_args, port=port))
+            assert answer.status == 200 and answer.json() is True, (plan.host, port, answer)
+    assert deploy(without).changed() == {}
