@@ -37,11 +37,16 @@ def tabpy_functions(plan: TabpyServerPlan, functions: tuple[Function, ...], venv
     """Every TabPy process of the host serves exactly `functions` (those this deploy
     published; models others deployed are left alone), each proven by its examples.
     `members`: the balancers in front of each process (a restart drains it first)."""
-    folders = [instance.state_path for instance in plan.instances]
-    found = host.get_fact(PublishedFunctions, folders=folders, record=RECORD)
-    if not source.publish_needed(functions, venv, {folder: found.get(folder, ({}, False))
-                                                   for folder in folders}):
+    found = host.get_fact(PublishedFunctions, record=RECORD,
+                          folders=[instance.state_path for instance in plan.instances])
+    pending = source.pending_changes(functions, venv, {
+        f"port {instance.port}": found.get(instance.state_path, ({}, False))
+        for instance in plan.instances})
+    if not pending:
         return
+    # What --dry shows (pyinfra runs this to detect changes), and a real run before it acts.
+    for line in pending:
+        host.log(f"functions on {line}")
     account = plan["tabpy_system_user"]
     folder = f"{plan['tabpy_install_dir']}/{PUBLISHER_DIR}"
     yield StringCommand("install -d -m 0755", shlex.quote(folder))

@@ -153,14 +153,27 @@ def published_in_state(text: str) -> dict[str, str | None]:
     return found
 
 
-def publish_needed(functions: tuple[Function, ...], venv: str,
-                   processes: Mapping[str, tuple[Mapping[str, str | None], bool]]) -> bool:
-    """Whether some process lacks a function at its current content, serves one this deploy
-    published that is no longer wanted, or lacks the record of what passed there
-    (`processes`: each one's published_in_state and whether its record exists)."""
+def pending_changes(functions: tuple[Function, ...], venv: str,
+                    processes: Mapping[str, tuple[Mapping[str, str | None], bool]]) -> list[str]:
+    """What a run would do on each process, one line per process that differs (none: nothing
+    to do): the functions it lacks at their current content (new or changed), those this
+    deploy published that are no longer wanted, a lost record of what passed there.
+    `processes`: by a label (its port), each one's published_in_state and whether its record
+    exists."""
     wanted = {function.name: function.digest(venv) for function in functions}
-    return any({name: digest for name, digest in found.items() if digest} != wanted
-               or (wanted and not recorded) for found, recorded in processes.values())
+    lines = []
+    for label, (found, recorded) in processes.items():
+        ours = {name: digest for name, digest in found.items() if digest}
+        parts = [f"{verb} {', '.join(repr(name) for name in names)}" for verb, names in (
+            ("publish new", [name for name in wanted if name not in ours]),
+            ("publish changed", [name for name in wanted
+                                 if name in ours and ours[name] != wanted[name]]),
+            ("remove", sorted(name for name in ours if name not in wanted))) if names]
+        if wanted and not recorded:
+            parts.append("write the record of what passed")
+        if parts:
+            lines.append(f"{label}: {'; '.join(parts)}")
+    return lines
 
 
 # --- the analysts' files --------------------------------------------------------------------

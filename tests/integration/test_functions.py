@@ -84,6 +84,15 @@ def published(run) -> list[tuple[str, str, int]]:
         r"\[(\S+)\]\s+published '([^']+)' on port (\d+)", run.stderr)]
 
 
+def preview(inventory: str) -> str:
+    """`pyinfra --dry` without -y (pyinfra's -y skips the detection of changes): its output."""
+    done = subprocess.run([str(Path(sys.executable).with_name("pyinfra")), "--dry", inventory,
+                           "deploy/site.py"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
 def query(plan, name: str, data, port: int | None = None, pool: bool = False):
     """POST /query/NAME on one process (its own port) or through the pool's name."""
     where = dict(plan.endpoint_args, port=port) if port else plan.endpoint_args
@@ -215,6 +224,12 @@ def test_a_function_answers_on_every_process_and_through_the_pool_and_a_rerun_pu
 def test_a_changed_body_republishes_once_per_process_losing_no_request(processes):
     inventory, functions, _, _ = processes
     (functions / "add_one.py").write_text(ADD_ONE_REWRITTEN)
+    shown = preview(inventory)
+    for host in TABPY_HOSTS:
+        for port in PORTS:
+            assert re.search(rf"\[{re.escape(host)}\]\s+functions on port {port}: "
+                             r"publish changed 'add_one'\n", shown), shown[-3000:]
+    assert "published 'add_one'" not in shown  # a preview publishes nothing
     with Load(CLIENT, SERVICE, "tableau", password("tableau"), concurrency=4, seconds=120,
               max_requests=30_000, script=QUERY_SCRIPT, expect="42") as load:
         time.sleep(2)

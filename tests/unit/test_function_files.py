@@ -154,13 +154,18 @@ def test_endpoints_deployed_by_others_are_seen_and_never_ours():
     found = source.published_in_state(text)
     assert found["Their Model"] is None
     functions = tuple(source.PREBUILT[name] for name in ("anova", "ttest"))
-    assert source.publish_needed(functions, "v", {"one": (found, True)})  # ours differ here
+    # ours were published from another virtualenv; theirs is never touched
+    assert source.pending_changes(functions, "v", {"port 1": (found, True)}) == [
+        "port 1: publish changed 'anova', 'ttest'; remove 'PCA', 'add_one'"]
     ours = {f.name: f.digest("v") for f in functions}
-    assert not source.publish_needed(functions, "v", {"one": ({**ours, "Their Model": None},
-                                                              True)})
-    assert source.publish_needed(functions, "v", {"one": (ours, True), "two": ({}, False)})
-    assert source.publish_needed(functions, "v", {"one": (ours, False)})  # its record lost
-    assert not source.publish_needed((), "v", {"one": ({"Their Model": None}, False)})
+    assert source.pending_changes(functions, "v", {"port 1": ({**ours, "Their Model": None},
+                                                              True)}) == []
+    assert source.pending_changes(functions, "v", {"port 1": (ours, True),
+                                                   "port 2": ({}, False)}) == [
+        "port 2: publish new 'anova', 'ttest'; write the record of what passed"]
+    assert source.pending_changes(functions, "v", {"port 1": (ours, False)}) == [
+        "port 1: write the record of what passed"]  # its record lost
+    assert source.pending_changes((), "v", {"port 1": ({"Their Model": None}, False)}) == []
 
 
 def test_a_missing_or_broken_state_file_serves_nothing():
