@@ -27,6 +27,24 @@ class PythonTarget(FactBase):
         return {"abi": abi, "arch": arch}
 
 
+class Glibc(FactBase):
+    """The host's glibc as (major, minor), e.g. (2, 36); None when its C library is not glibc
+    (musl answers no GNU_LIBC_VERSION)."""
+
+    def command(self):
+        return "getconf GNU_LIBC_VERSION 2>/dev/null || true"
+
+    def process(self, output):
+        words = " ".join(output).split()
+        if len(words) != 2 or words[0] != "glibc":
+            return None
+        try:
+            major, minor = (int(part) for part in words[1].split(".")[:2])
+        except ValueError:
+            return None
+        return (major, minor)
+
+
 class SelinuxMode(FactBase):
     """enforcing, permissive or disabled (also when SELinux is not installed)."""
 

@@ -50,6 +50,7 @@ from tabpy_provision.controller import artifacts, identity
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import (
     CertificatesIn,
+    Glibc,
     HostMemory,
     InterfaceFor,
     Nameservers,
@@ -192,6 +193,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     identity_before = _identity_before(state, files)
     targets = {}
     extras_locks: dict[Path, str | wheelhouse.WheelhouseError] = {}
+    glibc_checked: dict[tuple, str | None] = {}
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
                               for pool in state.inventory.get_group(balancer.GROUP, []))
     for host in state.inventory.get_group(TABPY_GROUP, []):
@@ -228,7 +230,12 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         if isinstance(extras, wheelhouse.WheelhouseError):
             problems.append(f"{host.name}: tabpy_requirements: {extras}")
             continue
-        targets[host.name] = (version, target["abi"], target["arch"], extras)
+        floor, refusal = artifacts.wheels_glibc(version, target["abi"], target["arch"], extras,
+                                                remote.read_once(host, Glibc), glibc_checked)
+        if refusal:
+            problems.append(f"{host.name}: {refusal}")
+            continue
+        targets[host.name] = (version, target["abi"], target["arch"], extras, floor)
     if not problems:  # balancers and the Tableau side check against the TabPy servers' plans
         problems += _plan_balancers(state, result, files)
     if not problems:
@@ -284,7 +291,8 @@ def root_access_problems(state: State) -> list[str]:
 def _read_ahead(host: Host) -> None:
     """What planning will ask of a host first (its system, a TabPy server's Python), read
     for every host at once instead of one host after another, the system in one command."""
-    fact_batch.read_together(host, [(Kernel, {}), (LinuxDistribution, {})])
+    fact_batch.read_together(host, [(Kernel, {}), (LinuxDistribution, {}),
+                                    *([(Glibc, {})] if TABPY_GROUP in host.groups else [])])
     platform = _detected_platform(host)
     if platform is not None and TABPY_GROUP in host.groups:
         remote.read_once(host, PythonTarget, python=platform.python)

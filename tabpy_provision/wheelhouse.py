@@ -51,7 +51,8 @@ DOCOPT_VERSION = "0.6.2"
 # No wheels on PyPI for these: built locally as pure (py3-none-any) wheels.
 SDIST_ONLY = ("tabpy", "docopt")
 # Newest glibc a chosen wheel may need: Debian 12's 2.36 (Debian 13 has 2.41). One tag list for
-# both ABIs keeps every archive installable on Debian 12 and newer.
+# both ABIs keeps every archive installable on Debian 12 and newer; a host with an older glibc
+# (RHEL 8 2.28, RHEL 9 2.34, Ubuntu 22.04 2.35) gets an archive of its own (glibc_floor).
 GLIBC_MAX = (2, 36)
 # Fixed timestamp for tar entries and for the wheels built from sdists (the zip epoch, 1980).
 EPOCH = 315532800
@@ -76,14 +77,18 @@ class Wheelhouse:
     arch: str
     #: The extra requirements resolved with TabPy's pins (wheelhouse_extras); () for the base.
     requirements: tuple[str, ...] = ()
+    #: The newest glibc its wheels may need (glibc_floor).
+    glibc: tuple[int, int] = GLIBC_MAX
 
     @property
     def name(self) -> str:
-        return _wheelhouse_name(self.tabpy_version, self.abi, self.arch, self.requirements)
+        return _wheelhouse_name(self.tabpy_version, self.abi, self.arch, self.requirements,
+                                self.glibc)
 
 
-def _wheelhouse_name(tabpy_version: str, abi: str, arch: str, requirements: Sequence[str]) -> str:
-    name = f"tabpy-{tabpy_version}-{abi}-{arch}"
+def _wheelhouse_name(tabpy_version: str, abi: str, arch: str, requirements: Sequence[str],
+                     glibc: tuple[int, int] = GLIBC_MAX) -> str:
+    name = f"tabpy-{tabpy_version}-{abi}-{arch}{glibc_label(glibc)}"
     if not requirements:
         return name
     from tabpy_provision.wheelhouse_extras import requirements_digest
@@ -107,6 +112,17 @@ def python_version_for_abi(abi: str) -> str:
     if not match:
         raise WheelhouseError(f"abi {abi!r} is not a CPython 3 ABI tag like 'cp311' or 'cp313'")
     return f"3.{int(match.group(1))}"
+
+
+def glibc_floor(host_glibc: tuple[int, int]) -> tuple[int, int]:
+    """The newest glibc the wheels of a host may need: its own, or GLIBC_MAX when newer (one
+    archive then serves Debian 12 and every newer system)."""
+    return min(tuple(host_glibc), GLIBC_MAX)
+
+
+def glibc_label(glibc: tuple[int, int]) -> str:
+    """What names an archive for an older glibc ("-glibc2.28"); "" at GLIBC_MAX."""
+    return "" if tuple(glibc) == GLIBC_MAX else f"-glibc{glibc[0]}.{glibc[1]}"
 
 
 def check_arch(arch: str) -> str:
@@ -133,7 +149,7 @@ def platform_tags(arch: str, glibc: tuple[int, int] = GLIBC_MAX) -> list[str]:
     return tags
 
 
-def target_args(abi: str, arch: str) -> list[str]:
+def target_args(abi: str, arch: str, glibc: tuple[int, int] = GLIBC_MAX) -> list[str]:
     """pip options selecting binary wheels for the target interpreter and platform."""
     args = [
         "--only-binary=:all:",
@@ -144,7 +160,7 @@ def target_args(abi: str, arch: str) -> list[str]:
         "--abi",
         abi,
     ]
-    for tag in platform_tags(arch):
+    for tag in platform_tags(arch, glibc):
         args += ["--platform", tag]
     return args
 
@@ -405,6 +421,7 @@ def _build(
     python: str,
     log: Log,
     lock_text: str | None = None,
+    glibc: tuple[int, int] = GLIBC_MAX,
 ) -> str:
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=archive.parent))
     try:
@@ -417,7 +434,7 @@ def _build(
         log(f"  pip wheel {' '.join(SDIST_ONLY)} (sdist-only on PyPI) ...")
         _build_sdist_wheels(python, wheels_dir, pins)
         log(f"  pip download {len(pins)} locked wheels for {abi} {arch} ...")
-        pick = target_args(abi, arch)
+        pick = target_args(abi, arch, glibc)
         _run_pip(
             python,
             [
@@ -484,12 +501,15 @@ def _checked_lock(tabpy_version: str, abi: str, arch: str) -> tuple[Path, dict[s
     return lock, pins, hashlib.sha256(lock_bytes).hexdigest()
 
 
-def _identity(lock_digest: str) -> str:
-    return hashlib.sha256(f"{lock_digest} uv {UV_VERSION}".encode()).hexdigest()
+def _identity(lock_digest: str, glibc: tuple[int, int] = GLIBC_MAX) -> str:
+    # the same pins for an older glibc may be other wheel files
+    return hashlib.sha256(f"{lock_digest} uv {UV_VERSION}{glibc_label(glibc)}".encode()
+                          ).hexdigest()
 
 
 def _wheelhouse(tabpy_version: str, abi: str, arch: str, cache_dir: Path | None,
-                lock_text: str | None) -> tuple[Wheelhouse, Path, dict[str, str], str]:
+                lock_text: str | None, glibc: tuple[int, int] = GLIBC_MAX,
+                ) -> tuple[Wheelhouse, Path, dict[str, str], str]:
     """(the wheelhouse, its lock, the lock's pins and sha256): from the base lock for this
     TabPy/ABI/arch, or from ``lock_text``, an extras lock resolved on it. Reads only."""
     if lock_text is None:
@@ -502,19 +522,21 @@ def _wheelhouse(tabpy_version: str, abi: str, arch: str, cache_dir: Path | None,
         lock_digest = hashlib.sha256(lock_text.encode()).hexdigest()
         lock = Path(_wheelhouse_name(tabpy_version, abi, arch, requirements) + ".txt")
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "wheelhouse"
-    name = _wheelhouse_name(tabpy_version, abi, arch, requirements)
-    found = Wheelhouse(directory / f"{name}.tar", _identity(lock_digest), tabpy_version, abi,
-                       arch, requirements)
+    name = _wheelhouse_name(tabpy_version, abi, arch, requirements, glibc)
+    found = Wheelhouse(directory / f"{name}.tar", _identity(lock_digest, glibc), tabpy_version,
+                       abi, arch, requirements, tuple(glibc))
     return found, lock, pins, lock_digest
 
 
 def find_wheelhouse(tabpy_version: str, abi: str, *, arch: str = "x86_64",
-                    cache_dir: Path | None = None,
-                    lock_text: str | None = None) -> tuple[Wheelhouse, bool]:
+                    cache_dir: Path | None = None, lock_text: str | None = None,
+                    glibc: tuple[int, int] = GLIBC_MAX) -> tuple[Wheelhouse, bool]:
     """(the wheelhouse for this TabPy/ABI/arch, whether a complete one is cached); writes
     nothing (a check: ensure_wheelhouse builds). ``lock_text``: the text of an extras lock
-    (wheelhouse_extras) for this TabPy/ABI/arch, whose wheelhouse is meant instead."""
-    found, _, _, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text)
+    (wheelhouse_extras) for this TabPy/ABI/arch, whose wheelhouse is meant instead; ``glibc``:
+    the newest glibc its wheels may need (glibc_floor)."""
+    found, _, _, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text,
+                                           glibc)
     return found, _cached(found.archive, lock_digest) is not None
 
 
@@ -528,23 +550,27 @@ def ensure_wheelhouse(
     log: Log = print,
     force: bool = False,
     lock_text: str | None = None,
+    glibc: tuple[int, int] = GLIBC_MAX,
 ) -> Wheelhouse:
     """The cached archive for this TabPy/ABI/arch, built first when missing or stale.
 
     ``cache_dir`` holds the archives (default ``default_cache_dir() / "wheelhouse"``). A cached
     archive is reused when it is complete (written last, atomically), matches its manifest's
     sha256 and was built from the current lock file and UV_VERSION. ``lock_text``: as for
-    find_wheelhouse, the extras lock whose pins are built instead of the base lock's.
+    find_wheelhouse, the extras lock whose pins are built instead of the base lock's;
+    ``glibc``: as for find_wheelhouse.
     """
-    found, lock, pins, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text)
+    found, lock, pins, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text,
+                                                 glibc)
     archive = found.archive
     archive.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(archive.with_name(f".{found.name}.lock"), log):
         digest = None if force else _cached(archive, lock_digest)
         if digest is None:
             started = time.monotonic()
-            log(f"building wheelhouse tabpy {tabpy_version} {abi} {arch} from {lock.name} ...")
-            digest = _build(archive, pins, lock, lock_digest, abi, arch, python, log, lock_text)
+            log(f"building wheelhouse {found.name} from {lock.name} ...")
+            digest = _build(archive, pins, lock, lock_digest, abi, arch, python, log, lock_text,
+                            found.glibc)
             size = archive.stat().st_size / 1e6
             log(
                 f"wheelhouse {archive.name}: {size:.1f} MB, sha256 {digest}, "

@@ -11,12 +11,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tabpy_provision.wheelhouse import (
+    GLIBC_MAX,
     TABPY_VERSION_DEFAULT,
     WheelhouseError,
     ensure_wheelhouse,
+    glibc_floor,
     parse_lock,
     sha256_file,
 )
+
+
+def glibc_version(text: str) -> tuple[int, int]:
+    """ "2.28" -> (2, 28)."""
+    try:
+        major, minor = (int(part) for part in text.split("."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a glibc version like 2.28") from None
+    return major, minor
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = sub.choices["build"]
     build.add_argument("--cache-dir", type=Path, help="default: <cache>/wheelhouse")
     build.add_argument("--force", action="store_true", help="rebuild even when cached")
+    build.add_argument("--glibc", type=glibc_version, default=GLIBC_MAX, metavar="X.Y",
+                       help="the hosts' glibc when older than 2.36, e.g. 2.28 for RHEL 8 "
+                            "(`getconf GNU_LIBC_VERSION` on a host)")
     args = parser.parse_args(argv)
 
     def log(line: str) -> None:
@@ -65,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  args.requirement, args.locks_dir)
                 found = ensure_wheelhouse(
                     args.tabpy_version, abi, arch=args.arch, cache_dir=args.cache_dir,
-                    python=args.python, log=log, force=args.force, lock_text=lock_text)
+                    python=args.python, log=log, force=args.force, lock_text=lock_text,
+                    glibc=glibc_floor(args.glibc))
                 size = found.archive.stat().st_size / 1e6
                 print(
                     f"{found.archive}  {size:.1f} MB  sha256 {sha256_file(found.archive)}  "

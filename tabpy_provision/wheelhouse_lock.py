@@ -30,6 +30,9 @@ class RequirementConflict(wh.WheelhouseError):
 class NoWheel(wh.WheelhouseError):
     """An extra requirement (or one it needs) has no wheel for the target ABI and platform."""
 
+    #: The setting that asked for it (check_glibc_floor may blame TabPy's own pins).
+    field = "tabpy_requirements"
+
 
 def resolve_pins(
     tabpy_version: str, abi: str, arch: str, *, python: str = sys.executable, log: wh.Log = print
@@ -235,7 +238,8 @@ def pip_refusal(returncode: int, stdout: str, stderr: str, requirements: Sequenc
         return RequirementConflict(_conflict_line(stdout, stderr, requirements, base_pins, label))
     missing = re.search(r"No matching distribution found for (\S+)", stderr)
     if missing and not any(sign in stderr for sign in NETWORK_TROUBLE):
-        return NoWheel(_no_wheel_line(missing.group(1), stderr, requirements, abi, arch))
+        return NoWheel(_no_wheel_line(missing.group(1), stderr, requirements,
+                                      _target_text(abi, arch)))
     return wh.WheelhouseError(wh._pip_error(what, returncode, stderr))
 
 
@@ -290,12 +294,16 @@ def _conflict_causes(output: str) -> list[str]:
     return causes
 
 
-def _no_wheel_line(missing: str, stderr: str, requirements: Sequence[str], abi: str,
-                   arch: str) -> str:
-    """ "wget==3.2: no wheel for cp313 x86_64 (manylinux glibc <= 2.36)", naming the
-    requirement that needs it when pip names a dependency, and the newest versions that have
-    one when some do."""
-    where = f"{abi} {arch} (manylinux glibc <= {wh.GLIBC_MAX[0]}.{wh.GLIBC_MAX[1]})"
+def _target_text(abi: str, arch: str, glibc: tuple[int, int] = wh.GLIBC_MAX,
+                 whose: str = "") -> str:
+    """ "cp313 x86_64 (manylinux glibc <= 2.36)"."""
+    return f"{abi} {arch} (manylinux glibc <= {glibc[0]}.{glibc[1]}{whose})"
+
+
+def _no_wheel_line(missing: str, stderr: str, requirements: Sequence[str], where: str) -> str:
+    """ "wget==3.2: no wheel for cp313 x86_64 (manylinux glibc <= 2.36)" (`where`:
+    _target_text), naming the requirement that needs it when pip names a dependency, and the
+    newest versions that have one when some do."""
     name = _leading_name(missing)
     asked = [r for r in requirements if extras.requirement_name(r) == name]
     line = f"{missing}: no wheel for {where}" if asked else \
@@ -304,6 +312,40 @@ def _no_wheel_line(missing: str, stderr: str, requirements: Sequence[str], abi: 
     if versions and versions.group(1).strip() != "none":
         line += "; versions with one: " + ", ".join(versions.group(1).split(", ")[-3:])
     return line
+
+
+def check_glibc_floor(tabpy_version: str, abi: str, arch: str, glibc: tuple[int, int],
+                      lock_text: str | None = None, *, python: str = sys.executable) -> None:
+    """Whether every pin of TabPy's lock (or of the extras lock `lock_text`) has a wheel for
+    a host whose glibc is older than the locks assume (wheelhouse.glibc_floor): pip's dry run
+    of the pins alone (--no-deps) with that glibc's tags. Writes nothing outside a temporary
+    folder. NoWheel names the first pin without one: TabPy's (`field` "tabpy_version") or one
+    the extra requirements add ("tabpy_requirements")."""
+    _, base_pins, _ = wh._checked_lock(tabpy_version, abi, arch)
+    pins = wh.parse_lock(lock_text) if lock_text is not None else base_pins
+    what = f"checking the wheels of {abi} {arch} for glibc {glibc[0]}.{glibc[1]}"
+    with tempfile.TemporaryDirectory(prefix="tabpy-glibc-") as tmp:
+        work = Path(tmp)
+        (work / "pins.txt").write_text(wh.format_lock(
+            {name: version for name, version in pins.items() if name not in wh.SDIST_ONLY}))
+        done = wh._pip_process(python, [
+            "install", "--dry-run", "--ignore-installed", "--no-deps", "--quiet",
+            "--target", str(work / "target"), *wh.target_args(abi, arch, glibc),
+            "-r", str(work / "pins.txt"),
+        ], what)
+    if done.returncode == 0:
+        return
+    missing = re.search(r"No matching distribution found for (\S+)", done.stderr)
+    if not missing or any(sign in done.stderr for sign in NETWORK_TROUBLE):
+        raise wh.WheelhouseError(wh._pip_error(what, done.returncode, done.stderr))
+    where = _target_text(abi, arch, glibc, ", the host's")
+    if _leading_name(missing.group(1)) in base_pins:
+        refusal = NoWheel(f"TabPy {tabpy_version} pins {missing.group(1)}, which has no wheel "
+                          f"for {where}")
+        refusal.field = "tabpy_version"
+        raise refusal
+    raise NoWheel(_no_wheel_line(missing.group(1), done.stderr,
+                                 extras.parse_extras_header(lock_text or ""), where))
 
 
 def _interpreter_version(python: str) -> str:

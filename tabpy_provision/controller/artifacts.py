@@ -15,16 +15,43 @@ from tabpy_provision.plan import TabpyServerPlan, project_path
 Log = Callable[[str], None]
 
 
-def wheelhouse_for(version: str, abi: str, arch: str, lock_text: str | None, files: Staged,
-                   *, log: Log) -> wheelhouse.Wheelhouse:
-    """The wheelhouse for these hosts (`lock_text`: an extras lock, else TabPy's own); its
-    build, when it is not cached, is staged."""
-    found, built = wheelhouse.find_wheelhouse(version, abi, arch=arch, lock_text=lock_text)
+def wheelhouse_for(version: str, abi: str, arch: str, lock_text: str | None,
+                   glibc: tuple[int, int], files: Staged, *, log: Log) -> wheelhouse.Wheelhouse:
+    """The wheelhouse for these hosts (`lock_text`: an extras lock, else TabPy's own; `glibc`:
+    the newest their wheels may need); its build, when it is not cached, is staged."""
+    found, built = wheelhouse.find_wheelhouse(version, abi, arch=arch, lock_text=lock_text,
+                                              glibc=glibc)
     if not built:
         files.action(f"build the wheelhouse {found.name} ({found.archive})",
                      lambda: wheelhouse.ensure_wheelhouse(version, abi, arch=arch,
-                                                          lock_text=lock_text, log=log))
+                                                          lock_text=lock_text, glibc=glibc,
+                                                          log=log))
     return found
+
+
+def wheels_glibc(version: str, abi: str, arch: str, lock_text: str | None,
+                 host_glibc: tuple[int, int] | None, checked: dict[tuple, str | None]
+                 ) -> tuple[tuple[int, int], str | None]:
+    """(the newest glibc the host's wheels may need, why no wheelhouse can be built for it as
+    "SETTING: reason", else None). Below wheelhouse.GLIBC_MAX pip is asked (wheelhouse_lock)
+    once per lock and glibc, unless that archive is cached already."""
+    if host_glibc is None:
+        return wheelhouse.GLIBC_MAX, ("tabpy_version: the host's C library is not glibc "
+                                      "(getconf GNU_LIBC_VERSION): TabPy's wheels need it")
+    glibc = wheelhouse.glibc_floor(host_glibc)
+    key = (version, abi, arch, lock_text, glibc)
+    if glibc == wheelhouse.GLIBC_MAX or key in checked:
+        return glibc, checked.get(key)
+    checked[key] = None
+    if not wheelhouse.find_wheelhouse(version, abi, arch=arch, lock_text=lock_text,
+                                      glibc=glibc)[1]:
+        try:
+            wheelhouse_lock.check_glibc_floor(version, abi, arch, glibc, lock_text)
+        except wheelhouse_lock.NoWheel as error:
+            checked[key] = f"{error.field}: {error}"
+        except wheelhouse.WheelhouseError as error:
+            checked[key] = f"tabpy_version: {error}"
+    return glibc, checked[key]
 
 
 def extras_lock(plan: TabpyServerPlan, target: Mapping[str, str],

@@ -316,7 +316,7 @@ def test_ensure_wheelhouse_builds_then_reuses_the_cache(tmp_path, monkeypatch, l
     assert built.name == "tabpy-2.16.0-cp313-x86_64"
     assert (built.tabpy_version, built.abi, built.arch) == ("2.16.0", "cp313", "x86_64")
     assert wh.find_wheelhouse("2.16.0", "cp313", cache_dir=tmp_path / "cache") == (built, True)
-    assert lines[0].startswith("building wheelhouse tabpy 2.16.0 cp313 x86_64")
+    assert lines[0].startswith("building wheelhouse tabpy-2.16.0-cp313-x86_64 ")
     assert [c[0] for c in pip.calls] == ["wheel", "download", "download"]
     download = pip.calls[1]
     assert download[download.index("-r") + 1] == str(lock) and "--no-deps" in download
