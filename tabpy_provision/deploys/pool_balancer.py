@@ -12,6 +12,7 @@ from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 from tabpy_provision import verify
 from tabpy_provision.facts import FirewallPorts, SelinuxMode, Sha256s
+from tabpy_provision.functions import check as functions_check
 from tabpy_provision.lease import release_lease, take_lease
 from tabpy_provision.operations import controller_check
 from tabpy_provision.platforms import Platform
@@ -79,7 +80,18 @@ def facts_asked(plan: BalancerPlan, platform: Platform) -> list[tuple[type, dict
 
 
 def _through_pool(plan: BalancerPlan) -> tuple[bool, str]:
+    """TabPy answering through the pool as Tableau asks it, then every function the servers
+    behind it declare answering its examples there."""
     result = verify.wait_for_tabpy(30, credentials=plan.check_credentials,
                                    evaluate=plan.evaluate, **plan.endpoint_args)
-    return result.ok, result.detail
+    if not result.ok or not plan.functions:
+        return result.ok, result.detail
+    for function in plan.functions:
+        problem = functions_check.example_problem(function, plan.endpoint_args,
+                                                  plan.check_credentials)
+        if problem:
+            return False, f"/query/{function.name} through the pool: {problem}"
+    count = len(plan.functions)
+    return True, (f"{result.detail}; the examples of {count} function"
+                  f"{'s' if count > 1 else ''} answered")
 

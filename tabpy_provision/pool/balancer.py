@@ -30,6 +30,7 @@ from cryptography import x509
 
 from tabpy_provision import pki, render, settings
 from tabpy_provision.controller.files import Staged
+from tabpy_provision.functions.source import Function
 from tabpy_provision.plan import TabpyServerPlan, Tls, endpoint, plan_tls
 
 GROUP = "tabpy_lb"
@@ -112,6 +113,9 @@ class BalancerPlan:
     evaluate: bool = True  # every TabPy behind it runs /evaluate (what a check can ask)
     local: bool = False  # the TabPy host's own balancer
     vrrp: Vrrp | None = None
+    #: The functions every TabPy server behind it declares: the deploy proves their examples
+    #: through the pool too.
+    functions: tuple[Function, ...] = ()
 
     @property
     def check_authorization(self) -> str | None:
@@ -226,7 +230,9 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
         check_rise=values["lb_check_rise"], server_timeout_s=_server_timeout(backends),
         evaluate=all(p["tabpy_evaluate_enable"] for p in backends),
         vrrp=Vrrp(values["lb_virtual_address"], values["lb_vrrp_router_id"], 150 - 10 * rank,
-                  values["lb_vrrp_interface"]) if values["lb_virtual_address"] else None)
+                  values["lb_vrrp_interface"]) if values["lb_virtual_address"] else None,
+        functions=tuple(function for function in backends[0].functions
+                        if all(function in other.functions for other in backends[1:])))
 
 
 def shared_problems(pools: Sequence[BalancerPlan]) -> list[str]:

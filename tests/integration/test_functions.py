@@ -208,6 +208,12 @@ def test_a_function_answers_on_every_process_and_through_the_pool_and_a_rerun_pu
         (host, port) for host in TABPY_HOSTS for port in PORTS}
     assert second.changed() == {}
     assert not published(second)
+    # each balancer proves it through its pool (shown at -v)
+    shown = pyinfra("-v", inventory=inventory)
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    for balancer in ("tabpylb1.lab.test", "tabpylb2.lab.test"):
+        assert re.search(rf"\[{re.escape(balancer)}\]\s+noop: {SERVICE}: .*; the examples of 1 "
+                         "function answered", shown.stdout + shown.stderr), shown.stderr[-3000:]
     plans = lab_plans(inventory)
     for plan in plans.values():
         for port in PORTS:

@@ -413,6 +413,25 @@ def test_a_pool_asks_for_evaluate_only_when_every_backend_runs_it(tabpy, lb_data
     assert not local_balancer(tabpy(tabpy_instances=2, tabpy_evaluate_enable=False)).evaluate
 
 
+def test_a_pool_proves_the_functions_every_backend_declares_alike(tabpy, lb_data, tmp_path):
+    """What the deploy calls through the pool: a function some backend lacks, or declares
+    with other content, would answer differently from one request to the next."""
+    for name, body in (("one", "1"), ("two", "2")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "add.py").write_text(f'def add(x):\n    """Adds.\n\n    >>> add(1)\n'
+                                       f'    {1 + int(body)}\n    """\n    return x + {body}\n')
+    backends = [tabpy(HOST1, tabpy_prebuilt_models=["anova", "ttest"],
+                      tabpy_functions_dir=str(tmp_path / "one")),
+                tabpy(HOST2, tabpy_prebuilt_models=["ttest", "PCA"],
+                      tabpy_functions_dir=str(tmp_path / "two"))]
+    plan = planned_balancer(LB, lb_data, backends, {})
+    assert [function.name for function in plan.functions] == ["ttest"]
+    alike = [tabpy(HOST1, tabpy_functions_dir=str(tmp_path / "one")),
+             tabpy(HOST2, tabpy_functions_dir=str(tmp_path / "one"))]
+    assert [f.name for f in planned_balancer(LB, lb_data, alike, {}).functions] == ["add"]
+
+
 def test_http_pool_without_authentication(tabpy, lb_data):
     backend = tabpy(tabpy_transfer_protocol="http", tabpy_auth_enabled=False,
                     tabpy_allow_no_auth=True, tabpy_evaluate_timeout=2.5)

@@ -64,7 +64,8 @@ def test_a_hangup_mid_transfer_leaves_no_temp_file(tmp_path):
     """A hangup of the whole session (as when its terminal goes) rather than a cut pipe."""
     path = tmp_path / "key.pem"
     process = subprocess.Popen(["sh", "-c", escalation.write_command(str(path), 100)],
-                               stdin=subprocess.PIPE, start_new_session=True)
+                               stdin=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=_as_sshd_starts_it)
     process.stdin.write(b"part")
     process.stdin.flush()
     for _ in range(500):  # until the temp file holds what was sent: the transfer is under way
@@ -77,8 +78,25 @@ def test_a_hangup_mid_transfer_leaves_no_temp_file(tmp_path):
     ended = time.monotonic() + 10
     while not _ended(process.pid) and time.monotonic() < ended:
         subprocess.run(["sleep", "0.01"], check=True)
-    assert _ended(process.pid)
+    assert _ended(process.pid), _signal_state(process.pid)
     assert os.listdir(tmp_path) == []
+
+
+def _as_sshd_starts_it() -> None:
+    """The shell's signals as on a host: none blocked or ignored. The suite's process may
+    carry others (nohup ignores SIGHUP; an event loop may block signals), which children
+    inherit."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def _signal_state(pid: int) -> str:
+    """What a process that did not end shows of its state and signals, for the failure."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except FileNotFoundError:
+        return "gone"
+    return "; ".join(line for line in status if line.startswith(("State", "Sig", "Shd")))
 
 
 def _ended(pid: int) -> bool:
