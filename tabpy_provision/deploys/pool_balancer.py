@@ -4,13 +4,15 @@ lb_virtual_address, keepalived keeping that address on a balancer whose HAProxy 
 
 from __future__ import annotations
 
+import functools
+
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
-from tabpy_provision import verify
+from tabpy_provision import remote, verify
 from tabpy_provision.facts import FirewallPorts, SelinuxMode, Sha256s
 from tabpy_provision.functions import check as functions_check
 from tabpy_provision.lease import release_lease, take_lease
@@ -86,9 +88,10 @@ def _through_pool(plan: BalancerPlan) -> tuple[bool, str]:
                                    evaluate=plan.evaluate, **plan.endpoint_args)
     if not result.ok or not plan.functions:
         return result.ok, result.detail
-    for function in plan.functions:
-        problem = functions_check.example_problem(function, plan.endpoint_args,
-                                                  plan.check_credentials)
+    problems = remote.at_once(
+        functools.partial(functions_check.example_problem, function, plan.endpoint_args,
+                          plan.check_credentials) for function in plan.functions)
+    for function, problem in zip(plan.functions, problems, strict=True):
         if problem:
             return False, f"/query/{function.name} through the pool: {problem}"
     count = len(plan.functions)

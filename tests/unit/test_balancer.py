@@ -432,6 +432,25 @@ def test_a_pool_proves_the_functions_every_backend_declares_alike(tabpy, lb_data
     assert [f.name for f in planned_balancer(LB, lb_data, alike, {}).functions] == ["add"]
 
 
+def test_the_pools_proof_fails_naming_the_function_that_answered_wrong(tabpy, lb_data,
+                                                                      monkeypatch):
+    from tabpy_provision import verify
+    from tabpy_provision.deploys import pool_balancer
+
+    both = [tabpy(h, tabpy_prebuilt_models=["anova", "ttest"]) for h in (HOST1, HOST2)]
+    plan = planned_balancer(LB, lb_data, both, {})
+    monkeypatch.setattr(verify, "wait_for_tabpy", lambda *a, **k: verify.CheckResult(
+        True, "TabPy answered"))
+    wrong = {"ttest": "ttest(...) returned 1, expected 0.5"}
+    monkeypatch.setattr(pool_balancer.functions_check, "example_problem",
+                        lambda function, where, credentials: wrong.get(function.name))
+    assert pool_balancer._through_pool(plan) == (
+        False, "/query/ttest through the pool: ttest(...) returned 1, expected 0.5")
+    wrong.clear()
+    assert pool_balancer._through_pool(plan) == (
+        True, "TabPy answered; the examples of 2 functions answered")
+
+
 def test_http_pool_without_authentication(tabpy, lb_data):
     backend = tabpy(tabpy_transfer_protocol="http", tabpy_auth_enabled=False,
                     tabpy_allow_no_auth=True, tabpy_evaluate_timeout=2.5)
