@@ -102,11 +102,7 @@ def phase_figures() -> None:
     for title, command in (("cold TabPy host, fresh tabpy2 (Debian 13)",
                             [*DEPLOY, "--limit", "tabpy2.lab.test"]),
                            ("no-op rerun, whole lab", DEPLOY)):
-        code, lines = phases.stamped(command, ROOT)
-        if code != 0:
-            tail = "\n".join(text for _, text in lines[-40:])
-            sys.exit(f"bench: {title} failed ({code}):\n{tail}")
-        phases.report(title, phases.breakdown(lines))
+        phases.report(title, phases.breakdown(phases.stamped_or_exit(title, command, ROOT)))
     seconds = timed("verification table", SITE_CHECK)
     print(f"verification table (site_check): {seconds:.1f} s")
 

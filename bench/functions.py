@@ -36,14 +36,6 @@ def publish_seconds(lines) -> dict[tuple[str, int], float]:
     return spent
 
 
-def deploy(title: str, command: list[str]):
-    code, lines = phases.stamped(command, ROOT)
-    if code != 0:
-        tail = "\n".join(text for _, text in lines[-40:])
-        sys.exit(f"bench: {title} failed ({code}):\n{tail}")
-    return lines
-
-
 def run(runs: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         functions = Path(folder) / "functions"
@@ -55,14 +47,15 @@ def run(runs: int) -> None:
         cold, cold_phase, changed, changed_wall, rerun = [], [], [], [], []
         for _ in range(runs):
             timed("reset tabpy2", [sys.executable, "-m", "lab", "reset", "tabpy2"])
-            lines = deploy("cold tabpy2", [*command, "--limit", "tabpy2.lab.test"])
+            lines = phases.stamped_or_exit("cold tabpy2", [*command, "--limit",
+                                                           "tabpy2.lab.test"], ROOT)
             cold.extend(publish_seconds(lines).values())
             cold_phase.append(phases.breakdown(lines).get("functions (publish, examples)", 0))
         original = (functions / CHANGED).read_text()
         for index in range(runs):
             (functions / CHANGED).write_text(original + ("# changed\n" if index % 2 == 0
                                                          else ""))
-            lines = deploy("a changed function", command)
+            lines = phases.stamped_or_exit("a changed function", command, ROOT)
             changed.extend(publish_seconds(lines).values())
             changed_wall.append(lines[-1][0])
         (functions / CHANGED).write_text(original)

@@ -4,6 +4,7 @@ the time between pyinfra's markers summed by phase. Printed by `python -m bench 
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,16 @@ def stamped(command: Sequence[str], cwd: Path) -> tuple[int, list[tuple[float, s
                                stderr=subprocess.STDOUT, text=True, bufsize=1)
     lines = [(time.monotonic() - started, line.rstrip("\n")) for line in process.stdout]
     return process.wait(), [*lines, (time.monotonic() - started, "--> end")]
+
+
+def stamped_or_exit(title: str, command: Sequence[str], cwd: Path) -> list[tuple[float, str]]:
+    """`stamped`'s lines of a command that must succeed; the bench stops with its output's tail,
+    naming `title`, when it fails."""
+    code, lines = stamped(command, cwd)
+    if code != 0:
+        tail = "\n".join(text for _, text in lines[-40:])
+        sys.exit(f"bench: {title} failed ({code}):\n{tail}")
+    return lines
 
 
 def phase_of(line: str) -> str | None:

@@ -117,12 +117,12 @@ def python_version_for_abi(abi: str) -> str:
 def glibc_floor(host_glibc: tuple[int, int]) -> tuple[int, int]:
     """The newest glibc the wheels of a host may need: its own, or GLIBC_MAX when newer (one
     archive then serves Debian 12 and every newer system)."""
-    return min(tuple(host_glibc), GLIBC_MAX)
+    return min(host_glibc, GLIBC_MAX)
 
 
 def glibc_label(glibc: tuple[int, int]) -> str:
     """What names an archive for an older glibc ("-glibc2.28"); "" at GLIBC_MAX."""
-    return "" if tuple(glibc) == GLIBC_MAX else f"-glibc{glibc[0]}.{glibc[1]}"
+    return "" if glibc == GLIBC_MAX else f"-glibc{glibc[0]}.{glibc[1]}"
 
 
 def check_arch(arch: str) -> str:
@@ -524,7 +524,7 @@ def _wheelhouse(tabpy_version: str, abi: str, arch: str, cache_dir: Path | None,
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "wheelhouse"
     name = _wheelhouse_name(tabpy_version, abi, arch, requirements, glibc)
     found = Wheelhouse(directory / f"{name}.tar", _identity(lock_digest, glibc), tabpy_version,
-                       abi, arch, requirements, tuple(glibc))
+                       abi, arch, requirements, glibc)
     return found, lock, pins, lock_digest
 
 

@@ -236,11 +236,19 @@ def pip_refusal(returncode: int, stdout: str, stderr: str, requirements: Sequenc
     WheelhouseError with pip's last error lines."""
     if "ResolutionImpossible" in stderr:
         return RequirementConflict(_conflict_line(stdout, stderr, requirements, base_pins, label))
-    missing = re.search(r"No matching distribution found for (\S+)", stderr)
-    if missing and not any(sign in stderr for sign in NETWORK_TROUBLE):
-        return NoWheel(_no_wheel_line(missing.group(1), stderr, requirements,
-                                      _target_text(abi, arch)))
+    missing = _missing_wheel(stderr)
+    if missing:
+        return NoWheel(_no_wheel_line(missing, stderr, requirements, _target_text(abi, arch)))
     return wh.WheelhouseError(wh._pip_error(what, returncode, stderr))
+
+
+def _missing_wheel(stderr: str) -> str | None:
+    """The requirement pip found no wheel for ("numpy==2.4.6"), unless the index was not
+    reached (then nothing is known about wheels)."""
+    missing = re.search(r"No matching distribution found for (\S+)", stderr)
+    if missing is None or any(sign in stderr for sign in NETWORK_TROUBLE):
+        return None
+    return missing.group(1)
 
 
 def _conflict_line(stdout: str, stderr: str, requirements: Sequence[str],
@@ -335,16 +343,15 @@ def check_glibc_floor(tabpy_version: str, abi: str, arch: str, glibc: tuple[int,
         ], what)
     if done.returncode == 0:
         return
-    missing = re.search(r"No matching distribution found for (\S+)", done.stderr)
-    if not missing or any(sign in done.stderr for sign in NETWORK_TROUBLE):
+    missing = _missing_wheel(done.stderr)
+    if missing is None:
         raise wh.WheelhouseError(wh._pip_error(what, done.returncode, done.stderr))
     where = _target_text(abi, arch, glibc, ", the host's")
-    if _leading_name(missing.group(1)) in base_pins:
-        refusal = NoWheel(f"TabPy {tabpy_version} pins {missing.group(1)}, which has no wheel "
-                          f"for {where}")
+    if _leading_name(missing) in base_pins:
+        refusal = NoWheel(f"TabPy {tabpy_version} pins {missing}, which has no wheel for {where}")
         refusal.field = "tabpy_version"
         raise refusal
-    raise NoWheel(_no_wheel_line(missing.group(1), done.stderr,
+    raise NoWheel(_no_wheel_line(missing, done.stderr,
                                  extras.parse_extras_header(lock_text or ""), where))
 
 

@@ -22,6 +22,7 @@ from tabpy_provision import verify
 from tabpy_provision.functions import source
 from tests.integration.conftest import (
     LAB_INVENTORY,
+    PYINFRA,
     ROOT,
     TABPY_HOSTS,
     lab_host,
@@ -86,9 +87,9 @@ def published(run) -> list[tuple[str, str, int]]:
 
 def preview(inventory: str) -> str:
     """`pyinfra --dry` without -y (pyinfra's -y skips the detection of changes): its output."""
-    done = subprocess.run([str(Path(sys.executable).with_name("pyinfra")), "--dry", inventory,
-                           "deploy/site.py"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL, check=False)
+    done = subprocess.run([PYINFRA, "--dry", inventory, "deploy/site.py"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                          check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout + done.stderr
 
