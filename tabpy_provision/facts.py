@@ -7,6 +7,7 @@ import shlex
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
+from tabpy_provision import host_claims
 from tabpy_provision.firewall import rules as fence_rules
 from tabpy_provision.functions import source as functions_source
 
@@ -103,7 +104,8 @@ class FirewallPorts(FactBase):
 
 class SystemAccount(FactBase):
     """The account `account` and its group: {"group": bool, "user": None or (primary group,
-    home, shell)}. One `getent` (pyinfra's Users fact runs a loop over every account)."""
+    home, shell, comment)}. One `getent` (pyinfra's Users fact runs a loop over every
+    account)."""
 
     def default(self):  # no output: neither exists
         return {"group": False, "user": None}
@@ -112,15 +114,15 @@ class SystemAccount(FactBase):
         q = shlex.quote(account)
         return StringCommand(f"getent group {q} >/dev/null && echo group; "
                              f"getent passwd {q} >/dev/null && echo \"user $(id -gn {q})\" "
-                             f"\"$(getent passwd {q} | cut -d: -f6-7)\"; true")
+                             f"\"$(getent passwd {q} | cut -d: -f5-7)\"; true")
 
     def process(self, output):
         account = {"group": "group" in output, "user": None}
         for line in output:
             if line.startswith("user "):
                 group, rest = line[5:].split(" ", 1)
-                home, _, shell = rest.partition(":")
-                account["user"] = (group, home, shell)
+                comment, home, shell = rest.split(":", 2)
+                account["user"] = (group, home, shell, comment)
         return account
 
 
@@ -441,3 +443,43 @@ class HostMemory(FactBase):
 
     def process(self, output):
         return int(output[0]) * 1024 if output and output[0].isdigit() else None
+
+
+class HostClaims(FactBase):
+    """What the host already has under the names a TabPy server's values give: the account
+    and group, the folders (kind, owner, first entries), unit files of the service name, the
+    listening TCP sockets with their processes' units, HAProxy's and keepalived's configs.
+    Tagged lines for host_claims.parse (one command)."""
+
+    default = list
+
+    def command(self, account, paths, service):
+        q = shlex.quote
+        unit_dirs = " ".join(map(q, host_claims.UNIT_DIRS))
+        names = " ".join(q(f"{service}{suffix}") for suffix in (".service", "@.service"))
+        listening = "ss -Hltnp 2>/dev/null"
+        return StringCommand(
+            f"getent passwd {q(account)} | sed 's/^/passwd /'; "
+            f"getent group {q(account)} | sed 's/^/group /'; "
+            f"for p in {' '.join(map(q, paths))}; do "
+            "if [ -L \"$p\" ]; then printf 'folder %s\\tlink\\t\\t\\t\\n' \"$p\"; "
+            "elif [ -d \"$p\" ]; then printf 'folder %s\\tdir\\t%s\\t%s\\t%s\\n' \"$p\" "
+            "\"$(stat -c %U \"$p\")\" \"$(stat -c %G \"$p\")\" "
+            "\"$(ls -A \"$p\" | head -n 5 | tr '\\n' /)\"; "
+            "elif [ -e \"$p\" ]; then printf 'folder %s\\tother\\t\\t\\t\\n' \"$p\"; fi; done; "
+            f"for d in {unit_dirs}; do [ -d \"$d\" ] || continue; r=$(readlink -f \"$d\"); "
+            f"for n in {names}; do f=\"$r/$n\"; "
+            "if [ -L \"$f\" ]; then printf 'unit %s\\tlink\\t\\n' \"$f\"; "
+            "elif [ -e \"$f\" ]; then printf 'unit %s\\tfile\\t%s\\n' \"$f\" "
+            "\"$(head -n 1 \"$f\")\"; fi; done; done; "
+            f"{listening} | sed 's/^/ss /'; "
+            f"for pid in $({listening} | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u); do "
+            "printf 'cgroup %s\\t%s\\n' \"$pid\" \"$(tail -n 1 /proc/$pid/cgroup 2>/dev/null)\"; "
+            "done; "
+            "for c in /etc/haproxy/haproxy.cfg /etc/keepalived/keepalived.conf; do "
+            "[ -f \"$c\" ] && printf 'config %s\\t%s\\t%s\\n' \"$c\" \"$(head -n 1 \"$c\")\" "
+            "\"$(grep -qE '^[[:space:]]*(frontend|listen|backend|vrrp_instance|virtual_server)"
+            "[[:space:]]' \"$c\" && echo yes || echo no)\"; done; true")
+
+    def process(self, output):
+        return list(output)

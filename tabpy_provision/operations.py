@@ -12,7 +12,7 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 
-from tabpy_provision import remote, trust
+from tabpy_provision import host_claims, remote, trust
 from tabpy_provision.facts import (
     FileState,
     FirstLine,
@@ -52,19 +52,20 @@ def barrier():
 
 @operation()
 def system_account(account: str, home: str, shell: str = "/usr/sbin/nologin"):
-    """A system group and a system user `account` in it, with this home (not created) and
-    shell: what server.group + server.user do, read with one command instead of a loop over
-    every account of the host."""
+    """A system user `account` with a group of its own, this home (not created), shell and
+    this tool's comment (how a later run knows the account is TabPy's: host_claims.py): what
+    server.group + server.user do, read with one command instead of a loop over every
+    account of the host."""
     present = host.get_fact(SystemAccount, account=account)
-    if not present["group"]:
-        yield StringCommand("groupadd --system", QuoteString(account))
-    if present["user"] is None:
-        yield StringCommand("useradd --system --no-create-home --gid", QuoteString(account),
-                            "--home-dir", QuoteString(home), "--shell", QuoteString(shell),
-                            QuoteString(account))
-    elif present["user"] != (account, home, shell):
+    comment = host_claims.ACCOUNT_COMMENT
+    named = ("--home-dir", QuoteString(home), "--shell", QuoteString(shell), "--comment",
+             QuoteString(comment), QuoteString(account))
+    if present["user"] is None:  # the preflight refused a group of that name alone
+        yield StringCommand("useradd --system --no-create-home --user-group", *named)
+    elif present["user"] != (account, home, shell, comment):
         yield StringCommand("usermod --gid", QuoteString(account), "--home", QuoteString(home),
-                            "--shell", QuoteString(shell), QuoteString(account))
+                            "--shell", QuoteString(shell), "--comment", QuoteString(comment),
+                            QuoteString(account))
 
 
 @operation()

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tabpy_provision import nltk_data, passwords, pki, settings
+from tabpy_provision import host_claims, nltk_data, passwords, pki, settings
 from tabpy_provision.controller.files import ControllerFileError, Staged
 from tabpy_provision.functions import source as functions_source
 from tabpy_provision.limits import Limits, floor_problem, process_limits
@@ -236,6 +236,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     fqdn = where.fqdn
 
     problems += _cross_field_problems(host, values)
+    problems += host_claims.shape_problems(host, values)
     instance_count = cpus if values["tabpy_instances"] == "auto" else values["tabpy_instances"]
     problems += _instance_problems(host, values, instance_count)
     limits = process_limits(values, memory, instance_count)

@@ -35,6 +35,7 @@ from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
 from tabpy_provision import (
     fact_batch,
     firewall,
+    host_checks,
     pki,
     platforms,
     remote,
@@ -238,6 +239,8 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         targets[host.name] = (version, target["abi"], target["arch"], extras, floor)
     if not problems:  # balancers and the Tableau side check against the TabPy servers' plans
         problems += _plan_balancers(state, result, files)
+    if not problems:
+        problems += host_checks.claim_problems(state, result.plans, result.balancers)
     if not problems:
         problems += plan_fences(state, result)
     if not problems:

@@ -18,6 +18,7 @@ from pyinfra.api import FunctionCommand, QuoteString, operation
 
 from tabpy_provision import remote, verify
 from tabpy_provision.facts import LinkName, RunningRelease
+from tabpy_provision.firewall.operations import restore_fence
 from tabpy_provision.operations import switch_command
 from tabpy_provision.plan import Instance, TabpyServerPlan
 from tabpy_provision.pool.balancer import Membership
@@ -43,6 +44,8 @@ def tabpy_activate(plan: TabpyServerPlan, release_name: str, members: list[Membe
     failed = run_of(host.state).failed_activations
     if failed:
         host.noop(f"not activated: the roll stopped after {', '.join(failed)} failed")
+        if host.name in run_of(host.state).fences_before:  # its fence goes with the release
+            yield FunctionCommand(lambda state, host: _fence_back(host), (), {})
         return
     previous = current if current != release_name else host.get_fact(
         LinkName, path=f"{config_dir}/previous")
@@ -67,7 +70,21 @@ def restart_each(host, plan: TabpyServerPlan, release: str, previous: str | None
             continue
         _report_failure(host, instance, release, previous, result, cursor)
         _roll_back(host, plan, previous, release, [*moved, instance], members)
+        _fence_back(host)
         return False
+    return True
+
+
+def _fence_back(host) -> bool:
+    """The fence this run replaced comes back with the release that ran with it (said in the
+    log and the run's summary)."""
+    restored = restore_fence(host)
+    if restored:
+        ok, said = restored
+        host.log_styled(f"fence: {said}", fg="yellow" if ok else "red")
+        failures = run_of(host.state).failures
+        if host.name in failures:
+            failures[host.name] += f"; {said}"
     return True
 
 

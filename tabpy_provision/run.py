@@ -29,6 +29,9 @@ class Run:
     recording_failures: bool = False
     #: Hosts whose TabPy did not start the new release: the roll stops.
     failed_activations: list[str] = field(default_factory=list)
+    #: The fence each host had before this run replaced it (the ruleset's text): the fence
+    #: of the release a failed activation rolls back to.
+    fences_before: dict[str, str] = field(default_factory=dict)
     #: deploy/restore.py: the verified archives and plans (or the BadInput that stopped it).
     restore: Any = None
     #: Names this run in the deploy leases it takes on hosts.

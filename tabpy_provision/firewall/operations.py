@@ -6,12 +6,14 @@ import hashlib
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
+from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled
 
 from tabpy_provision import remote
 from tabpy_provision.facts import FenceLoaded, Sha256s
 from tabpy_provision.firewall import rules
 from tabpy_provision.firewall.rules import FirewallPlan
+from tabpy_provision.run import run_of
 
 
 def _sha(text: str) -> str:
@@ -37,6 +39,9 @@ def tabpy_fence(plan: FirewallPlan | None):
     unit, ruleset = rules.unit_file(), plan.ruleset()
     new_ruleset = present.get(rules.RULESET_PATH) != _sha(ruleset)
     if new_ruleset:
+        old = host.get_fact(FileContents, path=rules.RULESET_PATH)
+        if old and host.state.is_executing:  # the fence the running release goes with
+            run_of(host.state).fences_before[host.name] = "\n".join(old) + "\n"
         yield StringCommand("install -d -m 0755 -o root -g root",
                             rules.RULESET_PATH.rsplit("/", 1)[0])
         yield remote.upload(ruleset.encode(), f"{rules.RULESET_PATH}.new", mode="0644")
@@ -52,3 +57,18 @@ def tabpy_fence(plan: FirewallPlan | None):
         # process systemd sets up for a reload); a start otherwise
         yield StringCommand("if systemctl is-active --quiet", rules.UNIT, "; then nft -f",
                             rules.RULESET_PATH, "; else systemctl restart", rules.UNIT, "; fi")
+
+
+def restore_fence(target) -> tuple[bool, str] | None:
+    """The fence this run replaced on `target`, loaded again (checked by `nft -c` first) when
+    its release is rolled back or not activated: (done, what to say), None when the fence did
+    not change in this run."""
+    before = run_of(target.state).fences_before.pop(target.name, None)
+    if before is None:
+        return None
+    new = f"{rules.RULESET_PATH}.new"
+    ok, _ = remote.run(target, f"cat > {new} && nft -c -f {new} && mv -f {new} "
+                               f"{rules.RULESET_PATH} && nft -f {rules.RULESET_PATH}",
+                       stdin=before)
+    return ok, ("the fence it ran with is back" if ok else
+                "its fence could NOT be put back: run site_check and deploy again")

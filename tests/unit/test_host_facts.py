@@ -18,7 +18,8 @@ def _read(account: str):
 
 def test_an_existing_account_is_read_with_its_group_home_and_shell():
     root = pwd.getpwnam("root")
-    assert _read("root") == {"group": True, "user": ("root", root.pw_dir, root.pw_shell)}
+    assert _read("root") == {"group": True, "user": ("root", root.pw_dir, root.pw_shell,
+                                                     root.pw_gecos)}
 
 
 def test_a_missing_account_and_group_read_as_absent():

@@ -78,8 +78,10 @@ def test_http_without_auth_has_no_tls_or_password_keys(plan_for):
 
 
 def test_logging_sections_load_with_absolute_log_path(plan_for, tmp_path):
-    text = render.tabpy_config(plan_for(tabpy_log_dir=str(tmp_path / "logs"),
+    # rendered for a folder of its own (never one under /tmp), read back with tmp_path there
+    text = render.tabpy_config(plan_for(tabpy_log_dir="/srv/tabpy/logs",
                                         tabpy_log_level="WARNING"))
+    text = text.replace("/srv/tabpy/logs", str(tmp_path / "logs"))
     (tmp_path / "logs").mkdir()
     config = tmp_path / "tabpy.conf"
     config.write_text(text)
