@@ -79,7 +79,9 @@ def destinations(items: Sequence[str], resolve: Callable[[str], Sequence[str]],
         if not addresses:
             problems.append(f"{field}: {item}: the controller cannot resolve {target}")
         found |= {Destination(protocol, ipaddress.ip_network(a), port) for a in addresses}
-    return tuple(sorted(found, key=lambda d: (d.network.version, d))), problems
+    # every port (None) sorts first: None and a port do not compare
+    return tuple(sorted(found, key=lambda d: (d.network.version, d.protocol, d.network,
+                                              d.port or 0))), problems
 
 
 def chains(user: str, allowed: Sequence[Destination]) -> list[str]:

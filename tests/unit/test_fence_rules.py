@@ -135,6 +135,13 @@ def test_bad_outbound_items_are_refused(item):
     assert outbound.destinations_problem([item]) is not None
 
 
+def test_a_network_listed_for_every_port_and_for_one_port_is_planned():
+    """Found by the generated lists below: sorting them compared None with a port."""
+    found, problems = outbound.destinations(["10.0.0.0/8:443", "10.0.0.0/8"], lambda name: [],
+                                            "f")
+    assert problems == [] and [str(d) for d in found] == ["10.0.0.0/8/tcp", "10.0.0.0/8:443/tcp"]
+
+
 def test_an_outbound_name_that_does_not_resolve_is_one_line():
     _, problems = outbound.destinations(["db.example.com:5432"], lambda name: [],
                                         "tabpy1: tabpy_outbound_allowed")
