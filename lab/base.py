@@ -49,6 +49,7 @@ PREREQUISITES = {
     "ssh-keygen": "openssh-client",
     "ip": "iproute2",
     "openssl": "openssl",  # the certificate report and the tests read served chains with it
+    "nft": "nftables",  # the unit tests check the fence's rulesets with `nft -c`
 }
 
 # Units that slow the boot, do pointless work in a throwaway host, or reach out.
