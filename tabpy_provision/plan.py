@@ -108,6 +108,11 @@ class TabpyServerPlan:
             for port in range(start, start + self.instance_count))
 
     @property
+    def arrow_port(self) -> int | None:
+        """Arrow Flight's port when it is on (it binds every interface), else None."""
+        return self["tabpy_arrowflight_port"] if self["tabpy_arrow_enable"] else None
+
+    @property
     def local_balancer(self) -> bool:
         """Whether the host's own HAProxy serves tabpy_port (more than one TabPy process)."""
         return self.instance_count > 1

@@ -405,7 +405,8 @@ def _plan_balancers(state: State, result: Preflight, files: Staged) -> list[str]
 
 
 def plan_fences(state: State, result: Preflight) -> list[str]:
-    """Each TabPy server's fence: who may reach its ports (firewall/rules.py)."""
+    """Each TabPy server's fence: who may reach its ports (firewall/rules.py); a list that lets
+    everyone in or out, as tabpy_fence_allow_everyone allows, is a warning line."""
     inventory = state.inventory
     groups = {name: [h.name for h in members] for name, members in inventory.groups.items()}
     address_of = functools.cache(
@@ -430,8 +431,11 @@ def plan_fences(state: State, result: Preflight) -> list[str]:
                                    *([pool.vrrp.address] if pool.vrrp else [])]
                        for pool in pools},
             controller=addresses.controller_source(plan.connect_address),
-            user=plan["tabpy_system_user"], outbound=reach)
+            user=plan["tabpy_system_user"], outbound=reach, arrow_port=plan.arrow_port,
+            allow_everyone=plan["tabpy_fence_allow_everyone"])
         problems += found
+        for line in fence.warnings if fence else ():
+            logger.warning(f"tabpy-provision: {line}")
         result.fences[name] = fence
     return problems
 

@@ -215,13 +215,16 @@ SETTINGS: tuple[Setting, ...] = (
                 "the controller, the pool balancers in front and tabpy_allowed_sources reach "
                 "them; false removes the table.", is_bool),
         Setting("tabpy_allowed_sources", None,
-                "Who else may reach tabpy_port: addresses, networks, inventory hosts, @group; "
-                "default: @tableau_servers and @clients, or nobody else with a pool in front.",
-                optional(sources_problem)),
+                "Who else may reach tabpy_port (and Arrow Flight's): addresses, networks, "
+                "inventory hosts, @group; default: @tableau_servers and @clients, or nobody else "
+                "with a pool in front.", optional(sources_problem)),
         Setting("tabpy_outbound_allowed", [],
                 "Where TabPy's processes (the analysts' scripts) may connect besides loopback "
                 "and their clients: ADDRESS[:PORT][/udp] items; OAuth's hosts are added.",
                 destinations_problem),
+        Setting("tabpy_fence_allow_everyone", False, "Let tabpy_allowed_sources and "
+                "tabpy_outbound_allowed cover everyone (0.0.0.0/0, ::/0), warned at each run.",
+                is_bool),
         Setting("tabpy_memory_max", "auto",
                 "Memory of one TabPy process: a size (2G, 512M), a share of the host (50%, "
                 "split over its processes) or auto (75%); past it a script's allocation fails.",
@@ -285,8 +288,7 @@ SETTINGS: tuple[Setting, ...] = (
                 "Controller path of the CA certificate(s) (PEM, DER) that tabpy_certificate_file, "
                 "or the ACME CA's chains, lead to: checked, trusted by the health check and the "
                 "report, given to clients; default: the chain's own root, else the "
-                "controller's OS trust store.",
-                optional(non_empty_text)),
+                "controller's OS trust store.", optional(non_empty_text)),
         Setting("acme_directory_url", None,
                 "ACME directory to order the certificate from (Let's Encrypt, step-ca, Vault "
                 "PKI, ...) instead of the private CA; reused while valid, renewed in the "
@@ -417,8 +419,8 @@ SETTINGS: tuple[Setting, ...] = (
                 "Tableau's \"Require SSL\" (must match the TabPy servers' protocol).", is_bool),
         Setting("tableau_tabpy_user", None,
                 "TabPy user Tableau signs in as (one of the TabPy servers' tabpy_users: the "
-                "password "
-                "comes from the same secret reference); required when TabPy uses authentication.",
+                "password comes from the same secret reference); required when TabPy uses "
+                "authentication.",
                 optional(non_empty_text)),
         Setting("tableau_connect_timeout_ms", None,
                 "tsm versions: vizqlserver.extsvc.connect_timeout_ms; default: Tableau's own.",
@@ -437,8 +439,7 @@ SETTINGS: tuple[Setting, ...] = (
                 "password.", optional(given_secret("a password"))),
         Setting("tableau_restart_on_trust_change", False,
                 "Run `tsm restart` when the node's trust store changed; else the run only says "
-                "that "
-                "Tableau must restart to pick it up.", is_bool),
+                "that Tableau must restart to pick it up.", is_bool),
         Setting("tableau_rest_url", None,
                 "REST (2020.2+): Tableau Server's https URL; default: https://<inventory host>.",
                 optional(https_url)),

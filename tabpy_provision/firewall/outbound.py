@@ -7,14 +7,14 @@ brackets (`[2001:db8::/32]:443`), a DNS name the controller resolves at each run
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tabpy_provision.firewall import networks
+from tabpy_provision.firewall.networks import Network
 from tabpy_provision.value_checks import dns_name_problem
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _ITEM = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:/\d{1,3})?)\]"
                    r"|(?P<target>[^\s:\[\]/]+(?:/\d{1,3})?))"
                    r"(?::(?P<port>\d{1,5}))?(?:/(?P<protocol>tcp|udp))?")
@@ -39,6 +39,8 @@ class Destination:
 
 def parse(item: object) -> tuple[str, str, int | None, str] | str:
     """(kind, target, port, protocol) with kind 'network' or 'name', or the problem."""
+    if isinstance(item, str) and (zone := networks.zone_problem(item)):
+        return zone
     found = _ITEM.fullmatch(item) if isinstance(item, str) else None
     if found is None:
         return f"{item!r} is not ADDRESS[:PORT][/udp] (IPv6 in brackets)"
@@ -48,7 +50,7 @@ def parse(item: object) -> tuple[str, str, int | None, str] | str:
         return f"{item!r}: port {port} is not from 1 to 65535"
     protocol = found["protocol"] or "tcp"
     try:
-        ipaddress.ip_network(target, strict=True)
+        networks.network(target)
         return "network", target, port, protocol
     except ValueError as error:
         if found["v6"] or re.fullmatch(r"[0-9./]+", target) or "/" in target:
@@ -73,21 +75,46 @@ def destinations(items: Sequence[str], resolve: Callable[[str], Sequence[str]],
     for item in items:
         kind, target, port, protocol = parse(item)
         if kind == "network":
-            found.add(Destination(protocol, ipaddress.ip_network(target), port))
+            found.add(Destination(protocol, networks.network(target), port))
             continue
         addresses = list(resolve(target))
         if not addresses:
             problems.append(f"{field}: {item}: the controller cannot resolve {target}")
-        found |= {Destination(protocol, ipaddress.ip_network(a), port) for a in addresses}
+        found |= {Destination(protocol, networks.network(a), port) for a in addresses}
     # every port (None) sorts first: None and a port do not compare
     return tuple(sorted(found, key=lambda d: (d.network.version, d.protocol, d.network,
                                               d.port or 0))), problems
 
 
-def chains(user: str, allowed: Sequence[Destination]) -> list[str]:
+def everyone(allowed: Sequence[Destination]) -> list[Destination]:
+    """What the destinations open to everyone: per protocol and port, the networks that cover
+    a whole address family (a port's own items count with those of every port)."""
+    found: list[Destination] = []
+    for protocol, port in sorted({(d.protocol, d.port or 0) for d in allowed}):
+        reached = [d.network for d in allowed
+                   if d.protocol == protocol and d.port in (port or None, None)]
+        found += [Destination(protocol, whole, port or None)
+                  for whole in networks.everyone(reached)
+                  if Destination(protocol, whole, None) not in found]
+    return found
+
+
+def port_set(ports: Sequence[int]) -> str:
+    """One port, or nft's anonymous set of several."""
+    return str(ports[0]) if len(ports) == 1 else "{ " + ", ".join(map(str, ports)) + " }"
+
+
+def chains(user: str, allowed: Sequence[Destination], listening: Sequence[int]) -> list[str]:
     """The output-hook chains: packets of sockets owned by `user` (TabPy and every process its
-    scripts start) go to loopback, answer connections (replies to Tableau), or reach an allowed
-    destination; anything else is rejected at once. Other users' traffic is not looked at."""
+    scripts start) go to loopback, continue a connection `user` opened (its first packet passed
+    here), answer a connection made to one of `listening` (TabPy's own ports: a listener a
+    script opens elsewhere cannot answer), or open one to an allowed destination; anything else
+    is rejected at once. Other users' traffic is not looked at.
+
+    Nothing is accepted as related: ICMP errors leave from the kernel's own sockets, which
+    `meta skuid` never matches, and TabPy's user cannot send one (no CAP_NET_RAW; a ping
+    socket sends echo requests only), so what is left are connections a conntrack helper
+    expects, to ports the destinations did not open."""
     return [
         "\tchain tabpy_outbound {",
         "\t\ttype filter hook output priority filter; policy accept;",
@@ -95,7 +122,8 @@ def chains(user: str, allowed: Sequence[Destination]) -> list[str]:
         "\t}",
         "\tchain tabpy_user_outbound {",
         '\t\toif "lo" accept',
-        "\t\tct state established,related accept",
+        "\t\tct direction original ct state established accept",
+        f"\t\tct direction reply ct state established tcp sport {port_set(listening)} accept",
         *[f"\t\t{d.rule()}" for d in allowed],
         "\t\tmeta l4proto tcp reject with tcp reset",
         "\t\treject with icmpx admin-prohibited",

@@ -19,8 +19,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from tabpy_provision.firewall.outbound import Destination
-from tabpy_provision.firewall.outbound import chains as outbound_chains
+from tabpy_provision.firewall import networks as nets
+from tabpy_provision.firewall import outbound as reach
+from tabpy_provision.firewall.networks import Network
+from tabpy_provision.firewall.outbound import Destination, port_set
 
 TABLE = "tabpy_provision"
 RULESET_PATH = "/etc/tabpy-provision/firewall.nft"
@@ -28,8 +30,8 @@ UNIT = "tabpy-provision-firewall.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT}"
 PACKAGES = ["nftables"]
 _DIGEST = re.compile(r'comment "tabpy-provision ([0-9a-f]{64})"')
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: The setting that lets the fence's lists hold everyone (a network of prefix 0).
+ALLOW_EVERYONE = "tabpy_fence_allow_everyone"
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,11 @@ class FirewallPlan:
     host: str
     rules: tuple[PortRule, ...]
     #: TabPy's user, whose processes (TabPy and the scripts it runs) reach only loopback,
-    #: their clients (replies) and `outbound`.
+    #: their clients (replies from TabPy's ports) and `outbound`.
     user: str = "tabpy"
     outbound: tuple[Destination, ...] = ()
+    #: What the run warns about (everyone admitted or reached, as ALLOW_EVERYONE lets it).
+    warnings: tuple[str, ...] = ()
 
     @property
     def ports(self) -> tuple[int, ...]:
@@ -61,7 +65,7 @@ class FirewallPlan:
         return "\n".join(("\tchain tabpy_inbound {",
                           "\t\ttype filter hook input priority filter; policy accept;",
                           _rules_text(self.rules), "\t}",
-                          *outbound_chains(self.user, self.outbound)))
+                          *reach.chains(self.user, self.outbound, self.ports)))
 
     def ruleset(self) -> str:
         """The file `nft -f` loads: creating, deleting and defining the table in one
@@ -80,10 +84,10 @@ class FirewallPlan:
 
     def describe(self) -> list[str]:
         """One line per rule, for reports (site_check)."""
-        return [*(f"tcp {_ports(rule.ports)} from "
+        return [*(f"tcp {port_set(rule.ports)} from "
                   f"{', '.join(map(str, rule.sources)) or 'this host only'}"
                   for rule in self.rules),
-                f"{self.user} reaches loopback, its clients"
+                f"{self.user} reaches loopback, its clients (from tcp {port_set(self.ports)})"
                 + "".join(f", {d}" for d in self.outbound)]
 
 
@@ -93,30 +97,23 @@ def loaded_digest(listing: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _ports(ports: Sequence[int]) -> str:
-    return str(ports[0]) if len(ports) == 1 else "{ " + ", ".join(map(str, ports)) + " }"
-
-
 def _rules_text(rules: Sequence[PortRule]) -> str:
     lines = ['\t\tiif "lo" accept', "\t\tct state established,related accept"]
     for rule in rules:
         for family, version in (("ip", 4), ("ip6", 6)):
             sources = [str(n) for n in rule.sources if n.version == version]
             if sources:
-                lines.append(f"\t\ttcp dport {_ports(rule.ports)} {family} saddr "
+                lines.append(f"\t\ttcp dport {port_set(rule.ports)} {family} saddr "
                              f"{{ {', '.join(sources)} }} accept")
     ports = sorted({port for rule in rules for port in rule.ports})
-    lines.append(f"\t\ttcp dport {_ports(ports)} reject with tcp reset")
+    lines.append(f"\t\ttcp dport {port_set(ports)} reject with tcp reset")
     return "\n".join(lines)
 
 
 def networks(addresses: Iterable[str]) -> tuple[Network, ...]:
-    """Addresses and networks collapsed, v4 first (nft refuses overlapping set elements)."""
-    parsed = [ipaddress.ip_network(a, strict=False) for a in addresses]
-    return tuple(sorted(
-        (*ipaddress.collapse_addresses(n for n in parsed if n.version == 4),
-         *ipaddress.collapse_addresses(n for n in parsed if n.version == 6)),
-        key=lambda n: (n.version, n)))
+    """Addresses and networks collapsed, v4 first (nft refuses overlapping set elements);
+    IPv4-mapped ones in their IPv4 form."""
+    return nets.collapsed(nets.network(a, strict=False) for a in addresses)
 
 
 def source_problem(item: object) -> str | None:
@@ -127,6 +124,8 @@ def source_problem(item: object) -> str | None:
     if item.startswith("@"):
         return None if re.fullmatch(r"@[A-Za-z0-9_]+", item) else \
             f"{item!r} is not an inventory group"
+    if zone := nets.zone_problem(item):
+        return zone
     try:
         ipaddress.ip_network(item, strict=True)
         return None
@@ -155,14 +154,18 @@ def plan_firewall(host: str, *, service_port: int, process_ports: Sequence[int],
                   address_of: Callable[[str], Sequence[str]],
                   balancers: Mapping[str, Sequence[str]],
                   controller: Sequence[str], user: str = "tabpy",
-                  outbound: Sequence[Destination] = ()) -> tuple[FirewallPlan | None, list[str]]:
+                  outbound: Sequence[Destination] = (), arrow_port: int | None = None,
+                  allow_everyone: bool = False) -> tuple[FirewallPlan | None, list[str]]:
     """The host's fence, or the problems (one line each, naming host and field).
 
     `allowed`: tabpy_allowed_sources (None: default_sources), items resolved through
     `groups` (inventory group -> hosts) and `address_of` (inventory host -> its addresses).
     `balancers`: the pool balancers in front of this host's processes and their addresses
     (they reach every process port). `controller`: the addresses the controller reaches the
-    host from. `user`, `outbound`: TabPy's user and where its processes may connect."""
+    host from. `user`, `outbound`: TabPy's user and where its processes may connect.
+    `arrow_port`: Arrow Flight's port when it is on (it binds every interface: fenced like
+    `service_port`). `allow_everyone`: ALLOW_EVERYONE (else everyone in `allowed` or
+    `outbound` is a problem; with it, a warning of the plan)."""
     problems: list[str] = []
     field = f"{host}: tabpy_allowed_sources"
     hosts = {name for members in groups.values() for name in members}
@@ -192,14 +195,23 @@ def plan_firewall(host: str, *, service_port: int, process_ports: Sequence[int],
         if not found:
             problems.append(f"{field}: the address of {name} (pool balancer in front) is not "
                             "known: give it an IP address as ssh_hostname")
+    everyone = [*(f"{field}: the listed sources cover {whole}, everyone" for whole in
+                  nets.everyone(nets.network(a, strict=False) for a in listed)),
+                *(f"{host}: tabpy_outbound_allowed: {where} reaches everyone"
+                  for where in reach.everyone(outbound))]
+    if not allow_everyone:
+        problems += [f"{line}: list only the networks that need it, or set {ALLOW_EVERYONE}: "
+                     "true" for line in everyone]
     if problems:
         return None, problems
     pool = [address for found in balancers.values() for address in found]
-    rules = [PortRule((service_port,), networks([*controller, *pool, *listed]))]
-    others = tuple(sorted(set(process_ports) - {service_port}))
+    served = tuple(sorted({service_port, *([arrow_port] if arrow_port else [])}))
+    rules = [PortRule(served, networks([*controller, *pool, *listed]))]
+    others = tuple(sorted(set(process_ports) - set(served)))
     if others:
         rules.append(PortRule(others, networks([*controller, *pool])))
-    return FirewallPlan(host, tuple(rules), user, tuple(outbound)), []
+    return FirewallPlan(host, tuple(rules), user, tuple(outbound),
+                        tuple(f"{line} ({ALLOW_EVERYONE}: true)" for line in everyone)), []
 
 
 def _is_network(item: str) -> bool:

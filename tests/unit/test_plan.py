@@ -71,6 +71,13 @@ def test_bad_input_is_one_line_naming_host_and_field(base, monkeypatch, override
     assert not any("pa:ss" in p for p in problems)
 
 
+def test_arrow_flights_port_is_a_port_of_the_fence_only_when_it_is_on(base):
+    assert planned(HOST, base).arrow_port is None
+    assert planned(HOST, {**base, "tabpy_arrowflight_port": 13700}).arrow_port is None
+    assert planned(HOST, {**base, "tabpy_arrow_enable": True,
+                          "tabpy_arrowflight_port": 13700}).arrow_port == 13700
+
+
 def test_all_problems_reported_at_once(base):
     problems = problems_of({**base, "tabpy_port": -1, "tabpy_log_level": "LOUD"})
     assert len(problems) == 2
