@@ -11,6 +11,7 @@ import pytest
 
 from tabpy_provision import verify
 from tests.integration.conftest import ROOT, TABPY_HOSTS, lab_host, lab_plans
+from tests.integration.test_firewall import connect_from
 from tests.load import Load
 
 CONNECT = """
@@ -105,3 +106,33 @@ def test_a_script_past_the_memory_limit_fails_alone_while_the_pool_serves(plans,
           f"process, the next request on it answered in {recovered:.2f} s; through the pool "
           f"meanwhile {result['served']} served, {result['failed']} failed")
     assert result["failed"] == 0 and result["served"] > 0, result
+
+
+LISTEN = """
+import socket, threading
+server = socket.create_server(('', _arg1[0]), family=socket.AF_INET6, dualstack_ipv6=True)
+server.settimeout(20)
+def serve():
+    try:
+        while True:
+            server.accept()[0].close()
+    except OSError:
+        pass
+    finally:
+        server.close()
+threading.Thread(target=serve, daemon=True).start()
+return 'listening'
+"""
+
+
+@pytest.mark.parametrize("fqdn", TABPY_HOSTS)
+def test_a_listener_a_script_opens_cannot_answer_anyone_outside(plans, fqdn):
+    """TabPy's user answers only from TabPy's own ports: a script's listener on another port is
+    reached over loopback (the positive control) but cannot answer client1, which the fence
+    admits on TabPy's port."""
+    plan = plans[fqdn]
+    port = 5555
+    assert evaluate(plan, LISTEN, port) == "listening"
+    assert evaluate(plan, CONNECT, "127.0.0.1", port) == "connected"
+    assert connect_from("client1.lab.test", fqdn, port) != "connected"
+    assert connect_from("client1.lab.test", fqdn, 9004) == "connected"

@@ -17,7 +17,14 @@ import pytest
 from lab import paths
 from lab.hosts import LAB_HOSTS
 from tabpy_provision.firewall import rules
-from tests.integration.conftest import ROOT, TABPY_HOSTS, lab, lab_host, pyinfra
+from tests.integration.conftest import (
+    ROOT,
+    TABPY_HOSTS,
+    lab,
+    lab_host,
+    lab_inventory_with,
+    pyinfra,
+)
 
 ADDRESS = {h.fqdn: h.address for h in LAB_HOSTS}
 PROBE = ("import socket, sys\n"
@@ -131,3 +138,19 @@ def test_nft_accepts_every_generated_ruleset(fenced):
     done = subprocess.run(["ssh", "-F", str(paths.ssh_config_path()), TABPY_HOSTS[0], "sh"],
                           input=script, capture_output=True, text=True, timeout=300, check=False)
     assert done.stdout.strip().splitlines()[-1:] == ["accepted=300"], done.stderr[-2000:]
+
+
+def test_arrow_flights_port_is_fenced_like_tabpys(fenced, tmp_path):
+    """Arrow Flight binds every address: with tabpy_arrow_enable its port admits the same
+    sources as TabPy's (client1) and refuses the others (tabpydr)."""
+    target = TABPY_HOSTS[0]
+    arrow = lab_inventory_with(tmp_path, hosts={target: {"tabpy_arrow_enable": True}})
+    try:
+        run = pyinfra("--limit", target, inventory=arrow)
+        assert run.returncode == 0, run.output[-3000:]
+        port = 13622
+        assert connect_from("client1.lab.test", target, port) == "connected"
+        assert connect_from("tabpydr.lab.test", target, port) == "ConnectionRefusedError"
+    finally:
+        back = pyinfra("--limit", target)
+    assert back.returncode == 0, back.output[-3000:]
