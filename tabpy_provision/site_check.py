@@ -9,9 +9,10 @@ whose connection is managed, Tableau's own "Test Connection" (over SSH: the node
 store, the configured name, port and credentials), Tableau Cloud's (from here, trusting only
 the public roots), every client reaching each TabPy name through its own OS trust store, and
 the fence each TabPy server has loaded
-(who may reach its ports) against the one the inventory asks for, and each published function
-answering its examples on every TabPy process and through each pool. Exit 1 when any row
-fails.
+(who may reach its ports) against the one the inventory asks for, each published function
+answering its examples on every TabPy process and through each pool, and, behind each name in
+front of several TabPy processes (a host's own balancer, a pool), every process serving the
+same endpoints (GET /endpoints of each: functions/consistency.py). Exit 1 when any row fails.
 """
 
 from __future__ import annotations
@@ -212,7 +213,8 @@ def main(argv: list[str]) -> int:
               lambda: tableau_rows(state, list(plans.values()), tableau_pools(pools.values())),
               lambda: cloud_rows(inventory, plans, pools),
               lambda: client_rows(state, plans, pools),
-              *function_check.checks(plans, pools.values())]
+              *function_check.checks(plans, pools.values()),
+              lambda: function_check.consistency_rows(plans, pools.values(), remote.at_once)]
     if not problems:
         checks.append(lambda: fence_rows(state, plans, pools))
     rows = list(unplanned)

@@ -82,19 +82,31 @@ def facts_asked(plan: BalancerPlan, platform: Platform) -> list[tuple[type, dict
 
 
 def _through_pool(plan: BalancerPlan) -> tuple[bool, str]:
-    """TabPy answering through the pool as Tableau asks it, then every function the servers
-    behind it declare answering its examples there."""
+    """TabPy answering through the pool as Tableau asks it, every function the servers
+    behind it declare answering its examples there, and every process behind it serving the
+    same endpoints (a function deployed on some of them answers 404 on the others)."""
     result = verify.wait_for_tabpy(30, credentials=plan.check_credentials,
                                    evaluate=plan.evaluate, **plan.endpoint_args)
-    if not result.ok or not plan.functions:
+    if not result.ok:
         return result.ok, result.detail
-    problems = remote.at_once(
-        functools.partial(functions_check.example_problem, function, plan.endpoint_args,
-                          plan.check_credentials) for function in plan.functions)
-    for function, problem in zip(plan.functions, problems, strict=True):
-        if problem:
-            return False, f"/query/{function.name} through the pool: {problem}"
-    count = len(plan.functions)
-    return True, (f"{result.detail}; the examples of {count} function"
-                  f"{'s' if count > 1 else ''} answered")
+    detail = result.detail
+    if plan.functions:
+        problems = remote.at_once(
+            functools.partial(functions_check.example_problem, function, plan.endpoint_args,
+                              plan.check_credentials) for function in plan.functions)
+        for function, problem in zip(plan.functions, problems, strict=True):
+            if problem:
+                return False, f"/query/{function.name} through the pool: {problem}"
+        count = len(plan.functions)
+        detail += f"; the examples of {count} function{'s' if count > 1 else ''} answered"
+    ok, alike = processes_alike(f"{plan.service_name}:{plan.port}",
+                                functions_check.pool_processes(plan))
+    return ok, f"{detail}; {alike}" if ok else alike
+
+
+def processes_alike(name: str, processes: list[functions_check.Process]) -> tuple[bool, str]:
+    """The processes behind `name` serve the same endpoints (functions_check.alike), each
+    read on its own port from the controller."""
+    return functions_check.alike(name, processes,
+                                 functions_check.served_by(processes, remote.at_once))
 

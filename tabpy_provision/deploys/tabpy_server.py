@@ -43,6 +43,7 @@ from tabpy_provision.facts import (
 from tabpy_provision.firewall import FirewallPlan
 from tabpy_provision.firewall import rules as fence_rules
 from tabpy_provision.firewall.operations import tabpy_fence
+from tabpy_provision.functions import check as functions_check
 from tabpy_provision.functions.operations import RECORD as FUNCTIONS_RECORD
 from tabpy_provision.functions.operations import tabpy_functions
 from tabpy_provision.lease import release_lease, take_lease
@@ -168,6 +169,13 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     tabpy_functions(name="Functions and pre-built models on every TabPy process, each "
                          "answering its examples", plan=plan, functions=plan.functions,
                     venv=venv, members=members)
+    if local:
+        name = f"{plan.fqdn}:{v['tabpy_port']}"
+        controller_check(name="Every TabPy process behind this host's balancer serving the "
+                              "same endpoints",
+                         check=lambda: pool_balancer.processes_alike(
+                             name, functions_check.host_processes(plan)),
+                         success_note=f"{name}: ")
     release_lease(name="Release the deploy lease")
 
 

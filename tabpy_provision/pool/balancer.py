@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -144,6 +145,22 @@ class BalancerPlan:
     @property
     def check_credentials(self) -> tuple[str, str] | None:
         return (self.monitor_user, self.monitor_password) if self.monitor_user else None
+
+    @property
+    def publishing_refusal(self) -> str:
+        return publishing_refusal(self.service_name, self.port)
+
+
+def publishing_refusal(service_name: str, port: int) -> str:
+    """What a balancer answers (403, JSON) to TabPy's client deploying or removing a function
+    through it. TabPy's client shows `message` and `info` (deploy), the raw body (remove), or
+    prints it (remote_server=True, which turns "null" into "Success"); the config quotes it in
+    single quotes."""
+    return json.dumps({
+        "message": f"{service_name}:{port} refuses to deploy or remove functions: through a "
+                   "balancer, the TabPy client reaches one TabPy process of several.",
+        "info": "tabpy-provision publishes functions on every TabPy process: add the function "
+                "as a file to tabpy_functions_dir and run the deploy (docs/functions.md)."})
 
 
 def with_cas(current: bytes, wanted: bytes) -> bytes:

@@ -444,11 +444,14 @@ def test_the_pools_proof_fails_naming_the_function_that_answered_wrong(tabpy, lb
     wrong = {"ttest": "ttest(...) returned 1, expected 0.5"}
     monkeypatch.setattr(pool_balancer.functions_check, "example_problem",
                         lambda function, where, credentials: wrong.get(function.name))
+    served = {"anova": {"version": 1}, "ttest": {"version": 1}}
+    monkeypatch.setattr(pool_balancer.functions_check, "served", lambda process: served)
     assert pool_balancer._through_pool(plan) == (
         False, "/query/ttest through the pool: ttest(...) returned 1, expected 0.5")
     wrong.clear()
     assert pool_balancer._through_pool(plan) == (
-        True, "TabPy answered; the examples of 2 functions answered")
+        True, "TabPy answered; the examples of 2 functions answered; its 2 TabPy processes "
+              "serve the same 2 endpoints")
 
 
 def test_http_pool_without_authentication(tabpy, lb_data):
