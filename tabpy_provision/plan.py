@@ -21,6 +21,7 @@ from tabpy_provision.functions import source as functions_source
 from tabpy_provision.limits import Limits, floor_problem, process_limits
 from tabpy_provision.pki import acme as pki_acme
 from tabpy_provision.secret_refs import SecretError, SecretStore, describe, resolve, secret_store
+from tabpy_provision.tls_profile import TlsProfile, host_profile
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,6 +134,12 @@ class TabpyServerPlan:
     @property
     def https(self) -> bool:
         return self.values["tabpy_transfer_protocol"] == "https"
+
+    @property
+    def tls_profile(self) -> TlsProfile:
+        """What every TLS listener of the host offers: TabPy's and its own HAProxy's."""
+        return host_profile(self.values["tabpy_tls_profile"],
+                            self.values["tabpy_minimum_tls_version"])
 
     @property
     def config_dir(self) -> str:
@@ -333,6 +340,12 @@ def _cross_field_problems(host: str, values: Mapping[str, Any]) -> list[str]:
                         f"({values['pki_leaf_days']})")
     if values["tabpy_arrow_enable"] and values["tabpy_arrowflight_port"] == values["tabpy_port"]:
         problems.append(f"{host}: tabpy_arrowflight_port: same as tabpy_port")
+    minimum = host_profile(values["tabpy_tls_profile"], values["tabpy_minimum_tls_version"]).minimum
+    if values["tabpy_arrow_enable"] and values["tabpy_transfer_protocol"] == "https" and \
+            minimum == "TLSv1_3":
+        # gRPC's own TLS, which TabPy gives no minimum: its default, TLS 1.2, holds there.
+        problems.append(f"{host}: tabpy_arrow_enable: Arrow Flight accepts TLS 1.2, which "
+                        "tabpy_minimum_tls_version or tabpy_tls_profile refuses")
     health_user = values["tabpy_health_check_user"]
     if health_user is not None and health_user not in values["tabpy_users"]:
         problems.append(f"{host}: tabpy_health_check_user: {health_user!r} is not in tabpy_users")

@@ -1,6 +1,7 @@
 """A release: the complete set of files TabPy reads, as one immutable folder on the host.
 
-    /etc/tabpy/releases/<name>/tabpy.conf, passwords, tls/tabpy.crt, tls/tabpy.key, venv -> ...
+    /etc/tabpy/releases/<name>/tabpy.conf, passwords, tls/tabpy.crt, tls/tabpy.key,
+        tls/sitecustomize.py (TLS profile of TabPy's connections), venv -> ...
         (several TabPy processes: instances/PORT.conf each instead of tabpy.conf)
     /etc/tabpy/current  -> releases/<name>    (the unit runs from here)
     /etc/tabpy/previous -> releases/<older>   (what a failed start rolls back to)
@@ -70,4 +71,6 @@ def build_release(plan: TabpyServerPlan, venv: str) -> Release:
                                  secret=False))
         files.append(ReleaseFile("tls/tabpy.key", plan.tls.key_pem, account, account, "0600",
                                  secret=True))
+        files.append(ReleaseFile("tls/sitecustomize.py", render.tls_hook(plan).encode(), "root",
+                                 account, "0644", secret=False))
     return Release(tuple(files), venv)

@@ -51,6 +51,11 @@ def tabpy_config(plan: TabpyServerPlan, instance: Instance | None = None) -> str
     return _render("etc/tabpy/tabpy.conf.j2", plan, instance=instance or plan.instances[0])
 
 
+def tls_hook(plan: TabpyServerPlan) -> str:
+    """tls/sitecustomize.py of a release: the TLS profile of the connections TabPy serves."""
+    return _render("etc/tabpy/tls/sitecustomize.py.j2", plan, tls=plan.tls_profile)
+
+
 def systemd_unit(plan: TabpyServerPlan) -> str:
     """tabpy.service, or the template unit tabpy@.service (%i: the port) of several."""
     config_path = f"{plan.current_dir}/instances/%i.conf" if plan.local_balancer \

@@ -15,6 +15,7 @@ from typing import Any
 from tabpy_provision.firewall.outbound import destinations_problem
 from tabpy_provision.firewall.rules import sources_problem
 from tabpy_provision.limits import memory_problem
+from tabpy_provision.tls_profile import PROFILES, VERSIONS
 from tabpy_provision.value_checks import (
     TRUST_OS_FAMILIES,
     Check,
@@ -108,8 +109,7 @@ SETTINGS: tuple[Setting, ...] = (
     *_in_role(
         "tabpy",
         Setting("tabpy_version",
-                "2.16.0", "TabPy release to install (a lock file must exist for it).",
-                version),
+                "2.16.0", "TabPy release to install (a lock file must exist for it).", version),
         Setting("tabpy_fqdn", None,
                 "Name Tableau uses for this host; default: the inventory host name.",
                 optional(dns_name_problem)),
@@ -117,8 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
                 "Address the controller dials for the health check; default: ssh_hostname, "
                 "else tabpy_fqdn.", optional(non_empty_text)),
         Setting("tabpy_system_user",
-                "tabpy", "System user and group TabPy runs as (no login shell).",
-                unix_name),
+                "tabpy", "System user and group TabPy runs as (no login shell).", unix_name),
         Setting("tabpy_service_name", "tabpy", "systemd unit name.", unix_name),
         Setting("tabpy_install_dir", "/opt/tabpy",
                 "Versioned virtualenvs live here; `current` links to the active one.",
@@ -149,8 +148,12 @@ SETTINGS: tuple[Setting, ...] = (
         Setting("tabpy_transfer_protocol", "https", "TABPY_TRANSFER_PROTOCOL: https or http.",
                 one_of("https", "http")),
         Setting("tabpy_minimum_tls_version", "TLSv1_2",
-                "TABPY_MINIMUM_TLS_VERSION: oldest TLS version TabPy accepts.",
-                one_of("TLSv1_2", "TLSv1_3")),
+                "TABPY_MINIMUM_TLS_VERSION: oldest TLS version TabPy and the host's HAProxy "
+                "accept; a pool accepts its servers' highest (docs/tls.md).", one_of(*VERSIONS)),
+        Setting("tabpy_tls_profile", "intermediate",
+                "Their ciphers, Mozilla's profiles (a pool: its servers' strictest): intermediate "
+                "(TLS 1.2 ECDHE with AES-GCM or ChaCha20 only; TLS 1.3) or modern (TLS 1.3 "
+                "only).", one_of(*PROFILES)),
         Setting("tabpy_auth_enabled", True,
                 "Basic auth on (sets TABPY_PWD_FILE); off needs tabpy_allow_no_auth.", is_bool),
         Setting("tabpy_allow_no_auth", False,
@@ -170,16 +173,15 @@ SETTINGS: tuple[Setting, ...] = (
         Setting("tabpy_log_details", False,
                 "TABPY_LOG_DETAILS: log caller, URL and scripts of each request.", is_bool),
         Setting("tabpy_max_request_size_mb", 100,
-                "TABPY_MAX_REQUEST_SIZE_MB: largest request body.",
-                int_between(1, 10_000)),
+                "TABPY_MAX_REQUEST_SIZE_MB: largest request body.", int_between(1, 10_000)),
         Setting("tabpy_evaluate_enable", True,
                 "TABPY_EVALUATE_ENABLE: false makes /evaluate 404 (deployed models only).",
                 is_bool),
         Setting("tabpy_evaluate_timeout", 30,
                 "TABPY_EVALUATE_TIMEOUT: seconds a script may run (then HTTP 408).",
                 seconds_up_to(86400)),
-        Setting("tabpy_gzip_enable", True, "TABPY_GZIP_ENABLE: gzip requests and responses.",
-                is_bool),
+        Setting("tabpy_gzip_enable", True, "TABPY_GZIP_ENABLE: accept gzipped requests (TabPy "
+                "2.16 gzips responses anyway; BREACH: docs/tls.md).", is_bool),
         Setting("tabpy_arrow_enable", False,
                 "TABPY_ARROW_ENABLE: Arrow Flight server (binds 0.0.0.0).", is_bool),
         Setting("tabpy_arrowflight_port", 13622, "TABPY_ARROWFLIGHT_PORT.", int_between(1, 65535)),
@@ -420,8 +422,7 @@ SETTINGS: tuple[Setting, ...] = (
         Setting("tableau_tabpy_user", None,
                 "TabPy user Tableau signs in as (one of the TabPy servers' tabpy_users: the "
                 "password comes from the same secret reference); required when TabPy uses "
-                "authentication.",
-                optional(non_empty_text)),
+                "authentication.", optional(non_empty_text)),
         Setting("tableau_connect_timeout_ms", None,
                 "tsm versions: vizqlserver.extsvc.connect_timeout_ms; default: Tableau's own.",
                 optional(int_between(1, 3_600_000))),

@@ -33,6 +33,7 @@ from tabpy_provision import pki, render, settings
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.functions.source import Function
 from tabpy_provision.plan import TabpyServerPlan, Tls, endpoint, plan_tls
+from tabpy_provision.tls_profile import TlsProfile, strictest
 
 GROUP = "tabpy_lb"
 PACKAGES = ["haproxy", "socat"]  # socat: the runtime API from the deploy
@@ -104,6 +105,9 @@ class BalancerPlan:
     servers: tuple[Server, ...]
     https: bool
     tls: Tls | None  # the certificate HAProxy serves (https)
+    #: Its TLS on both sides: the host's own, or the strictest of the pool's servers (a
+    #: client the pool serves is served by each of them, and each accepts what HAProxy offers).
+    tls_profile: TlsProfile
     backend_ca_pem: bytes | None  # CAs that verify the TabPy processes; None: OS bundle
     monitor_user: str | None
     monitor_password: str | None = field(repr=False)
@@ -197,7 +201,8 @@ def local_balancer(plan: TabpyServerPlan) -> BalancerPlan:
         host=plan.host, service_name=plan.fqdn, connect_address=plan.connect_address,
         port=plan["tabpy_port"],
         servers=tuple(Server(plan.host, plan.fqdn, "127.0.0.1", i.port) for i in plan.instances),
-        https=plan.https, tls=plan.tls, backend_ca_pem=_backend_cas([plan]),
+        https=plan.https, tls=plan.tls, tls_profile=plan.tls_profile,
+        backend_ca_pem=_backend_cas([plan]),
         monitor_user=plan.health_user, monitor_password=plan.health_password,
         check_interval_ms=plan["lb_check_interval_ms"], check_fall=plan["lb_check_fall"],
         check_rise=plan["lb_check_rise"], server_timeout_s=_server_timeout([plan]),
@@ -241,6 +246,7 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
         host=host, service_name=service,
         connect_address=endpoint(host, data).address, port=values["lb_port"],
         servers=servers, https=https, tls=tls,
+        tls_profile=strictest(p.tls_profile for p in backends),
         backend_ca_pem=_backend_cas(backends) if https else None,
         monitor_user=monitor_user, monitor_password=monitor_password,
         check_interval_ms=values["lb_check_interval_ms"], check_fall=values["lb_check_fall"],

@@ -59,6 +59,7 @@ def test_files_have_owner_mode_and_content(plans, fqdn):
         f"{current}/passwords": ("tabpy", "tabpy", 0o600, plan.password_file),
         f"{current}/tls/tabpy.key": ("tabpy", "tabpy", 0o600, plan.tls.key_pem),
         f"{current}/tls/tabpy.crt": ("root", "tabpy", 0o644, plan.tls.chain_pem),
+        f"{current}/tls/sitecustomize.py": ("root", "tabpy", 0o644, render.tls_hook(plan)),
         "/etc/tabpy/ca.crt": ("root", "tabpy", 0o644, plan.tls.ca_pem),
         "/etc/systemd/system/tabpy.service": ("root", "root", 0o644, render.systemd_unit(plan)),
         "/var/lib/tabpy/state": ("tabpy", "tabpy", 0o750, None),
@@ -255,7 +256,8 @@ def test_no_secret_in_verbose_output_or_journal(plans):
                     if line and not line.startswith("-----")]
     journal = "".join(lab_host(fqdn).check_output("journalctl -u tabpy --no-pager")
                       for fqdn in TABPY_HOSTS)
-    assert "changed: passwords, tabpy.conf, tls/tabpy.crt, tls/tabpy.key" in run.output
+    assert ("changed: passwords, tabpy.conf, tls/sitecustomize.py, tls/tabpy.crt, "
+            "tls/tabpy.key") in run.output
     for index, secret in enumerate(secrets):
         assert secret not in run.output, f"secret #{index} leaked into pyinfra output"
         assert secret not in journal, f"secret #{index} leaked into the journal"

@@ -273,7 +273,7 @@ def test_release_has_one_config_per_process(tabpy):
     release = build_release(plan, "/opt/tabpy/venvs/v1")
     paths = [f.path for f in release.files]
     assert paths == ["instances/9101.conf", "instances/9102.conf", "instances/9103.conf",
-                     "passwords", "tls/tabpy.crt", "tls/tabpy.key"]
+                     "passwords", "tls/tabpy.crt", "tls/tabpy.key", "tls/sitecustomize.py"]
     configs = {f.path: f for f in release.files if f.path.startswith("instances/")}
     for port in (9101, 9102, 9103):
         config = configs[f"instances/{port}.conf"]
@@ -286,7 +286,7 @@ def test_release_of_one_process_has_tabpy_conf(tabpy):
     plan = tabpy()
     release = build_release(plan, "/opt/tabpy/venvs/v1")
     assert [f.path for f in release.files] == ["tabpy.conf", "passwords", "tls/tabpy.crt",
-                                               "tls/tabpy.key"]
+                                               "tls/tabpy.key", "tls/sitecustomize.py"]
     assert release.files[0].content == render.tabpy_config(plan).encode()
     assert release.name != build_release(tabpy(tabpy_instances=2), "/opt/tabpy/venvs/v1").name
 

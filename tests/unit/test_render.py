@@ -47,15 +47,15 @@ def test_defaults_render_https_auth_and_absolute_paths(plan_for):
 
 
 def test_every_setting_reaches_the_file(plan_for):
+    # TLS settings: test_tls_profile.py (TLS 1.3 only and Arrow Flight are refused together)
     section = tabpy_section(render.tabpy_config(plan_for(
-        tabpy_port=9443, tabpy_minimum_tls_version="TLSv1_3", tabpy_log_details=True,
+        tabpy_port=9443, tabpy_log_details=True,
         tabpy_max_request_size_mb=7, tabpy_evaluate_enable=False, tabpy_evaluate_timeout=2.5,
         tabpy_gzip_enable=False, tabpy_arrow_enable=True, tabpy_arrowflight_port=13700,
         tabpy_static_path="/srv/static", tabpy_oauth_enabled=True,
         tabpy_oauth_issuer="https://idp.example/", tabpy_oauth_jwks_uri="https://idp/j%1",
         tabpy_oauth_audience="api://tabpy", tabpy_oauth_query_scope="tabpy/query")))
     assert section["TABPY_PORT"] == "9443"
-    assert section["TABPY_MINIMUM_TLS_VERSION"] == "TLSv1_3"
     assert section.getboolean("TABPY_LOG_DETAILS") is True
     assert section["TABPY_MAX_REQUEST_SIZE_MB"] == "7"
     assert section.getboolean("TABPY_EVALUATE_ENABLE") is False
