@@ -50,6 +50,10 @@ PREREQUISITES = {
     "ip": "iproute2",
     "openssl": "openssl",  # the certificate report and the tests read served chains with it
     "nft": "nftables",  # the unit tests check the fence's rulesets with `nft -c`
+    # The TLS tests: each listener scanned as an auditor would, and HAProxy's configs checked
+    # by `haproxy -c` in the unit tests (Debian starts it with its own config: no listener).
+    "testssl": "testssl.sh",
+    "haproxy": "haproxy",
 }
 
 # Units that slow the boot, do pointless work in a throwaway host, or reach out.
