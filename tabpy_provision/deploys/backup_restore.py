@@ -42,7 +42,7 @@ from tabpy_provision.preflight import (
     root_access_problems,
     tabpy_python,
 )
-from tabpy_provision.release import build_release
+from tabpy_provision.release import MANIFEST
 from tabpy_provision.run import run_of
 from tabpy_provision.secret_refs import (
     SecretError,
@@ -85,14 +85,17 @@ def _shell(target, command: str) -> tuple[bool, list[str]]:
 
 def snapshot_script(plan: TabpyServerPlan) -> str:
     """Tar the release files and TabPy's state, consistently: retried while TabPy writes
-    models; as a last resort TabPy is stopped for the copy and started again in all cases."""
+    models; as a last resort TabPy is stopped for the copy and started again in all cases.
+    The release files are those the host's active release lists in its manifest (a release
+    made by an older or newer version of this tool has other files than this one builds)."""
     q = shlex.quote
-    release = [f"{plan.current_dir}/{f.path}" for f in build_release(plan, "").files]
+    current = plan.current_dir.lstrip("/")
     state = [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]
-    paths = " ".join(q(p.lstrip("/")) for p in [*release, *state])
+    paths = " ".join(["$R", *(q(p.lstrip("/")) for p in state)])
     service = q(f"{plan['tabpy_service_name']}.service")
     return (
         f"set -e; W={WORK}; rm -rf $W; install -d -m 0700 $W; "
+        f"R=$(awk -v d={q(current)} 'NF == 4 {{print d \"/\" $1}}' /{q(current)}/{MANIFEST}); "
         f"sig() {{ find {' '.join(map(q, state))} -printf '%p %s %T@\\n' | sort | sha256sum; }}; "
         f"ok=; for try in $(seq {SNAPSHOT_TRIES}); do a=$(sig); "
         f"tar -cf $W/snapshot.tar -C / {paths}; b=$(sig); "
