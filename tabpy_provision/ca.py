@@ -4,14 +4,18 @@
                          re-issues every leaf (TabPy restarts once); clients trusting the root
                          never notice
     rotate-root          1/3: stage a new root; the next deploy makes every client trust it too
+                         (how a CA without name constraints moves to a constrained one)
     activate-root        2/3: the new root signs; the next deploy gives every server a leaf from
-                         it (clients still trust the old root as well)
+                         it (clients still trust the old root as well). Refused while the staged
+                         root does not permit a name of the inventory
     retire-root          3/3: retire the old root; the next deploy removes it from every client.
                          Refused while a TabPy server still serves a chain from it (the chain is
                          read over TLS); --force retires anyway
 
-It applies to every private CA (pki_dir) used by the inventory's TabPy servers. Each step
-prints what to run next. See docs/certificates.md, "Renewal and rotation".
+It applies to every private CA (pki_dir) used by the inventory's TabPy servers. A new root or
+intermediate is constrained to the names of every TabPy server and pool balancer that uses the
+CA, and pki_permitted_names (ca_names.py). Each step prints what to run next. See
+docs/certificates.md, "Renewal and rotation" and "Name constraints".
 """
 
 from __future__ import annotations
@@ -19,13 +23,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography import x509
 
 from tabpy_provision import pki, settings, verify
+from tabpy_provision.ca_names import CaNames, private_ca_names
 from tabpy_provision.controller.files import ControllerFileError
 from tabpy_provision.plan import endpoint, project_path
-from tabpy_provision.site_check import load_tabpy_hosts
+from tabpy_provision.site_check import load_hosts, load_tabpy_hosts
 
 NEXT_STEP = {
     "rotate-intermediate": "deploy the site: every TabPy server gets a leaf from the new "
@@ -38,15 +45,26 @@ NEXT_STEP = {
 }
 
 
-def private_cas(inventory: str) -> dict[str, tuple[str, list[tuple[str, dict]]]]:
-    """pki_dir -> (common name, [(host, data)]) of the TabPy servers issued by the private CA."""
-    cas: dict[str, tuple[str, list[tuple[str, dict]]]] = {}
-    for name, data in load_tabpy_hosts(inventory):
+@dataclass
+class PrivateCa:
+    common_name: str
+    servers: list[tuple[str, dict]]  # (host, data) of the TabPy servers it issues for
+    names: CaNames  # what it must permit
+
+
+def private_cas(inventory: str) -> dict[str, PrivateCa]:
+    """pki_dir -> the private CA of the inventory's TabPy servers there."""
+    servers = load_tabpy_hosts(inventory)
+    names = private_ca_names(servers, load_hosts(inventory, settings.POOL))
+    cas: dict[str, PrivateCa] = {}
+    for name, data in servers:
         values = settings.with_defaults(data)
         if values["tabpy_transfer_protocol"] == "https" and \
                 values["tabpy_certificate_file"] is None:
-            folder = str(project_path(values["pki_dir"]))
-            cas.setdefault(folder, (values["pki_common_name"], []))[1].append((name, data))
+            folder = project_path(values["pki_dir"])
+            cas.setdefault(str(folder), PrivateCa(values["pki_common_name"], [],
+                                                  names.get(folder, CaNames())))
+            cas[str(folder)].servers.append((name, data))
     return cas
 
 
@@ -69,19 +87,35 @@ def servers_on(roots: Sequence[x509.Certificate],
     return blockers
 
 
-def run(command: str, folder: str, common_name: str, servers: Sequence[tuple[str, dict]],
-        force: bool) -> str:
+def described(cert: x509.Certificate) -> str:
+    return f"{pki.subject_cn(cert)} (permits {pki.of_certificate(cert)})"
+
+
+def check_staged(folder: str, names: CaNames) -> None:
+    """The staged root must permit every name of the inventory before it signs."""
+    staged = [c.cert for c in pki.load_ca(folder).registry if c.state == "next"]
+    outside = [f"{name} ({host}: {field})" for host, field, name in names.uses
+               if not all(pki.permits(cert, name) for cert in staged)]
+    if outside:
+        raise pki.PkiError(f"not activated: the staged root does not permit "
+                           f"{', '.join(outside)}; remove {Path(folder) / pki.CA_DIR / 'next'} "
+                           "and run rotate-root again")
+
+
+def run(command: str, folder: str, ca: PrivateCa, force: bool) -> str:
     if command == "rotate-intermediate":
-        ca = pki.rotate_intermediate(folder, common_name=common_name)
-        return f"new intermediate {pki.subject_cn(ca.intermediate_cert)}"
+        done = pki.rotate_intermediate(folder, permitted=ca.names.permitted,
+                                       common_name=ca.common_name)
+        return f"new intermediate {described(done.intermediate_cert)}"
     if command == "rotate-root":
-        ca = pki.stage_root(folder, common_name=common_name)
-        staged = next(c for c in ca.registry if c.state == "next" and c.role == pki.ROOT)
-        return f"staged root {pki.subject_cn(staged.cert)}"
+        done = pki.stage_root(folder, permitted=ca.names.permitted, common_name=ca.common_name)
+        return "staged root " + described(
+            next(c.cert for c in done.registry if c.state == "next" and c.role == pki.ROOT))
     if command == "activate-root":
+        check_staged(folder, ca.names)
         return f"active root {pki.subject_cn(pki.activate_root(folder).root_cert)}"
     previous = [c.cert for c in pki.load_ca(folder).registry if c.state == "previous"]
-    blockers = servers_on(previous, servers)
+    blockers = servers_on(previous, ca.servers)
     if blockers and not force:
         raise pki.PkiError("not retired: " + "; ".join(blockers) + " (deploy the site first, "
                            "or --force)")
@@ -103,9 +137,9 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 1
     status = 0
-    for folder, (common_name, servers) in cas.items():
+    for folder, ca in cas.items():
         try:
-            print(f"{folder}: {run(args.command, folder, common_name, servers, args.force)}")
+            print(f"{folder}: {run(args.command, folder, ca, args.force)}")
         except (pki.PkiError, ControllerFileError) as error:
             print(f"tabpy-provision: {folder}: {error}", file=sys.stderr)
             status = 1

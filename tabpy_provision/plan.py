@@ -220,7 +220,8 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
                       rotate: frozenset[str] | None = None, cpus: int = 1,
                       memory: int = 4 << 30,
                       pool_monitors: frozenset[str | None] = frozenset(),
-                      files: Staged | None = None) -> TabpyServerPlan:
+                      files: Staged | None = None,
+                      permitted: Mapping[Path, pki.Permitted] | None = None) -> TabpyServerPlan:
     """Check every input of one host; raise SettingsError listing `host: field: problem` lines.
 
     `files`: the run's controller files, where a new CA, certificate or password is staged
@@ -228,6 +229,8 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     `cpus`, `memory`: the host's CPU count (what tabpy_instances `auto` means) and memory in
     bytes (what a share in tabpy_memory_max is of). `pool_monitors`: the
     lb_monitor_user of each pool balancer (None: the default, this host's health user).
+    `permitted`: what each private CA (by pki_dir) may issue for, from every host of the
+    inventory that uses it (ca_names.py); a CA to create gets it (default: this host's names).
     `rotate`: users (lower-cased) whose generated password is being rotated: the plan uses the
     pending value from the secret store. An empty set means every generated user."""
     files = files if files is not None else Staged()
@@ -264,8 +267,8 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     notes: list[str] = []
     store = users_secret_store(values, files)
     users = _resolve_users(host, values, store, rotating, problems, notes)
-    tls = plan_tls(host, fqdn, values, problems, now, files, renew=data.get("acme_renew")) \
-        if values["tabpy_transfer_protocol"] == "https" else None
+    tls = plan_tls(host, fqdn, values, problems, now, files, renew=data.get("acme_renew"),
+                   permitted=permitted) if values["tabpy_transfer_protocol"] == "https" else None
     functions = _declared_functions(host, values, problems)
     if values["tabpy_nltk_data_dir"] and (problem := nltk_data.folder_problem(
             project_path(values["tabpy_nltk_data_dir"]),
@@ -440,17 +443,38 @@ def acme_problems(host: str, values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def certificate_names(fqdn: str, values: Mapping[str, Any],
+                      field: str = "tabpy_fqdn") -> list[tuple[str, str]]:
+    """(setting, name) of every name a private CA's certificate for `fqdn` carries."""
+    return [(field, fqdn.lower()),
+            *(("tabpy_cert_dns_aliases", str(alias).lower().rstrip("."))
+              for alias in values["tabpy_cert_dns_aliases"]),
+            *(("tabpy_cert_ip_addresses", str(address))
+              for address in values["tabpy_cert_ip_addresses"])]
+
+
 def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
-             now: datetime | None, files: Staged, *, renew: Any = None) -> Tls | None:
+             now: datetime | None, files: Staged, *, renew: Any = None,
+             permitted: Mapping[Path, pki.Permitted] | None = None,
+             name_field: str = "tabpy_fqdn") -> Tls | None:
     """The certificate a host serves: from an ACME CA, the private CA or supplied files.
-    `renew`: the run's acme_renew option."""
+    `renew`: the run's acme_renew option; `permitted`: see plan_tabpy_server; `name_field`:
+    the setting `fqdn` comes from."""
     if values["acme_directory_url"] is not None:
         return _plan_acme_tls(host, fqdn, values, problems, now, files, renew)
     if values["tabpy_certificate_file"] is None:
+        names = certificate_names(fqdn, values, name_field)
         try:
             pki_dir = project_path(values["pki_dir"])
-            ca = pki.ensure_ca(pki_dir, common_name=values["pki_common_name"], now=now,
-                               files=files)
+            wanted = (permitted or {}).get(pki_dir) or pki.permitted_for(
+                [name for _, name in names], values["pki_permitted_names"])
+            ca = pki.ensure_ca(pki_dir, permitted=wanted, common_name=values["pki_common_name"],
+                               now=now, files=files)
+            outside = [f"{host}: {problem}" for field, name in names if (problem := (
+                pki.coverage_problem(field, name, ca.root_cert, ca.intermediate_cert)))]
+            if outside:  # nothing is issued that clients would refuse
+                problems += outside
+                return None
             leaf = pki.ensure_leaf(
                 ca, pki_dir, fqdn, dns_names=values["tabpy_cert_dns_aliases"],
                 ip_addresses=values["tabpy_cert_ip_addresses"], days=values["pki_leaf_days"],

@@ -33,6 +33,7 @@ from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
 
 from tabpy_provision import (
+    ca_names,
     fact_batch,
     firewall,
     host_checks,
@@ -197,6 +198,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     glibc_checked: dict[tuple, str | None] = {}
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
                               for pool in state.inventory.get_group(balancer.GROUP, []))
+    permitted = ca_names.permitted_sets(state.inventory)
     for host in state.inventory.get_group(TABPY_GROUP, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
         cpus = host.get_fact(Cpus) if data.get("tabpy_instances") == "auto" else 1
@@ -211,7 +213,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
             result.plans[host.name] = plan_tabpy_server(
                 host.name, data, rotate=_rotation_request(data) if rotation else None,
                 cpus=cpus or 1, memory=memory or 4 << 30, pool_monitors=pool_monitors,
-                files=files)
+                files=files, permitted=permitted)
         except settings.SettingsError as error:
             problems += error.problems
             continue
@@ -468,6 +470,7 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
     pools: dict[str, BalancerPlan] = {}
     problems: list[str] = []
     ranks: dict[str, int] = {}  # balancers seen per service name, in the group's order
+    permitted = ca_names.permitted_sets(inventory)
     for host in inventory.get_group(balancer.GROUP, []):
         data = host.data.dict()
         service = str(data.get("lb_service_name")).lower()
@@ -487,7 +490,8 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
         addresses = {m.name: m.data.get("ssh_hostname") or m.name for m in members}
         try:
             pools[host.name] = balancer.plan_balancer(host.name, data, backends, addresses,
-                                                      rank=rank, files=files)
+                                                      rank=rank, files=files,
+                                                      permitted=permitted)
         except settings.SettingsError as error:
             problems += error.problems
     return pools, problems + balancer.shared_problems(list(pools.values()))

@@ -40,6 +40,7 @@ from tabpy_provision.value_checks import (
     oauth_scope,
     one_of,
     optional,
+    permitted_names,
     prebuilt_model_list,
     requirement_list,
     seconds_up_to,
@@ -278,6 +279,9 @@ SETTINGS: tuple[Setting, ...] = (
                 "relative to the project.", non_empty_text),
         Setting("pki_common_name", "tabpy-provision", "Name in the private CA's subjects.",
                 non_empty_text),
+        Setting("pki_permitted_names", [], "DNS domains and IP networks a new private CA may "
+                "issue for besides the domains of the names of every host using its pki_dir "
+                "(docs/certificates.md).", permitted_names),
         Setting("pki_leaf_days", 397, "Validity of issued TabPy certificates.",
                 int_between(2, 3650)),
         Setting("pki_renew_before_days", 30,
@@ -293,8 +297,8 @@ SETTINGS: tuple[Setting, ...] = (
                 "controller's OS trust store.", optional(non_empty_text)),
         Setting("acme_directory_url", None,
                 "ACME directory to order the certificate from (Let's Encrypt, step-ca, Vault "
-                "PKI, ...) instead of the private CA; reused while valid, renewed in the "
-                "window.", optional(acme_directory)),
+                "PKI, ...) instead of the private CA; reused while valid, renewed in the window.",
+                optional(acme_directory)),
         Setting("acme_challenge", "dns-01",
                 "How the ACME CA checks the names: dns-01 (a TXT record, by acme_dns_hook) or "
                 "http-01 (port 80 of each name, served by the hosts during the order).",

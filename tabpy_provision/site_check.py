@@ -25,6 +25,7 @@ from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import client_check, remote, tableau, verify
+from tabpy_provision.ca_names import permitted_sets
 from tabpy_provision.connection import correct_pyinfra
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import FenceLoaded
@@ -195,9 +196,11 @@ def main(argv: list[str]) -> int:
     correct_pyinfra()
     plans, unplanned = {}, []
     files = Staged()  # a report: what planning would write is never applied
+    permitted = permitted_sets(inventory)
     for host in inventory.get_group(TABPY_GROUP, []):
         try:
-            plans[host.name] = plan_tabpy_server(host.name, host.data.dict(), files=files)
+            plans[host.name] = plan_tabpy_server(host.name, host.data.dict(), files=files,
+                                                 permitted=permitted)
         except SettingsError as error:
             unplanned.append({"host": host.name, "endpoint": "-", "result": "FAIL",
                               "detail": "; ".join(error.problems)})

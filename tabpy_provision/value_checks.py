@@ -159,6 +159,19 @@ def ip_addresses(value: Any) -> str | None:
     return next((p for p in map(ip_address, value) if p), None)
 
 
+def permitted_names(value: Any) -> str | None:
+    """What a private CA may issue for besides its hosts' names: DNS domains, IP networks."""
+    if not isinstance(value, list | tuple):
+        return f"must be a list of DNS domains and IP networks, got {value!r}"
+    for entry in value:
+        try:
+            ipaddress.ip_network(entry if isinstance(entry, str) else None)
+        except (TypeError, ValueError):
+            if dns_name_problem(entry) is not None:
+                return f"must be DNS domains and IP networks (host bits clear), got {entry!r}"
+    return None
+
+
 def mapping(value: Any) -> str | None:
     return None if isinstance(value, Mapping) else f"must be a mapping, got {value!r}"
 

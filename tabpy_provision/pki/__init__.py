@@ -1,6 +1,7 @@
 """The private CA, its leaves, and supplied certificates. Pure logic: standard library and
 ``cryptography`` only (no pyinfra). Modules: certs (helpers), authority (the CA and its
-rotation), leaf (server certificates), supplied (company certificates, chain checks)."""
+rotation), constraints (the names the CA may issue for), leaf (server certificates), supplied
+(company certificates, chain checks)."""
 
 from tabpy_provision.pki.authority import (
     CaCert,
@@ -29,6 +30,13 @@ from tabpy_provision.pki.certs import (
     signed_by,
     subject_cn,
     to_pem,
+)
+from tabpy_provision.pki.constraints import (
+    Permitted,
+    coverage_problem,
+    of_certificate,
+    permits,
+    permitted_for,
 )
 from tabpy_provision.pki.leaf import (
     IssuedLeaf,
@@ -61,6 +69,7 @@ __all__ = [
     "KEY_INPUT",
     "LEAF_CERT",
     "PASSPHRASE_INPUT",
+    "Permitted",
     "PkiError",
     "ROOT",
     "ROOT_CERT",
@@ -69,6 +78,7 @@ __all__ = [
     "activate_root",
     "anchored_at",
     "chain_problems",
+    "coverage_problem",
     "ensure_ca",
     "ensure_leaf",
     "from_private_ca",
@@ -76,7 +86,10 @@ __all__ = [
     "key_strength_problem",
     "load_ca",
     "load_supplied_certificate",
+    "of_certificate",
     "order_chain",
+    "permits",
+    "permitted_for",
     "read_certificates",
     "retire_previous_roots",
     "rotate_intermediate",

@@ -13,6 +13,11 @@ get leaves from the new root) -> ``retire_previous_roots`` -> (deploy: clients d
 root). Every write goes through the controller's `Staged` files (0600 in 0700 folders, a new
 folder renamed into place whole). Keys are EC (P-384 for the CA): fast to generate and accepted
 by Tableau (Java), OpenSSL and Python's ``ssl``.
+
+Every root and intermediate made here carries critical name constraints (``Permitted``: the
+names the CA issues for, see constraints.py), and the intermediate an extended key usage of
+serverAuth alone: a copy of ``pki_dir`` cannot vouch for any other site. An intermediate never
+permits more than its root (Java checks only the certificates below the trust anchor).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tabpy_provision.controller.files import Staged, writing
 from tabpy_provision.pki.certs import (
@@ -64,6 +70,7 @@ from tabpy_provision.pki.certs import (
     to_pem,
     x509_name,
 )
+from tabpy_provision.pki.constraints import Permitted, of_certificate
 
 # --------------------------------------------------------------------------------------------
 # Certificate authority
@@ -109,6 +116,7 @@ class CertificateAuthority:
 def ensure_ca(
     pki_dir: Path,
     *,
+    permitted: Permitted,
     common_name: str = "tabpy-provision",
     root_days: int = 3650,
     intermediate_days: int = 1825,
@@ -120,7 +128,7 @@ def ensure_ca(
     nothing is written until the run applies them; None: written at once).
 
     * no CA files: a new root and intermediate are created (all-or-nothing: built in a
-      temporary folder, then moved into place);
+      temporary folder, then moved into place), constrained to ``permitted``;
     * root present, both intermediate files absent: a new intermediate is signed by the root
       (this is how an intermediate is rotated by hand: delete ``intermediate.*``);
     * all four present: loaded and checked (intermediate signed by root, key matches);
@@ -129,7 +137,8 @@ def ensure_ca(
       moved to ``ca/retired``);
     * anything else (a half-present CA): :class:`PkiError` naming the file.
 
-    ``common_name`` only applies to newly created certificates.  The root key is read only
+    ``common_name`` and ``permitted`` only apply to newly created certificates (a new
+    intermediate permits what both ``permitted`` and its root do).  The root key is read only
     when the intermediate has to be signed.
     """
     pki_dir = Path(pki_dir)
@@ -142,19 +151,19 @@ def ensure_ca(
 
     with writing(files) as files:
         files.private_folders(pki_dir, pki_dir / CA_DIR)
-        return _ensure_ca(files, pki_dir / CA_DIR, common_name, root_days, intermediate_days,
-                          intermediate_renew_before_days, now)
+        return _ensure_ca(files, pki_dir / CA_DIR, permitted, common_name, root_days,
+                          intermediate_days, intermediate_renew_before_days, now)
 
 
-def _ensure_ca(files: Staged, ca_dir: Path, common_name: str, root_days: int,
-               intermediate_days: int, intermediate_renew_before_days: int,
+def _ensure_ca(files: Staged, ca_dir: Path, permitted: Permitted, common_name: str,
+               root_days: int, intermediate_days: int, intermediate_renew_before_days: int,
                now: datetime) -> CertificateAuthority:
     paths = {name: ca_dir / name for name in (ROOT_CERT, ROOT_KEY, INTERMEDIATE_CERT,
                                               INTERMEDIATE_KEY)}
     present = {name: files.exists(path) for name, path in paths.items()}
 
     if not any(present.values()):
-        _create_ca(files, ca_dir, common_name, root_days, intermediate_days, now,
+        _create_ca(files, ca_dir, permitted, common_name, root_days, intermediate_days, now,
                    what=f"create a new private CA in {ca_dir}")
         ca = _load_ca(files, ca_dir, now)
         return _finish(files, ca, ca_dir, now, "created root CA", "created intermediate CA")
@@ -164,7 +173,8 @@ def _ensure_ca(files: Staged, ca_dir: Path, common_name: str, root_days: int,
     ):
         root_cert, root_pem = load_cert_file(files, paths[ROOT_CERT])
         _check_root(root_cert, paths[ROOT_CERT], ca_dir, now)
-        _issue_intermediate(files, ca_dir, root_cert, common_name, intermediate_days, now)
+        _issue_intermediate(files, ca_dir, root_cert, permitted, common_name,
+                            intermediate_days, now)
         ca = _load_ca(files, ca_dir, now)
         return _finish(files, ca, ca_dir, now, "created intermediate CA")
 
@@ -183,7 +193,8 @@ def _ensure_ca(files: Staged, ca_dir: Path, common_name: str, root_days: int,
     if inter_after - now <= timedelta(days=intermediate_renew_before_days):
         new_after = min(now + timedelta(days=intermediate_days), ca.root_cert.not_valid_after_utc)
         if new_after - inter_after >= MIN_GAIN:
-            _replace_intermediate(files, ca_dir, ca, common_name, intermediate_days, now)
+            _replace_intermediate(files, ca_dir, ca, permitted, common_name, intermediate_days,
+                                  now)
             ca = _load_ca(files, ca_dir, now)
             notes.append(f"renewed intermediate CA ({expiry_phrase(inter_after, now)})")
     return _finish(files, ca, ca_dir, now, *notes)
@@ -196,7 +207,8 @@ def _finish(files: Staged, ca: CertificateAuthority, ca_dir: Path, now: datetime
                 CaCert(INTERMEDIATE, "active", ca.intermediate_cert, ca_dir / INTERMEDIATE_CERT),
                 *_registry_extras(files, ca_dir, now))
     staged = any(c.state == "next" for c in registry)
-    return dataclasses.replace(ca, notes=(*notes, *_root_expiry_notes(ca, now, staged)),
+    return dataclasses.replace(ca, notes=(*notes, *_root_expiry_notes(ca, now, staged),
+                                          *_constraint_notes(ca, ca_dir, registry)),
                                registry=registry)
 
 
@@ -208,9 +220,26 @@ def _root_expiry_notes(ca: CertificateAuthority, now: datetime, staged: bool) ->
             "(python -m tabpy_provision.ca INVENTORY rotate-root, see docs/certificates.md)"]
 
 
+def _constraint_notes(ca: CertificateAuthority, ca_dir: Path,
+                      registry: tuple[CaCert, ...]) -> list[str]:
+    """How a CA made before name constraints moves to a constrained one (said on every run
+    until it did; a constrained root staged is that move under way)."""
+    if of_certificate(ca.root_cert) is None:
+        if any(c.state == "next" and of_certificate(c.cert) for c in registry):
+            return []
+        return [f"the private CA in {ca_dir} has no name constraints: whoever copies it can "
+                "issue certificates its clients trust for any site; move to a constrained root: "
+                "python -m tabpy_provision.ca INVENTORY rotate-root, deploy, activate-root, "
+                "deploy, retire-root, deploy (docs/certificates.md)"]
+    if of_certificate(ca.intermediate_cert) is None:
+        return [f"the intermediate CA in {ca_dir} has no name constraints: python -m "
+                "tabpy_provision.ca INVENTORY rotate-intermediate, then deploy"]
+    return []
+
+
 def _create_ca(
-    files: Staged, ca_dir: Path, common_name: str, root_days: int, intermediate_days: int,
-    now: datetime, *, what: str, generation: tuple[int, int] = (1, 1),
+    files: Staged, ca_dir: Path, permitted: Permitted, common_name: str, root_days: int,
+    intermediate_days: int, now: datetime, *, what: str, generation: tuple[int, int] = (1, 1),
 ) -> None:
     root_key = ec.generate_private_key(CA_CURVE)
     root_name = x509_name(_ca_name(common_name, "Root", generation[0]))
@@ -225,11 +254,12 @@ def _create_ca(
         .not_valid_after(now + timedelta(days=root_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
         .add_extension(ca_key_usage(), critical=True)
+        .add_extension(permitted.extension(), critical=True)
         .add_extension(root_ski, critical=False)
         .sign(root_key, hash_for(root_key))
     )
     inter_key = ec.generate_private_key(CA_CURVE)
-    inter_cert = _build_intermediate(root_cert, root_key, inter_key,
+    inter_cert = _build_intermediate(root_cert, root_key, inter_key, permitted,
                                      _ca_name(common_name, "Intermediate", generation[1]),
                                      intermediate_days, now)
 
@@ -250,11 +280,15 @@ def _build_intermediate(
     root_cert: x509.Certificate,
     root_key: PrivateKey,
     inter_key: PrivateKey,
+    permitted: Permitted,
     subject_cn: str,
     days: int,
     now: datetime,
 ) -> x509.Certificate:
     not_after = min(now + timedelta(days=days), root_cert.not_valid_after_utc)
+    # Never wider than the root: a verifier that ignores the root's constraints (Java) still
+    # holds the intermediate to what the root allows.
+    permitted = permitted.within(of_certificate(root_cert))
     return (
         x509.CertificateBuilder()
         .subject_name(x509_name(subject_cn))
@@ -265,6 +299,9 @@ def _build_intermediate(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(ca_key_usage(), critical=True)
+        .add_extension(permitted.extension(), critical=True)
+        # TLS servers only: OpenSSL, Windows and macOS hold the chain to it.
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()),
                        critical=False)
         .add_extension(aki_from(root_cert), critical=False)
@@ -273,8 +310,8 @@ def _build_intermediate(
 
 
 def _issue_intermediate(
-    files: Staged, ca_dir: Path, root_cert: x509.Certificate, common_name: str, days: int,
-    now: datetime
+    files: Staged, ca_dir: Path, root_cert: x509.Certificate, permitted: Permitted,
+    common_name: str, days: int, now: datetime
 ) -> None:
     root_key_path = ca_dir / ROOT_KEY
     root_key = load_key_file(files, root_key_path)
@@ -284,7 +321,8 @@ def _issue_intermediate(
     inter_key = ec.generate_private_key(CA_CURVE)
     known = sum(1 for c in _registry_extras(files, ca_dir, now) if c.role == INTERMEDIATE)
     subject_cn = _ca_name(common_name, "Intermediate", known + 1)
-    inter_cert = _build_intermediate(root_cert, root_key, inter_key, subject_cn, days, now)
+    inter_cert = _build_intermediate(root_cert, root_key, inter_key, permitted, subject_cn,
+                                     days, now)
     # Key first: an interruption leaves a key/cert mismatch that is reported, never a
     # certificate whose key is lost.
     what = f"issue a new intermediate CA in {ca_dir}"
@@ -355,10 +393,11 @@ def load_ca(pki_dir: Path, *, now: datetime | None = None,
     return _finish(files, _load_ca(files, ca_dir, now), ca_dir, now)
 
 
-def rotate_intermediate(pki_dir: Path, *, common_name: str = "tabpy-provision",
-                        intermediate_days: int = 1825,
+def rotate_intermediate(pki_dir: Path, *, permitted: Permitted,
+                        common_name: str = "tabpy-provision", intermediate_days: int = 1825,
                         now: datetime | None = None) -> CertificateAuthority:
-    """A new intermediate under the same root, effective at once; the old one is retired.
+    """A new intermediate under the same root, effective at once, constrained to what both
+    ``permitted`` and the root allow; the old one is retired.
 
     The next deploy re-issues every leaf (TabPy restarts once). Clients that trust the root
     keep working throughout: leaves still served from the old intermediate stay valid, since
@@ -368,22 +407,24 @@ def rotate_intermediate(pki_dir: Path, *, common_name: str = "tabpy-provision",
     check_positive(intermediate_days=intermediate_days)
     with writing(None) as files:
         ca = load_ca(pki_dir, now=now, files=files)
-        _replace_intermediate(files, ca_dir, ca, common_name, intermediate_days, now)
+        _replace_intermediate(files, ca_dir, ca, permitted, common_name, intermediate_days, now)
         return _finish(files, _load_ca(files, ca_dir, now), ca_dir, now,
                        "rotated the intermediate CA")
 
 
 def _replace_intermediate(files: Staged, ca_dir: Path, ca: CertificateAuthority,
-                          common_name: str, days: int, now: datetime) -> None:
+                          permitted: Permitted, common_name: str, days: int,
+                          now: datetime) -> None:
     _archive(files, ca_dir / RETIRED_DIR, INTERMEDIATE, ca.intermediate_cert)
-    _issue_intermediate(files, ca_dir, ca.root_cert, common_name, days, now)
+    _issue_intermediate(files, ca_dir, ca.root_cert, permitted, common_name, days, now)
 
 
-def stage_root(pki_dir: Path, *, common_name: str = "tabpy-provision", root_days: int = 3650,
-               intermediate_days: int = 1825,
+def stage_root(pki_dir: Path, *, permitted: Permitted, common_name: str = "tabpy-provision",
+               root_days: int = 3650, intermediate_days: int = 1825,
                now: datetime | None = None) -> CertificateAuthority:
-    """Step 1 of a root rotation: a new root and intermediate in ca/next. Clients are given
-    the new root by the next deploy; nothing is signed with it yet."""
+    """Step 1 of a root rotation: a new root and intermediate in ca/next, constrained to
+    ``permitted`` (also how a CA made before name constraints moves to constrained ones).
+    Clients are given the new root by the next deploy; nothing is signed with it yet."""
     now = current_time(now)
     ca_dir = Path(pki_dir) / CA_DIR
     check_positive(root_days=root_days, intermediate_days=intermediate_days)
@@ -394,7 +435,8 @@ def stage_root(pki_dir: Path, *, common_name: str = "tabpy-provision", root_days
                            "activate-root")
         roots = sum(1 for c in ca.registry if c.role == ROOT)
         intermediates = sum(1 for c in ca.registry if c.role == INTERMEDIATE)
-        _create_ca(files, ca_dir / NEXT_DIR, common_name, root_days, intermediate_days, now,
+        _create_ca(files, ca_dir / NEXT_DIR, permitted, common_name, root_days,
+                   intermediate_days, now,
                    what=f"stage a new root CA in {ca_dir / NEXT_DIR}",
                    generation=(roots + 1, intermediates + 1))
         return _finish(files, _load_ca(files, ca_dir, now), ca_dir, now, "staged a new root CA")

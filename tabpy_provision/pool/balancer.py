@@ -25,6 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -211,11 +212,12 @@ def local_balancer(plan: TabpyServerPlan) -> BalancerPlan:
 
 def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpyServerPlan],
                   addresses: Mapping[str, str], *, rank: int = 0,
-                  now: datetime | None = None, files: Staged | None = None) -> BalancerPlan:
+                  now: datetime | None = None, files: Staged | None = None,
+                  permitted: Mapping[Path, pki.Permitted] | None = None) -> BalancerPlan:
     """Check a tabpy_lb host's inputs against the TabPy plans of its backend group; raise
     SettingsError listing `host: field: problem` lines. `addresses`: how the balancer reaches
     each TabPy host (its ssh_hostname or name); `rank`: its place among the balancers of its
-    service (0 first: the highest VRRP priority)."""
+    service (0 first: the highest VRRP priority); `permitted`: see plan_tabpy_server."""
     problems = settings.check_values(host, data)
     if problems:
         raise settings.SettingsError(problems)
@@ -237,7 +239,8 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
     if https:
         # The certificate of the service name, from the same PKI settings as a TabPy host's.
         tls = plan_tls(host, service, values, problems, now,
-                       files if files is not None else Staged(), renew=data.get("acme_renew"))
+                       files if files is not None else Staged(), renew=data.get("acme_renew"),
+                       permitted=permitted, name_field="lb_service_name")
     if problems:
         raise settings.SettingsError(problems)
     servers = tuple(Server(p.host, p.fqdn, addresses.get(p.host, p.fqdn), instance.port)

@@ -35,6 +35,7 @@ from tests.unit.planning import planned, planned_balancer
 
 HOST1 = "tabpy1.example.com"
 HOST2 = "tabpy2.example.com"
+NAMES = pki.permitted_for([HOST1])
 LB = "tabpylb1.example.com"
 SERVICE = "tabpy.example.com"
 MONITOR_PW = "monitor-password-1"
@@ -654,8 +655,8 @@ def test_parse_stat_of_nothing():
 # --- the backend CA file while TabPy moves to new CAs ---------------------------------------
 
 def test_with_cas_keeps_what_the_balancer_trusts_and_adds_what_it_lacks(tmp_path):
-    old = pki.ensure_ca(tmp_path / "old", common_name="Old").trusted_roots_pem
-    new = pki.ensure_ca(tmp_path / "new", common_name="New").trusted_roots_pem
+    old = pki.ensure_ca(tmp_path / "old", permitted=NAMES, common_name="Old").trusted_roots_pem
+    new = pki.ensure_ca(tmp_path / "new", permitted=NAMES, common_name="New").trusted_roots_pem
 
     def names(pem):
         return [pki.subject_cn(cert) for cert in x509.load_pem_x509_certificates(pem)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from tabpy_provision import ca, pki
 
+NAMES = pki.permitted_for(["a.example.com"])
+
 
 def inventory(tmp_path) -> str:
     path = tmp_path / "inventory.py"
@@ -18,13 +20,13 @@ def inventory(tmp_path) -> str:
 
 
 def test_only_the_private_ca_of_https_servers(tmp_path):
-    assert {folder: (name, [h for h, _ in servers]) for folder, (name, servers)
-            in ca.private_cas(inventory(tmp_path)).items()} == {
+    assert {folder: (found.common_name, [h for h, _ in found.servers])
+            for folder, found in ca.private_cas(inventory(tmp_path)).items()} == {
         str(tmp_path / "pki"): ("Corp", ["a.example.com", "b.example.com"])}
 
 
 def test_rotate_intermediate_then_root_steps(tmp_path, capsys):
-    pki.ensure_ca(tmp_path / "pki", common_name="Corp")
+    pki.ensure_ca(tmp_path / "pki", permitted=NAMES, common_name="Corp")
     assert ca.main([inventory(tmp_path), "rotate-intermediate"]) == 0
     out = capsys.readouterr().out
     assert f"{tmp_path / 'pki'}: new intermediate Corp Intermediate CA G2" in out

@@ -15,6 +15,7 @@ from tests.unit.planning import planned
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FQDN = "tabpy1.lab.test"
+LAB = pki.permitted_for([FQDN])
 
 
 def roots(ca: pki.CertificateAuthority) -> list[x509.Certificate]:
@@ -38,7 +39,7 @@ def states(ca: pki.CertificateAuthority) -> list[tuple[str, str, str]]:
 
 
 def test_new_ca_registry_is_the_active_pair(tmp_path):
-    ca = pki.ensure_ca(tmp_path, common_name="Lab", now=NOW)
+    ca = pki.ensure_ca(tmp_path, permitted=LAB, common_name="Lab", now=NOW)
     assert states(ca) == [("root", "active", "CN=Lab Root CA,O=tabpy-provision"),
                           ("intermediate", "active",
                            "CN=Lab Intermediate CA,O=tabpy-provision")]
@@ -46,9 +47,9 @@ def test_new_ca_registry_is_the_active_pair(tmp_path):
 
 
 def test_rotate_intermediate_keeps_the_root_and_old_leaves_valid(tmp_path):
-    ca = pki.ensure_ca(tmp_path, common_name="Lab", now=NOW)
+    ca = pki.ensure_ca(tmp_path, permitted=LAB, common_name="Lab", now=NOW)
     old_leaf = pki.ensure_leaf(ca, tmp_path, FQDN, now=NOW)
-    rotated = pki.rotate_intermediate(tmp_path, common_name="Lab", now=NOW)
+    rotated = pki.rotate_intermediate(tmp_path, permitted=LAB, common_name="Lab", now=NOW)
     assert rotated.notes == ("rotated the intermediate CA",)
     assert rotated.root_pem == ca.root_pem
     assert rotated.intermediate_pem != ca.intermediate_pem
@@ -62,19 +63,19 @@ def test_rotate_intermediate_keeps_the_root_and_old_leaves_valid(tmp_path):
 
 
 def test_intermediate_renewed_in_its_window_is_retired(tmp_path):
-    ca = pki.ensure_ca(tmp_path, now=NOW)
+    ca = pki.ensure_ca(tmp_path, permitted=LAB, now=NOW)
     later = ca.intermediate_cert.not_valid_after_utc - timedelta(days=10)
-    renewed = pki.ensure_ca(tmp_path, now=later)
+    renewed = pki.ensure_ca(tmp_path, permitted=LAB, now=later)
     assert [c.state for c in renewed.registry if c.role == "intermediate"] == ["active",
                                                                                 "retired"]
 
 
 def test_root_rotation_in_three_steps(tmp_path):
-    ca = pki.ensure_ca(tmp_path, common_name="Lab", now=NOW)
+    ca = pki.ensure_ca(tmp_path, permitted=LAB, common_name="Lab", now=NOW)
     old_leaf = pki.ensure_leaf(ca, tmp_path, FQDN, now=NOW)
 
     # 1. Staged: clients get the new root; nothing is signed with it yet.
-    staged = pki.stage_root(tmp_path, common_name="Lab", now=NOW)
+    staged = pki.stage_root(tmp_path, permitted=LAB, common_name="Lab", now=NOW)
     assert [(c.role, c.state) for c in staged.registry] == [
         ("root", "active"), ("intermediate", "active"), ("root", "next"),
         ("intermediate", "next")]
@@ -83,7 +84,7 @@ def test_root_rotation_in_three_steps(tmp_path):
     assert len(roots(staged)) == 2
     assert not pki.ensure_leaf(staged, tmp_path, FQDN, now=NOW).reissued
     with pytest.raises(pki.PkiError, match="already staged"):
-        pki.stage_root(tmp_path, now=NOW)
+        pki.stage_root(tmp_path, permitted=LAB, now=NOW)
 
     # 2. Activated: the new root signs; the old root is still trusted, old leaves still verify.
     active = pki.activate_root(tmp_path, now=NOW)
@@ -107,14 +108,14 @@ def test_root_rotation_in_three_steps(tmp_path):
 
 
 def test_activate_without_a_staged_root(tmp_path):
-    pki.ensure_ca(tmp_path, now=NOW)
+    pki.ensure_ca(tmp_path, permitted=LAB, now=NOW)
     with pytest.raises(pki.PkiError, match="no staged root .* run rotate-root and deploy first"):
         pki.activate_root(tmp_path, now=NOW)
 
 
 def test_interrupted_activation_completes_on_rerun(tmp_path, monkeypatch):
-    ca = pki.ensure_ca(tmp_path, now=NOW)
-    staged = pki.stage_root(tmp_path, now=NOW)
+    ca = pki.ensure_ca(tmp_path, permitted=LAB, now=NOW)
+    staged = pki.stage_root(tmp_path, permitted=LAB, now=NOW)
     real_write = controller_files.write_private
     writes = []
 
@@ -139,23 +140,23 @@ def test_interrupted_activation_completes_on_rerun(tmp_path, monkeypatch):
 
 
 def test_incomplete_staged_root_names_the_file(tmp_path):
-    pki.ensure_ca(tmp_path, now=NOW)
-    pki.stage_root(tmp_path, now=NOW)
+    pki.ensure_ca(tmp_path, permitted=LAB, now=NOW)
+    pki.stage_root(tmp_path, permitted=LAB, now=NOW)
     (tmp_path / "ca" / "next" / "intermediate.key").unlink()
     with pytest.raises(pki.PkiError, match="incomplete staged root in .*next: intermediate.key "
                                            "is missing"):
-        pki.ensure_ca(tmp_path, now=NOW)
+        pki.ensure_ca(tmp_path, permitted=LAB, now=NOW)
 
 
 def test_root_near_its_end_asks_for_a_rotation_until_one_is_staged(tmp_path):
-    ca = pki.ensure_ca(tmp_path, root_days=200, intermediate_days=150, now=NOW)
+    ca = pki.ensure_ca(tmp_path, permitted=LAB, root_days=200, intermediate_days=150, now=NOW)
     late = ca.root_cert.not_valid_after_utc - timedelta(days=80)
-    notes = pki.ensure_ca(tmp_path, now=late).notes
+    notes = pki.ensure_ca(tmp_path, permitted=LAB, now=late).notes
     assert notes[-1] == (f"root CA expires on {ca.root_cert.not_valid_after_utc.date()}: rotate "
                          "it before then (python -m tabpy_provision.ca INVENTORY rotate-root, "
                          "see docs/certificates.md)")
-    pki.stage_root(tmp_path, now=late)
-    assert not any("rotate it" in n for n in pki.ensure_ca(tmp_path, now=late).notes)
+    pki.stage_root(tmp_path, permitted=LAB, now=late)
+    assert not any("rotate it" in n for n in pki.ensure_ca(tmp_path, permitted=LAB, now=late).notes)
 
 
 def test_load_ca_creates_nothing(tmp_path):
@@ -171,6 +172,6 @@ def test_the_plan_says_what_happened_to_the_ca_and_the_leaf(tmp_path, monkeypatc
     assert first.tls.notes == ("created root CA", "created intermediate CA",
                                "certificate re-issued: new")
     assert planned(FQDN, data, now=NOW).tls.notes == ()
-    pki.rotate_intermediate(tmp_path / "pki", now=NOW)
+    pki.rotate_intermediate(tmp_path / "pki", permitted=LAB, now=NOW)
     assert planned(FQDN, data, now=NOW).tls.notes == (
         "certificate re-issued: issued by a different intermediate CA",)

@@ -12,6 +12,7 @@ from tabpy_provision.cert_status import BROKEN, OK, RENEW, TrustHost
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FQDN = "tabpy1.example.com"
+NAMES = pki.permitted_for([FQDN])
 
 
 def chain_of(leaf: pki.IssuedLeaf) -> list[x509.Certificate]:
@@ -21,7 +22,7 @@ def chain_of(leaf: pki.IssuedLeaf) -> list[x509.Certificate]:
 @pytest.fixture
 def lab(tmp_path):
     """A private CA, a deployed leaf, and the server as the report reads it."""
-    ca = pki.ensure_ca(tmp_path / "pki", common_name="Lab", now=NOW)
+    ca = pki.ensure_ca(tmp_path / "pki", permitted=NAMES, common_name="Lab", now=NOW)
     leaf = pki.ensure_leaf(ca, tmp_path / "pki", FQDN, now=NOW)
     data = {"pki_dir": str(tmp_path / "pki"), "trust_artifacts_dir": str(tmp_path / "art"),
             "ssh_hostname": "192.0.2.1"}
@@ -103,7 +104,7 @@ def test_private_ca_windows(lab):
 def test_retired_root_still_trusted_somewhere(lab, tmp_path):
     ca, _, data, _ = lab
     folder = tmp_path / "pki"
-    pki.stage_root(folder, common_name="Lab", now=NOW)
+    pki.stage_root(folder, permitted=NAMES, common_name="Lab", now=NOW)
     pki.activate_root(folder, now=NOW)
     pki.retire_previous_roots(folder, now=NOW)
     server = cert_status.expected_certs(FQDN, data)

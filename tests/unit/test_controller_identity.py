@@ -4,10 +4,11 @@ from tabpy_provision import pki
 from tabpy_provision.controller import identity
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+NAMES = pki.permitted_for(["tabpy1.example.com"])
 
 
 def served_by(tmp_path, name):
-    ca = pki.ensure_ca(tmp_path / name, now=NOW)
+    ca = pki.ensure_ca(tmp_path / name, permitted=NAMES, now=NOW)
     leaf = pki.ensure_leaf(ca, tmp_path / name, "tabpy1.example.com", now=NOW)
     return ca, leaf.chain_pem.decode()
 
@@ -20,7 +21,7 @@ def test_a_certificate_from_the_controllers_ca_is_ours(tmp_path):
 
 def test_a_certificate_from_an_intermediate_since_rotated_is_still_ours(tmp_path):
     _, served = served_by(tmp_path, "ours")
-    rotated = pki.rotate_intermediate(tmp_path / "ours", now=NOW)
+    rotated = pki.rotate_intermediate(tmp_path / "ours", permitted=NAMES, now=NOW)
     assert identity.foreign_certificate("h", served, rotated.registry, "pki", False) is None
 
 

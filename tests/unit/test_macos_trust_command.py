@@ -17,6 +17,7 @@ from tabpy_provision import pki, trust
 NOW = datetime.now(UTC).replace(microsecond=0)
 STANDIN = Path(__file__).resolve().parents[1] / "standins" / "security_standin.py"
 RIGHT = trust.TRUST_SETTINGS_RIGHT
+LAB = pki.permitted_for(["tabpy1.lab.test"])
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def mac(tmp_path):
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
-    ca = pki.ensure_ca(tmp_path_factory.mktemp("pki"), common_name="Lab", now=NOW)
+    ca = pki.ensure_ca(tmp_path_factory.mktemp("pki"), permitted=LAB, common_name="Lab", now=NOW)
     return trust.TrustCert("root", ca.root_cert), trust.TrustCert("intermediate",
                                                                   ca.intermediate_cert)
 

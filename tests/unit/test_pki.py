@@ -31,10 +31,12 @@ from tabpy_provision.pki import (
     PkiError,
     ensure_ca,
     ensure_leaf,
+    permitted_for,
 )
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FQDN = "tabpy1.lab.test"
+LAB = permitted_for([FQDN, "192.0.2.10", "192.0.2.7"])
 CA_FILES = ["intermediate.crt", "intermediate.key", "root.crt", "root.key"]
 
 
@@ -110,12 +112,13 @@ def ca_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ca(ca_dir) -> CertificateAuthority:
-    return ensure_ca(ca_dir, common_name="Lab", now=NOW)
+    return ensure_ca(ca_dir, permitted=LAB, common_name="Lab", now=NOW)
 
 
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory) -> CertificateAuthority:
-    return ensure_ca(tmp_path_factory.mktemp("other-pki"), common_name="Other", now=NOW)
+    return ensure_ca(tmp_path_factory.mktemp("other-pki"), permitted=LAB, common_name="Other",
+                     now=NOW)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +140,7 @@ def test_ca_files_are_private_even_with_open_umask(tmp_path):
     pki = tmp_path / "pki"
     old = os.umask(0)
     try:
-        result = ensure_ca(pki, now=NOW)
+        result = ensure_ca(pki, permitted=LAB, now=NOW)
     finally:
         os.umask(old)
     ca_dir = pki / "ca"
@@ -155,13 +158,13 @@ def test_existing_folders_are_tightened(tmp_path):
     (pki / "ca").mkdir(parents=True)
     os.chmod(pki, 0o755)
     os.chmod(pki / "ca", 0o755)
-    ensure_ca(pki, now=NOW)
+    ensure_ca(pki, permitted=LAB, now=NOW)
     assert mode(pki) == 0o700 and mode(pki / "ca") == 0o700
 
 
 def test_second_call_loads_the_same_ca(ca_dir, ca):
     before = {name: (ca_dir / "ca" / name).read_bytes() for name in CA_FILES}
-    again = ensure_ca(ca_dir, common_name="ignored for an existing CA", now=NOW)
+    again = ensure_ca(ca_dir, permitted=LAB, common_name="ignored for an existing CA", now=NOW)
     assert again.root_cert.serial_number == ca.root_cert.serial_number
     assert again.intermediate_cert.serial_number == ca.intermediate_cert.serial_number
     assert again.root_pem == ca.root_pem and again.intermediate_pem == ca.intermediate_pem
@@ -199,37 +202,37 @@ def test_ca_certificate_profile(ca):
 
 @pytest.mark.parametrize("missing", CA_FILES)
 def test_half_present_ca_names_the_missing_file(tmp_path, missing):
-    ensure_ca(tmp_path, now=NOW)
+    ensure_ca(tmp_path, permitted=LAB, now=NOW)
     (tmp_path / "ca" / missing).unlink()
     with pytest.raises(PkiError, match="is missing") as err:
-        ensure_ca(tmp_path, now=NOW)
+        ensure_ca(tmp_path, permitted=LAB, now=NOW)
     message = str(err.value)
     assert str(tmp_path / "ca" / missing) in message
     assert "\n" not in message
 
 
 def test_only_intermediate_present_names_root(tmp_path):
-    ensure_ca(tmp_path, now=NOW)
+    ensure_ca(tmp_path, permitted=LAB, now=NOW)
     (tmp_path / "ca" / "root.crt").unlink()
     (tmp_path / "ca" / "root.key").unlink()
     with pytest.raises(PkiError) as err:
-        ensure_ca(tmp_path, now=NOW)
+        ensure_ca(tmp_path, permitted=LAB, now=NOW)
     assert str(tmp_path / "ca" / "root.crt") in str(err.value)
 
 
 def test_intermediate_not_signed_by_root(tmp_path, other_ca):
-    ensure_ca(tmp_path, now=NOW)
+    ensure_ca(tmp_path, permitted=LAB, now=NOW)
     other_dir = tmp_path / "other"
-    ensure_ca(other_dir, now=NOW)
+    ensure_ca(other_dir, permitted=LAB, now=NOW)
     for name in ("intermediate.crt", "intermediate.key"):
         shutil.copy(other_dir / "ca" / name, tmp_path / "ca" / name)
     with pytest.raises(PkiError, match="is not signed by") as err:
-        ensure_ca(tmp_path, now=NOW)
+        ensure_ca(tmp_path, permitted=LAB, now=NOW)
     assert str(tmp_path / "ca" / "intermediate.crt") in str(err.value)
 
 
 def test_intermediate_key_mismatch(tmp_path):
-    ensure_ca(tmp_path, now=NOW)
+    ensure_ca(tmp_path, permitted=LAB, now=NOW)
     key = ec.generate_private_key(ec.SECP384R1())
     (tmp_path / "ca" / "intermediate.key").write_bytes(
         key.private_bytes(
@@ -239,37 +242,37 @@ def test_intermediate_key_mismatch(tmp_path):
         )
     )
     with pytest.raises(PkiError, match="does not match") as err:
-        ensure_ca(tmp_path, now=NOW)
+        ensure_ca(tmp_path, permitted=LAB, now=NOW)
     assert str(tmp_path / "ca" / "intermediate.key") in str(err.value)
 
 
 def test_damaged_certificate_is_named(tmp_path):
-    ensure_ca(tmp_path, now=NOW)
+    ensure_ca(tmp_path, permitted=LAB, now=NOW)
     (tmp_path / "ca" / "root.crt").write_bytes(b"not a certificate\n")
     with pytest.raises(PkiError, match="not a PEM certificate") as err:
-        ensure_ca(tmp_path, now=NOW)
+        ensure_ca(tmp_path, permitted=LAB, now=NOW)
     assert str(tmp_path / "ca" / "root.crt") in str(err.value)
 
 
 def test_root_key_is_read_only_to_sign_an_intermediate(tmp_path):
-    first = ensure_ca(tmp_path, now=NOW)
+    first = ensure_ca(tmp_path, permitted=LAB, now=NOW)
     (tmp_path / "ca" / "root.key").write_bytes(b"garbage\n")
     # Loading a complete CA does not need (or parse) the root key.
-    assert ensure_ca(tmp_path, now=NOW).intermediate_pem == first.intermediate_pem
+    assert ensure_ca(tmp_path, permitted=LAB, now=NOW).intermediate_pem == first.intermediate_pem
     # Signing a new intermediate does.
     (tmp_path / "ca" / "intermediate.crt").unlink()
     (tmp_path / "ca" / "intermediate.key").unlink()
     with pytest.raises(PkiError) as err:
-        ensure_ca(tmp_path, now=NOW)
+        ensure_ca(tmp_path, permitted=LAB, now=NOW)
     assert str(tmp_path / "ca" / "root.key") in str(err.value)
 
 
 def test_deleting_the_intermediate_rotates_it_under_the_same_root(tmp_path):
-    first = ensure_ca(tmp_path, now=NOW)
+    first = ensure_ca(tmp_path, permitted=LAB, now=NOW)
     leaf = ensure_leaf(first, tmp_path, FQDN, now=NOW)
     (tmp_path / "ca" / "intermediate.crt").unlink()
     (tmp_path / "ca" / "intermediate.key").unlink()
-    second = ensure_ca(tmp_path, now=NOW)
+    second = ensure_ca(tmp_path, permitted=LAB, now=NOW)
     assert second.notes == ("created intermediate CA",)
     assert second.root_pem == first.root_pem
     assert second.intermediate_cert.serial_number != first.intermediate_cert.serial_number
@@ -282,24 +285,25 @@ def test_deleting_the_intermediate_rotates_it_under_the_same_root(tmp_path):
 
 
 def test_intermediate_is_renewed_before_it_expires(tmp_path):
-    first = ensure_ca(tmp_path, now=NOW)
+    first = ensure_ca(tmp_path, permitted=LAB, now=NOW)
     inter_end = first.intermediate_cert.not_valid_after_utc
-    outside = ensure_ca(tmp_path, now=inter_end - timedelta(days=61))
+    outside = ensure_ca(tmp_path, permitted=LAB, now=inter_end - timedelta(days=61))
     assert outside.intermediate_pem == first.intermediate_pem and outside.notes == ()
     later = inter_end - timedelta(days=59)
-    renewed = ensure_ca(tmp_path, now=later)
+    renewed = ensure_ca(tmp_path, permitted=LAB, now=later)
     assert renewed.root_pem == first.root_pem
     assert renewed.intermediate_pem != first.intermediate_pem
     assert renewed.notes[0] == "renewed intermediate CA (expires in 59 days)"
     assert renewed.intermediate_cert.not_valid_after_utc == later + timedelta(days=1825)
-    assert ensure_ca(tmp_path, now=later).intermediate_pem == renewed.intermediate_pem
+    again = ensure_ca(tmp_path, permitted=LAB, now=later)
+    assert again.intermediate_pem == renewed.intermediate_pem
 
 
 def test_expired_root_is_an_error(tmp_path):
-    ensure_ca(tmp_path, root_days=10, intermediate_days=5, now=NOW)
+    ensure_ca(tmp_path, permitted=LAB, root_days=10, intermediate_days=5, now=NOW)
     end = (NOW + timedelta(days=10)).date().isoformat()
     with pytest.raises(PkiError, match=f"expired on {end}"):
-        ensure_ca(tmp_path, now=NOW + timedelta(days=11))
+        ensure_ca(tmp_path, permitted=LAB, now=NOW + timedelta(days=11))
 
 
 # ---- leaf ----------------------------------------------------------------------------------
@@ -424,10 +428,10 @@ def test_expired_leaf_is_reissued(ca, tmp_path):
 
 
 def test_new_ca_reissues(tmp_path):
-    ca1 = ensure_ca(tmp_path, now=NOW)
+    ca1 = ensure_ca(tmp_path, permitted=LAB, now=NOW)
     first = ensure_leaf(ca1, tmp_path, FQDN, now=NOW)
     shutil.rmtree(tmp_path / "ca")
-    ca2 = ensure_ca(tmp_path, now=NOW)
+    ca2 = ensure_ca(tmp_path, permitted=LAB, now=NOW)
     assert ca2.root_pem != ca1.root_pem
     second = ensure_leaf(ca2, tmp_path, FQDN, now=NOW)
     assert second.reissued and "intermediate" in second.reason
@@ -452,7 +456,7 @@ def test_damaged_key_reissues_and_missing_chain_is_rewritten(ca, tmp_path):
 
 
 def test_leaf_is_capped_by_intermediate_and_does_not_churn(tmp_path):
-    ca = ensure_ca(tmp_path, intermediate_days=40, now=NOW)
+    ca = ensure_ca(tmp_path, permitted=LAB, intermediate_days=40, now=NOW)
     first = ensure_leaf(ca, tmp_path, FQDN, now=NOW)
     assert first.not_after == ca.intermediate_cert.not_valid_after_utc
     later = ensure_leaf(ca, tmp_path, FQDN, now=NOW + timedelta(days=20))

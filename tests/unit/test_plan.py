@@ -9,6 +9,7 @@ from tabpy_provision.settings import SettingsError
 from tests.unit.planning import planned
 
 HOST = "tabpy1.example.com"
+NAMES = pki.permitted_for([HOST])
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def test_all_problems_reported_at_once(base):
 @pytest.fixture(scope="module")
 def other_ca(tmp_path_factory):
     directory = tmp_path_factory.mktemp("company-pki")
-    return directory, pki.ensure_ca(directory, common_name="Company")
+    return directory, pki.ensure_ca(directory, permitted=NAMES, common_name="Company")
 
 
 def supplied(tmp_path, leaf, key_pem=None):

@@ -15,14 +15,15 @@ from tabpy_provision.controller.files import Staged
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CLIENT = "client1.example.com"
+LAB = pki.permitted_for(["tabpy1.lab.test"])
 
 
 @pytest.fixture(scope="module")
 def rotated(tmp_path_factory):
     """A CA in the middle of a root rotation: active + previous root, retired intermediate."""
     folder = tmp_path_factory.mktemp("pki")
-    first = pki.ensure_ca(folder, common_name="Lab", now=NOW)
-    pki.stage_root(folder, common_name="Lab", now=NOW)
+    first = pki.ensure_ca(folder, permitted=LAB, common_name="Lab", now=NOW)
+    pki.stage_root(folder, permitted=LAB, common_name="Lab", now=NOW)
     ca = pki.activate_root(folder, now=NOW)
     return first, ca
 
@@ -49,8 +50,8 @@ def test_intermediates_when_selected_but_never_a_retired_one(rotated):
 
 
 def test_retired_root_leaves_the_trust_set(tmp_path):
-    pki.ensure_ca(tmp_path, common_name="Lab", now=NOW)
-    pki.stage_root(tmp_path, common_name="Lab", now=NOW)
+    pki.ensure_ca(tmp_path, permitted=LAB, common_name="Lab", now=NOW)
+    pki.stage_root(tmp_path, permitted=LAB, common_name="Lab", now=NOW)
     pki.activate_root(tmp_path, now=NOW)
     pki.retire_previous_roots(tmp_path, now=NOW)
     selected = trust.trust_set(pki.load_ca(tmp_path, now=NOW).registry, ["root"], now=NOW)
@@ -244,7 +245,7 @@ def test_powershell_script_checks_thumbprints_before_and_after(rotated):
 
 
 def test_powershell_quotes_subjects(tmp_path):
-    ca = pki.ensure_ca(tmp_path, common_name="O'Brien", now=NOW)
+    ca = pki.ensure_ca(tmp_path, permitted=LAB, common_name="O'Brien", now=NOW)
     script = render.windows_trust_script(trust.trust_set(ca.registry, ["root"], now=NOW), "prod")
     assert "Subject = 'O''Brien Root CA'" in script
 
