@@ -31,7 +31,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tabpy_provision import pki, settings
 from tabpy_provision.controller.files import Staged
@@ -45,6 +45,9 @@ TRUST_SETTINGS_RIGHT = "com.apple.trust-settings.admin"
 WINDOWS_SCRIPT = "Install-TabPyTrust.ps1"
 MOBILECONFIG = "tabpy-provision-ca.mobileconfig"
 TRUST_GROUPS = ("clients", "tableau_servers")
+#: What Windows keeps as a certificate's extended key usage property in its store (the value
+#: of an EKU extension, DER): the Windows script limits what it imports to TLS servers with it.
+SERVER_AUTH_ONLY = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]).public_bytes()
 
 
 @dataclass(frozen=True)
@@ -245,8 +248,9 @@ def macos_trust_command(adds: Sequence[tuple[TrustCert, str]],
                         keychain: str = SYSTEM_KEYCHAIN) -> str:
     """One shell command that adds and deletes (certificate, uploaded PEM file) in the keychain.
 
-    Roots get admin trust settings (`add-trusted-cert -d -r trustRoot`), intermediates are only
-    made available (`add-certificates`). A deleted root loses its trust settings
+    Roots get admin trust settings for TLS only (`add-trusted-cert -d -r trustRoot -p ssl`:
+    never for code signing, mail or anything else), intermediates are only made available
+    (`add-certificates`). A deleted root loses its trust settings
     (`remove-trusted-cert -d`) before the certificate goes (`delete-certificate -Z SHA1 -t`).
     Over SSH, changing admin trust settings is refused without user interaction unless the
     right allows it: the right is saved, set to allow, and ALWAYS restored (exit trap, also
@@ -257,7 +261,7 @@ def macos_trust_command(adds: Sequence[tuple[TrustCert, str]],
     steps = []
     for cert, path in adds:
         if cert.role == pki.ROOT:
-            steps.append(f"security add-trusted-cert -d -r trustRoot -k {chain} "
+            steps.append(f"security add-trusted-cert -d -r trustRoot -p ssl -k {chain} "
                          f"{shlex.quote(path)}")
         else:
             steps.append(f"security add-certificates -k {chain} {shlex.quote(path)}")

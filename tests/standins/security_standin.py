@@ -16,11 +16,14 @@ Modelled, following `man security` and Apple's documented behaviour:
   com.apple.trust-settings.admin is currently "allow": "The authorization was denied since no
   user interaction was possible." Without -d (user domain) it is always refused (a password
   prompt would be needed). trustRoot is refused for a certificate that is not self-signed.
+  -p takes the policy names of `man security` (ssl, smime, codeSign, ...), each a usage
+  constraint of the trust settings; an unknown one is refused.
 - remove-trusted-cert [-d] certFile: removes trust settings (same authorization as adding).
 - add-certificates [-k keychain] file...: adds without trust settings.
 - delete-certificate [-c name | -Z hash] [-t] [keychain...]: deletes; -t also drops trust
   settings of the user domain.
-- dump-trust-settings [-d] [-s]: lists certificates with trust settings of a domain.
+- dump-trust-settings [-d] [-s]: lists certificates with trust settings of a domain, with the
+  policy of each setting that has one.
 - authorizationdb read RIGHT (plist on stdout), authorizationdb write RIGHT [allow|deny|RULE]
   (a rule name, or a plist read from stdin); writing needs root. "YES (0)" / "NO (-60005)" on
   stderr as the real command prints them.
@@ -53,6 +56,11 @@ RESULT_TYPES = {"trustRoot": "kSecTrustSettingsResultTrustRoot",
                 "trustAsRoot": "kSecTrustSettingsResultTrustAsRoot",
                 "deny": "kSecTrustSettingsResultDeny",
                 "unspecified": "kSecTrustSettingsResultUnspecified"}
+#: `add-trusted-cert -p` names, and how dump-trust-settings shows each policy.
+POLICIES = {"ssl": "SSL", "smime": "SMIME", "codeSign": "Code Signing", "IPSec": "IPSec",
+            "basic": "Apple X509 Basic", "swUpdate": "Software Update Signing",
+            "pkgSign": "Package Signing", "eap": "EAP", "macappstore": "Mac App Store Signing",
+            "appleID": "AppleID Sharing", "timestamping": "Timestamping"}
 NOT_FOUND = 44
 
 
@@ -174,6 +182,9 @@ def cmd_add_trusted_cert(state: dict, args: list[str]) -> str:
                             else "trustAsRoot"])[-1]
     if result not in RESULT_TYPES:
         raise Failure(f"Unknown resultType ({result})", 2)
+    for policy in opts.get("p", []):
+        if policy not in POLICIES:
+            raise Failure(f"Unknown policy spec ({policy})", 2)
     if result == "trustRoot" and cert["subject"] != cert["issuer"]:
         raise Failure("SecTrustSettingsSetTrustSettings: Parameter error: trustRoot is only "
                       "valid for self-signed certificates; use trustAsRoot")
@@ -234,8 +245,14 @@ def cmd_dump_trust_settings(state: dict, args: list[str]) -> str:
         raise Failure("SecTrustSettingsCopyCertificates: No Trust Settings were found.")
     out = [f"Number of trusted certs = {len(settings)}"]
     for index, (_, entry) in enumerate(sorted(settings.items())):
-        out += [f"Cert {index}: {entry['label']}", "   Number of trust settings : 1",
-                "   Trust Setting 0:", f"      Result Type    : {entry['result']}"]
+        # one usage constraint per policy, each with the same result; none: one for all uses
+        policies = entry["policies"] or [None]
+        out += [f"Cert {index}: {entry['label']}",
+                f"   Number of trust settings : {len(policies)}"]
+        for number, policy in enumerate(policies):
+            out += [f"   Trust Setting {number}:",
+                    *([f"      Policy OID     : {POLICIES[policy]}"] if policy else []),
+                    f"      Result Type    : {entry['result']}"]
     return "\n".join(out) + "\n"
 
 

@@ -84,8 +84,22 @@ def test_adds_root_with_trust_and_intermediate_without(mac, certs, tmp_path):
     listed = mac.run(f"security find-certificate -a -Z {trust.SYSTEM_KEYCHAIN}").stdout
     assert f"SHA-1 hash: {root.sha1}" in listed and f"SHA-1 hash: {inter.sha1}" in listed
     assert list(mac.state()["trust"]["admin"]) == [root.sha1]
+    # Trusted as a root for TLS only (never for code signing, mail, ...).
+    assert calls[2][2:6] == ["-r", "trustRoot", "-p", "ssl"]
+    assert mac.state()["trust"]["admin"][root.sha1]["policies"] == ["ssl"]
+    dump = mac.run("security dump-trust-settings -d").stdout
+    assert "      Policy OID     : SSL\n      Result Type    : kSecTrustSettingsResultTrustRoot" \
+        in dump
     assert mac.rule() == original  # not left at allow
     assert not any(Path(path).exists() for _, path in pairs)
+
+
+def test_standin_refuses_an_unknown_policy(mac, certs, tmp_path):
+    """Positive control: the stand-in refuses a policy `man security` does not list."""
+    [(_, path)] = staged(tmp_path, certs[0])
+    done = mac.run(f"security add-trusted-cert -d -r trustRoot -p tls -k "
+                   f"{trust.SYSTEM_KEYCHAIN} {path}")
+    assert (done.returncode, done.stderr) == (2, "Unknown policy spec (tls)\n")
 
 
 def test_rule_restored_and_failure_reported_when_an_add_fails(mac, certs, tmp_path):

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tabpy_provision import pki, render, settings, trust
 from tabpy_provision.controller.files import Staged
@@ -235,8 +236,21 @@ def test_powershell_script_checks_thumbprints_before_and_after(rotated):
     assert "($wanted -notcontains $_.Thumbprint)" in script
     assert "($retired -contains $_.Thumbprint)" in script
     assert "Remove-Item -LiteralPath $cert.PSPath" in script
-    # What it imports is tagged in the store, so a later version can tell it is ours.
-    assert '(Get-Item -LiteralPath "$store\\$($entry.Thumbprint)").FriendlyName =' in script
+    # What it imports is tagged in the store, so a later version can tell it is ours...
+    assert '$cert = Get-Item -LiteralPath "$store\\$($entry.Thumbprint)"' in script
+    assert '$cert.FriendlyName = "$FriendlyPrefix $($entry.Subject)"' in script
+    # ...and trusted for Server Authentication only (its EKU property in the store): on import,
+    # and on one of ours imported before the limit (LIMITED); others' certificates untouched.
+    usage = ", ".join(f"0x{byte:02x}" for byte in x509.ExtendedKeyUsage(
+        [ExtendedKeyUsageOID.SERVER_AUTH]).public_bytes())
+    assert f"$ServerAuthOnly = [byte[]]@({usage})" in script
+    assert "const uint EnhancedKeyUsageProperty = 9;  // CERT_ENHKEY_USAGE_PROP_ID" in script
+    assert script.count("[TabPyProvision.CertUsage]::Set($cert.Handle, $ServerAuthOnly)") == 2
+    assert ('if (($cert.FriendlyName -like "$FriendlyPrefix *") -and -not '
+            '(Test-ServerAuthOnly $cert))') in script
+    assert script.index("CertUsage]::Set") > script.index("$file.Thumbprint -ne")
+    assert script.index("Write-Output (\"ADDED") > script.rindex("CertUsage]::Set")
+    assert "exit 4" in script
     for code in ("exit 0", "exit 1", "exit 2", "exit 3"):
         assert code in script
     assert "IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)" in script
