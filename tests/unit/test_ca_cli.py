@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from tabpy_provision import ca, pki
+from tests.unit.legacy_ca import write_legacy_ca
 
 NAMES = pki.permitted_for(["a.example.com"])
 
 
-def inventory(tmp_path) -> str:
-    path = tmp_path / "inventory.py"
+def inventory(tmp_path, more: str = "") -> str:
+    """Two TabPy servers on the private CA (and a pool balancer in front, with `more`). One
+    file per content: pyinfra keeps the code of a file it read."""
+    path = tmp_path / f"inventory{more.replace('.', '-')}.py"
+    shared = f"'pki_dir': {str(tmp_path / 'pki')!r}"
     path.write_text(
         "tabpy_servers = ([\n"
         "    ('a.example.com', {}),\n"
         "    ('b.example.com', {}),\n"
         "    ('c.example.com', {'tabpy_certificate_file': '/x.pem', 'tabpy_key_file': '/x.key'}),\n"
         "    ('d.example.com', {'tabpy_transfer_protocol': 'http', 'pki_dir': '/elsewhere'}),\n"
-        f"], {{'pki_dir': {str(tmp_path / 'pki')!r}, 'pki_common_name': 'Corp'}})\n")
+        f"], {{{shared}, 'pki_common_name': 'Corp'}})\n"
+        + (f"tabpy_lb = ([('lb1', {{}})], {{{shared}, 'lb_service_name': {more!r}}})\n"
+           if more else ""))
     return str(path)
 
 
@@ -43,3 +51,22 @@ def test_nothing_to_do_without_a_private_ca(tmp_path, capsys):
                     "'tabpy_key_file': '/x.key'})], {})\n")
     assert ca.main([str(path), "rotate-root"]) == 1
     assert "no TabPy server of this inventory uses the private CA" in capsys.readouterr().err
+
+
+def test_a_ca_without_constraints_moves_through_the_root_rotation(tmp_path, capsys):
+    """rotate-root stages a root constrained to every name that uses the CA - the pool's
+    too; activate-root refuses it once the inventory names more than it permits."""
+    write_legacy_ca(tmp_path / "pki", datetime.now(UTC), common_name="Corp")
+    assert ca.main([inventory(tmp_path, more="tabpy.pool.test"), "rotate-root"]) == 0
+    assert f"{tmp_path / 'pki'}: staged root Corp Root CA G2 (permits example.com, pool.test)" \
+        in capsys.readouterr().out
+    wider = inventory(tmp_path, more="tabpy.other.test")
+    assert ca.main([wider, "activate-root"]) == 1
+    assert capsys.readouterr().err == (
+        f"tabpy-provision: {tmp_path / 'pki'}: not activated: the staged root does not permit "
+        f"tabpy.other.test (lb1: lb_service_name); remove {tmp_path / 'pki' / 'ca' / 'next'} "
+        "and run rotate-root again\n")
+    assert ca.main([inventory(tmp_path, more="tabpy.pool.test"), "activate-root"]) == 0
+    assert "active root Corp Root CA G2" in capsys.readouterr().out
+    assert pki.of_certificate(pki.load_ca(tmp_path / "pki").intermediate_cert) == \
+        pki.permitted_for(["a.example.com", "tabpy.pool.test"])

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.x509.verification import DNSName, PolicyBuilder, Store
 
 from tabpy_provision import pki
 from tabpy_provision.controller import files as controller_files
+from tests.unit.handshake import verifier_accepts
+from tests.unit.legacy_ca import write_legacy_ca
 from tests.unit.planning import planned
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -22,16 +23,9 @@ def roots(ca: pki.CertificateAuthority) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(ca.trusted_roots_pem)
 
 
-def verifies(leaf: pki.IssuedLeaf, trusted: list[x509.Certificate]) -> bool:
+def verifies(leaf: pki.IssuedLeaf, trusted: list[x509.Certificate], name: str = FQDN) -> bool:
     """What a client trusting `trusted` concludes about the chain the server sends."""
-    chain = x509.load_pem_x509_certificates(leaf.chain_pem)
-    verifier = PolicyBuilder().store(Store(trusted)).time(NOW).build_server_verifier(
-        DNSName(FQDN))
-    try:
-        verifier.verify(chain[0], chain[1:])
-    except Exception:  # noqa: BLE001 - any verification failure means "not trusted"
-        return False
-    return True
+    return verifier_accepts(leaf.chain_pem, b"".join(map(pki.to_pem, trusted)), name, NOW)
 
 
 def states(ca: pki.CertificateAuthority) -> list[tuple[str, str, str]]:
@@ -175,3 +169,88 @@ def test_the_plan_says_what_happened_to_the_ca_and_the_leaf(tmp_path, monkeypatc
     pki.rotate_intermediate(tmp_path / "pki", permitted=LAB, now=NOW)
     assert planned(FQDN, data, now=NOW).tls.notes == (
         "certificate re-issued: issued by a different intermediate CA",)
+
+
+# ---- moving a CA made before name constraints to a constrained one -------------------------
+
+UNCONSTRAINED = ("has no name constraints: whoever copies it can issue certificates its "
+                 "clients trust for any site; move to a constrained root: python -m "
+                 "tabpy_provision.ca INVENTORY rotate-root, deploy, activate-root, deploy, "
+                 "retire-root, deploy (docs/certificates.md)")
+
+
+def test_an_unconstrained_ca_moves_to_a_constrained_one_with_no_failed_request(tmp_path):
+    """The root rotation, as deploys apply it: the servers' leaves and the clients' trust
+    stores at every step (a deploy rolls the servers first, then the clients), and what the
+    CA's keys can vouch for before and after."""
+    write_legacy_ca(tmp_path, NOW)
+    ca = pki.ensure_ca(tmp_path, permitted=LAB, now=NOW)
+    assert pki.of_certificate(ca.root_cert) is None
+    assert [note for note in ca.notes if UNCONSTRAINED in note] == [
+        f"the private CA in {tmp_path / 'ca'} {UNCONSTRAINED}"]
+    hosts = (FQDN, "tabpy2.lab.test")
+    served = {host: pki.ensure_leaf(ca, tmp_path, host, now=NOW) for host in hosts}
+    clients = roots(ca)
+    forged = pki.ensure_leaf(ca, tmp_path / "x", "www.google.com", now=NOW)
+    assert verifies(forged, clients, "www.google.com")  # what issue 26 saw
+
+    def no_failed_request(step: str) -> None:
+        for host, leaf in served.items():
+            assert verifies(leaf, clients, host), f"{step}: {host}"
+
+    # 1. rotate-root stages a constrained root; deploy: servers unchanged, clients trust both.
+    staged = pki.stage_root(tmp_path, permitted=LAB, common_name="Lab", now=NOW)
+    new_root = next(c.cert for c in staged.registry if c.state == "next" and c.role == "root")
+    assert pki.of_certificate(new_root) == LAB
+    assert not any(UNCONSTRAINED in note for note in staged.notes)  # the move is under way
+    for host in hosts:
+        assert not pki.ensure_leaf(staged, tmp_path, host, now=NOW).reissued
+    clients = roots(staged)
+    no_failed_request("staged")
+
+    # 2. activate-root; deploy: each server gets a leaf from the constrained intermediate, one
+    # after another, while clients still trust both roots; then the clients' stores.
+    active = pki.activate_root(tmp_path, now=NOW)
+    assert pki.of_certificate(active.intermediate_cert) == LAB
+    for host in hosts:
+        served[host] = pki.ensure_leaf(active, tmp_path, host, now=NOW)
+        assert served[host].reissued
+        no_failed_request(f"{host} moved")
+    clients = roots(active)
+    assert len(clients) == 2
+    no_failed_request("activated")
+
+    # 3. retire-root; deploy: the clients drop the old root.
+    pki.retire_previous_roots(tmp_path, now=NOW)
+    after = pki.load_ca(tmp_path, now=NOW)
+    clients = roots(after)
+    assert clients == [new_root]
+    no_failed_request("retired")
+    assert after.notes == ()
+    # What a copy of pki_dir vouches for now: the old intermediate's leaves are not trusted,
+    # and the new keys sign nothing a client accepts outside lab.test.
+    assert not verifies(forged, clients, "www.google.com")
+    assert not verifies(pki.ensure_leaf(after, tmp_path / "y", "www.google.com", now=NOW),
+                        clients, "www.google.com")
+
+
+def test_rotate_intermediate_under_an_unconstrained_root_constrains_the_intermediate(tmp_path):
+    """A first step when the root cannot be rotated yet: the intermediate is constrained at
+    once (verifiers that ignore a root's constraints, Java, hold to it); the root is not, and
+    the note stays."""
+    write_legacy_ca(tmp_path, NOW)
+    rotated = pki.rotate_intermediate(tmp_path, permitted=LAB, now=NOW)
+    assert pki.of_certificate(rotated.intermediate_cert) == LAB
+    assert any(UNCONSTRAINED in note for note in rotated.notes)
+    leaf = pki.ensure_leaf(rotated, tmp_path, "www.google.com", now=NOW)
+    assert not verifies(leaf, roots(rotated), "www.google.com")
+
+
+def test_the_plan_says_how_to_move_on_every_run_until_it_is_done(tmp_path, monkeypatch):
+    monkeypatch.setenv("TABPY_TEST_PW", "good-password")
+    write_legacy_ca(tmp_path / "pki", NOW)
+    data = {"tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki")}
+    for _ in range(2):
+        notes = planned(FQDN, data, now=NOW).tls.notes
+        assert [n for n in notes if UNCONSTRAINED in n] == [
+            f"the private CA in {tmp_path / 'pki' / 'ca'} {UNCONSTRAINED}"]

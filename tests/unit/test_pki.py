@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import stat
-import threading
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
 from pathlib import Path
@@ -33,6 +31,7 @@ from tabpy_provision.pki import (
     ensure_leaf,
     permitted_for,
 )
+from tests.unit.handshake import tls_handshake
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FQDN = "tabpy1.lab.test"
@@ -491,61 +490,22 @@ def test_bad_leaf_inputs(ca, tmp_path, fqdn, kwargs, match):
 # ---- real TLS handshake --------------------------------------------------------------------
 
 
-def tls_handshake(tmp_path: Path, leaf: IssuedLeaf, trusted_root_pem: bytes, hostname: str):
-    """Serve chain+key on 127.0.0.1 and connect trusting only ``trusted_root_pem``.
-
-    Returns the negotiated TLS version, or the client's ssl.SSLError.
-    """
-    (tmp_path / "chain.pem").write_bytes(leaf.chain_pem)
-    (tmp_path / "key.pem").write_bytes(leaf.key_pem)
-    (tmp_path / "root.pem").write_bytes(trusted_root_pem)
-    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(tmp_path / "chain.pem", tmp_path / "key.pem")
-    client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED + check_hostname
-    client_ctx.load_verify_locations(cafile=tmp_path / "root.pem")
-    client_ctx.verify_flags |= ssl.VERIFY_X509_STRICT
-
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        listener.settimeout(5)
-        port = listener.getsockname()[1]
-
-        def serve() -> None:
-            try:
-                conn, _ = listener.accept()
-                conn.settimeout(5)
-                with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                    tls.sendall(b"ok")
-            except OSError:
-                pass  # the client rejected us; the client side reports why
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-                    client_ctx.wrap_socket(raw, server_hostname=hostname) as tls:
-                assert tls.recv(2) == b"ok"
-                return tls.version()
-        except ssl.SSLError as exc:
-            return exc
-        finally:
-            thread.join(5)
-            assert not thread.is_alive()
+def handshake(tmp_path, leaf: IssuedLeaf, trusted_pem: bytes, hostname: str):
+    return tls_handshake(tmp_path, leaf.chain_pem, leaf.key_pem, trusted_pem, hostname)
 
 
 def test_tls_handshake_trusting_only_the_root(ca, issued, tmp_path):
-    assert tls_handshake(tmp_path, issued, ca.root_pem, FQDN) in ("TLSv1.2", "TLSv1.3")
-    assert tls_handshake(tmp_path, issued, ca.root_pem, "192.0.2.10") in ("TLSv1.2", "TLSv1.3")
+    assert handshake(tmp_path, issued, ca.root_pem, FQDN) in ("TLSv1.2", "TLSv1.3")
+    assert handshake(tmp_path, issued, ca.root_pem, "192.0.2.10") in ("TLSv1.2", "TLSv1.3")
 
 
 def test_tls_handshake_fails_with_another_root(other_ca, issued, tmp_path):
-    result = tls_handshake(tmp_path, issued, other_ca.root_pem, FQDN)
+    result = handshake(tmp_path, issued, other_ca.root_pem, FQDN)
     assert isinstance(result, ssl.SSLCertVerificationError)
     assert "CERTIFICATE_VERIFY_FAILED" in str(result)
 
 
 def test_tls_handshake_fails_for_a_name_not_in_the_sans(ca, issued, tmp_path):
-    result = tls_handshake(tmp_path, issued, ca.root_pem, "other.lab.test")
+    result = handshake(tmp_path, issued, ca.root_pem, "other.lab.test")
     assert isinstance(result, ssl.SSLCertVerificationError)
     assert "CERTIFICATE_VERIFY_FAILED" in str(result)
-
-
