@@ -21,6 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pyinfra.api import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import ca_names, pki
 from tabpy_provision.pki import constraints
@@ -172,6 +175,21 @@ def test_the_names_of_every_host_sharing_a_pki_dir(tmp_path):
         ("lb1", "lb_service_name", "tabpy.pool.test"))
     assert str(names[tmp_path / "pki"].permitted) == \
         "lab.test, pool.test, svc.example.com, 10.0.0.0/8, 192.0.2.12/32"
+
+
+def test_the_set_of_a_pyinfra_inventory(tmp_path):
+    """What the preflight and site_check pass to every plan: from the inventory's groups."""
+    path = tmp_path / "inventory.py"
+    path.write_text(
+        f"tabpy_servers = ([('tabpy1.lab.test', {{}}), ('tabpy2.eu.example.com', {{}})], "
+        f"{{'pki_dir': {str(tmp_path / 'pki')!r}}})\n"
+        f"tabpy_lb = ([('lb1', {{'lb_service_name': 'tabpy.pool.test'}})], "
+        f"{{'pki_dir': {str(tmp_path / 'pki')!r}}})\n"
+        "clients = [('client1.elsewhere.test', {})]\n")
+    with ctx_state.use(State()):
+        inventory = make_inventory(str(path))
+    assert ca_names.permitted_sets(inventory) == {tmp_path / "pki": pki.permitted_for(
+        ["tabpy1.lab.test", "tabpy2.eu.example.com", "tabpy.pool.test"])}
 
 
 # ---- verifiers refuse what the constraints do not permit -----------------------------------
