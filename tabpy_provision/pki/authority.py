@@ -131,7 +131,8 @@ def ensure_ca(
       temporary folder, then moved into place), constrained to ``permitted``;
     * root present, both intermediate files absent: a new intermediate is signed by the root
       (this is how an intermediate is rotated by hand: delete ``intermediate.*``);
-    * all four present: loaded and checked (intermediate signed by root, key matches);
+    * all four present, or all but the root key (kept off the controller): loaded and checked
+      (intermediate signed by root, key matches);
       an intermediate that is expired or expires within ``intermediate_renew_before_days`` is
       re-issued by the root (same root, so clients keep trusting the servers; the old one is
       moved to ``ca/retired``);
@@ -178,7 +179,9 @@ def _ensure_ca(files: Staged, ca_dir: Path, permitted: Permitted, common_name: s
         ca = _load_ca(files, ca_dir, now)
         return _finish(files, ca, ca_dir, now, "created intermediate CA")
 
-    missing = [name for name, ok in present.items() if not ok]
+    # The root key may be kept off the controller: it only ever signs intermediates, and
+    # whoever holds it can sign one without constraints that Java (Tableau) accepts.
+    missing = [name for name, ok in present.items() if not ok and name != ROOT_KEY]
     if missing:
         have = ", ".join(name for name, ok in present.items() if ok)
         raise PkiError(
@@ -190,13 +193,21 @@ def _ensure_ca(files: Staged, ca_dir: Path, permitted: Permitted, common_name: s
     ca = _load_ca(files, ca_dir, now)
     notes: list[str] = []
     inter_after = ca.intermediate_cert.not_valid_after_utc
-    if inter_after - now <= timedelta(days=intermediate_renew_before_days):
-        new_after = min(now + timedelta(days=intermediate_days), ca.root_cert.not_valid_after_utc)
-        if new_after - inter_after >= MIN_GAIN:
+    new_after = min(now + timedelta(days=intermediate_days), ca.root_cert.not_valid_after_utc)
+    if inter_after - now <= timedelta(days=intermediate_renew_before_days) and \
+            new_after - inter_after >= MIN_GAIN:
+        wanted = (f"put the root key back in {paths[ROOT_KEY]} (kept off the controller) to "
+                  "renew it")
+        if present[ROOT_KEY]:
             _replace_intermediate(files, ca_dir, ca, permitted, common_name, intermediate_days,
                                   now)
             ca = _load_ca(files, ca_dir, now)
             notes.append(f"renewed intermediate CA ({expiry_phrase(inter_after, now)})")
+        elif inter_after <= now:
+            raise PkiError(f"the intermediate CA {paths[INTERMEDIATE_CERT]} "
+                           f"{expiry_phrase(inter_after, now)}: {wanted}")
+        else:
+            notes.append(f"the intermediate CA {expiry_phrase(inter_after, now)}: {wanted}")
     return _finish(files, ca, ca_dir, now, *notes)
 
 

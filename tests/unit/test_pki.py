@@ -30,6 +30,7 @@ from tabpy_provision.pki import (
     ensure_ca,
     ensure_leaf,
     permitted_for,
+    rotate_intermediate,
 )
 from tests.unit.handshake import tls_handshake
 
@@ -199,7 +200,7 @@ def test_ca_certificate_profile(ca):
     assert root.not_valid_before_utc == NOW - timedelta(minutes=5)
 
 
-@pytest.mark.parametrize("missing", CA_FILES)
+@pytest.mark.parametrize("missing", [name for name in CA_FILES if name != "root.key"])
 def test_half_present_ca_names_the_missing_file(tmp_path, missing):
     ensure_ca(tmp_path, permitted=LAB, now=NOW)
     (tmp_path / "ca" / missing).unlink()
@@ -296,6 +297,33 @@ def test_intermediate_is_renewed_before_it_expires(tmp_path):
     assert renewed.intermediate_cert.not_valid_after_utc == later + timedelta(days=1825)
     again = ensure_ca(tmp_path, permitted=LAB, now=later)
     assert again.intermediate_pem == renewed.intermediate_pem
+
+
+def test_the_root_key_may_be_kept_off_the_controller(tmp_path):
+    """It only signs intermediates: the CA loads and issues leaves without it, says when the
+    intermediate needs it, and renews once it is back."""
+    first = ensure_ca(tmp_path, permitted=LAB, now=NOW)
+    root_key = tmp_path / "ca" / "root.key"
+    kept = root_key.read_bytes()
+    root_key.unlink()
+    again = ensure_ca(tmp_path, permitted=LAB, now=NOW)
+    assert again.intermediate_pem == first.intermediate_pem and again.notes == ()
+    verify_path(ensure_leaf(again, tmp_path, FQDN, now=NOW), again.root_pem, DNSName(FQDN))
+    with pytest.raises(PkiError, match="root.key is missing"):
+        rotate_intermediate(tmp_path, permitted=LAB, now=NOW)
+
+    inter_end = first.intermediate_cert.not_valid_after_utc
+    late = ensure_ca(tmp_path, permitted=LAB, now=inter_end - timedelta(days=30))
+    assert late.intermediate_pem == first.intermediate_pem
+    assert late.notes == (f"the intermediate CA expires in 30 days: put the root key back in "
+                          f"{root_key} (kept off the controller) to renew it",)
+    with pytest.raises(PkiError, match=f"intermediate.crt expired on {inter_end.date()}: put "
+                                       "the root key back in"):
+        ensure_ca(tmp_path, permitted=LAB, now=inter_end + timedelta(days=1))
+
+    root_key.write_bytes(kept)
+    renewed = ensure_ca(tmp_path, permitted=LAB, now=inter_end - timedelta(days=30))
+    assert renewed.notes == ("renewed intermediate CA (expires in 30 days)",)
 
 
 def test_expired_root_is_an_error(tmp_path):
