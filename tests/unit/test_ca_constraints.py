@@ -8,6 +8,7 @@ www.google.com, *.microsoft.com and login.example-bank.com, and every verifier a
 from __future__ import annotations
 
 import ipaddress
+import shutil
 import ssl
 import subprocess
 import tempfile
@@ -28,7 +29,12 @@ from pyinfra_cli.inventory import make_inventory
 from tabpy_provision import ca_names, pki
 from tabpy_provision.pki import constraints
 from tabpy_provision.settings import SettingsError, check_values
-from tests.unit.handshake import openssl_verify, tls_handshake, verifier_accepts
+from tests.unit.handshake import (
+    java_handshake,
+    openssl_verify,
+    tls_handshake,
+    verifier_accepts,
+)
 from tests.unit.legacy_ca import write_legacy_ca
 from tests.unit.planning import planned
 
@@ -261,10 +267,8 @@ def test_a_subject_name_without_alternative_names_is_held_too(lab, tmp_path):
     assert "permitted subtree violation" in done.stdout + done.stderr
 
 
-def test_the_roots_constraints_hold_an_intermediate_without_any(lab, tmp_path):
-    """Whoever holds the root's key can sign an intermediate without constraints: OpenSSL,
-    Python's ssl and cryptography still apply the root's (Java does not: certificates.md)."""
-    folder, ca = lab
+def rogue_intermediate(folder: Path, ca: pki.CertificateAuthority) -> pki.CertificateAuthority:
+    """What whoever holds the root's key can make: an intermediate without constraints."""
     root_key = serialization.load_pem_private_key((folder / "ca" / "root.key").read_bytes(),
                                                   password=None)
     key = ec.generate_private_key(ec.SECP384R1())
@@ -281,14 +285,50 @@ def test_the_roots_constraints_hold_an_intermediate_without_any(lab, tmp_path):
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
                  root_key.public_key()), False)
              .sign(root_key, hashes.SHA384()))
-    rogue = pki.CertificateAuthority(ca.root_cert, inter, key, ca.root_pem, pki.to_pem(inter))
+    return pki.CertificateAuthority(ca.root_cert, inter, key, ca.root_pem, pki.to_pem(inter))
+
+
+def test_the_roots_constraints_hold_an_intermediate_without_any(lab, tmp_path):
+    """OpenSSL, Python's ssl and cryptography apply the root's constraints below any
+    intermediate (Java does not: below)."""
+    rogue = rogue_intermediate(*lab)
     forged = leaf_for(rogue, "www.google.com")
-    accepted, checked, shaken = outcomes(tmp_path, forged, ca.root_pem, "www.google.com")
+    accepted, checked, shaken = outcomes(tmp_path, forged, lab[1].root_pem, "www.google.com")
     assert accepted is False
     assert "permitted subtree violation" in checked
     assert isinstance(shaken, ssl.SSLCertVerificationError)
     # ...and the same intermediate signs for the environment's names as it likes.
-    assert outcomes(tmp_path, leaf_for(rogue, FQDN), ca.root_pem, FQDN) == (True, True, True)
+    assert outcomes(tmp_path, leaf_for(rogue, FQDN), lab[1].root_pem, FQDN) == (True, True, True)
+
+
+needs_java = pytest.mark.skipif(not (shutil.which("java") and shutil.which("javac")),
+                                reason="no JDK installed")
+
+
+@needs_java
+def test_java_refuses_a_leaf_outside_and_takes_the_intermediates_usage(lab, tmp_path):
+    """Tableau's runtime: the lab's name passes through an intermediate limited to serverAuth;
+    the issue 26 leaf fails its name constraints check."""
+    _, ca = lab
+    own = leaf_for(ca, FQDN)
+    assert java_handshake(tmp_path, own.chain_pem, own.key_pem, ca.root_pem, FQDN) \
+        .startswith("OK TLS")
+    forged = leaf_for(ca, *FOREIGN)
+    for name in FOREIGN:
+        result = java_handshake(tmp_path, forged.chain_pem, forged.key_pem, ca.root_pem,
+                                wildcard_target(name))
+        assert result.startswith("REFUSED") and "name constraints check failed" in result, name
+
+
+@needs_java
+def test_java_ignores_the_roots_constraints(lab, tmp_path):
+    """Why the root key is best kept off the controller (certificates.md): Java checks only the
+    certificates below the trust anchor, so an intermediate made with the root's key and no
+    constraints of its own vouches for any name to Java."""
+    rogue = rogue_intermediate(*lab)
+    forged = leaf_for(rogue, "www.google.com")
+    assert java_handshake(tmp_path, forged.chain_pem, forged.key_pem, lab[1].root_pem,
+                          "www.google.com").startswith("OK TLS")
 
 
 @settings(max_examples=60, deadline=None)
