@@ -247,22 +247,27 @@ def test_an_address_outside_is_refused_even_beside_a_permitted_name(lab, tmp_pat
     assert isinstance(shaken, ssl.SSLCertVerificationError)
 
 
+def cn_only_leaf(folder: Path, tmp_path: Path, name: str) -> tuple[bytes, bytes]:
+    """(chain, key) of a leaf naming `name` only in its CN, signed with the intermediate's key
+    by `openssl x509 -req` (no extensions at all)."""
+    key, request, cert = tmp_path / "leaf.key", tmp_path / "leaf.csr", tmp_path / "leaf.crt"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-subj",
+                    f"/CN={name}", "-out", str(request)], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(request), "-CA",
+                    str(folder / "ca" / "intermediate.crt"), "-CAkey",
+                    str(folder / "ca" / "intermediate.key"), "-days", "30", "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert.read_bytes() + (folder / "ca" / "intermediate.crt").read_bytes(), \
+        key.read_bytes()
+
+
 def test_a_subject_name_without_alternative_names_is_held_too(lab, tmp_path):
     """A leaf naming www.google.com only in its CN (what a client falling back to the CN
     would match): OpenSSL applies the DNS constraints to such a CN."""
     folder, ca = lab
-    key = tmp_path / "leaf.key"
-    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-subj",
-                    "/CN=www.google.com", "-out", str(tmp_path / "leaf.csr")],
-                   check=True, capture_output=True)
-    subprocess.run(["openssl", "x509", "-req", "-in", str(tmp_path / "leaf.csr"), "-CA",
-                    str(folder / "ca" / "intermediate.crt"), "-CAkey",
-                    str(folder / "ca" / "intermediate.key"), "-days", "30", "-out",
-                    str(tmp_path / "leaf.crt")], check=True, capture_output=True)
-    done = subprocess.run(["openssl", "verify", "-CAfile", str(folder / "ca" / "root.crt"),
-                           "-untrusted", str(folder / "ca" / "intermediate.crt"),
-                           str(tmp_path / "leaf.crt")], capture_output=True, text=True)
+    chain, _ = cn_only_leaf(folder, tmp_path, "www.google.com")
+    done = openssl_verify(tmp_path, chain, ca.root_pem, "www.google.com")
     assert done.returncode == 2
     assert "permitted subtree violation" in done.stdout + done.stderr
 
@@ -318,6 +323,15 @@ def test_java_refuses_a_leaf_outside_and_takes_the_intermediates_usage(lab, tmp_
         result = java_handshake(tmp_path, forged.chain_pem, forged.key_pem, ca.root_pem,
                                 wildcard_target(name))
         assert result.startswith("REFUSED") and "name constraints check failed" in result, name
+
+
+@needs_java
+def test_java_holds_a_subject_cn_to_the_constraints(lab, tmp_path):
+    """Java matches a CN when a leaf has no alternative names, and checks it like one."""
+    folder, ca = lab
+    for name, wanted in (("www.google.com", "name constraints check failed"), (FQDN, "OK TLS")):
+        chain, key = cn_only_leaf(folder, tmp_path, name)
+        assert wanted in java_handshake(tmp_path, chain, key, ca.root_pem, name), name
 
 
 @needs_java
