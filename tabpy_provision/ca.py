@@ -103,6 +103,10 @@ def check_staged(folder: str, names: CaNames) -> None:
 
 
 def run(command: str, folder: str, ca: PrivateCa, force: bool) -> str:
+    if command in ("rotate-intermediate", "rotate-root") and not ca.names.uses:
+        # a certificate permitting none of them would be useless: the deploy names the problems
+        raise pki.PkiError("no TabPy server or balancer on this CA has valid settings: fix the "
+                           "inventory first")
     if command == "rotate-intermediate":
         done = pki.rotate_intermediate(folder, permitted=ca.names.permitted,
                                        common_name=ca.common_name)

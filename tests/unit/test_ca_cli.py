@@ -70,3 +70,13 @@ def test_a_ca_without_constraints_moves_through_the_root_rotation(tmp_path, caps
     assert "active root Corp Root CA G2" in capsys.readouterr().out
     assert pki.of_certificate(pki.load_ca(tmp_path / "pki").intermediate_cert) == \
         pki.permitted_for(["a.example.com", "tabpy.pool.test"])
+
+
+def test_no_new_certificate_for_an_inventory_whose_hosts_are_all_refused(tmp_path, capsys):
+    pki.ensure_ca(tmp_path / "pki", permitted=NAMES)
+    path = tmp_path / "broken.py"
+    path.write_text(f"tabpy_servers = ([('a.example.com', {{'tabpy_port': -1}})], "
+                    f"{{'pki_dir': {str(tmp_path / 'pki')!r}}})\n")
+    assert ca.main([str(path), "rotate-root"]) == 1
+    assert "no TabPy server or balancer on this CA has valid settings" in capsys.readouterr().err
+    assert not (tmp_path / "pki" / "ca" / "next").exists()
