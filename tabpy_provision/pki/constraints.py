@@ -126,10 +126,12 @@ def coverage_problem(field: str, name: str, root: x509.Certificate,
                      intermediate: x509.Certificate) -> str | None:
     """Why the CA cannot issue for `name` (read from setting `field`), with the fix."""
     if not permits(root, name):
+        # The name must leave the inventory meanwhile: with it, every deploy stops here.
         return (f"{field}: {name} is outside the name constraints of the private CA "
-                f"({of_certificate(root)}): widen them - pki_permitted_names, or the inventory's "
-                "names - and rotate the root (python -m tabpy_provision.ca INVENTORY rotate-root, "
-                "deploy, activate-root, deploy, retire-root, deploy; docs/certificates.md)")
+                f"({of_certificate(root)}): take it out of the inventory, add it or its domain "
+                "to pki_permitted_names, rotate the root (python -m tabpy_provision.ca INVENTORY "
+                "rotate-root, deploy, activate-root, deploy), then put it back "
+                "(docs/certificates.md)")
     if not permits(intermediate, name):
         return (f"{field}: {name} is outside the name constraints of the private CA's "
                 f"intermediate ({of_certificate(intermediate)}) but inside its root's: "

@@ -26,6 +26,7 @@ from pyinfra.api import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
+from tabpy_provision import ca as ca_command
 from tabpy_provision import ca_names, pki
 from tabpy_provision.pki import constraints
 from tabpy_provision.settings import SettingsError, check_values
@@ -402,9 +403,9 @@ def test_a_name_outside_the_ca_is_a_problem_naming_host_field_and_fix(tmp_path, 
         planned("tabpy9.other.test", data, now=NOW)
     assert refused.value.problems == [
         f"tabpy9.other.test: {field}: {name} is outside the name constraints of the private "
-        "CA (lab.test): widen them - pki_permitted_names, or the inventory's names - and rotate "
-        "the root (python -m tabpy_provision.ca INVENTORY rotate-root, deploy, activate-root, "
-        "deploy, retire-root, deploy; docs/certificates.md)"
+        "CA (lab.test): take it out of the inventory, add it or its domain to "
+        "pki_permitted_names, rotate the root (python -m tabpy_provision.ca INVENTORY "
+        "rotate-root, deploy, activate-root, deploy), then put it back (docs/certificates.md)"
         for field, name in (("tabpy_fqdn", "tabpy9.other.test"),
                             ("tabpy_cert_dns_aliases", "tabpy.example.com"))]
     assert not (tmp_path / "pki" / "hosts" / "tabpy9.other.test").exists()
@@ -436,3 +437,33 @@ def test_pki_permitted_names_widens_a_new_ca(tmp_path, monkeypatch):
     ca = pki.load_ca(tmp_path / "pki")
     assert str(constraints.of_certificate(ca.intermediate_cert)) == \
         "analytics.example.com, lab.test, 10.20.0.0/16"
+
+
+def test_widening_for_a_host_in_another_domain_as_the_problem_line_says(tmp_path, monkeypatch,
+                                                                         capsys):
+    """The host waits outside the inventory while its domain goes into pki_permitted_names and
+    the root rotates; then it is planned like the others."""
+    def inventory(hosts: list[str], **extra) -> tuple[str, dict]:
+        data = tabpy(tmp_path, monkeypatch, **extra)
+        path = tmp_path / f"inventory-{len(hosts)}-{len(extra)}.py"
+        path.write_text(f"tabpy_servers = ({[(host, {}) for host in hosts]!r}, {data!r})\n")
+        return str(path), data
+
+    def plan_all(path: str, data: dict, hosts: list[str]) -> dict:
+        permitted = {folder: names.permitted for folder, names in ca_names.private_ca_names(
+            [(host, data) for host in hosts], []).items()}
+        return {host: planned(host, data, now=NOW, permitted=permitted) for host in hosts}
+
+    plan_all(*inventory([FQDN]), [FQDN])
+    with pytest.raises(SettingsError):
+        plan_all(*inventory([FQDN, "tabpy9.other.test"]), [FQDN, "tabpy9.other.test"])
+
+    widened, data = inventory([FQDN], pki_permitted_names=["other.test"])
+    assert ca_command.main([widened, "rotate-root"]) == 0
+    assert "(permits lab.test, other.test)" in capsys.readouterr().out
+    plan_all(widened, data, [FQDN])  # the deploy that gives clients both roots
+    assert ca_command.main([widened, "activate-root"]) == 0
+    plans = plan_all(*inventory([FQDN, "tabpy9.other.test"], pki_permitted_names=["other.test"]),
+                     [FQDN, "tabpy9.other.test"])
+    assert [plan.tls.summary for plan in plans.values()] == [
+        "private CA, issued by a different intermediate CA", "private CA, new"]
