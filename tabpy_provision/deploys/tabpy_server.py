@@ -137,7 +137,8 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
         # One TabPy process again: it takes tabpy_port back from the host's balancer.
         host_balancer_stopped(name="This host's balancer stopped (one TabPy process)")
 
-    ports = sorted({v["tabpy_port"], *(instance.port for instance in plan.instances)})
+    ports = sorted({v["tabpy_port"], *(instance.port for instance in plan.instances),
+                    *([plan.arrow_port] if plan.arrow_port else [])})
     firewall_ports_open(name=f"TabPy's ports open in {platform.firewall or 'no'} firewall "
                              "front end (the fence decides who)", platform=platform, ports=ports)
     selinux_labelled(name="SELinux labels of TabPy's ports and files (when SELinux is on)",
