@@ -58,7 +58,6 @@ from tabpy_provision.facts import (
     Nameservers,
     PasswordFileUsers,
     PythonTarget,
-    TsmPrograms,
 )
 from tabpy_provision.firewall import FirewallPlan, addresses, outbound
 from tabpy_provision.plan import (
@@ -71,11 +70,10 @@ from tabpy_provision.platforms import Platform
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
 from tabpy_provision.run import run_of
-from tabpy_provision.secret_refs import describe
 from tabpy_provision.tableau import TableauPlan
 from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau import rest as tableau_rest
-from tabpy_provision.tableau.operations import read_tsm_state
+from tabpy_provision.tableau.operations import plan_tableau_nodes
 from tabpy_provision.trust import ClientTrustPlan
 from tabpy_provision.value_checks import TRUST_ROLES
 
@@ -249,7 +247,10 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         problems += _identity_problems(state, result, identity_before)
     problems += _plan_trust(state, result)
     if not problems:
-        problems += _plan_tableau(state, result)
+        result.tableau, result.tableau_state, found = plan_tableau_nodes(
+            state.inventory, list(result.plans.values()),
+            tableau_pools(result.balancers.values()))
+        problems += found
     if not problems:
         problems += _stage_trust_artifacts(result, files)
     if problems:
@@ -516,55 +517,6 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
                 os_description=description)
         except settings.SettingsError as error:
             problems += error.problems
-    return problems
-
-
-def _plan_tableau(state: State, result: Preflight) -> list[str]:
-    """Plan every Tableau Server node and Tableau Cloud site against the TabPy servers' plans,
-    and read what it holds now (tsm on the node, or the REST API from here): a refused token,
-    an unknown site, a tsm login that fails or pending changes of someone else stop the run
-    before any change."""
-    problems: list[str] = []
-    pools = tableau_pools(result.balancers.values())
-    cloud = state.inventory.get_group(tableau_cloud.GROUP, [])
-    for host in (*state.inventory.get_group(tableau.GROUP, []), *cloud):
-        data = host.data.dict()
-        try:
-            if host in cloud:
-                plan = tableau_cloud.plan_tableau_cloud(host.name, data,
-                                                        list(result.plans.values()), pools)
-            else:
-                wanted = data.get("tableau_tabpy_host") or \
-                    data.get("tableau_restart_on_trust_change")
-                programs = host.get_fact(TsmPrograms, glob=tableau.TSM_GLOB) if wanted else []
-                plan = tableau.plan_tableau_server(host.name, data, list(result.plans.values()),
-                                                   programs, pools=pools)
-        except settings.SettingsError as error:
-            problems += error.problems
-            continue
-        result.tableau[host.name] = plan
-        for line in plan.ignored:
-            logger.warning(f"tabpy-provision: {host.name}: {line}: ignored here")
-        if plan.connection is None:
-            continue
-        try:
-            if plan.rest is not None:
-                found = tableau_rest.read_state(plan.rest, plan.connection.name)
-            else:
-                found = read_tsm_state(host, plan)
-                foreign = tableau.foreign_pending(found.pending)
-                if foreign:
-                    problems.append(f"{host.name}: tsm: pending changes this deploy did not make "
-                                    f"({', '.join(foreign)}): apply or discard them first")
-            result.tableau_state[host.name] = found
-        except tableau.TsmError as error:
-            problems.append(f"{host.name}: tsm: {error}")
-        except tableau_rest.RestError as error:
-            setting = error.setting if plan.rest is None or not plan.rest.cloud else \
-                tableau_cloud.SETTING_FOR.get(error.setting, error.setting)
-            reference = data.get(setting)
-            shown = f" ({describe(reference)})" if setting.endswith("_secret") else ""
-            problems.append(f"{host.name}: {setting}{shown}: {error}")
     return problems
 
 

@@ -10,13 +10,16 @@ import posixpath
 import pwd
 from collections.abc import Callable
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import FileContents
 
-from tabpy_provision import remote, tableau, verify
+from tabpy_provision import remote, settings, tableau, verify
+from tabpy_provision.facts import TsmPrograms
 from tabpy_provision.operations import fail_command
+from tabpy_provision.secret_refs import describe
 from tabpy_provision.tableau import TableauPlan, TsmError, TsmState
+from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau import rest as tableau_rest
 from tabpy_provision.tableau.rest import RestError, RestState
 
@@ -169,3 +172,52 @@ def tableau_trust_restart(plan: TableauPlan, trust_changed: Callable[[], bool]):
         return
     yield from _tsm_login(plan)
     yield StringCommand(tableau.tsm_command(plan.tsm, "restart"))
+
+
+def plan_tableau_nodes(inventory, plans: list, pools: dict) -> tuple[dict, dict, list[str]]:
+    """Plan every Tableau Server node and Tableau Cloud site against the TabPy servers' plans,
+    and read what it holds now (tsm on the node, or the REST API from here): (plans, states,
+    problems). A refused token, an unknown site, a tsm login that fails or pending changes of
+    someone else are problems: they stop the run before any change. `pools`: the preflight's
+    tableau_pools."""
+    problems: list[str] = []
+    found_plans: dict[str, TableauPlan] = {}
+    states: dict[str, TsmState | RestState] = {}
+    cloud = inventory.get_group(tableau_cloud.GROUP, [])
+    for node in (*inventory.get_group(tableau.GROUP, []), *cloud):
+        data = node.data.dict()
+        try:
+            if node in cloud:
+                plan = tableau_cloud.plan_tableau_cloud(node.name, data, plans, pools)
+            else:
+                wanted = data.get("tableau_tabpy_host") or \
+                    data.get("tableau_restart_on_trust_change")
+                programs = node.get_fact(TsmPrograms, glob=tableau.TSM_GLOB) if wanted else []
+                plan = tableau.plan_tableau_server(node.name, data, plans, programs, pools=pools)
+        except settings.SettingsError as error:
+            problems += error.problems
+            continue
+        found_plans[node.name] = plan
+        for line in plan.ignored:
+            logger.warning(f"tabpy-provision: {node.name}: {line}: ignored here")
+        if plan.connection is None:
+            continue
+        try:
+            if plan.rest is not None:
+                states[node.name] = tableau_rest.read_state(plan.rest, plan.connection.name)
+                continue
+            state = read_tsm_state(node, plan)
+            foreign = tableau.foreign_pending(state.pending)
+            if foreign:
+                problems.append(f"{node.name}: tsm: pending changes this deploy did not make "
+                                f"({', '.join(foreign)}): apply or discard them first")
+            states[node.name] = state
+        except TsmError as error:
+            problems.append(f"{node.name}: tsm: {error}")
+        except RestError as error:
+            setting = error.setting if plan.rest is None or not plan.rest.cloud else \
+                tableau_cloud.SETTING_FOR.get(error.setting, error.setting)
+            reference = data.get(setting)
+            shown = f" ({describe(reference)})" if setting.endswith("_secret") else ""
+            problems.append(f"{node.name}: {setting}{shown}: {error}")
+    return found_plans, states, problems
