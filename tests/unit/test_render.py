@@ -47,7 +47,7 @@ def test_defaults_render_https_auth_and_absolute_paths(plan_for):
 
 
 def test_every_setting_reaches_the_file(plan_for):
-    # TLS settings: test_tls_profile.py (TLS 1.3 only and Arrow Flight are refused together)
+    # TLS settings: test_tls_profile_rules.py (TLS 1.3 only and Arrow Flight are refused together)
     section = tabpy_section(render.tabpy_config(plan_for(
         tabpy_port=9443, tabpy_log_details=True,
         tabpy_max_request_size_mb=7, tabpy_evaluate_enable=False, tabpy_evaluate_timeout=2.5,
