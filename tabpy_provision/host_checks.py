@@ -40,8 +40,10 @@ def _problems(host: Host, plan: TabpyServerPlan | None, pool: BalancerPlan | Non
         problems += host_claims.account_problems(host.name, account, v["tabpy_state_path"],
                                                  found)
         problems += host_claims.folder_problems(host.name, v, found, ours_account)
-        problems += host_claims.unit_problems(host.name, service, found)
-        ours |= host_claims.tabpy_units(service, (i.port for i in plan.instances))
+        foreign_unit = host_claims.unit_problems(host.name, service, found)
+        problems += foreign_unit
+        if not foreign_unit:  # a unit of that name is TabPy's only when it is ours
+            ours |= host_claims.tabpy_units(service, (i.port for i in plan.instances))
         wanted[v["tabpy_port"]] = "tabpy_port"
         if plan.local_balancer:
             wanted.update({i.port: "tabpy_instance_ports_start" for i in plan.instances})
