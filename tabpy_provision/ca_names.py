@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tabpy_provision import pki, settings
-from tabpy_provision.plan import certificate_names, endpoint, project_path
+from tabpy_provision.plan import endpoint, project_path
+from tabpy_provision.server_tls import certificate_names
 
 Hosts = Iterable[tuple[str, Mapping[str, Any]]]
 

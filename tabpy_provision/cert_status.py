@@ -17,8 +17,9 @@ from pathlib import Path
 from cryptography import x509
 
 from tabpy_provision import pki, settings, trust
+from tabpy_provision.controller.files import PROJECT_ROOT, project_path
 from tabpy_provision.pki import acme as pki_acme
-from tabpy_provision.plan import PROJECT_ROOT, endpoint, project_path
+from tabpy_provision.plan import endpoint
 
 OK, RENEW, BROKEN = "OK", "RENEW", "BROKEN"
 STATE_LABELS = {"active": "", "next": " (staged)", "previous": " (previous)",

@@ -9,7 +9,8 @@ from typing import Any
 import jinja2
 
 from tabpy_provision import trust
-from tabpy_provision.plan import PROJECT_ROOT, Instance, TabpyServerPlan
+from tabpy_provision.controller.files import PROJECT_ROOT
+from tabpy_provision.plan import Instance, TabpyServerPlan
 
 TEMPLATES = PROJECT_ROOT / "templates"
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tabpy_provision.plan import PROJECT_ROOT
+from tabpy_provision.controller.files import PROJECT_ROOT
 from tabpy_provision.summary import SUMMARY_HEADER
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))

@@ -28,6 +28,14 @@ from pathlib import Path
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
+#: The project's folder: relative controller paths of the inventory are read from here.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def project_path(value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
 
 class ControllerFileError(Exception):
     """A controller file that cannot be read or written; the message names it."""

@@ -33,7 +33,8 @@ from cryptography import x509
 from tabpy_provision import pki, render, settings
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.functions.source import Function
-from tabpy_provision.plan import TabpyServerPlan, Tls, endpoint, plan_tls
+from tabpy_provision.plan import TabpyServerPlan, endpoint
+from tabpy_provision.server_tls import Tls, plan_tls
 from tabpy_provision.tls_profile import TlsProfile, strictest
 
 GROUP = "tabpy_lb"

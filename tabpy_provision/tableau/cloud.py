@@ -22,7 +22,8 @@ from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
 from tabpy_provision import pki, settings, verify
-from tabpy_provision.plan import TabpyServerPlan, Tls, project_path
+from tabpy_provision.plan import TabpyServerPlan, project_path
+from tabpy_provision.server_tls import Tls
 from tabpy_provision.tableau import plan as server_plan
 from tabpy_provision.tableau.connection import Connection, RestTarget
 

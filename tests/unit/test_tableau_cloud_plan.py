@@ -8,7 +8,8 @@ import pytest
 
 from tabpy_provision import pki, settings
 from tabpy_provision.pki import acme
-from tabpy_provision.plan import TabpyServerPlan, Tls
+from tabpy_provision.plan import TabpyServerPlan
+from tabpy_provision.server_tls import Tls
 from tabpy_provision.settings import SettingsError
 from tabpy_provision.tableau import cloud
 from tabpy_provision.tableau.connection import Connection
