@@ -19,6 +19,8 @@ rerun <= 4 s, RTO onto a warm standby <= 10 s, 1 -> 2 processes >= 1.6x.
 a cold TabPy host (tabpy2, reset first) and of a no-op rerun goes, phase by phase
 (bench/phases.py); `python -m bench functions` measures 6 only; `python -m bench scale [N ...]`
 deploys N scale hosts cold and no-op (bench/scale.py).
+`python -m bench soak [ROUNDS]` deploys the whole site onto fresh hosts ROUNDS times
+(bench/soak.py).
 """
 
 from __future__ import annotations
@@ -118,6 +120,11 @@ def main() -> None:
         from bench import functions
 
         functions.run(RUNS)
+        return
+    if sys.argv[1:2] == ["soak"]:
+        from bench import soak
+
+        soak.run(int(sys.argv[2]) if sys.argv[2:] else soak.ROUNDS)
         return
     if sys.argv[1:2] == ["scale"]:
         from bench import scale

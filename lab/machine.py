@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -16,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import acme, base, net, paths, ssh, sudo, tableau
+from . import acme, base, cgroups, net, paths, ssh, sudo, tableau
 from .hosts import DOMAIN, EVERY_HOST, SERVICE_NAMES, LabHost
 from .util import (
     LabError,
@@ -172,6 +173,7 @@ def cleanup_runtime(host: LabHost) -> None:
     ssh.close_master(host)
     poweroff(host)
     net.destroy(host)
+    cgroups.remove(host.name)
     root = root_dir(host)
     if is_mounted(root):
         umount(root)
@@ -286,7 +288,11 @@ def boot(host: LabHost) -> int:
     with open(console_log(host), "ab") as log:
         log.write(f"\n=== lab boot {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
         log.flush()
-        proc = subprocess.Popen(nspawn_cmd(host), stdin=subprocess.DEVNULL, stdout=log,
+        # nspawn joins the host's own cgroups before it starts (cgroups.py says why)
+        join = " ".join(f"echo $$ > {shlex.quote(str(procs))} &&"
+                        for procs in cgroups.create(host.name))
+        proc = subprocess.Popen(["sh", "-c", f'{join} exec "$@"', "sh", *nspawn_cmd(host)],
+                                stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 close_fds=True)
     write_atomic(pid_file(host), f"{proc.pid}\n")

@@ -7,7 +7,7 @@ import shlex
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
-from tabpy_provision import host_claims
+from tabpy_provision import disk_space, host_claims
 from tabpy_provision.firewall import rules as fence_rules
 from tabpy_provision.functions import source as functions_source
 
@@ -134,6 +134,24 @@ class FirstLine(FactBase):
 
     def process(self, output):
         return output[0] if output else None
+
+
+class FreeSpace(FactBase):
+    """The file system each path is on (its nearest existing folder's): device, free bytes and
+    mount point, as disk_space.parse reads them."""
+
+    default = dict
+
+    def command(self, paths):
+        return StringCommand(
+            f"for p in {' '.join(map(shlex.quote, paths))}; do f=$p; "
+            "while [ ! -e \"$f\" ]; do f=$(dirname \"$f\"); done; "
+            "df -B1 --output=avail,target \"$f\" | tail -n 1 | { read -r avail mount; "
+            "printf '%s\\t%s\\t%s\\t%s\\n' \"$p\" \"$(stat -c %d \"$f\")\" \"$avail\" "
+            "\"$mount\"; }; done")
+
+    def process(self, output):
+        return disk_space.parse(output)
 
 
 class SubfoldersByAge(FactBase):

@@ -9,14 +9,15 @@ from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 
-from tabpy_provision import host_claims, remote, trust
+from tabpy_provision import disk_space, host_claims, remote, trust
 from tabpy_provision.facts import (
     FileState,
     FirstLine,
     FolderStates,
+    FreeSpace,
     IntactManifest,
     KeychainSha1s,
     LinkName,
@@ -180,6 +181,21 @@ NOT_COMPILED = r"/tests?/"
 
 
 @operation()
+def room_for(needs: Callable[[], list[disk_space.Need]]):
+    """Fails the host, before anything is written, when a file system lacks room for `needs`
+    (called only when something is to be written: reading a wheelhouse's contents costs)."""
+    wanted = needs()
+    if not wanted:
+        return
+    short = disk_space.shortfalls(
+        host.name, wanted, host.get_fact(FreeSpace, paths=sorted({n.path for n in wanted})))
+    if short:
+        if not host.state.is_executing:
+            logger.warning("    [%s] %s", host.name, "; ".join(short))
+        yield fail_command("; ".join(short), in_summary=True)
+
+
+@operation()
 def tabpy_venv(venv: str, archive: Path, identity: str, requirements: tuple[str, ...],
                work_dir: str, python: str, nltk_archive: Path | None = None):
     """A virtualenv of `python` with `requirements` (TabPy's, and the analysts' extras)
@@ -206,7 +222,9 @@ def tabpy_venv(venv: str, archive: Path, identity: str, requirements: tuple[str,
     unpack_data = (f"mkdir -p {q(venv + '/share')}; tar -xf {q(data_on_host)} --no-same-owner "
                    f"-C {q(venv + '/share')}; ") if nltk_archive is not None else ""
     yield StringCommand(*lock, QuoteString(
-        f"set -e; umask 022; tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
+        # a failed install (a full disk) leaves no partial virtualenv or work folder behind
+        f"set -e; umask 022; v={q(venv)} w={q(work_dir)}; trap 'rm -rf \"$v\" \"$w\"' EXIT; "
+        f"tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
         f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "
         f"{q(uv)} venv --quiet --python {q(python)} {q(venv)}; "
         f"{q(uv)} pip install --quiet --offline --no-index --link-mode hardlink "
@@ -214,7 +232,7 @@ def tabpy_venv(venv: str, archive: Path, identity: str, requirements: tuple[str,
         f"{' '.join(map(q, requirements))}; {unpack_data}"
         f"{q(venv + '/bin/python')} -W ignore -m compileall -q -j 0 -x {q(NOT_COMPILED)} "
         f"{q(venv + '/lib')}; "
-        f"echo {identity} > {q(marker)}; rm -rf {q(work_dir)}"))
+        f"echo {identity} > {q(marker)}; trap - EXIT; rm -rf {q(work_dir)}"))
 
 
 @operation()

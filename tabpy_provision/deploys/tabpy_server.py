@@ -21,7 +21,7 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import systemd
 
-from tabpy_provision import fact_batch, render, settings, verify
+from tabpy_provision import disk_space, fact_batch, render, settings, verify
 from tabpy_provision.deploys import pool_balancer
 from tabpy_provision.facts import (
     FenceLoaded,
@@ -56,6 +56,7 @@ from tabpy_provision.operations import (
     other_units_stopped,
     prune_releases,
     prune_venvs,
+    room_for,
     system_account,
     tabpy_release,
     tabpy_venv,
@@ -77,7 +78,7 @@ from tabpy_provision.pool.operations import (
     host_balancer_stopped,
     service_sandboxed,
 )
-from tabpy_provision.release import build_release
+from tabpy_provision.release import Release, build_release
 from tabpy_provision.roll import check_args, tabpy_activate
 from tabpy_provision.wheelhouse import Wheelhouse
 
@@ -102,6 +103,8 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     fact_batch.read_together(host, facts_asked(plan, platform, venv, release.name))
 
     take_lease(name="Take the deploy lease (one deploy per host at a time)")
+    room_for(name="Room on the host's disks for what this deploy writes",
+             needs=lambda: disk_needs(plan, wheelhouse, data, venv, identity, release))
     system_account(name="TabPy system user and group", account=account,
                    home=v["tabpy_state_path"])
     folders(name="TabPy folders", wanted=tabpy_folders(plan))
@@ -178,6 +181,24 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
                              name, functions_check.host_processes(plan)),
                          success_note=f"{name}: ")
     release_lease(name="Release the deploy lease")
+
+
+def disk_needs(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData | None,
+               venv: str, identity: str, release: Release) -> list[disk_space.Need]:
+    """What this deploy writes on the host: a virtualenv not installed yet (once its wheelhouse
+    is built: not in a preview that has none yet) and a release it does not have."""
+    needs = []
+    if (host.get_fact(FirstLine, path=f"{venv}/{VENV_MARKER}") != identity
+            and wheelhouse.archive.is_file()):
+        needs += disk_space.venv_needs(
+            archive=wheelhouse.archive, nltk_archive=data.archive if data else None,
+            work_dir=f"{REMOTE_CACHE}/install", install_dir=venv.rsplit("/", 1)[0])
+    if host.get_fact(IntactManifest,
+                     path=f"{plan.releases_dir}/{release.name}") != release.manifest:
+        size = sum(len(item.content) for item in release.files) + len(release.manifest)
+        needs.append(disk_space.Need("tabpy_config_dir", plan.config_dir, size,
+                                     "the new release"))
+    return needs
 
 
 def tabpy_folders(plan: TabpyServerPlan) -> tuple[tuple[str, str, str, str], ...]:

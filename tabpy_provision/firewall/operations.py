@@ -27,14 +27,16 @@ def tabpy_fence(plan: FirewallPlan | None):
     A new ruleset is checked by `nft -c` before it replaces the file, and loaded by a reload
     (`nft -f`: one transaction, the old table serves until the new one is in). A table lost to
     a `flush ruleset` or edited by hand is loaded again."""
-    paths = [rules.RULESET_PATH, rules.UNIT_PATH]
+    paths = [rules.RULESET_PATH, rules.UNIT_PATH, rules.NFTABLES_DROPIN_PATH]
     present = host.get_fact(Sha256s, paths=paths)
     loaded = host.get_fact(FenceLoaded)
     if plan is None:
         if present or loaded:
             yield StringCommand("systemctl disable --now --quiet", rules.UNIT, "2>/dev/null;",
                                 "nft delete table inet", rules.TABLE, "2>/dev/null;",
-                                "rm -f", *paths, "&& systemctl daemon-reload")
+                                "rm -f", *paths, "&& rmdir --ignore-fail-on-non-empty",
+                                rules.NFTABLES_DROPIN_PATH.rsplit("/", 1)[0],
+                                "2>/dev/null; systemctl daemon-reload")
         return
     unit, ruleset = rules.unit_file(), plan.ruleset()
     new_ruleset = present.get(rules.RULESET_PATH) != _sha(ruleset)
@@ -47,8 +49,12 @@ def tabpy_fence(plan: FirewallPlan | None):
         yield remote.upload(ruleset.encode(), f"{rules.RULESET_PATH}.new", mode="0644")
         yield StringCommand("nft -c -f", f"{rules.RULESET_PATH}.new", "&& mv -f",
                             f"{rules.RULESET_PATH}.new", rules.RULESET_PATH)
-    if present.get(rules.UNIT_PATH) != _sha(unit):
-        yield remote.upload(unit.encode(), rules.UNIT_PATH, mode="0644")
+    units = {rules.UNIT_PATH: unit, rules.NFTABLES_DROPIN_PATH: rules.nftables_dropin()}
+    stale = [path for path, text in units.items() if present.get(path) != _sha(text)]
+    for path in stale:
+        yield StringCommand("install -d -m 0755 -o root -g root", path.rsplit("/", 1)[0])
+        yield remote.upload(units[path].encode(), path, mode="0644")
+    if stale:
         yield StringCommand("systemctl daemon-reload")
     if not host.get_fact(SystemdEnabled, services=rules.UNIT).get(rules.UNIT):
         yield StringCommand("systemctl enable --quiet", rules.UNIT)

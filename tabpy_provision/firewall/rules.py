@@ -28,6 +28,10 @@ TABLE = "tabpy_provision"
 RULESET_PATH = "/etc/tabpy-provision/firewall.nft"
 UNIT = "tabpy-provision-firewall.service"
 UNIT_PATH = f"/etc/systemd/system/{UNIT}"
+#: nftables.service loads, reloads and stops with the fence in the same transaction.
+NFTABLES_DROPIN_PATH = "/etc/systemd/system/nftables.service.d/tabpy-provision.conf"
+#: The host's own ruleset, as Debian's nftables.service loads it.
+HOST_RULESET_PATH = "/etc/nftables.conf"
 PACKAGES = ["nftables"]
 _DIGEST = re.compile(r'comment "tabpy-provision ([0-9a-f]{64})"')
 #: The setting that lets the fence's lists hold everyone (a network of prefix 0).
@@ -223,16 +227,15 @@ def _is_network(item: str) -> bool:
 
 
 def unit_file() -> str:
-    """Loads the table at boot before the network (so TabPy never listens unfenced), again
-    after nftables.service (whose `flush ruleset` would drop it), and removes it when stopped."""
+    """Loads the table at boot before the network (so TabPy never listens unfenced), also
+    where nftables.service is disabled or the host's ruleset does not load, and removes it
+    when stopped (at shutdown)."""
     return f"""\
 # Managed by tabpy-provision: the nftables table inet {TABLE} ({RULESET_PATH}).
 [Unit]
 Description=tabpy-provision: who may reach TabPy (nftables table inet {TABLE})
 DefaultDependencies=no
 After=nftables.service
-PartOf=nftables.service
-ReloadPropagatedFrom=nftables.service
 Wants=network-pre.target
 Before=network-pre.target shutdown.target
 Conflicts=shutdown.target
@@ -246,4 +249,22 @@ ExecStop=-/usr/sbin/nft delete table inet {TABLE}
 
 [Install]
 WantedBy=sysinit.target
+"""
+
+
+def nftables_dropin() -> str:
+    """nftables.service's start, reload and stop (`flush ruleset`) each put the fence back in
+    the same transaction (`nft` runs one batch: all or nothing), so no restart, reload or stop
+    of nftables leaves a moment in which TabPy's ports are open to everyone."""
+    fence = f'include "{RULESET_PATH}"'
+    with_host = f"""'include "{HOST_RULESET_PATH}"; {fence}'"""
+    return f"""\
+# Managed by tabpy-provision: TabPy's fence ({RULESET_PATH}) goes with every ruleset.
+[Service]
+ExecStart=
+ExecStart=/usr/sbin/nft {with_host}
+ExecReload=
+ExecReload=/usr/sbin/nft {with_host}
+ExecStop=
+ExecStop=/usr/sbin/nft 'flush ruleset; {fence}'
 """

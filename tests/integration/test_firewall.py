@@ -6,6 +6,7 @@ is the negative control. A refused connection is reset at once (connection refus
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 import shlex
 import subprocess
@@ -79,10 +80,46 @@ def test_a_lost_table_is_reported_and_loaded_again_by_a_rerun(fenced):
     assert connect_from("tabpydr.lab.test", TABPY_HOSTS[1]) == "ConnectionRefusedError"
 
 
-def test_the_fence_survives_nftables_restarts_and_a_reboot(fenced):
-    host = lab_host(TABPY_HOSTS[1])
-    host.check_output("systemctl restart nftables")  # its `flush ruleset` drops every table
-    assert connect_from("tabpydr.lab.test", TABPY_HOSTS[1]) == "ConnectionRefusedError"
+#: Connects every 50 ms until its stdin closes (at most 120 s); prints the outcomes' counts.
+PROBE_LOOP = ("import json, select, socket, sys, time\n"
+              "counts, end = {}, time.monotonic() + 120\n"
+              "while time.monotonic() < end:\n"
+              "    try:\n"
+              "        socket.create_connection((sys.argv[1], int(sys.argv[2])), 0.2).close()\n"
+              "        result = 'connected'\n"
+              "    except OSError as error:\n"
+              "        result = type(error).__name__\n"
+              "    counts[result] = counts.get(result, 0) + 1\n"
+              "    if select.select([sys.stdin], [], [], 0.05)[0]:\n"
+              "        break\n"
+              "print(json.dumps(counts))\n")
+
+
+def test_no_moment_without_the_fence_across_20_nftables_restarts(fenced):
+    """nftables.service's stop (`flush ruleset`) and start load the fence in their own
+    transaction: tabpydr, connecting every 50 ms throughout, never gets in."""
+    target, restarts = TABPY_HOSTS[1], 20
+    probe = subprocess.Popen(
+        ["ssh", "-F", str(paths.ssh_config_path()), "tabpydr.lab.test",
+         f"python3 -c {shlex.quote(PROBE_LOOP)} {ADDRESS[target]} 9004"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        host = lab_host(target)
+        for _ in range(restarts):
+            # (reset-failed: 20 starts in a few seconds exceed systemd's start limit)
+            host.check_output("systemctl reset-failed nftables; systemctl restart nftables")
+        host.check_output("systemctl stop nftables")  # fence only, the host's rules gone
+        assert connect_from("tabpydr.lab.test", target) == "ConnectionRefusedError"
+        host.check_output("systemctl start nftables")
+        assert host.run("nft list table inet filter").rc == 0  # the host's own rules are in
+    finally:
+        counts = json.loads(probe.communicate("", timeout=150)[0])
+    print(f"probes from tabpydr during {restarts} restarts: {counts}")
+    assert counts.get("ConnectionRefusedError", 0) > 100 and "connected" not in counts, counts
+
+
+def test_the_fence_survives_a_reboot(fenced):
     lab("stop", "tabpy2")
     lab("up", "tabpy2")
     assert lab_host(TABPY_HOSTS[1]).check_output(
@@ -102,7 +139,8 @@ def test_tabpy_firewall_false_removes_the_fence_and_true_brings_it_back(fenced):
     assert off.returncode == 0, off.stderr[-3000:]
     host = lab_host(TABPY_HOSTS[1])
     assert host.run(f"nft list table inet {rules.TABLE}").rc != 0
-    assert not host.file(rules.RULESET_PATH).exists and not host.file(rules.UNIT_PATH).exists
+    assert not any(host.file(path).exists for path in (
+        rules.RULESET_PATH, rules.UNIT_PATH, rules.NFTABLES_DROPIN_PATH))
     assert connect_from("tabpydr.lab.test", TABPY_HOSTS[1]) == "connected"
     on = pyinfra("--limit", TABPY_HOSTS[1])
     assert on.returncode == 0, on.stderr[-3000:]

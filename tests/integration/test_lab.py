@@ -138,6 +138,21 @@ def test_hosts_have_their_own_identity():
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids.values()), ids
 
 
+def test_each_host_keeps_its_units_in_a_cgroup_of_its_own():
+    """Hosts sharing one cgroup tree shared each unit's group: one host removing
+    tabpy.service's group while another started it failed that start at random (lab/cgroups.py)."""
+    groups = {}
+    for h in LAB_HOSTS:
+        pid = nspawn_pid(h.name)
+        init = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0]
+        lines = Path(f"/proc/{init}/cgroup").read_text().splitlines()
+        groups[h.name] = [line.split(":", 2)[2] for line in lines
+                          if line.split(":")[1] in ("name=systemd", "")]
+        assert groups[h.name] and all(f"/tabpy-provision-lab.{h.name}/" in group
+                                      for group in groups[h.name]), groups[h.name]
+    assert len({tuple(g) for g in groups.values()}) == len(LAB_HOSTS), groups
+
+
 def test_up_again_is_a_fast_no_op():
     before = {h.name: nspawn_pid(h.name) for h in LAB_HOSTS}
     started = time.monotonic()

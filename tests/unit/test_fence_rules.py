@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 
@@ -391,3 +392,21 @@ def test_nft_accepts_every_generated_ruleset(nft, listed, process_ports, arrow_p
     checked = subprocess.run([nft, "-c", "-f", "-"], input=plan.ruleset(), capture_output=True,
                              text=True, timeout=30, check=False)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_every_nftables_service_command_loads_the_fence_in_its_own_batch():
+    """Start, reload and stop of nftables.service each run one `nft` (one transaction) that
+    ends with the fence: the host's ruleset (or the stop's flush) never runs alone."""
+    commands = {}
+    for line in rules.nftables_dropin().splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith("Exec") and value:
+            commands[key] = shlex.split(value)
+    fence = f'include "{rules.RULESET_PATH}"'
+    host = f'include "{rules.HOST_RULESET_PATH}"'
+    assert commands == {"ExecStart": ["/usr/sbin/nft", f"{host}; {fence}"],
+                        "ExecReload": ["/usr/sbin/nft", f"{host}; {fence}"],
+                        "ExecStop": ["/usr/sbin/nft", f"flush ruleset; {fence}"]}
+    # each replaces the packaged command rather than adding a second one after it
+    assert rules.nftables_dropin().count("ExecStart=\n") == 1
+    assert "PartOf" not in rules.unit_file()
