@@ -45,6 +45,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tabpy_provision import disk_space
+
 TABPY_VERSION_DEFAULT = "2.16.0"
 UV_VERSION = "0.13.9"
 DOCOPT_VERSION = "0.6.2"
@@ -461,7 +463,7 @@ def _build(
         if len(uv_wheels) != 1:
             raise WheelhouseError(f"expected one uv wheel, got {[p.name for p in uv_wheels]}")
         uv_binary = extract_uv(uv_wheels[0], work / "uv-binary")
-        tmp = archive.with_name(archive.name + ".tmp")
+        tmp = work / (archive.name + ".tmp")  # removed with the work folder if cut short
         log(f"  packing {len(wheels)} wheels + bin/uv -> {archive}")
         pack_archive(tmp, wheels, uv_binary)
         digest = sha256_file(tmp)
@@ -481,6 +483,21 @@ def _build(
         return digest
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+#: What a build needs at its peak beside the archives (TabPy's: about 190 MB of wheels,
+#: downloaded, then packed into an archive of the same size), and a reserve.
+BUILD_ROOM = 512 * 2**20
+
+
+def _room_to_build(directory: Path) -> None:
+    measured = next(folder for folder in (directory, *directory.parents) if folder.exists())
+    free = shutil.disk_usage(measured).free
+    if free < BUILD_ROOM:
+        raise WheelhouseError(
+            f"{directory} has {disk_space.size_text(free)} free; building a wheelhouse needs "
+            f"{disk_space.size_text(BUILD_ROOM)} there (the wheels downloaded, then packed): "
+            "make room or set TABPY_PROVISION_CACHE to a folder on a larger disk")
 
 
 def _checked_lock(tabpy_version: str, abi: str, arch: str) -> tuple[Path, dict[str, str], str]:
@@ -563,6 +580,9 @@ def ensure_wheelhouse(
     found, lock, pins, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text,
                                                  glibc)
     archive = found.archive
+    digest = None if force else _cached(archive, lock_digest)
+    if digest is None:
+        _room_to_build(archive.parent)  # before the first byte written
     archive.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(archive.with_name(f".{found.name}.lock"), log):
         digest = None if force else _cached(archive, lock_digest)

@@ -2,12 +2,15 @@
 small file system fail with one line naming host, folder and room needed, write nothing, and
 leave the old release serving; once room is made the same run converges.
 
-The DR host, tabpydr, gets a 1.2 GiB tmpfs at /srv/small for TabPy's install and config
+The DR host, tabpydr, gets a 1.6 GiB tmpfs at /srv/small for TabPy's install and config
 folders (made and removed by this test; the host is reset at the end for the tests after)."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -51,7 +54,7 @@ def written() -> str:
 @pytest.fixture(scope="module")
 def small_disk(converged, tmp_path_factory):
     host = lab_host(HOST)
-    host.check_output(f"mkdir -p {SMALL} && mount -t tmpfs -o size=1200m,mode=0755 tmpfs "
+    host.check_output(f"mkdir -p {SMALL} && mount -t tmpfs -o size=1600m,mode=0755 tmpfs "
                       f"{SMALL}")
     folder = tmp_path_factory.mktemp("full_disk")
     try:
@@ -102,3 +105,28 @@ def test_once_room_is_made_the_upgrade_converges(small_disk):
     assert upgraded.returncode == 0, upgraded.stderr[-3000:]
     again = deploy(small_disk, tabpy_version="2.15.1")
     assert again.returncode == 0 and again.changed() == {}, again.changed()
+
+
+@pytest.fixture
+def controller_small_disk(tmp_path):
+    """An 8 MiB tmpfs on the controller (root: the CI machine's user)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(small)],
+                   check=True)
+    try:
+        yield small
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_wheelhouse_build_onto_a_full_controller_disk_writes_nothing(controller_small_disk):
+    done = subprocess.run(
+        [sys.executable, "-m", "tabpy_provision.wheelhouse", "build", "--abi", "cp313",
+         "--tabpy-version", "2.15.1"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TABPY_PROVISION_CACHE": str(controller_small_disk)}, check=False)
+    print(done.stderr.strip().splitlines()[-1])
+    assert done.returncode != 0
+    assert re.search(rf"{re.escape(str(controller_small_disk))}/wheelhouse has 8.0 MiB free; "
+                     r"building a wheelhouse needs 512.0 MiB there", done.stderr), done.stderr
+    assert os.listdir(controller_small_disk) == []
