@@ -99,13 +99,13 @@ class VaultSecretStore:
         data = self._read(key)
         if "password" not in data:
             data = self._write(key, {**data, "password": generate_password()})
-        return data["password"]
+        return _one_line(data["password"], self.location(key))
 
     def pending(self, key: str) -> str:
         data = self._read(key)
         if "pending" not in data:
             data = self._write(key, {**data, "pending": generate_password()})
-        return data["pending"]
+        return _one_line(data["pending"], self.location(key))
 
     def has_pending(self, key: str) -> bool:
         return "pending" in self._read(key)
@@ -173,7 +173,7 @@ def resolve(reference: object, *, store: SecretStore, store_key: str,
     if sep and scheme == "env":
         if rest not in os.environ:
             raise SecretError(f"environment variable {rest} is not set")
-        return os.environ[rest]
+        return _one_line(os.environ[rest], f"environment variable {rest}")
     if sep and scheme == "file":
         return _read_private_file(Path(rest))
     if sep and scheme == "cmd":
@@ -186,7 +186,7 @@ def resolve(reference: object, *, store: SecretStore, store_key: str,
     if not allow_plaintext:
         raise SecretError("plaintext secret refused (use env:, file:, cmd:, vault: or generate, "
                           "or set allow_plaintext_secrets)")
-    return reference
+    return _one_line(reference, "(literal)")
 
 
 def describe(reference: object) -> str:
@@ -198,12 +198,23 @@ def describe(reference: object) -> str:
 
 
 def _first_line(data: bytes, source: str) -> str:
-    """The first line of a secret's bytes; not UTF-8 is a one-line error naming the source."""
+    """The first line of a secret's bytes, ended by \\n or \\r\\n only; not UTF-8 is a
+    one-line error naming the source."""
     try:
         text = data.decode()
     except UnicodeDecodeError:
         raise SecretError(f"{source}: not UTF-8 text") from None
-    return text.splitlines()[0] if text else ""
+    return _one_line(text.partition("\n")[0].removesuffix("\r"), source)
+
+
+def _one_line(text: str, source: str) -> str:
+    """`text` unless it holds a line break of any kind str.splitlines knows (\\r, \\v,
+    \\x1c, U+2028...): refused, not cut, as cutting silently shortened passphrases."""
+    if text.splitlines() in ([], [text]):
+        return text
+    char = next(char for char in text if len(f"{char}x".splitlines()) > 1)
+    raise SecretError(f"{source}: holds a line break (U+{ord(char):04X}): a secret is one "
+                      "line, which only \\n or \\r\\n may end in a file or a command's output")
 
 
 def _read_private_file(path: Path) -> str:
@@ -237,7 +248,7 @@ def _read_vault(reference: str) -> str:
                        lambda client, hvac: _kv_data(client, hvac, mount, path, missing_ok=False))
     if key not in data:
         raise SecretError(f"vault:{location}: the secret has no key {key!r}")
-    return str(data[key])
+    return _one_line(str(data[key]), f"vault:{reference}")
 
 
 def _kv_data(client, hvac, mount: str, path: str, *, missing_ok: bool) -> dict:

@@ -1,0 +1,142 @@
+"""Issue 27: every secret read is bounded and a secret is exactly one line, whatever its source.
+
+Generated over every character str.splitlines() breaks on (found by enumerating all of
+Unicode, so a new one in a later Python is covered), at every position of a 24-character
+passphrase, through each source: env:, file:, cmd:, vault:, a generated password's file and a
+literal."""
+
+from __future__ import annotations
+
+import pytest
+
+from tabpy_provision.secret_refs import FileSecretStore, SecretError, resolve
+from tests.unit.test_secret_refs import WRITTEN_AT_ONCE
+
+PASSPHRASE = "correct-horse-battery-42"  # 24 characters
+#: Every character Python's splitlines ends a line at (\n, \r, \v, \f, \x1c-\x1e, \x85,
+#: U+2028, U+2029 today).
+LINE_BREAKS = [chr(code) for code in range(0x110000) if len(f"a{chr(code)}b".splitlines()) > 1]
+#: The breaks that are not the two ways a line may end (\n, \r\n).
+FOREIGN_BREAKS = [char for char in LINE_BREAKS if char != "\n"]
+ALL_POSITIONS = range(len(PASSPHRASE) + 1)
+SOME_POSITIONS = (0, 1, 12, 23, 24)  # for the sources that start a process or a request
+
+
+def test_the_enumeration_found_the_known_breaks():
+    assert {"\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028",
+            "\u2029"} <= set(LINE_BREAKS)
+
+
+class Sources:
+    """A secret's text put where each kind of reference reads it."""
+
+    def __init__(self, tmp_path, monkeypatch, vault=None):
+        self.tmp_path, self.monkeypatch, self.vault = tmp_path, monkeypatch, vault
+        self.store = FileSecretStore(tmp_path / "secrets" / "tabpy_users", WRITTEN_AT_ONCE)
+
+    def env(self, text: str) -> str:
+        self.monkeypatch.setenv("TABPY_READS_SECRET", text)
+        return "env:TABPY_READS_SECRET"
+
+    def file(self, data: bytes) -> str:
+        path = self.tmp_path / "secret"
+        path.write_bytes(data)
+        path.chmod(0o600)
+        return f"file:{path}"
+
+    def cmd(self, data: bytes) -> str:
+        return f"cmd:cat {self.file(data)[len('file:'):]}"
+
+    def generated(self, data: bytes) -> str:
+        self.store.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.store.root / "alice"
+        path.write_bytes(data)
+        path.chmod(0o600)
+        return "generate"
+
+    def vault_key(self, text: str) -> str:
+        self.vault.secrets["secret"]["tabpy/alice"] = {"password": text}
+        return "vault:secret/tabpy/alice#password"
+
+    def resolve(self, reference: str) -> str:
+        return resolve(reference, store=self.store, store_key="alice", allow_plaintext=True)
+
+
+@pytest.fixture
+def sources(tmp_path, monkeypatch):
+    return Sources(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def vault_sources(tmp_path, monkeypatch):
+    from tests.standins.vault_kv_standin import VaultKvStandin
+
+    with VaultKvStandin("s.good-token", {"secret": {}}) as standin:
+        monkeypatch.setenv("VAULT_ADDR", standin.address)
+        monkeypatch.setenv("VAULT_TOKEN", "s.good-token")
+        yield Sources(tmp_path, monkeypatch, standin)
+
+
+def refused_without_value(sources: Sources, reference: str, value: str) -> str:
+    with pytest.raises(SecretError) as error:
+        sources.resolve(reference)
+    message = str(error.value)
+    assert "\n" not in message and PASSPHRASE[:6] not in message and value not in message
+    return message
+
+
+def with_break(char: str, position: int) -> str:
+    return PASSPHRASE[:position] + char + PASSPHRASE[position:]
+
+
+@pytest.mark.parametrize("char", FOREIGN_BREAKS, ids=lambda c: f"U+{ord(c):04X}")
+def test_a_foreign_line_break_in_the_first_line_is_refused_not_cut(sources, char):
+    """Before: file:, cmd: and a generated password's file were cut at the break (a
+    24-character passphrase resolved to its first 12 at U+2028); env: and literals kept it."""
+    for position in ALL_POSITIONS:
+        line = with_break(char, position)
+        data = f"{line}\n".encode()
+        for reference in (sources.file(data), sources.generated(data)):
+            if line.endswith("\r"):  # \r\n: the one other way a line ends
+                assert sources.resolve(reference) == PASSPHRASE
+            else:
+                refused_without_value(sources, reference, line)
+        for reference in (sources.env(line), line):
+            refused_without_value(sources, reference, line)
+    for position in SOME_POSITIONS[:-1]:
+        line = with_break(char, position)
+        refused_without_value(sources, sources.cmd(f"{line}\nsecond line\n".encode()), line)
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS, ids=lambda c: f"U+{ord(c):04X}")
+def test_a_line_break_in_a_vault_value_is_refused(vault_sources, char):
+    for position in SOME_POSITIONS:
+        line = with_break(char, position)
+        message = refused_without_value(vault_sources, vault_sources.vault_key(line), line)
+        assert "vault:secret/tabpy/alice#password" in message
+
+
+@pytest.mark.parametrize("char", LINE_BREAKS, ids=lambda c: f"U+{ord(c):04X}")
+def test_a_line_break_in_an_environment_variable_or_a_literal_is_refused(sources, char):
+    """Their value is the whole string: no first line to take."""
+    for position in ALL_POSITIONS:
+        value = with_break(char, position)
+        assert "TABPY_READS_SECRET" in refused_without_value(sources, sources.env(value), value)
+        assert "(literal)" in refused_without_value(sources, value, value)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"], ids=["LF", "CRLF"])
+def test_only_lf_and_crlf_end_the_first_line(sources, ending):
+    for rest in ("", "second line\n", "second\u2028line\r\n", "\x0c"):
+        data = f"{PASSPHRASE}{ending}{rest}".encode()
+        for reference in (sources.file(data), sources.cmd(data), sources.generated(data)):
+            assert sources.resolve(reference) == PASSPHRASE
+    assert sources.resolve(sources.file(PASSPHRASE.encode())) == PASSPHRASE  # no newline
+
+
+def test_the_same_value_without_a_break_resolves_everywhere(vault_sources):
+    data = f"{PASSPHRASE}\n".encode()
+    for reference in (vault_sources.file(data), vault_sources.cmd(data),
+                      vault_sources.generated(data), vault_sources.env(PASSPHRASE),
+                      vault_sources.vault_key(PASSPHRASE), PASSPHRASE):
+        assert vault_sources.resolve(reference) == PASSPHRASE
