@@ -23,12 +23,15 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tabpy_provision.controller.files import Staged
+from tabpy_provision.controller.files import ControllerFileError, Staged, read_regular
 
 # No ':' (basic auth splits on it) and no whitespace (refused by TabPy's file format).
 GENERATED_ALPHABET = string.ascii_letters + string.digits + "-_.~!@%^*+="
 GENERATED_LENGTH = 32
 SCHEMES = ("env", "file", "cmd", "vault")
+#: The most a secret's file or command may give: a secret is one line, and a 1 GiB file read
+#: whole once took 3 GiB to return 13 characters.
+MAX_SECRET_BYTES = 64 * 1024
 
 
 class SecretError(Exception):
@@ -72,7 +75,10 @@ class FileSecretStore:
         os.replace(self.path(f"{key}.pending"), current)
 
     def _read_or_create(self, path: Path) -> str:
-        data = self.files.read(path)
+        try:
+            data = self.files.read(path, MAX_SECRET_BYTES)
+        except ControllerFileError as error:
+            raise SecretError(str(error)) from None
         if data is not None:
             return _first_line(data, str(path))
         value = generate_password()
@@ -219,12 +225,14 @@ def _one_line(text: str, source: str) -> str:
 
 def _read_private_file(path: Path) -> str:
     try:
-        mode = path.stat().st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise SecretError(f"file {path} is readable by group or others (chmod 600 it)")
-        return _first_line(path.read_bytes(), f"file {path}")
+        data, mode = read_regular(path, MAX_SECRET_BYTES)
     except OSError as error:
         raise SecretError(f"file {path}: {error.strerror}") from None
+    except ControllerFileError as error:
+        raise SecretError(f"file {error}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretError(f"file {path} is readable by group or others (chmod 600 it)")
+    return _first_line(data, f"file {path}")
 
 
 def _run_command(command: str) -> str:

@@ -57,12 +57,14 @@ class Staged:
         #: Staged values of stores that are not files (Vault secrets), by location.
         self.values: dict[str, dict] = {}
 
-    def read(self, path: Path) -> bytes | None:
+    def read(self, path: Path, limit: int | None = None) -> bytes | None:
+        """The staged or stored bytes of a regular file (None: absent); `limit`: at most so
+        many bytes, a larger file is refused (read_regular)."""
         path = Path(path)
         if path in self._files:
             return self._files[path][0]
         try:
-            return path.read_bytes()
+            return read_regular(path, limit)[0]
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -207,6 +209,32 @@ def private_dir(path: Path) -> None:
     except OSError as exc:
         raise ControllerFileError(f"cannot create or secure folder {path}: "
                                   f"{exc.strerror or exc}") from exc
+
+
+_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+          (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+
+
+def read_regular(path: Path, limit: int | None = None) -> tuple[bytes, int]:
+    """A regular file's bytes and mode. Anything else is refused unread (a FIFO blocked the
+    read forever, opening a device may act on it), and so is a file of more than `limit`
+    bytes, of which at most limit + 1 are read. OSError as the system says it (a missing
+    file: FileNotFoundError); the refusals are ControllerFileError naming `path`."""
+    _refuse_special(path, os.stat(path).st_mode)  # before open: a device's open may act
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        _refuse_special(path, mode)  # after open: the path may lead elsewhere by now
+        data = handle.read() if limit is None else handle.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise ControllerFileError(f"{path}: larger than {limit // 1024} KiB")
+    return data, mode
+
+
+def _refuse_special(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for is_kind, name in _KINDS if is_kind(mode)), "special file")
+        raise ControllerFileError(f"{path}: not a regular file (a {kind})")
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -120,3 +120,34 @@ def test_every_folder_a_private_write_creates_is_private(tmp_path):
     files.apply()
     for folder in ("secrets", "secrets/lab", "secrets/lab/tabpy_users"):
         assert mode(tmp_path / folder) == 0o700, folder
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "folder", "socket", "character device"])
+def test_a_controller_file_that_is_not_a_regular_file_is_refused_unread(tmp_path, kind):
+    """A FIFO at a key's path blocked planning forever; /dev/zero was read until memory ran
+    out. The refusal is one line naming the path."""
+    import os
+    import threading
+
+    from tests.unit.special_files import special_file
+
+    path = tmp_path / "ca" / "intermediate.key"
+    path.parent.mkdir()
+    holder = special_file(kind, path)
+    outcome = []
+
+    def read():
+        try:
+            outcome.append(Staged().read(path))
+        except controller_files.ControllerFileError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(5)
+    if not outcome and kind == "FIFO":
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    if holder:
+        holder.close()
+    assert outcome, f"still reading a {kind} after 5 s"
+    assert str(outcome[0]) == f"{path}: not a regular file (a {kind})"

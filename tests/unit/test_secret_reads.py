@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tabpy_provision.secret_refs import FileSecretStore, SecretError, resolve
+from tests.unit.special_files import special_file
 from tests.unit.test_secret_refs import WRITTEN_AT_ONCE
 
 PASSPHRASE = "correct-horse-battery-42"  # 24 characters
@@ -140,3 +141,94 @@ def test_the_same_value_without_a_break_resolves_everywhere(vault_sources):
                       vault_sources.generated(data), vault_sources.env(PASSPHRASE),
                       vault_sources.vault_key(PASSPHRASE), PASSPHRASE):
         assert vault_sources.resolve(reference) == PASSPHRASE
+
+
+# --- file: and generated passwords' files: regular files of at most 64 KiB --------------------
+
+CAP = 64 * 1024
+
+
+def resolves_within(sources: Sources, reference: str, seconds: float):
+    """resolve() in a thread: (finished, error). A FIFO blocked the old read forever."""
+    import threading
+
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append(sources.resolve(reference))
+        except SecretError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return bool(outcome), outcome[0] if outcome else None
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "folder", "socket", "character device"])
+def test_a_secret_file_that_is_not_a_regular_file_is_refused_at_once(sources, tmp_path, kind):
+    import os
+
+    holders = []
+    for reference, path in ((f"file:{tmp_path / 'special'}", tmp_path / "special"),
+                            ("generate", sources.store.root / "alice")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        holders.append(special_file(kind, path))
+        finished, error = resolves_within(sources, reference, 5)
+        if not finished and kind == "FIFO":  # let the old code's blocked read end
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        assert finished, f"{reference}: still reading a {kind} after 5 s"
+        assert isinstance(error, SecretError)
+        assert f"not a regular file (a {kind})" in str(error) and "\n" not in str(error)
+    for holder in filter(None, holders):
+        holder.close()
+
+
+def test_a_symlink_to_a_private_regular_file_is_followed(sources, tmp_path):
+    target = tmp_path / "real"
+    target.write_text(f"{PASSPHRASE}\n")
+    target.chmod(0o600)
+    (tmp_path / "link").symlink_to(target)
+    assert sources.resolve(f"file:{tmp_path / 'link'}") == PASSPHRASE
+
+
+def sizes():
+    """Sizes around the cap and far above it (fixed seed: the same every run)."""
+    import random
+
+    draw = random.Random(27)
+    return sorted({1, CAP - 1, CAP, CAP + 1, 2 * CAP, 16 << 20,
+                   *(draw.randrange(2, CAP) for _ in range(20)),
+                   *(draw.randrange(CAP + 1, 4 << 20) for _ in range(20))})
+
+
+def test_a_secret_file_larger_than_64_kib_is_refused_naming_it(sources, tmp_path):
+    """Before: read whole (a 1 GiB file: 3 GiB resident to return 13 characters)."""
+    for size in sizes():
+        data = f"{PASSPHRASE}\n".encode().ljust(size, b"x")[:size] if size > 25 else b"p" * size
+        for reference in (sources.file(data), sources.generated(data)):
+            if size <= CAP:
+                assert sources.resolve(reference) == data.split(b"\n")[0].decode()
+                continue
+            message = refused_without_value(sources, reference, PASSPHRASE)
+            assert "larger than 64 KiB" in message, (size, message)
+            assert str(tmp_path) in message
+
+
+def test_a_large_sparse_file_is_refused_after_reading_only_the_cap(sources, tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "huge"
+    with open(path, "wb") as handle:
+        handle.write(f"{PASSPHRASE}\n".encode())
+        handle.truncate(1 << 30)  # 1 GiB, sparse
+    path.chmod(0o600)
+    tracemalloc.start()
+    try:
+        message = refused_without_value(sources, f"file:{path}", PASSPHRASE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "larger than 64 KiB" in message
+    assert peak < 4 * CAP, f"{peak} bytes allocated to refuse it"
