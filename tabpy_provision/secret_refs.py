@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import selectors
 import stat
 import string
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,8 @@ SCHEMES = ("env", "file", "cmd", "vault")
 #: The most a secret's file or command may give: a secret is one line, and a 1 GiB file read
 #: whole once took 3 GiB to return 13 characters.
 MAX_SECRET_BYTES = 64 * 1024
+#: Seconds a cmd: reference may take (a password manager asking for its passphrase included).
+COMMAND_TIMEOUT = 60
 
 
 class SecretError(Exception):
@@ -236,14 +240,45 @@ def _read_private_file(path: Path) -> str:
 
 
 def _run_command(command: str) -> str:
+    """The first line of COMMAND's stdout, read as it comes. More than MAX_SECRET_BYTES, or
+    more than COMMAND_TIMEOUT seconds, kills the shell and stops reading: a child it left
+    holding the output cannot make the run wait (it gets SIGPIPE). Its stderr is not kept."""
+    source = f"command `{command}`"
+    deadline = time.monotonic() + COMMAND_TIMEOUT
+    process = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
     try:
-        done = subprocess.run(command, shell=True, capture_output=True, timeout=60,
-                              check=False)
+        output = _read_until(process.stdout, deadline, source)
+        process.wait(max(deadline - time.monotonic(), 0))
     except subprocess.TimeoutExpired:
-        raise SecretError(f"command `{command}` did not finish within 60 s") from None
-    if done.returncode != 0:
-        raise SecretError(f"command `{command}` exited {done.returncode}")
-    return _first_line(done.stdout, f"command `{command}`")
+        raise SecretError(f"{source} did not finish within {COMMAND_TIMEOUT} s") from None
+    finally:
+        process.stdout.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if process.returncode != 0:
+        raise SecretError(f"{source} exited {process.returncode}")
+    return _first_line(output, source)
+
+
+def _read_until(pipe, deadline: float, source: str) -> bytes:
+    """Everything `pipe` gives up to its end, refused past MAX_SECRET_BYTES or `deadline`."""
+    output = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(pipe, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SecretError(f"{source} did not finish within {COMMAND_TIMEOUT} s")
+            if not selector.select(left):
+                continue
+            chunk = os.read(pipe.fileno(), 1 << 16)
+            if not chunk:
+                return bytes(output)
+            output += chunk
+            if len(output) > MAX_SECRET_BYTES:
+                raise SecretError(f"{source}: output larger than {MAX_SECRET_BYTES // 1024} KiB")
 
 
 def _read_vault(reference: str) -> str:

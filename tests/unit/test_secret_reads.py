@@ -232,3 +232,68 @@ def test_a_large_sparse_file_is_refused_after_reading_only_the_cap(sources, tmp_
         tracemalloc.stop()
     assert "larger than 64 KiB" in message
     assert peak < 4 * CAP, f"{peak} bytes allocated to refuse it"
+
+
+# --- cmd: its output bounded like a file, its time bounded even when a child holds the pipe --
+
+
+def test_a_command_giving_more_than_64_kib_is_refused_naming_it(sources, tmp_path):
+    source = tmp_path / "output"
+    source.write_bytes(f"{PASSPHRASE}\n".encode().ljust(16 << 20, b"x"))
+    for size in sizes():
+        if size <= 25:
+            continue
+        reference = f"cmd:head -c {size} {source}"
+        if size <= CAP:
+            assert sources.resolve(reference) == PASSPHRASE
+        else:
+            message = refused_without_value(sources, reference, PASSPHRASE)
+            assert message == f"command `head -c {size} {source}`: output larger than 64 KiB", \
+                size
+
+
+def alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_command_that_never_stops_writing_is_killed_at_the_cap(sources, tmp_path):
+    """100 KB/s for ever: before, read until the 60 s timeout (and a faster writer filled the
+    controller's memory first)."""
+    pid_file = tmp_path / "pid"
+    reference = (f"cmd:echo $$ > {pid_file}; "
+                 "while :; do printf '%01000d\\n' 0; sleep 0.01; done")
+    finished, error = resolves_within(sources, reference, 10)
+    pid = int(pid_file.read_text())
+    try:
+        assert finished, "still reading after 10 s"
+        assert str(error).endswith(": output larger than 64 KiB")
+        assert not alive(pid)
+    finally:
+        if alive(pid):
+            import os
+            import signal
+
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_the_timeout_holds_when_a_child_keeps_the_output_open(sources, tmp_path, monkeypatch):
+    """The shell is killed at the timeout, but a background child still held its stdout:
+    before, the read then waited for that child for ever."""
+    import os
+    import signal
+
+    from tabpy_provision import secret_refs
+
+    monkeypatch.setattr(secret_refs, "COMMAND_TIMEOUT", 1)
+    pid_file = tmp_path / "child"
+    reference = f"cmd:sleep 1000 & echo $! > {pid_file}; exec sleep 1000"
+    finished, error = resolves_within(sources, reference, 8)
+    os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    assert finished, "still waiting after 8 s"
+    assert str(error) == f"command `{reference[4:]}` did not finish within 1 s"
