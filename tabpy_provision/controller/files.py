@@ -7,9 +7,11 @@ once every check of every host passed; `--dry` and the reports never do. Command
 change the controller (CA rotation, restoring its state) stage and apply in one go
 (`writing(None)`).
 
-Private files are 0600 in 0700 folders, written atomically (temporary file in the same folder,
-fsync, rename). A folder that does not exist yet is built aside and renamed into place, so an
-interrupted first run never leaves half a CA.
+Private files are 0600, written atomically (temporary file in the same folder, fsync, rename).
+The folders a write creates are 0700; one that exists keeps its mode (a backup written to /tmp
+once made /tmp 0700), and the project's own folders (pki_dir, secrets_dir, backup_dir) are
+tightened to 0700 by `private_folders`. A folder that does not exist yet is built aside and
+renamed into place, so an interrupted first run never leaves half a CA.
 """
 
 from __future__ import annotations
@@ -158,7 +160,6 @@ class Staged:
             return set()
         built = set()
         top = missing[-1]
-        private_dir(top.parent)
         aside = Path(tempfile.mkdtemp(prefix=f".{top.name}-", dir=top.parent))
         try:
             os.chmod(aside, DIR_MODE)
@@ -194,16 +195,15 @@ def writing(files: Staged | None) -> Iterator[Staged]:
     staged.apply()
 
 
-def private_dir(path: Path) -> None:
-    """Create `path` and every missing folder above it 0700 (mkdir -p would make those 0755),
-    or tighten an existing `path` to 0700."""
+def _create_missing_folders(path: Path) -> None:
+    """Create `path` and every missing folder above it 0700 (mkdir -p would make those 0755).
+    A folder that exists keeps its mode: writing a file into /tmp must not make it 0700 (the
+    project's own folders are tightened by Staged.private_folders)."""
     try:
         for folder in reversed([path, *path.parents]):
             if not folder.exists():
                 folder.mkdir(mode=DIR_MODE)
                 os.chmod(folder, DIR_MODE)
-        if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
-            os.chmod(path, DIR_MODE)
     except FileExistsError as exc:
         raise ControllerFileError(f"{path} exists but is not a folder") from exc
     except OSError as exc:
@@ -238,8 +238,9 @@ def _refuse_special(path: Path, mode: int) -> None:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, 0600 whatever the umask, in a 0700 folder."""
-    private_dir(path.parent)
+    """Atomically replace `path` with `data`, 0600 whatever the umask; the folders it creates
+    are 0700, those that exist keep their mode."""
+    _create_missing_folders(path.parent)
     _write_atomic(path, data, FILE_MODE, DIR_MODE)
 
 
