@@ -25,7 +25,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tabpy_provision.controller.files import ControllerFileError, Staged, read_regular
+from tabpy_provision.controller.files import (
+    TEMPORARY_PREFIX,
+    ControllerFileError,
+    Staged,
+    read_regular,
+)
 
 # No ':' (basic auth splits on it) and no whitespace (refused by TabPy's file format).
 GENERATED_ALPHABET = string.ascii_letters + string.digits + "-_.~!@%^*+="
@@ -42,9 +47,22 @@ class SecretError(Exception):
     """A reference that cannot be resolved; the message names it, never a value."""
 
 
+#: Between a key and its rotation slot (`alice~pending`): no user name holds it
+#: (passwords.user_name_problem), so no user's file is another's slot, as `alice.pending` was.
+#: Temporary files start with '.' (controller/files.py), which no user name may either.
+SLOT_MARK = "~"
+SLOTS = ("pending", "previous")
+#: In a folder of this layout (written with its first secret): file names alone cannot tell
+#: user `alice.pending` from a slot of an earlier version, so only a folder without it has
+#: earlier slots to move.
+LAYOUT_FILE = f"{SLOT_MARK}layout"
+LAYOUT = b"rotation slots: KEY~pending, KEY~previous (tabpy-provision)\n"
+
+
 @dataclass(frozen=True)
 class FileSecretStore:
-    """Generated secrets as 0600 files in a 0700 folder, one file per key.
+    """Generated secrets as 0600 files in a 0700 folder, one file per key (pki_dir's rule:
+    a more open file or folder is tightened by the run).
 
     Rotation is two-phase: `pending(key)` makes (once) the next value; `promote(key)` makes it
     current once every host took it, keeping the old one as previous. Until then the current
@@ -54,8 +72,11 @@ class FileSecretStore:
     root: Path
     files: Staged = field(compare=False, repr=False)
 
-    def path(self, key: str) -> Path:
-        return self.root / key
+    def path(self, key: str, slot: str | None = None) -> Path:
+        """The file of `key`'s current value, or of one of its SLOTS."""
+        if not _is_key(key):
+            raise SecretError(f"{key!r} cannot name a generated secret")
+        return self.root / (f"{key}{SLOT_MARK}{slot}" if slot else key)
 
     def location(self, key: str) -> str:
         return str(self.path(key))
@@ -67,16 +88,41 @@ class FileSecretStore:
         return self._read_or_create(self.path(key))
 
     def pending(self, key: str) -> str:
-        return self._read_or_create(self.path(f"{key}.pending"))
+        return self._read_or_create(self.path(key, "pending"))
 
     def has_pending(self, key: str) -> bool:
-        return self.files.exists(self.path(f"{key}.pending"))
+        return self.files.exists(self.path(key, "pending"))
 
     def promote(self, key: str) -> None:
         current = self.path(key)
         if current.exists():
-            os.replace(current, self.path(f"{key}.previous"))
-        os.replace(self.path(f"{key}.pending"), current)
+            os.replace(current, self.path(key, "previous"))
+        os.replace(self.path(key, "pending"), current)
+
+    def hold_private(self) -> None:
+        """The folders held 0700 as pki_dir's are (staged, like every change of a run)."""
+        self.files.private_folders(self.root.parent, self.root)
+
+    def move_earlier_slots(self) -> None:
+        """Earlier versions kept alice's slots as `alice.pending` and `alice.previous`, names
+        a user may have: in a folder of theirs (no LAYOUT_FILE), each moves to its slot when
+        `alice` exists and the slot does not (staged: a real run moves them and marks the
+        layout, a rerun finds nothing). Current values never move."""
+        if self.files.exists(self.root / LAYOUT_FILE):
+            return
+        for slot in SLOTS:
+            for earlier in self.files.glob(self.root, f"*.{slot}"):
+                key = earlier.name.removesuffix(f".{slot}")
+                if not _is_key(key) or not self.exists(key) or \
+                        self.files.exists(self.path(key, slot)):
+                    continue
+                try:
+                    data = self.files.read(earlier, MAX_SECRET_BYTES)
+                except ControllerFileError:  # not a slot we wrote: left for a user to read
+                    continue
+                what = f"move {earlier} to {self.path(key, slot)} (an earlier version's name)"
+                self._write(self.path(key, slot), data, what)
+                self.files.remove(earlier, what)
 
     def _read_or_create(self, path: Path) -> str:
         try:
@@ -84,10 +130,23 @@ class FileSecretStore:
         except ControllerFileError as error:
             raise SecretError(str(error)) from None
         if data is not None:
+            self.files.tighten(path)
             return _first_line(data, str(path))
         value = generate_password()
-        self.files.write_private(path, f"{value}\n".encode(), f"generate a password in {path}")
+        self._write(path, f"{value}\n".encode(), f"generate a password in {path}")
         return value
+
+    def _write(self, path: Path, data: bytes, what: str) -> None:
+        """Staged, with the layout's mark when the folder has none yet."""
+        if not self.files.exists(self.root / LAYOUT_FILE):
+            self.files.write_private(self.root / LAYOUT_FILE, LAYOUT, what)
+        self.files.write_private(path, data, what)
+
+
+def _is_key(key: str) -> bool:
+    """A name no slot and no temporary file can have: no SLOT_MARK, no leading '.', no '/'."""
+    return bool(key) and SLOT_MARK not in key and "/" not in key and \
+        not key.startswith(TEMPORARY_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -153,7 +212,10 @@ def secret_store(secrets_dir: Path, vault_path: str | None, scope: str,
     if vault_path:
         mount, _, prefix = vault_path.strip("/").partition("/")
         return VaultSecretStore(mount, f"{prefix}/{scope}" if prefix else scope, files)
-    return FileSecretStore(secrets_dir / scope, files)
+    store = FileSecretStore(secrets_dir / scope, files)
+    store.hold_private()
+    store.move_earlier_slots()
+    return store
 
 
 #: Shortest passphrase that may encrypt an archive (backups, the controller's state).

@@ -29,6 +29,9 @@ from pathlib import Path
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+#: What the names of temporary files and folders start with, and nothing kept does (no user
+#: name may either): an interrupted write's leftovers are known by it.
+TEMPORARY_PREFIX = "."
 
 #: The project's folder: relative controller paths of the inventory are read from here.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -160,7 +163,7 @@ class Staged:
             return set()
         built = set()
         top = missing[-1]
-        aside = Path(tempfile.mkdtemp(prefix=f".{top.name}-", dir=top.parent))
+        aside = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{top.name}-", dir=top.parent))
         try:
             os.chmod(aside, DIR_MODE)
             for staged, (data, mode) in self._files.items():
@@ -193,6 +196,12 @@ def writing(files: Staged | None) -> Iterator[Staged]:
     staged = Staged()
     yield staged
     staged.apply()
+
+
+def is_temporary(relative: Path) -> bool:
+    """A temporary file of a write, or a file in a temporary folder (left by an interrupted
+    write)."""
+    return any(part.startswith(TEMPORARY_PREFIX) for part in relative.parts)
 
 
 def _create_missing_folders(path: Path) -> None:
@@ -246,7 +255,7 @@ def write_private(path: Path, data: bytes) -> None:
 
 def _write_atomic(path: Path, data: bytes, mode: int, dir_mode: int) -> None:
     path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f"{TEMPORARY_PREFIX}{path.name}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(tmp, flags, mode)
