@@ -47,7 +47,7 @@ def generated(store, user: str) -> str:
 def test_no_user_reads_or_overwrites_another_users_rotation(tmp_path):
     """Before: user `alice.pending` took alice's pending password as its own, and alice's
     promotion replaced user `alice.previous`'s password with alice's old one."""
-    names = user_names(40)
+    names = user_names(20)
     keys = sorted({name.lower() for name in names})
     files = Staged()
     store = store_of(tmp_path / "secrets", files)
@@ -189,3 +189,23 @@ def test_a_folder_of_this_layout_keeps_a_user_named_like_an_earlier_slot(tmp_pat
     store = store_of(tmp_path / "secrets", again)
     assert {user: generated(store, user) for user in first} == first
     assert not store.has_pending("x") and again.changes() == []
+
+
+@pytest.mark.parametrize("user", ["a~pending", ".hidden", "a/b", "~layout"])
+def test_a_name_the_store_refuses_is_left_to_the_plans_problem_lines(tmp_path, user):
+    """The preflight reads which generated users have a password before planning; a name no
+    store file may have is the plan's one-line problem there, not an exception."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    from tabpy_provision.preflight import _identity_before
+
+    assert passwords.user_name_problem(user) is not None
+    path = tmp_path / "inventory.py"
+    path.write_text(f"tabpy_servers = [('tabpy1.lab.test', {{'tabpy_users': {{{user!r}: "
+                    f"'generate'}}, 'secrets_dir': {str(tmp_path / 's')!r}}})]\n")
+    state = State()
+    with ctx_state.use(state):
+        state.inventory = make_inventory(str(path))
+        assert _identity_before(state, Staged()) == {}
