@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from tabpy_provision.functions.source import FunctionError, prebuilt_models
 from tabpy_provision.nltk_data import resources_problem
+from tabpy_provision.pki.certs import MAX_LEAF_DAYS
 from tabpy_provision.wheelhouse import WheelhouseError
 from tabpy_provision.wheelhouse_extras import normalized_requirements
 
@@ -31,6 +32,13 @@ def int_between(low: int, high: int) -> Check:
         return None
 
     return check
+
+
+def leaf_days(value: Any) -> str | None:
+    """Days a server certificate the private CA issues is valid."""
+    problem = int_between(2, MAX_LEAF_DAYS)(value)
+    return f"{problem} (macOS and iOS refuse a TLS server certificate valid longer than " \
+           f"{MAX_LEAF_DAYS} days)" if problem else None
 
 
 def seconds_up_to(maximum: int) -> Check:
