@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from tabpy_provision.controller.files import write_private
+from tabpy_provision.controller.files import write_private, writing
 from tabpy_provision.functions import source as functions_source
 
 MAGIC = b"TABPYBK1"
@@ -183,8 +183,13 @@ def archives(backup_dir: Path, inventory: str, host: str) -> list[Path]:
     return sorted(folder.glob("*" + SUFFIX)) if folder.is_dir() else []
 
 
-def write_archive(path: Path, data: bytes) -> None:
-    """0600 from the first byte, in 0700 folders, renamed into place when complete."""
+def write_archive(backup_dir: Path, path: Path, data: bytes) -> None:
+    """0600 from the first byte, renamed into place when complete. backup_dir and its folders
+    down to the archive's are the project's own: held 0700 as pki_dir's are (those above it,
+    such as /tmp, keep their mode)."""
+    with writing(None) as files:
+        files.private_folders(backup_dir, *(folder for folder in path.parents
+                                            if backup_dir in folder.parents))
     write_private(path, data)
 
 

@@ -70,6 +70,7 @@ from tabpy_provision.platforms import Platform
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
 from tabpy_provision.run import run_of
+from tabpy_provision.secret_refs import SecretError
 from tabpy_provision.tableau import TableauPlan
 from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau import rest as tableau_rest
@@ -353,7 +354,7 @@ def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, froze
             users = values["tabpy_users"] if isinstance(values["tabpy_users"], Mapping) else {}
             missing = frozenset(user.lower() for user, ref in users.items()
                                 if ref == "generate" and not store.exists(user.lower()))
-        except (TypeError, ValueError, AttributeError):  # bad values: the plans name them
+        except (TypeError, ValueError, AttributeError, SecretError):  # the plans name them
             continue
         found[host.name] = (not files.exists(ca_root), missing)
     return found

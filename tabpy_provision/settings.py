@@ -34,6 +34,7 @@ from tabpy_provision.value_checks import (
     ip_address,
     ip_addresses,
     is_bool,
+    leaf_days,
     mapping,
     nltk_resources,
     non_empty_text,
@@ -282,8 +283,8 @@ SETTINGS: tuple[Setting, ...] = (
         Setting("pki_permitted_names", [], "DNS domains and IP networks a new private CA may "
                 "issue for besides the domains of the names of every host using its pki_dir "
                 "(docs/certificates.md).", permitted_names),
-        Setting("pki_leaf_days", 397, "Validity of issued TabPy certificates.",
-                int_between(2, 3650)),
+        Setting("pki_leaf_days", 397, "Validity of issued TabPy certificates (at most 825: "
+                "macOS and iOS refuse longer).", leaf_days),
         Setting("pki_renew_before_days", 30,
                 "Reissue a certificate this many days before it expires.", int_between(1, 3649)),
         Setting("tabpy_key_passphrase", None,

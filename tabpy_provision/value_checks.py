@@ -8,11 +8,13 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from tabpy_provision.functions.source import FunctionError, prebuilt_models
 from tabpy_provision.nltk_data import resources_problem
+from tabpy_provision.pki.certs import MAX_LEAF_DAYS
 from tabpy_provision.wheelhouse import WheelhouseError
 from tabpy_provision.wheelhouse_extras import normalized_requirements
 
@@ -30,6 +32,13 @@ def int_between(low: int, high: int) -> Check:
         return None
 
     return check
+
+
+def leaf_days(value: Any) -> str | None:
+    """Days a server certificate the private CA issues is valid."""
+    problem = int_between(2, MAX_LEAF_DAYS)(value)
+    return f"{problem} (macOS and iOS refuse a TLS server certificate valid longer than " \
+           f"{MAX_LEAF_DAYS} days)" if problem else None
 
 
 def seconds_up_to(maximum: int) -> Check:
@@ -67,18 +76,59 @@ def absolute_path(value: Any) -> str | None:
 
 
 def https_address(value: Any) -> str | None:
-    """An https URL with a host (TabPy refuses to start with an http:// OAuth issuer or JWKS
-    URI: refused here, before any host is touched)."""
-    problem = text(value)
-    if problem:
-        return problem
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme != "https" or not parts.hostname or " " in value:
-        return f"must be an https:// URL with a host, got {value!r}"
-    return None
+    """An https URL with a host, maybe a path and a query (TabPy refuses to start with an
+    http:// OAuth issuer or JWKS URI: refused here, before any host is touched)."""
+    parsed = parse_https_url(value, "an https:// URL with a host")
+    return parsed if isinstance(parsed, str) else None
+
+
+@dataclass(frozen=True)
+class HttpsUrl:
+    host: str  # as a client connects to it: lower-case, an IPv6 address without brackets
+    port: int
+    rest: str  # the path and query ("" for none)
+
+
+_LDH_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: Printable ASCII but '#' (a fragment is never sent) and '\\' (parsers disagree on it).
+_URL_REST = r"[\x21\x22\x24-\x5b\x5d-\x7e]"
+_HTTPS_URL = re.compile(rf"https://(?P<host>{_LDH_LABEL}(?:\.{_LDH_LABEL})*"
+                        rf"|\[(?P<ipv6>[0-9A-Fa-f:.]+)\])"
+                        rf"(?::(?P<port>\d{{1,5}}))?(?P<rest>[/?]{_URL_REST}*)?")
+
+
+def parse_https_url(value: Any, expected: str) -> HttpsUrl | str:
+    """The parts of an https URL whose host is written as plain ASCII letters, digits and
+    hyphens, or as an IP address; else why not (`expected` says what it should look like).
+    No user part (https://tableau.example.com@evil.example.net sends the request to
+    evil.example.net), no IDNA (a look-alike letter, or '。' that IDNA maps to '.', names
+    another host: an international name is written xn--), no whitespace, backslash or control
+    character anywhere, no fragment."""
+    if not isinstance(value, str):
+        return f"must be {expected}, got {value!r}"
+    if "@" in re.split(r"[/?#]", value.removeprefix("https://"), maxsplit=1)[0]:
+        # Never echoed: the part before '@' may be a password.
+        return "must not hold a user or password part ('@' before the host): the request " \
+               "and its credentials would go to the host after it"
+    if not value.isascii():
+        return f"must be plain ASCII (an international host name in its xn-- form), got {value!r}"
+    if any(not char.isprintable() or char in " \\" for char in value):
+        return f"must have no space, backslash or control character, got {value!r}"
+    match = _HTTPS_URL.fullmatch(value)
+    refused = f"must be {expected}, got {value!r}"
+    if match is None or len(match["host"]) > 253 or not 0 < int(match["port"] or 443) < 65536:
+        return refused
+    if match["ipv6"]:
+        try:
+            ipaddress.IPv6Address(match["ipv6"])
+        except ValueError:  # an IPv4 address in brackets, a zone, a typo
+            return refused
+    host, port = (match["ipv6"] or match["host"]).lower(), int(match["port"] or 443)
+    parts = urlsplit(value)
+    # What clients parse (urllib.parse) must be what was checked, whatever its rules add.
+    if (parts.hostname, parts.port or 443, parts.username) != (host, port, None):
+        return refused
+    return HttpsUrl(host, port, match["rest"] or "")
 
 
 def interface_name(value: Any) -> str | None:
@@ -262,19 +312,22 @@ def text_list(value: Any) -> str | None:
 
 
 def https_url(value: Any) -> str | None:
-    if not isinstance(value, str) or not re.fullmatch(r"https://[^/\s:]+(:\d{1,5})?/?", value):
-        return f"must be an https URL without a path, like https://tableau.example.com, " \
-               f"got {value!r}"
-    return None
+    expected = "an https URL without a path, like https://tableau.example.com"
+    parsed = parse_https_url(value, expected)
+    if isinstance(parsed, HttpsUrl) and parsed.rest not in ("", "/"):
+        return f"must be {expected}, got {value!r}"
+    return parsed if isinstance(parsed, str) else None
 
 
 def acme_directory(value: Any) -> str | None:
-    """An ACME directory: https, a host, an optional port and path (no spaces, no fragment)."""
-    if not isinstance(value, str) or not re.fullmatch(
-            r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%/+=-]*)?", value):
-        return f"must be the https URL of an ACME directory, like " \
-               f"https://acme-v02.api.letsencrypt.org/directory, got {value!r}"
-    return None
+    """An ACME directory: https, a host, an optional port and path (no query)."""
+    expected = "the https URL of an ACME directory, like " \
+               "https://acme-v02.api.letsencrypt.org/directory"
+    parsed = parse_https_url(value, expected)
+    if isinstance(parsed, HttpsUrl) and not re.fullmatch(r"(/[A-Za-z0-9._~%/+=-]*)?",
+                                                         parsed.rest):
+        return f"must be {expected}, got {value!r}"
+    return parsed if isinstance(parsed, str) else None
 
 
 def command(value: Any) -> str | None:

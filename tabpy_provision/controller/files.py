@@ -7,9 +7,11 @@ once every check of every host passed; `--dry` and the reports never do. Command
 change the controller (CA rotation, restoring its state) stage and apply in one go
 (`writing(None)`).
 
-Private files are 0600 in 0700 folders, written atomically (temporary file in the same folder,
-fsync, rename). A folder that does not exist yet is built aside and renamed into place, so an
-interrupted first run never leaves half a CA.
+Private files are 0600, written atomically (temporary file in the same folder, fsync, rename).
+The folders a write creates are 0700; one that exists keeps its mode (a backup written to /tmp
+once made /tmp 0700), and the project's own folders (pki_dir, secrets_dir, backup_dir) are
+tightened to 0700 by `private_folders`. A folder that does not exist yet is built aside and
+renamed into place, so an interrupted first run never leaves half a CA.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from pathlib import Path
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+#: What the names of temporary files and folders start with, and nothing kept does (no user
+#: name may either): an interrupted write's leftovers are known by it.
+TEMPORARY_PREFIX = "."
 
 #: The project's folder: relative controller paths of the inventory are read from here.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -57,12 +62,14 @@ class Staged:
         #: Staged values of stores that are not files (Vault secrets), by location.
         self.values: dict[str, dict] = {}
 
-    def read(self, path: Path) -> bytes | None:
+    def read(self, path: Path, limit: int | None = None) -> bytes | None:
+        """The staged or stored bytes of a regular file (None: absent); `limit`: at most so
+        many bytes, a larger file is refused (read_regular)."""
         path = Path(path)
         if path in self._files:
             return self._files[path][0]
         try:
-            return path.read_bytes()
+            return read_regular(path, limit)[0]
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -156,8 +163,7 @@ class Staged:
             return set()
         built = set()
         top = missing[-1]
-        private_dir(top.parent)
-        aside = Path(tempfile.mkdtemp(prefix=f".{top.name}-", dir=top.parent))
+        aside = Path(tempfile.mkdtemp(prefix=f"{TEMPORARY_PREFIX}{top.name}-", dir=top.parent))
         try:
             os.chmod(aside, DIR_MODE)
             for staged, (data, mode) in self._files.items():
@@ -192,16 +198,21 @@ def writing(files: Staged | None) -> Iterator[Staged]:
     staged.apply()
 
 
-def private_dir(path: Path) -> None:
-    """Create `path` and every missing folder above it 0700 (mkdir -p would make those 0755),
-    or tighten an existing `path` to 0700."""
+def is_temporary(relative: Path) -> bool:
+    """A temporary file of a write, or a file in a temporary folder (left by an interrupted
+    write)."""
+    return any(part.startswith(TEMPORARY_PREFIX) for part in relative.parts)
+
+
+def _create_missing_folders(path: Path) -> None:
+    """Create `path` and every missing folder above it 0700 (mkdir -p would make those 0755).
+    A folder that exists keeps its mode: writing a file into /tmp must not make it 0700 (the
+    project's own folders are tightened by Staged.private_folders)."""
     try:
         for folder in reversed([path, *path.parents]):
             if not folder.exists():
                 folder.mkdir(mode=DIR_MODE)
                 os.chmod(folder, DIR_MODE)
-        if stat.S_IMODE(path.stat().st_mode) != DIR_MODE:
-            os.chmod(path, DIR_MODE)
     except FileExistsError as exc:
         raise ControllerFileError(f"{path} exists but is not a folder") from exc
     except OSError as exc:
@@ -209,15 +220,42 @@ def private_dir(path: Path) -> None:
                                   f"{exc.strerror or exc}") from exc
 
 
+_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+          (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+
+
+def read_regular(path: Path, limit: int | None = None) -> tuple[bytes, int]:
+    """A regular file's bytes and mode. Anything else is refused unread (a FIFO blocked the
+    read forever, opening a device may act on it), and so is a file of more than `limit`
+    bytes, of which at most limit + 1 are read. OSError as the system says it (a missing
+    file: FileNotFoundError); the refusals are ControllerFileError naming `path`."""
+    _refuse_special(path, os.stat(path).st_mode)  # before open: a device's open may act
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        _refuse_special(path, mode)  # after open: the path may lead elsewhere by now
+        data = handle.read() if limit is None else handle.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise ControllerFileError(f"{path}: larger than {limit // 1024} KiB")
+    return data, mode
+
+
+def _refuse_special(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for is_kind, name in _KINDS if is_kind(mode)), "special file")
+        raise ControllerFileError(f"{path}: not a regular file (a {kind})")
+
+
 def write_private(path: Path, data: bytes) -> None:
-    """Atomically replace `path` with `data`, 0600 whatever the umask, in a 0700 folder."""
-    private_dir(path.parent)
+    """Atomically replace `path` with `data`, 0600 whatever the umask; the folders it creates
+    are 0700, those that exist keep their mode."""
+    _create_missing_folders(path.parent)
     _write_atomic(path, data, FILE_MODE, DIR_MODE)
 
 
 def _write_atomic(path: Path, data: bytes, mode: int, dir_mode: int) -> None:
     path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f"{TEMPORARY_PREFIX}{path.name}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(tmp, flags, mode)

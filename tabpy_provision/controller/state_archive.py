@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tabpy_provision import backup_archive
-from tabpy_provision.controller.files import Staged
+from tabpy_provision.controller.files import Staged, is_temporary
 
 SUFFIX = ".tabpy-controller"
 
@@ -34,9 +34,9 @@ def pack_state(folders: Mapping[str, Path], passphrase: str, *, environment: str
     with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
         for setting, folder in sorted(folders.items()):
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                name = f"{setting}/{path.relative_to(folder)}"
-                if ".tmp" in path.suffixes:  # an interrupted write's leftover
+                if is_temporary(path.relative_to(folder)):  # an interrupted write's leftover
                     continue
+                name = f"{setting}/{path.relative_to(folder)}"
                 info = tarfile.TarInfo(name)
                 data = path.read_bytes()
                 info.size, info.mode = len(data), 0o600

@@ -133,7 +133,7 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
             state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
         backup_dir, environment = project_path(plan["backup_dir"]), plan["environment"]
         path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
-        backup_archive.write_archive(path, backup_archive.pack(
+        backup_archive.write_archive(backup_dir, path, backup_archive.pack(
             buffer.getvalue(), manifest, passphrase_of(), host=plan.host, now=now))
         kept = backup_archive.archives(backup_dir, environment, plan.host)
         for old in backup_archive.expired(kept, plan["backup_keep"]):

@@ -48,6 +48,9 @@ ROOT_ROTATE_BEFORE_DAYS = 90
 
 #: Certificates are back-dated this much to tolerate clock skew between controller and clients.
 BACKDATE = timedelta(minutes=5)
+#: macOS 10.15+ and iOS 13+ refuse a TLS server certificate valid longer than 825 days,
+#: notBefore to notAfter both included (docs/certificates.md#leaf-lifetime).
+MAX_LEAF_DAYS = 825
 #: A renewal must gain at least this much validity, otherwise the old certificate is kept
 #: (prevents a new key on every run when the issuer's own expiry is the limit).
 MIN_GAIN = timedelta(days=1)

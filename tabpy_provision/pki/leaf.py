@@ -26,6 +26,7 @@ from tabpy_provision.pki.certs import (
     LEAF_CHAIN,
     LEAF_CURVE,
     LEAF_KEY,
+    MAX_LEAF_DAYS,
     MIN_GAIN,
     PkiError,
     PrivateKey,
@@ -85,6 +86,9 @@ def ensure_leaf(
     pki_dir = Path(pki_dir)
     now = current_time(now)
     check_positive(days=days)
+    if days > MAX_LEAF_DAYS:
+        raise PkiError(f"days ({days}) must be at most {MAX_LEAF_DAYS}: macOS and iOS refuse a "
+                       "TLS server certificate valid longer")
     if not 0 <= renew_before_days < days:
         raise PkiError(
             f"renew_before_days ({renew_before_days}) must be between 0 and days ({days}) - 1"
@@ -103,7 +107,10 @@ def _ensure_leaf(files: Staged, ca: CertificateAuthority, host_dir: Path, host: 
                  now: datetime) -> IssuedLeaf:
     cert_path, key_path, chain_path = (host_dir / n for n in (LEAF_CERT, LEAF_KEY, LEAF_CHAIN))
     inter_pem = to_pem(ca.intermediate_cert)
-    new_not_after = min(now + timedelta(days=days), ca.intermediate_cert.not_valid_after_utc)
+    # notBefore is backdated: 825 days end that much earlier (and notAfter's second counts).
+    longest = now - BACKDATE + timedelta(days=MAX_LEAF_DAYS, seconds=-1)
+    new_not_after = min(now + timedelta(days=days), ca.intermediate_cert.not_valid_after_utc,
+                        longest)
 
     reason, existing = _reuse_check(
         files, ca, cert_path, key_path, want_dns, want_ips, renew_before_days, new_not_after, now

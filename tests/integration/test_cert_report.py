@@ -68,12 +68,12 @@ def test_deployed_lab_is_all_ok(converged):
 
 
 def test_leaf_inside_its_renewal_window(converged, tmp_path):
-    code, rows = report(lab_inventory_with(tmp_path, pki_leaf_days=3650,
-                                           pki_renew_before_days=1000))
+    code, rows = report(lab_inventory_with(tmp_path, pki_leaf_days=825,
+                                           pki_renew_before_days=800))
     assert code == 1
     for fqdn in TABPY_HOSTS:
         assert rows[(fqdn, "TabPy leaf (served)")].endswith(
-            "RENEW: inside the renewal window (1000 days)")
+            "RENEW: inside the renewal window (800 days)")
     assert rows[("pki/lab", "root CA")].endswith("OK")
 
 

@@ -102,15 +102,27 @@ def test_paths_retention_and_private_writes(tmp_path):
     when = datetime(2026, 11, 28, 1, 2, 3, tzinfo=UTC)
     path = ba.archive_path(tmp_path, "lab", "tabpy1.lab.test", when)
     assert path == tmp_path / "lab" / "tabpy1.lab.test" / "20261128T010203Z.tabpy-backup"
-    ba.write_archive(path, b"x")
+    ba.write_archive(tmp_path, path, b"x")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     for minute in range(5, 8):
-        ba.write_archive(ba.archive_path(tmp_path, "lab", "tabpy1.lab.test",
-                                         when.replace(minute=minute)), b"x")
+        ba.write_archive(tmp_path, ba.archive_path(tmp_path, "lab", "tabpy1.lab.test",
+                                                   when.replace(minute=minute)), b"x")
     found = ba.archives(tmp_path, "lab", "tabpy1.lab.test")
     assert found[0] == path and len(found) == 4
     assert ba.expired(found, 3) == [path]
+
+
+def test_backup_dir_is_held_private_and_what_is_above_it_is_left_alone(tmp_path):
+    shared = tmp_path / "shared"
+    host_folder = shared / "backups" / "lab" / "tabpy1.lab.test"
+    host_folder.mkdir(parents=True)
+    for folder in (shared, *(host_folder, *host_folder.parents)[:3]):
+        folder.chmod(0o1777 if folder == shared else 0o755)
+    ba.write_archive(shared / "backups", host_folder / "x.tabpy-backup", b"x")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    for folder in (host_folder, host_folder.parent, host_folder.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
 
 
 def test_a_header_asking_for_huge_scrypt_parameters_is_refused_before_deriving():

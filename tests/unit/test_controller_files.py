@@ -112,7 +112,8 @@ def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
 def test_every_folder_a_private_write_creates_is_private(tmp_path):
     from tabpy_provision.backup_archive import write_archive
 
-    write_archive(tmp_path / "backups" / "lab" / "tabpy1" / "x.tabpy-backup", b"data")
+    write_archive(tmp_path / "backups", tmp_path / "backups" / "lab" / "tabpy1" / "x.tabpy-backup",
+                  b"data")
     for folder in ("backups", "backups/lab", "backups/lab/tabpy1"):
         assert mode(tmp_path / folder) == 0o700, folder
     files = Staged()
@@ -120,3 +121,73 @@ def test_every_folder_a_private_write_creates_is_private(tmp_path):
     files.apply()
     for folder in ("secrets", "secrets/lab", "secrets/lab/tabpy_users"):
         assert mode(tmp_path / folder) == 0o700, folder
+
+
+@pytest.mark.parametrize("kind", ["FIFO", "folder", "socket", "character device"])
+def test_a_controller_file_that_is_not_a_regular_file_is_refused_unread(tmp_path, kind):
+    """A FIFO at a key's path blocked planning forever; /dev/zero was read until memory ran
+    out. The refusal is one line naming the path."""
+    import os
+    import threading
+
+    from tests.unit.special_files import special_file
+
+    path = tmp_path / "ca" / "intermediate.key"
+    path.parent.mkdir()
+    holder = special_file(kind, path)
+    outcome = []
+
+    def read():
+        try:
+            outcome.append(Staged().read(path))
+        except controller_files.ControllerFileError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    thread.join(5)
+    if not outcome and kind == "FIFO":
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    if holder:
+        holder.close()
+    assert outcome, f"still reading a {kind} after 5 s"
+    assert str(outcome[0]) == f"{path}: not a regular file (a {kind})"
+
+
+def folder_modes():
+    """Modes of a folder the controller may write into: /tmp's 1777, setgid team folders,
+    0755 home folders... every combination of the special bits with common permissions."""
+    import itertools
+
+    specials = (0, 0o1000, 0o2000, 0o3000)
+    permissions = (0o700, 0o711, 0o750, 0o755, 0o770, 0o775, 0o777)
+    return [special | permission for special, permission in
+            itertools.product(specials, permissions)]
+
+
+@pytest.mark.parametrize("writer", ["write_private", "archive", "staged_file", "staged_folder"])
+def test_writing_never_changes_the_mode_of_an_existing_folder(tmp_path, writer):
+    """`controller_state backup --out /tmp/x` as root made /tmp 0700: only the folders a
+    write creates are 0700."""
+    from tabpy_provision import backup_archive
+
+    for number, folder_mode in enumerate(folder_modes()):
+        folder = tmp_path / f"folder{number}"
+        folder.mkdir()
+        folder.chmod(folder_mode)
+        target = folder / "new" / "deeper" / "file" if writer in ("staged_folder", "archive") \
+            else folder / "file"
+        if writer == "write_private":
+            controller_files.write_private(target, b"x")
+        elif writer == "archive":  # backup_dir: folder/new (the project's own, created 0700)
+            backup_archive.write_archive(folder / "new", target, b"x")
+        else:
+            files = Staged()
+            files.write_private(target, b"x", "write")
+            files.apply()
+        assert mode(folder) == folder_mode, f"{folder_mode:o} became {mode(folder):o}"
+        assert mode(target) == 0o600 and target.read_bytes() == b"x"
+        for created in target.parents:
+            if created == folder:
+                break
+            assert mode(created) == 0o700

@@ -149,7 +149,7 @@ def test_rotation_is_pending_until_promoted(store):
     assert _resolve("generate", store) == current  # a plain deploy still uses the old one
     store.promote("alice")
     assert _resolve("generate", store) == upcoming
-    assert store.path("alice.previous").read_text() == current + "\n"
+    assert store.path("alice", "previous").read_text() == current + "\n"
     assert stat.S_IMODE(store.path("alice").stat().st_mode) == 0o600
     assert not store.has_pending("alice")
 
