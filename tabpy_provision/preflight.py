@@ -380,7 +380,7 @@ def _identity_problems(state: State, result: Preflight,
         if name in result.plans and missing:
             users = host.get_fact(PasswordFileUsers, path=plan.password_path)
             found += identity.missing_passwords(name, missing, users,
-                                                plan.secret_store.location("").rstrip("/"))
+                                                plan.secret_store.where)
         if found and identity.wants_new_identity(data):
             for line in found:
                 logger.warning(f"tabpy-provision: new identity (new_identity=true): "

@@ -81,6 +81,11 @@ class FileSecretStore:
     def location(self, key: str) -> str:
         return str(self.path(key))
 
+    @property
+    def where(self) -> str:
+        """Where the keys are (for messages)."""
+        return str(self.root)
+
     def exists(self, key: str) -> bool:
         return self.files.exists(self.path(key))
 
@@ -160,6 +165,11 @@ class VaultSecretStore:
 
     def location(self, key: str) -> str:
         return f"vault:{self.mount}/{self.prefix}/{key}"
+
+    @property
+    def where(self) -> str:
+        """Where the keys are (for messages)."""
+        return f"vault:{self.mount}/{self.prefix}"
 
     def exists(self, key: str) -> bool:
         return "password" in self._read(key)
