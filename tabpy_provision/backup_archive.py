@@ -1,43 +1,44 @@
-"""Encrypted, self-verifying backup archives of a TabPy host. Pure: no pyinfra import.
+"""Encrypted, self-verifying backup archives of a TabPy host (and of the controller's state),
+written and read in chunks: a snapshot is a file on the controller, never whole in memory.
+Pure: no pyinfra import.
 
-An archive is one file:
+An archive (format 2; archive_encryption.py says how it is encrypted) holds:
 
-    MAGIC | 4-byte header length | header (JSON) | AES-256-GCM ciphertext of a tar
+    manifest length (8 bytes, big-endian) | manifest (JSON) | the snapshot tar, as taken
 
-The key comes from a passphrase (a secret reference) through scrypt with a per-archive salt; the
-header is authenticated as associated data, so any change to any byte fails decryption. Inside
-the tar: `manifest.json` (every file with its sha256, owner, group and mode; TabPy and Python
-versions; the host's settings without secrets) and the files under `files/<absolute path>`.
+The manifest lists every member of the tar (sha256, size, owner, group, mode), the TabPy and
+Python versions and the host's settings without secrets; the tar holds the files under their
+absolute paths without the leading `/`. Format 1 archives (a tar of `manifest.json` and
+`files/<absolute path>`) are still read: `open_archive` gives both as a Snapshot of a plain
+snapshot tar.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import io
+import itertools
 import json
 import os
 import struct
 import tarfile
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
-from tabpy_provision.controller.files import write_private
+from tabpy_provision import archive_encryption
+from tabpy_provision.archive_encryption import ArchiveError
+from tabpy_provision.controller.files import FILE_MODE, private_dir
 from tabpy_provision.functions import source as functions_source
 
-MAGIC = b"TABPYBK1"
 SUFFIX = ".tabpy-backup"
-SCRYPT = {"n": 2**15, "r": 8, "p": 1}
-FORMAT = 1
-
-
-class ArchiveError(Exception):
-    """An archive that must not be restored; the message says why in one line."""
+FORMAT = 2
+CHUNK = archive_encryption.SEGMENT
+#: A manifest lists members by the thousand; anything near this is damage, not a manifest.
+MANIFEST_MAX = 1 << 28
+SNAPSHOT = "snapshot.tar"
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,11 @@ class Member:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A verified backup, decrypted in memory."""
+    """A verified backup: its manifest, and its snapshot tar (a private file on the
+    controller, as long as the folder `open_archive` was given)."""
 
     manifest: dict
-    files: dict[str, bytes]  # absolute path -> content (regular files)
+    tar: Path
 
     @property
     def members(self) -> list[Member]:
@@ -74,7 +76,7 @@ class Snapshot:
         """The endpoints a deploy published (functions and pre-built models declared in the
         inventory: every deploy publishes them again); the other models were deployed by
         someone else, and only a backup brings them back."""
-        state = self.files.get(self.manifest["state_path"].rstrip("/") + "/state.ini", b"")
+        state = self.read(self.manifest["state_path"].rstrip("/") + "/state.ini") or b""
         found = functions_source.published_in_state(state.decode(errors="replace"))
         return sorted(name for name, digest in found.items() if digest)
 
@@ -84,93 +86,151 @@ class Snapshot:
         return (f"models deployed by others: {', '.join(others) or 'none'}; published from "
                 f"the inventory: {', '.join(sorted(ours)) or 'none'}")
 
-
-def _key(passphrase: str, salt: bytes, params: dict) -> bytes:
-    return Scrypt(salt=salt, length=32, **params).derive(passphrase.encode())
-
-
-def state_file(tar_bytes: bytes, state_path: str) -> dict[str, bytes]:
-    """{path: content} of TabPy's state.ini in a snapshot tar ({} when it has none)."""
-    name = state_path.strip("/") + "/state.ini"
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
-        try:
-            return {"/" + name: tar.extractfile(name).read()}
-        except KeyError:
-            return {}
+    def read(self, path: str) -> bytes | None:
+        """The content of one regular file of the snapshot (None: it holds none there); for
+        small files (state.ini, keys)."""
+        with tarfile.open(self.tar) as tar:
+            try:
+                content = tar.extractfile(tar.getmember(path.lstrip("/")))
+            except KeyError:
+                return None
+            return content.read() if content is not None else None
 
 
-def manifest_from_tar(tar_bytes: bytes, **facts) -> dict:
-    """The manifest of a snapshot tar taken on the host (members under their absolute paths)."""
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+def _sha256(stream: BinaryIO) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    for chunk in _chunks(stream):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _entries(tar_path: Path) -> list[dict]:
+    """Every member of a snapshot tar, its content hashed in chunks."""
     files = []
-    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
-        for info in tar.getmembers():
-            content = tar.extractfile(info).read() if info.isfile() else b""
-            files.append({"path": "/" + info.name.lstrip("/"),
-                          "sha256": hashlib.sha256(content).hexdigest(), "size": len(content),
+    with tarfile.open(tar_path) as tar:
+        for info in tar:
+            sha256, size = _sha256(tar.extractfile(info)) if info.isfile() else (
+                hashlib.sha256(b"").hexdigest(), 0)
+            files.append({"path": "/" + info.name.lstrip("/"), "sha256": sha256, "size": size,
                           "mode": info.mode, "owner": info.uname, "group": info.gname,
                           "is_dir": info.isdir()})
-    return {"format": FORMAT, "files": sorted(files, key=lambda f: f["path"]), **facts}
+    return files
 
 
-def pack(tar_bytes: bytes, manifest: dict, passphrase: str, *, host: str,
-         now: datetime | None = None) -> bytes:
-    """Encrypt the snapshot (its tar plus the manifest) into one archive."""
-    inner = io.BytesIO()
-    with tarfile.open(fileobj=inner, mode="w") as out:
-        _add(out, "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
-        with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as snapshot:
-            for info in snapshot.getmembers():
-                data = snapshot.extractfile(info) if info.isfile() else None
-                info.name = "files/" + info.name.lstrip("/")
-                out.addfile(info, data)
-    salt, nonce = os.urandom(16), os.urandom(12)
-    header = json.dumps({
-        "format": FORMAT, "host": host, "kdf": "scrypt", "kdf_params": SCRYPT,
-        "salt": base64.b64encode(salt).decode(), "nonce": base64.b64encode(nonce).decode(),
-        "created": (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }, sort_keys=True).encode()
-    aad = MAGIC + struct.pack(">I", len(header)) + header
-    return aad + AESGCM(_key(passphrase, salt, SCRYPT)).encrypt(nonce, inner.getvalue(), aad)
+def manifest_from_tar(tar: Path, **facts) -> dict:
+    """The manifest of a snapshot tar taken on the host (members under their absolute
+    paths)."""
+    return {"format": FORMAT, "files": sorted(_entries(tar), key=lambda f: f["path"]), **facts}
 
 
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode = len(data), 0o600
-    tar.addfile(info, io.BytesIO(data))
+def pack(tar: Path, manifest: dict, passphrase: str, out: BinaryIO, *, host: str,
+         now: datetime | None = None) -> None:
+    """Encrypt the snapshot (its manifest, then its tar) into `out`, in chunks."""
+    encoded = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    with tar.open("rb") as snapshot:
+        archive_encryption.encrypt(
+            itertools.chain([struct.pack(">Q", len(encoded)), encoded], _chunks(snapshot)), out,
+            passphrase, host=host,
+            created=(now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
-def unpack(archive: bytes, passphrase: str) -> Snapshot:
-    """Decrypt and verify (authentication tag, then every file against the manifest)."""
-    if not archive.startswith(MAGIC) or len(archive) < len(MAGIC) + 4:
-        raise ArchiveError("not a tabpy-provision backup (bad magic)")
-    (length,) = struct.unpack(">I", archive[len(MAGIC):len(MAGIC) + 4])
-    header_end = len(MAGIC) + 4 + length
+def open_archive(path: Path, passphrase: str, folder: Path) -> Snapshot:
+    """Decrypt the archive at `path` into `folder` (a private one: see `workspace`) and verify
+    it against its manifest: the Snapshot restores use. Raises ArchiveError, one line."""
     try:
-        header = json.loads(archive[len(MAGIC) + 4:header_end])
-        salt, nonce = (base64.b64decode(header[k]) for k in ("salt", "nonce"))
-        params = {k: int(header["kdf_params"][k]) for k in ("n", "r", "p")}
+        archive = path.open("rb")
+    except OSError as error:
+        raise ArchiveError(error.strerror or str(error)) from None
+    with archive:
+        header = archive_encryption.read_header(archive)
+        plaintext = archive_encryption.decrypt(archive, header, passphrase)
+        if header.format == 1:
+            manifest = _from_format_1(plaintext, folder)
+        else:
+            with _private_file(folder / SNAPSHOT) as tar:
+                manifest = _split(plaintext, tar)
+    snapshot = Snapshot(manifest, folder / SNAPSHOT)
+    verify(snapshot)
+    return snapshot
+
+
+def verify(snapshot: Snapshot) -> None:
+    """Every file of the manifest in the tar with its hash."""
+    found = {entry["path"]: entry["sha256"] for entry in _entries(snapshot.tar)}
+    for member in snapshot.members:
+        if not member.is_dir and found.get(member.path) != member.sha256:
+            raise ArchiveError(f"{member.path}: content does not match the manifest")
+
+
+def _split(plaintext: Iterator[bytes], tar: BinaryIO) -> dict:
+    """Format 2's plaintext: the manifest returned, the snapshot tar written to `tar`."""
+    head = bytearray()
+    for chunk in plaintext:
+        head += chunk
+        if len(head) >= 8:
+            (length,) = struct.unpack(">Q", head[:8])
+            if length > MANIFEST_MAX:
+                break
+            if len(head) >= 8 + length:
+                manifest = _manifest(head[8:8 + length])
+                tar.write(head[8 + length:])
+                for rest in plaintext:
+                    tar.write(rest)
+                return manifest
+    raise ArchiveError("damaged: no manifest")
+
+
+def _manifest(encoded: bytes) -> dict:
+    try:
+        manifest = json.loads(encoded)
+        files = manifest["files"]
     except (ValueError, KeyError, TypeError):
-        raise ArchiveError("damaged header (truncated or altered)") from None
-    if params != SCRYPT:  # a crafted header must not make scrypt exhaust memory or time
-        raise ArchiveError(f"unsupported key derivation parameters {params} (this version "
-                           f"writes and reads {SCRYPT})")
+        raise ArchiveError("damaged: unreadable manifest") from None
+    if not isinstance(files, list):
+        raise ArchiveError("damaged: unreadable manifest")
+    return manifest
+
+
+def _from_format_1(plaintext: Iterator[bytes], folder: Path) -> dict:
+    """Format 1's plaintext (manifest.json and files/<path>) as a manifest and a snapshot
+    tar of the files under their own names."""
+    inner = folder / "format-1.tar"
+    with _private_file(inner) as out:
+        for chunk in plaintext:
+            out.write(chunk)
     try:
-        inner = AESGCM(_key(passphrase, salt, params)).decrypt(
-            nonce, archive[header_end:], archive[:header_end])
-    except (InvalidTag, ValueError):
-        raise ArchiveError("authentication failed: wrong key, or the archive was altered or "
-                           "truncated") from None
-    with tarfile.open(fileobj=io.BytesIO(inner)) as tar:
-        manifest = json.loads(tar.extractfile("manifest.json").read())
-        files = {"/" + info.name[len("files/"):]: tar.extractfile(info).read()
-                 for info in tar.getmembers() if info.isfile() and info.name.startswith("files/")}
-    for member in manifest["files"]:
-        if member["is_dir"]:
-            continue
-        content = files.get(member["path"])
-        if content is None or hashlib.sha256(content).hexdigest() != member["sha256"]:
-            raise ArchiveError(f"{member['path']}: content does not match the manifest")
-    return Snapshot(manifest, files)
+        with tarfile.open(inner) as source, _private_file(folder / SNAPSHOT) as out, \
+                tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as snapshot:
+            manifest = _manifest(source.extractfile("manifest.json").read())
+            for info in source:
+                if info.name.startswith("files/"):
+                    content = source.extractfile(info) if info.isfile() else None
+                    info.name = info.name[len("files/"):]
+                    snapshot.addfile(info, content)
+    except (KeyError, AttributeError, tarfile.TarError):
+        raise ArchiveError("damaged: not a format 1 snapshot") from None
+    finally:
+        inner.unlink()
+    return manifest
+
+
+def _private_file(path: Path) -> BinaryIO:
+    """A new file, 0600 (in the 0700 folder of a workspace)."""
+    return open(path, "xb", opener=lambda name, flags: os.open(name, flags, FILE_MODE))
+
+
+def workspace(backup_dir: Path) -> tempfile.TemporaryDirectory:
+    """A private (0700) folder for a snapshot's files while a backup or restore needs them,
+    beside the archives (on disk: a snapshot may take gigabytes, too many for a /tmp in
+    memory); removed when closed, or when the process ends."""
+    private_dir(backup_dir)
+    return tempfile.TemporaryDirectory(prefix=".work-", dir=backup_dir)
 
 
 def archive_path(backup_dir: Path, inventory: str, host: str, now: datetime) -> Path:
@@ -181,11 +241,6 @@ def archives(backup_dir: Path, inventory: str, host: str) -> list[Path]:
     """A host's archives, oldest first (names are UTC timestamps)."""
     folder = backup_dir / inventory / host
     return sorted(folder.glob("*" + SUFFIX)) if folder.is_dir() else []
-
-
-def write_archive(path: Path, data: bytes) -> None:
-    """0600 from the first byte, in 0700 folders, renamed into place when complete."""
-    write_private(path, data)
 
 
 def expired(paths: list[Path], keep: int) -> list[Path]:

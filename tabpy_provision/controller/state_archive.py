@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import io
 import tarfile
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from tabpy_provision import backup_archive
 from tabpy_provision.controller.files import Staged
@@ -28,30 +30,39 @@ class Restored:
     conflicts: tuple[str, ...]  # present with other contents: refused unless replace
 
 
-def pack_state(folders: Mapping[str, Path], passphrase: str, *, environment: str) -> bytes:
-    """Every regular file under each folder (setting name -> folder on the controller)."""
-    tar_bytes = io.BytesIO()
-    with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
-        for setting, folder in sorted(folders.items()):
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                name = f"{setting}/{path.relative_to(folder)}"
-                if ".tmp" in path.suffixes:  # an interrupted write's leftover
-                    continue
-                info = tarfile.TarInfo(name)
-                data = path.read_bytes()
-                info.size, info.mode = len(data), 0o600
-                tar.addfile(info, io.BytesIO(data))
-    data = tar_bytes.getvalue()
-    manifest = backup_archive.manifest_from_tar(
-        data, kind="controller-state", environment=environment,
-        folders={setting: str(folder) for setting, folder in folders.items()})
-    return backup_archive.pack(data, manifest, passphrase, host=f"controller:{environment}")
+def pack_state(folders: Mapping[str, Path], passphrase: str, out: BinaryIO, *,
+               environment: str) -> None:
+    """Every regular file under each folder (setting name -> folder on the controller),
+    encrypted into `out`."""
+    with tempfile.TemporaryDirectory() as work:
+        tar_path = Path(work) / "state.tar"
+        with tarfile.open(tar_path, mode="w") as tar:
+            for setting, folder in sorted(folders.items()):
+                for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                    name = f"{setting}/{path.relative_to(folder)}"
+                    if ".tmp" in path.suffixes:  # an interrupted write's leftover
+                        continue
+                    info = tarfile.TarInfo(name)
+                    data = path.read_bytes()
+                    info.size, info.mode = len(data), 0o600
+                    tar.addfile(info, io.BytesIO(data))
+        manifest = backup_archive.manifest_from_tar(
+            tar_path, kind="controller-state", environment=environment,
+            folders={setting: str(folder) for setting, folder in folders.items()})
+        backup_archive.pack(tar_path, manifest, passphrase, out,
+                            host=f"controller:{environment}")
 
 
-def stage_restore(archive: bytes, passphrase: str, folders: Mapping[str, Path], files: Staged,
+def stage_restore(archive: Path, passphrase: str, folders: Mapping[str, Path], files: Staged,
                   *, environment: str, replace: bool = False) -> Restored:
     """Verify the archive, then stage its files into the inventory's folders (0600, 0700)."""
-    snapshot = backup_archive.unpack(archive, passphrase)
+    with tempfile.TemporaryDirectory() as work:
+        snapshot = backup_archive.open_archive(archive, passphrase, Path(work))
+        return _stage(snapshot, folders, files, environment=environment, replace=replace)
+
+
+def _stage(snapshot: backup_archive.Snapshot, folders: Mapping[str, Path], files: Staged, *,
+           environment: str, replace: bool) -> Restored:
     manifest = snapshot.manifest
     if manifest.get("kind") != "controller-state":
         raise backup_archive.ArchiveError("not a controller state archive (a host backup?)")
@@ -60,7 +71,8 @@ def stage_restore(archive: bytes, passphrase: str, folders: Mapping[str, Path], 
             f"archive of environment {manifest.get('environment')!r}, the inventory's is "
             f"{environment!r}")
     written, conflicts, unchanged = [], [], 0
-    for name, content in sorted(snapshot.files.items()):
+    for name in sorted(m.path for m in snapshot.members if not m.is_dir):
+        content = snapshot.read(name)
         setting, _, relative = name.lstrip("/").partition("/")
         if setting not in folders or not relative or ".." in Path(relative).parts:
             raise backup_archive.ArchiveError(f"{name}: not under a folder of the inventory")

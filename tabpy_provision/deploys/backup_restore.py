@@ -18,6 +18,7 @@ import json
 import os
 import shlex
 import tarfile
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -30,7 +31,7 @@ from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.state import State
 
 from tabpy_provision import backup_archive, remote, value_checks, verify
-from tabpy_provision.controller.files import Staged
+from tabpy_provision.controller.files import Staged, private_output
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
 from tabpy_provision.preflight import (
@@ -123,25 +124,28 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
         if not ok:
             host.log_styled(f"reading the snapshot failed: {said}", fg="red")
             return False
-        buffer = io.BytesIO(snapshot)
         _shell(host, f"rm -rf {WORK}")
         now = datetime.now(UTC)
-        manifest = backup_archive.manifest_from_tar(
-            buffer.getvalue(), host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
-            tabpy_version=tabpy_version, python_version=python_version,
-            query_object_path=plan["tabpy_query_object_path"],
-            state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
         backup_dir, environment = project_path(plan["backup_dir"]), plan["environment"]
-        path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
-        backup_archive.write_archive(path, backup_archive.pack(
-            buffer.getvalue(), manifest, passphrase_of(), host=plan.host, now=now))
+        with backup_archive.workspace(backup_dir) as work:
+            tar = Path(work) / "snapshot.tar"
+            tar.write_bytes(snapshot)
+            manifest = backup_archive.manifest_from_tar(
+                tar, host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
+                tabpy_version=tabpy_version, python_version=python_version,
+                query_object_path=plan["tabpy_query_object_path"],
+                state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
+            path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
+            with private_output(path) as archive:
+                backup_archive.pack(tar, manifest, passphrase_of(), archive, host=plan.host,
+                                    now=now)
+            taken = backup_archive.Snapshot(manifest, tar)
+            summary = taken.models_summary()
         kept = backup_archive.archives(backup_dir, environment, plan.host)
         for old in backup_archive.expired(kept, plan["backup_keep"]):
             old.unlink()
-        taken = backup_archive.Snapshot(manifest, backup_archive.state_file(
-            buffer.getvalue(), plan["tabpy_state_path"]))
         host.log_styled(f"backed up to {path} ({len(manifest['files'])} files, TabPy "
-                        f"{tabpy_version}; {taken.models_summary()})")
+                        f"{tabpy_version}; {summary})")
         return True
 
     yield FunctionCommand(back_up, (), {})
@@ -165,6 +169,8 @@ class RestorePlan:
     snapshots: dict[str, backup_archive.Snapshot] = field(default_factory=dict)
     sources: dict[str, Path] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    #: The private folders holding the verified snapshots, for as long as the run needs them.
+    workspaces: list[tempfile.TemporaryDirectory] = field(default_factory=list)
 
 
 def restore_preflight(state: State) -> RestorePlan:
@@ -184,7 +190,7 @@ def restore_preflight(state: State) -> RestorePlan:
 
 
 def _check_restores(state: State) -> RestorePlan:
-    snapshots, sources, overrides, problems = {}, {}, {}, []
+    snapshots, sources, overrides, problems, workspaces = {}, {}, {}, [], []
     access = root_access_problems(state)  # before the facts below
     if access:
         refuse(access)
@@ -195,8 +201,11 @@ def _check_restores(state: State) -> RestorePlan:
         data = target.data.dict()
         try:
             path = _archive_for(target.name, data)
-            snapshot = backup_archive.unpack(_read_archive(target.name, path),
-                                             backup_passphrase(target.name, with_defaults(data)))
+            workspaces.append(backup_archive.workspace(
+                project_path(with_defaults(data)["backup_dir"])))
+            snapshot = backup_archive.open_archive(
+                path, backup_passphrase(target.name, with_defaults(data)),
+                Path(workspaces[-1].name))
         except backup_archive.ArchiveError as error:
             problems.append(f"{target.name}: restore archive {path}: {error}")
             continue
@@ -222,14 +231,8 @@ def _check_restores(state: State) -> RestorePlan:
     for name, path in sources.items():
         logger.info(f"    [{name}] restoring {path} (verified: authentication tag and "
                     f"{len(snapshots[name].manifest['files'])} file hashes)")
-    return RestorePlan(preflight(state, overrides=overrides), snapshots, sources)
-
-
-def _read_archive(target: str, path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise BadInput(f"{target}: restore_archive: {path}: {error.strerror}") from None
+    return RestorePlan(preflight(state, overrides=overrides), snapshots, sources,
+                       workspaces=workspaces)
 
 
 def _archive_for(target: str, data: Mapping) -> Path:
@@ -264,7 +267,7 @@ def _state_tar(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot) -> byte
                     info = tarfile.TarInfo(f"{target}.restore{member.path[len(source):]}"
                                            .lstrip("/"))
                     info.mode, info.uname, info.gname = member.mode, member.owner, member.group
-                    content = snapshot.files.get(member.path, b"")
+                    content = b"" if member.is_dir else snapshot.read(member.path) or b""
                     if member.is_dir:
                         info.type = tarfile.DIRTYPE
                     else:

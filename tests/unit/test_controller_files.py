@@ -110,9 +110,9 @@ def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
 
 
 def test_every_folder_a_private_write_creates_is_private(tmp_path):
-    from tabpy_provision.backup_archive import write_archive
-
-    write_archive(tmp_path / "backups" / "lab" / "tabpy1" / "x.tabpy-backup", b"data")
+    with controller_files.private_output(tmp_path / "backups" / "lab" / "tabpy1" / "x") as out:
+        out.write(b"data")
+    assert mode(tmp_path / "backups" / "lab" / "tabpy1" / "x") == 0o600
     for folder in ("backups", "backups/lab", "backups/lab/tabpy1"):
         assert mode(tmp_path / folder) == 0o700, folder
     files = Staged()
@@ -120,3 +120,16 @@ def test_every_folder_a_private_write_creates_is_private(tmp_path):
     files.apply()
     for folder in ("secrets", "secrets/lab", "secrets/lab/tabpy_users"):
         assert mode(tmp_path / folder) == 0o700, folder
+
+
+def test_a_private_output_that_fails_leaves_nothing_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "backups" / "archive"
+    with controller_files.private_output(target) as out:
+        out.write(b"old")
+    with pytest.raises(RuntimeError), controller_files.private_output(target) as out:
+        out.write(b"half of the new")
+        out.flush()
+        assert tmp_path.joinpath("backups", out.name).read_bytes() == b"half of the new"
+        raise RuntimeError("the proof failed")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["archive"]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from tabpy_provision.backup_archive import ArchiveError
@@ -5,6 +7,16 @@ from tabpy_provision.controller.files import Staged
 from tabpy_provision.controller.state_archive import pack_state, stage_restore
 
 KEY = "correct horse battery staple"
+
+
+RECORDED = Path(__file__).parent / "recorded" / "format-1" / "lab.tabpy-controller"
+
+
+def packed(folders, tmp_path, environment="lab") -> Path:
+    out = tmp_path / "state.tabpy-controller"
+    with out.open("wb") as archive:
+        pack_state(folders, KEY, archive, environment=environment)
+    return out
 
 
 @pytest.fixture
@@ -18,8 +30,9 @@ def state(tmp_path):
 
 
 def test_round_trip_into_other_folders(state, tmp_path):
-    archive = pack_state(state, KEY, environment="lab")
-    assert b"ROOT KEY" not in archive and b"s3cret-password" not in archive
+    archive = packed(state, tmp_path)
+    assert b"ROOT KEY" not in archive.read_bytes()
+    assert b"s3cret-password" not in archive.read_bytes()
     elsewhere = {"pki_dir.0": tmp_path / "new" / "pki", "secrets_dir.0": tmp_path / "new" / "s"}
     files = Staged()
     done = stage_restore(archive, KEY, elsewhere, files, environment="lab")
@@ -32,8 +45,8 @@ def test_round_trip_into_other_folders(state, tmp_path):
     assert again.written == () and again.unchanged == 2
 
 
-def test_a_different_state_is_not_overwritten_unless_asked(state):
-    archive = pack_state(state, KEY, environment="lab")
+def test_a_different_state_is_not_overwritten_unless_asked(state, tmp_path):
+    archive = packed(state, tmp_path)
     (state["pki_dir.0"] / "ca" / "root.key").write_bytes(b"ANOTHER KEY")
     done = stage_restore(archive, KEY, state, Staged(), environment="lab")
     assert done.conflicts == (str(state["pki_dir.0"] / "ca" / "root.key"),)
@@ -47,7 +60,19 @@ def test_a_different_state_is_not_overwritten_unless_asked(state):
     ("wrong key, long enough", "lab", "authentication failed"),
     (KEY, "production", "archive of environment 'lab', the inventory's is 'production'"),
 ])
-def test_refusals(state, key, environment, message):
-    archive = pack_state(state, KEY, environment="lab")
+def test_refusals(state, tmp_path, key, environment, message):
+    archive = packed(state, tmp_path)
     with pytest.raises(ArchiveError, match=message):
         stage_restore(archive, key, state, Staged(), environment=environment)
+
+
+def test_a_format_1_archive_is_still_restored(tmp_path):
+    """Recorded with the format 1 code (commit 4844edf): pki/ca/root.key and
+    secrets/tabpy_users/alice."""
+    folders = {"pki_dir.0": tmp_path / "pki", "secrets_dir.0": tmp_path / "secrets"}
+    files = Staged()
+    done = stage_restore(RECORDED, KEY, folders, files, environment="lab")
+    files.apply()
+    assert len(done.written) == 2
+    assert (tmp_path / "pki/ca/root.key").read_bytes() == b"ROOTKEY\n"
+    assert (tmp_path / "secrets/tabpy_users/alice").read_bytes() == b"pw\n"
