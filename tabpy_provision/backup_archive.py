@@ -6,16 +6,16 @@ An archive (format 2; archive_encryption.py says how it is encrypted) holds:
 
     manifest length (8 bytes, big-endian) | manifest (JSON) | the snapshot tar, as taken
 
-The manifest lists every member of the tar (sha256, size, owner, group, mode), the TabPy and
-Python versions and the host's settings without secrets; the tar holds the files under their
-absolute paths without the leading `/`. Format 1 archives (a tar of `manifest.json` and
-`files/<absolute path>`) are still read: `open_archive` gives both as a Snapshot of a plain
-snapshot tar.
+The manifest lists every member of the tar as what it is (archive_members.py: type, link
+target, sha256, size, owner, group, mode), the TabPy and Python versions and the host's
+settings without secrets; the tar holds the files under their absolute paths without the
+leading `/`, as GNU tar took them on the host (sparse files stay sparse). Format 1 archives (a
+tar of `manifest.json` and `files/<absolute path>`) are still read: `open_archive` gives both
+as a Snapshot of a plain snapshot tar.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -23,13 +23,14 @@ import struct
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from tabpy_provision import archive_encryption
+from tabpy_provision import archive_encryption, archive_members
 from tabpy_provision.archive_encryption import ArchiveError
+from tabpy_provision.archive_members import Member
 from tabpy_provision.controller.files import FILE_MODE, private_dir
 from tabpy_provision.functions import source as functions_source
 
@@ -39,17 +40,6 @@ CHUNK = archive_encryption.SEGMENT
 #: A manifest lists members by the thousand; anything near this is damage, not a manifest.
 MANIFEST_MAX = 1 << 28
 SNAPSHOT = "snapshot.tar"
-
-
-@dataclass(frozen=True)
-class Member:
-    path: str  # absolute path on the host
-    sha256: str
-    size: int
-    mode: int
-    owner: str
-    group: str
-    is_dir: bool
 
 
 @dataclass(frozen=True)
@@ -65,11 +55,16 @@ class Snapshot:
         return [Member(**m) for m in self.manifest["files"]]
 
     @property
+    def roots(self) -> tuple[str, ...]:
+        return roots(self.manifest)
+
+    @property
     def models(self) -> list[str]:
-        """Deployed models: TabPy keeps each in <state path>/query_objects/<name>/<version>."""
+        """Deployed models: TabPy keeps each in a folder <state path>/query_objects/<name>/
+        (<version>/...); anything else there is not one."""
         root = self.manifest["state_path"].rstrip("/") + "/query_objects/"
-        return sorted({m.path[len(root):].split("/")[0] for m in self.members
-                       if m.path.startswith(root) and len(m.path) > len(root)})
+        return sorted(m.path[len(root):] for m in self.members if m.type == "dir"
+                      and m.path.startswith(root) and "/" not in m.path[len(root):])
 
     @property
     def published(self) -> list[str]:
@@ -85,6 +80,13 @@ class Snapshot:
         others = [model for model in self.models if model not in ours]
         return (f"models deployed by others: {', '.join(others) or 'none'}; published from "
                 f"the inventory: {', '.join(sorted(ours)) or 'none'}")
+
+    def staging_moves(self, state_path: str, query_object_path: str) -> list[tuple[str, str]]:
+        """Each state folder of the backup -> the staging folder (`.restore`) of its
+        counterpart on a target (a models folder inside the state folder comes with it)."""
+        targets = {self.manifest.get("query_object_path"): query_object_path,
+                   self.manifest["state_path"]: state_path}
+        return [(root, f"{targets[root]}.restore") for root in self.roots]
 
     def read(self, path: str) -> bytes | None:
         """The content of one regular file of the snapshot (None: it holds none there); for
@@ -102,31 +104,29 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _sha256(stream: BinaryIO) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    for chunk in _chunks(stream):
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def _entries(tar_path: Path) -> list[dict]:
-    """Every member of a snapshot tar, its content hashed in chunks."""
-    files = []
-    with tarfile.open(tar_path) as tar:
-        for info in tar:
-            sha256, size = _sha256(tar.extractfile(info)) if info.isfile() else (
-                hashlib.sha256(b"").hexdigest(), 0)
-            files.append({"path": "/" + info.name.lstrip("/"), "sha256": sha256, "size": size,
-                          "mode": info.mode, "owner": info.uname, "group": info.gname,
-                          "is_dir": info.isdir()})
-    return files
+def roots(facts: dict) -> tuple[str, ...]:
+    """The folders of an archive that may hold more than regular files (archive_members):
+    a host backup's state folders; none in the controller's state."""
+    if facts.get("kind") == "controller-state":
+        return ()
+    folders = [facts.get(key) for key in ("state_path", "query_object_path")]
+    for folder in folders:
+        if folder is not None and (not isinstance(folder, str)
+                                   or archive_members.name_problem(folder)):
+            raise ArchiveError(f"damaged: the manifest's state folder {folder!r}")
+    if folders[0] is None:
+        raise ArchiveError("not a host backup (no state_path in its manifest)")
+    return archive_members.outermost([folder for folder in folders if folder])
 
 
 def manifest_from_tar(tar: Path, **facts) -> dict:
-    """The manifest of a snapshot tar taken on the host (members under their absolute
-    paths)."""
-    return {"format": FORMAT, "files": sorted(_entries(tar), key=lambda f: f["path"]), **facts}
+    """The manifest of a snapshot tar (members under their absolute paths); ArchiveError,
+    naming the member, when one could not be restored as what it is."""
+    members = archive_members.read_members(tar)
+    problem = archive_members.problem(members, roots(facts))
+    if problem:
+        raise ArchiveError(problem)
+    return {"format": FORMAT, "files": [asdict(m) for m in members], **facts}
 
 
 def pack(tar: Path, manifest: dict, passphrase: str, out: BinaryIO, *, host: str,
@@ -161,11 +161,47 @@ def open_archive(path: Path, passphrase: str, folder: Path) -> Snapshot:
 
 
 def verify(snapshot: Snapshot) -> None:
-    """Every file of the manifest in the tar with its hash."""
-    found = {entry["path"]: entry["sha256"] for entry in _entries(snapshot.tar)}
-    for member in snapshot.members:
-        if not member.is_dir and found.get(member.path) != member.sha256:
-            raise ArchiveError(f"{member.path}: content does not match the manifest")
+    """The check a backup passes before it counts and an archive before it is restored: the
+    tar's members keep the rules (archive_members) and are exactly those of the manifest,
+    each with its type, link target, content, owner, group and mode."""
+    found = archive_members.read_members(snapshot.tar)
+    problem = archive_members.problem(found, snapshot.roots)
+    if problem:
+        raise ArchiveError(problem)
+    entries = snapshot.manifest["files"]
+    listed = {entry.get("path"): entry for entry in entries if isinstance(entry, dict)}
+    if len(listed) != len(entries):
+        raise ArchiveError("damaged: unreadable manifest")
+    for member in found:
+        entry, recorded = listed.pop(member.path, None), asdict(member)
+        if entry is None:
+            raise ArchiveError(f"{member.path}: not in the manifest")
+        if entry != recorded:
+            differ = {field for field in {*entry, *recorded}
+                      if entry.get(field) != recorded.get(field)}
+            what = "content" if {"sha256", "size"} & differ else ", ".join(sorted(differ))
+            raise ArchiveError(f"{member.path}: {what} does not match the manifest")
+    if listed:
+        raise ArchiveError(f"{next(iter(listed))}: in the manifest, not in the archive")
+
+
+def state_tar(snapshot: Snapshot) -> Path:
+    """The members under the snapshot's state folders, as a tar of their own beside the
+    snapshot's (0600): their blocks copied as they are (sparse files stay sparse), the release
+    files (keys, password file) left out: a restore sends only what it puts back."""
+    path = snapshot.tar.with_name("state.tar")
+    with tarfile.open(snapshot.tar) as tar, snapshot.tar.open("rb") as raw, \
+            _private_file(path) as out:
+        while (info := tar.next()) is not None:
+            if any(archive_members.within("/" + info.name, r) for r in snapshot.roots):
+                raw.seek(info.offset)
+                left = tar.offset - info.offset
+                while left:
+                    chunk = raw.read(min(CHUNK, left))
+                    out.write(chunk)
+                    left -= len(chunk)
+        out.write(bytes(2 * tarfile.BLOCKSIZE))  # the end of the archive
+    return path
 
 
 def _split(plaintext: Iterator[bytes], tar: BinaryIO) -> dict:
@@ -207,7 +243,7 @@ def _from_format_1(plaintext: Iterator[bytes], folder: Path) -> dict:
     try:
         with tarfile.open(inner) as source, _private_file(folder / SNAPSHOT) as out, \
                 tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as snapshot:
-            manifest = _manifest(source.extractfile("manifest.json").read())
+            manifest = _format_1_manifest(source.extractfile("manifest.json").read())
             for info in source:
                 if info.name.startswith("files/"):
                     content = source.extractfile(info) if info.isfile() else None
@@ -217,6 +253,20 @@ def _from_format_1(plaintext: Iterator[bytes], folder: Path) -> dict:
         raise ArchiveError("damaged: not a format 1 snapshot") from None
     finally:
         inner.unlink()
+    return manifest
+
+
+def _format_1_manifest(encoded: bytes) -> dict:
+    """Format 1 knew folders and files only (what else it held never verified)."""
+    manifest = _manifest(encoded)
+    try:
+        manifest["files"] = [asdict(Member(
+            path=entry["path"], type="dir" if entry["is_dir"] else "file", link="",
+            sha256="" if entry["is_dir"] else entry["sha256"],
+            size=0 if entry["is_dir"] else entry["size"], mode=entry["mode"],
+            owner=entry["owner"], group=entry["group"])) for entry in manifest["files"]]
+    except (KeyError, TypeError):
+        raise ArchiveError("damaged: unreadable manifest") from None
     return manifest
 
 

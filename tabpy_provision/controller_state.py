@@ -85,8 +85,11 @@ def backup(inventory: str, out: Path | None) -> str:
                       "missing)")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = out or Path.cwd() / state_archive.archive_name(environment, stamp)
-    with private_output(target) as archive:
-        state_archive.pack_state(present, passphrase, archive, environment=environment)
+    try:
+        with private_output(target) as archive:
+            state_archive.pack_state(present, passphrase, archive, environment=environment)
+    except backup_archive.ArchiveError as error:
+        raise Refused(f"{error} (nothing written)") from None
     return (f"{target}: controller state of {environment} ({len(present)} folders), encrypted; "
             "copy it off this controller")
 

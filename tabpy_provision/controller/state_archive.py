@@ -2,17 +2,21 @@
 passwords and keys) as one encrypted archive, and back. Pure: no pyinfra import.
 
 Same encryption as host backups (backup_archive: AES-256-GCM, scrypt-derived key, everything
-authenticated). Files are kept under the setting that names their folder (`pki_dir/ca/...`,
-`secrets_dir/tabpy_users/...`), so a restore puts them where the inventory says, wherever the
-project lives now.
+authenticated, verified by the same check). Files are kept under the setting that names their
+folder (`pki_dir/ca/...`, `secrets_dir/tabpy_users/...`), so a restore puts them where the
+inventory says, wherever the project lives now. Regular files only: anything else under the
+folders stops the backup, naming it; a restore refuses the whole archive, before staging
+anything, when a member is not a regular file with a plain relative name under a folder of
+the inventory (archive_members.py).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -33,16 +37,16 @@ class Restored:
 def pack_state(folders: Mapping[str, Path], passphrase: str, out: BinaryIO, *,
                environment: str) -> None:
     """Every regular file under each folder (setting name -> folder on the controller),
-    encrypted into `out`."""
+    encrypted into `out`; ArchiveError, naming it, for anything else there (a symbolic link
+    would carry what it points to, wherever that is)."""
     with tempfile.TemporaryDirectory() as work:
         tar_path = Path(work) / "state.tar"
         with tarfile.open(tar_path, mode="w") as tar:
             for setting, folder in sorted(folders.items()):
-                for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                    name = f"{setting}/{path.relative_to(folder)}"
+                for path in _regular_files(folder):
                     if ".tmp" in path.suffixes:  # an interrupted write's leftover
                         continue
-                    info = tarfile.TarInfo(name)
+                    info = tarfile.TarInfo(f"{setting}/{path.relative_to(folder)}")
                     data = path.read_bytes()
                     info.size, info.mode = len(data), 0o600
                     tar.addfile(info, io.BytesIO(data))
@@ -51,6 +55,18 @@ def pack_state(folders: Mapping[str, Path], passphrase: str, out: BinaryIO, *,
             folders={setting: str(folder) for setting, folder in folders.items()})
         backup_archive.pack(tar_path, manifest, passphrase, out,
                             host=f"controller:{environment}")
+
+
+def _regular_files(folder: Path) -> Iterator[Path]:
+    for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
+        if entry.is_dir(follow_symlinks=False):
+            yield from _regular_files(Path(entry.path))
+        elif entry.is_file(follow_symlinks=False):
+            yield Path(entry.path)
+        else:
+            kind = "a symbolic link" if entry.is_symlink() else "a special file"
+            raise backup_archive.ArchiveError(
+                f"{entry.path}: {kind}; the controller's state holds regular files only")
 
 
 def stage_restore(archive: Path, passphrase: str, folders: Mapping[str, Path], files: Staged,
@@ -70,13 +86,16 @@ def _stage(snapshot: backup_archive.Snapshot, folders: Mapping[str, Path], files
         raise backup_archive.ArchiveError(
             f"archive of environment {manifest.get('environment')!r}, the inventory's is "
             f"{environment!r}")
+    targets = {}
+    for member in snapshot.members:  # regular files only (archive_members), all checked first
+        setting, _, relative = member.path.lstrip("/").partition("/")
+        if setting not in folders or not relative:
+            raise backup_archive.ArchiveError(
+                f"{member.path}: not under a folder of the inventory")
+        targets[member.path] = folders[setting] / relative
     written, conflicts, unchanged = [], [], 0
-    for name in sorted(m.path for m in snapshot.members if not m.is_dir):
+    for name, target in sorted(targets.items()):
         content = snapshot.read(name)
-        setting, _, relative = name.lstrip("/").partition("/")
-        if setting not in folders or not relative or ".." in Path(relative).parts:
-            raise backup_archive.ArchiveError(f"{name}: not under a folder of the inventory")
-        target = folders[setting] / relative
         current = files.read(target)
         if current == content:
             unchanged += 1

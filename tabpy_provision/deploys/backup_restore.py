@@ -13,11 +13,9 @@ extract`.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shlex
-import tarfile
 import tempfile
 import time
 import urllib.parse
@@ -30,7 +28,7 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.state import State
 
-from tabpy_provision import backup_archive, remote, value_checks, verify
+from tabpy_provision import backup_archive, backup_commands, remote, value_checks, verify
 from tabpy_provision.controller.files import Staged, private_output
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
@@ -53,8 +51,9 @@ from tabpy_provision.secret_refs import (
     secret_store,
 )
 from tabpy_provision.settings import with_defaults
+from tabpy_provision.summary import note_failure
 
-WORK = "/var/cache/tabpy-provision/backup"
+WORK = backup_commands.WORK
 SNAPSHOT_TRIES = 3
 
 
@@ -130,11 +129,16 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
         with backup_archive.workspace(backup_dir) as work:
             tar = Path(work) / "snapshot.tar"
             tar.write_bytes(snapshot)
-            manifest = backup_archive.manifest_from_tar(
-                tar, host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
-                tabpy_version=tabpy_version, python_version=python_version,
-                query_object_path=plan["tabpy_query_object_path"],
-                state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
+            try:
+                manifest = backup_archive.manifest_from_tar(
+                    tar, host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
+                    tabpy_version=tabpy_version, python_version=python_version,
+                    query_object_path=plan["tabpy_query_object_path"],
+                    state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
+            except backup_archive.ArchiveError as error:
+                note_failure(state, host.name, f"backup refused: {error}")
+                host.log_styled(f"backup refused: {error}", fg="red")
+                return False
             path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
             with private_output(path) as archive:
                 backup_archive.pack(tar, manifest, passphrase_of(), archive, host=plan.host,
@@ -230,7 +234,7 @@ def _check_restores(state: State) -> RestorePlan:
                        "was changed")
     for name, path in sources.items():
         logger.info(f"    [{name}] restoring {path} (verified: authentication tag and "
-                    f"{len(snapshots[name].manifest['files'])} file hashes)")
+                    f"{len(snapshots[name].manifest['files'])} members)")
     return RestorePlan(preflight(state, overrides=overrides), snapshots, sources,
                        workspaces=workspaces)
 
@@ -255,27 +259,6 @@ def _archive_for(target: str, data: Mapping) -> Path:
     return found[-1]
 
 
-def _state_tar(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot) -> bytes:
-    """The backed-up state and models, re-rooted at their staging folders on the target."""
-    roots = {snapshot.manifest["state_path"]: plan["tabpy_state_path"],
-             snapshot.manifest["query_object_path"]: plan["tabpy_query_object_path"]}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for member in snapshot.members:
-            for source, target in roots.items():
-                if member.path == source or member.path.startswith(source + "/"):
-                    info = tarfile.TarInfo(f"{target}.restore{member.path[len(source):]}"
-                                           .lstrip("/"))
-                    info.mode, info.uname, info.gname = member.mode, member.owner, member.group
-                    content = b"" if member.is_dir else snapshot.read(member.path) or b""
-                    if member.is_dir:
-                        info.type = tarfile.DIRTYPE
-                    else:
-                        info.size = len(content)
-                    tar.addfile(info, None if member.is_dir else io.BytesIO(content))
-    return buffer.getvalue()
-
-
 @operation()
 def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, source: Path):
     """Swap the backed-up state in (TabPy stopped), start, check every model; on failure put
@@ -288,8 +271,21 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
     staging = " ".join(q(f"{d}.restore") for d in state_dirs)
     yield StringCommand("rm -rf", staging)
     yield StringCommand("install -d -m 0700", q(f"{WORK}"))
-    yield remote.upload(_state_tar(plan, snapshot), f"{WORK}/state.tar")
-    yield StringCommand("tar -xpf", f"{WORK}/state.tar", "--same-owner -C / && rm -rf", WORK)
+
+    def send(state, host) -> bool:
+        state_tar = backup_archive.state_tar(snapshot)
+        try:
+            ok, said = remote.write_file(host, f"{WORK}/state.tar", state_tar)
+        finally:
+            state_tar.unlink()
+        if not ok:
+            host.log_styled(f"sending the state failed: {said}", fg="red")
+        return ok
+
+    yield FunctionCommand(send, (), {})
+    yield StringCommand(f"trap 'rm -rf {WORK}' EXIT;", backup_commands.extract_command(
+        f"{WORK}/state.tar", snapshot.staging_moves(plan["tabpy_state_path"],
+                                                    plan["tabpy_query_object_path"])))
 
     def swap(state, host) -> bool:
         service = q(f"{plan['tabpy_service_name']}.service")

@@ -17,23 +17,34 @@ from tabpy_provision.controller.files import write_private
 SECRET_LINE = b"MHcCAQEEIDummyPrivateKeyLineThatMustNeverAppearInClear=="
 KEY = "correct horse battery staple"
 RECORDED = Path(__file__).parent / "recorded"
+FOLDERS = {"state_path": "/var/lib/tabpy/state",
+           "query_object_path": "/var/lib/tabpy/query_objects"}
 
 
-def snapshot_tar(path: Path) -> Path:
+def snapshot_tar(path: Path, state_ini: bytes = b"[Service Info]\n") -> Path:
+    """A snapshot as the host's GNU tar lists it: folders before what they hold."""
     with tarfile.open(path, mode="w") as tar:
         for name, data, mode in (
             ("etc/tabpy/current/passwords", b"alice " + b"a" * 128 + b"\n", 0o600),
             ("etc/tabpy/current/tls/tabpy.key", b"-----BEGIN\n" + SECRET_LINE + b"\n", 0o600),
-            ("var/lib/tabpy/state/state.ini", b"[Service Info]\n", 0o640),
+            ("var/lib/tabpy/state", None, 0o750),
+            ("var/lib/tabpy/state/state.ini", state_ini, 0o640),
+            ("var/lib/tabpy/state/query_objects", None, 0o750),
+            ("var/lib/tabpy/state/query_objects/add_one", None, 0o750),
+            ("var/lib/tabpy/state/query_objects/add_one/1", None, 0o750),
             ("var/lib/tabpy/state/query_objects/add_one/1/model.pkl", b"\x80\x04model", 0o644),
+            ("var/lib/tabpy/state/query_objects/other", None, 0o750),
+            ("var/lib/tabpy/state/query_objects/other/2", None, 0o750),
             ("var/lib/tabpy/state/query_objects/other/2/model.pkl", b"\x80\x04other", 0o644),
+            ("var/lib/tabpy/query_objects", None, 0o750),
         ):
             info = tarfile.TarInfo(name)
-            info.size, info.mode, info.uname, info.gname = len(data), mode, "tabpy", "tabpy"
-            tar.addfile(info, io.BytesIO(data))
-        folder = tarfile.TarInfo("var/lib/tabpy/query_objects")
-        folder.type, folder.mode = tarfile.DIRTYPE, 0o750
-        tar.addfile(folder)
+            info.mode, info.uname, info.gname = mode, "tabpy", "tabpy"
+            if data is None:
+                info.type = tarfile.DIRTYPE
+            else:
+                info.size = len(data)
+            tar.addfile(info, None if data is None else io.BytesIO(data))
     return path
 
 
@@ -56,8 +67,8 @@ def opened(tmp_path: Path, archive: Path | bytes, key: str = KEY) -> ba.Snapshot
 @pytest.fixture
 def archive(tmp_path):
     tar = snapshot_tar(tmp_path / "snapshot.tar")
-    manifest = ba.manifest_from_tar(tar, state_path="/var/lib/tabpy/state",
-                                    tabpy_version="2.16.0", python_version="3.11.2")
+    manifest = ba.manifest_from_tar(tar, **FOLDERS, tabpy_version="2.16.0",
+                                    python_version="3.11.2")
     return packed(tmp_path, tar, manifest)
 
 
@@ -74,12 +85,8 @@ def test_round_trip_restores_files_owners_modes_and_models(tmp_path, archive):
 
 def test_models_published_from_the_inventory_are_named_apart_from_others(tmp_path):
     recorded = (RECORDED / "tabpy-2.16.0-state.ini").read_bytes()
-    tar = snapshot_tar(tmp_path / "snapshot.tar")
-    with tarfile.open(tar, mode="a") as snapshot:
-        info = tarfile.TarInfo("var/lib/tabpy/state/state.ini")
-        info.size = len(recorded)
-        snapshot.addfile(info, io.BytesIO(recorded))  # the later member is the file
-    taken = ba.Snapshot(ba.manifest_from_tar(tar, state_path="/var/lib/tabpy/state"), tar)
+    tar = snapshot_tar(tmp_path / "snapshot.tar", state_ini=recorded)
+    taken = ba.Snapshot(ba.manifest_from_tar(tar, **FOLDERS), tar)
     assert taken.published == ["PCA", "add_one", "anova", "ttest"]
     assert taken.models_summary() == ("models deployed by others: other; published from "
                                       "the inventory: PCA, add_one, anova, ttest")
@@ -116,9 +123,21 @@ def test_wrong_key_and_truncation_are_refused(tmp_path, archive):
 
 def test_manifest_mismatch_is_refused(tmp_path):
     tar = snapshot_tar(tmp_path / "snapshot.tar")
-    manifest = ba.manifest_from_tar(tar, state_path="/var/lib/tabpy/state")
+    manifest = ba.manifest_from_tar(tar, **FOLDERS)
     manifest["files"][0]["sha256"] = "0" * 64
-    with pytest.raises(ba.ArchiveError, match="does not match the manifest"):
+    with pytest.raises(ba.ArchiveError, match="passwords: content does not match the manifest"):
+        opened(tmp_path, packed(tmp_path, tar, manifest))
+    manifest = ba.manifest_from_tar(tar, **FOLDERS)
+    manifest["files"][1].update(mode=0o644, owner="root")
+    with pytest.raises(ba.ArchiveError, match="tabpy.key: mode, owner does not match"):
+        opened(tmp_path, packed(tmp_path, tar, manifest))
+    manifest = ba.manifest_from_tar(tar, **FOLDERS)
+    manifest["files"].pop()
+    with pytest.raises(ba.ArchiveError, match="query_objects: not in the manifest"):
+        opened(tmp_path, packed(tmp_path, tar, manifest))
+    manifest = ba.manifest_from_tar(tar, **FOLDERS)
+    manifest["files"].append(dict(manifest["files"][0], path="/etc/elsewhere"))
+    with pytest.raises(ba.ArchiveError, match="/etc/elsewhere: in the manifest, not in"):
         opened(tmp_path, packed(tmp_path, tar, manifest))
 
 
@@ -127,19 +146,23 @@ def test_a_64_mib_snapshot_is_packed_and_opened_in_bounded_memory(tmp_path):
     this test)."""
     tar = tmp_path / "snapshot.tar"
     with tarfile.open(tar, mode="w") as snapshot:
+        for name in ("var/lib/tabpy/state", "var/lib/tabpy/query_objects"):
+            folder = tarfile.TarInfo(name)
+            folder.type = tarfile.DIRTYPE
+            snapshot.addfile(folder)
         info = tarfile.TarInfo("var/lib/tabpy/state/model.pkl")
         info.size = 64 << 20
         with open("/dev/urandom", "rb") as noise:
             snapshot.addfile(info, noise)
     tracemalloc.start()
     try:
-        manifest = ba.manifest_from_tar(tar, state_path="/var/lib/tabpy/state")
+        manifest = ba.manifest_from_tar(tar, **FOLDERS)
         archive = packed(tmp_path, tar, manifest)
         snapshot = opened(tmp_path, archive)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert snapshot.members[0].size == 64 << 20
+    assert snapshot.members[2].size == 64 << 20
     assert peak < 16 << 20, f"peak {peak >> 20} MiB"
 
 

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -5,9 +6,7 @@ import pytest
 from tabpy_provision.backup_archive import ArchiveError
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.controller.state_archive import pack_state, stage_restore
-
-KEY = "correct horse battery staple"
-
+from tests.unit.crafted import KEY, Entry, archive_of, tree
 
 RECORDED = Path(__file__).parent / "recorded" / "format-1" / "lab.tabpy-controller"
 
@@ -76,3 +75,48 @@ def test_a_format_1_archive_is_still_restored(tmp_path):
     assert len(done.written) == 2
     assert (tmp_path / "pki/ca/root.key").read_bytes() == b"ROOTKEY\n"
     assert (tmp_path / "secrets/tabpy_users/alice").read_bytes() == b"pw\n"
+
+
+@pytest.mark.parametrize("bad", [
+    Entry("pki_dir.0//abs/path", data=b"own"),  # issue 27: was written to /abs/path
+    Entry("/pki_dir.0/ca/x", data=b"own"),
+    Entry("pki_dir.0/../../../x", data=b"own"),
+    Entry("pki_dir.0/ca/./x", data=b"own"),
+    Entry("pki_dir.0/ca/root.key", data=b"a second root key"),  # a duplicate
+    Entry("pki_dir.0/ca/link", "symlink", "/etc/shadow"),
+    Entry("pki_dir.0/ca/link", "symlink", "root.key"),
+    Entry("pki_dir.0/ca/hard", "hardlink", "pki_dir.0/ca/root.key"),
+    Entry("pki_dir.0/ca/fifo", "fifo"),
+    Entry("pki_dir.0/ca/null", "char"),
+    Entry("pki_dir.0/sub", "dir"),
+    Entry("elsewhere.0/x", data=b"a folder the inventory does not have"),
+    Entry("pki_dir.0", data=b"a file instead of the folder"),  # the key below it is named
+])
+def test_a_crafted_state_archive_is_refused_whole_before_anything_is_staged(tmp_path, bad):
+    folders = {"pki_dir.0": tmp_path / "pki", "secrets_dir.0": tmp_path / "secrets"}
+    (tmp_path / "pki").mkdir()
+    (tmp_path / "pki" / "kept").write_bytes(b"as it was")
+    crafted = [Entry("pki_dir.0/ca/root.key", data=b"ROOT KEY"),
+               Entry("secrets_dir.0/tabpy_users/alice", data=b"pw\n"), bad]
+    archive = archive_of(crafted, tmp_path, kind="controller-state", environment="lab")
+    before, files = tree(tmp_path), Staged()
+    with pytest.raises(ArchiveError) as refused:
+        stage_restore(archive, KEY, folders, files, environment="lab")
+    named = "pki_dir.0/ca/root.key" if bad.name == "pki_dir.0" else bad.name
+    assert str(refused.value).startswith(f"/{named}: ")
+    assert files.changes() == []
+    files.apply()
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("make, kind", [
+    (lambda path: path.symlink_to("/etc/hostname"), "a symbolic link"),
+    (lambda path: path.symlink_to("root.key"), "a symbolic link"),
+    (os.mkfifo, "a special file"),
+])
+def test_the_state_pack_refuses_what_is_not_a_regular_file(state, tmp_path, make, kind):
+    """Before issue 27 a link in pki_dir was followed: its target's bytes were archived."""
+    make(state["pki_dir.0"] / "ca" / "other")
+    with pytest.raises(ArchiveError, match=f"pki/ca/other: {kind}; the controller's state "
+                                           "holds regular files only"):
+        packed(state, tmp_path)
