@@ -397,6 +397,10 @@ SETTINGS: tuple[Setting, ...] = (
                 "it off the controller.", optional(given_secret("a passphrase"))),
         Setting("backup_keep", 7, "Backups kept per host (older ones removed).",
                 int_between(1, 1000)),
+        Setting("backup_max_bytes", 2 << 30,
+                "Largest snapshot a backup takes, in bytes of its tar (sparse files count "
+                "their data): a larger state stops the backup, found on the host before the "
+                "snapshot is written.", int_between(1 << 20, 1 << 40)),
     ),
     *_in_role(
         "trust",

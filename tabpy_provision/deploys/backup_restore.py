@@ -28,7 +28,14 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.state import State
 
-from tabpy_provision import backup_archive, backup_commands, remote, value_checks, verify
+from tabpy_provision import (
+    archive_members,
+    backup_archive,
+    backup_commands,
+    remote,
+    value_checks,
+    verify,
+)
 from tabpy_provision.controller.files import Staged, private_output
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
@@ -54,7 +61,6 @@ from tabpy_provision.settings import with_defaults
 from tabpy_provision.summary import note_failure
 
 WORK = backup_commands.WORK
-SNAPSHOT_TRIES = 3
 
 
 def backup_passphrase(name: str, values: Mapping, files: Staged | None = None) -> str:
@@ -84,72 +90,63 @@ def _shell(target, command: str) -> tuple[bool, list[str]]:
 # --- backup ------------------------------------------------------------------------------------
 
 def snapshot_script(plan: TabpyServerPlan) -> str:
-    """Tar the release files and TabPy's state, consistently: retried while TabPy writes
-    models; as a last resort TabPy is stopped for the copy and started again in all cases.
-    The release files are those the host's active release lists in its manifest (a release
-    made by an older or newer version of this tool has other files than this one builds)."""
-    q = shlex.quote
-    current = plan.current_dir.lstrip("/")
-    state = [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]
-    paths = " ".join(["$R", *(q(p.lstrip("/")) for p in state)])
-    service = q(f"{plan['tabpy_service_name']}.service")
-    return (
-        f"set -e; W={WORK}; rm -rf $W; install -d -m 0700 $W; "
-        f"R=$(awk -v d={q(current)} 'NF == 4 {{print d \"/\" $1}}' /{q(current)}/{MANIFEST}); "
-        f"sig() {{ find {' '.join(map(q, state))} -printf '%p %s %T@\\n' | sort | sha256sum; }}; "
-        f"ok=; for try in $(seq {SNAPSHOT_TRIES}); do a=$(sig); "
-        f"tar -cf $W/snapshot.tar -C / {paths}; b=$(sig); "
-        f"[ \"$a\" = \"$b\" ] && ok=1 && break; sleep 1; done; "
-        f"if [ -z \"$ok\" ]; then systemctl stop {service}; "
-        f"trap 'systemctl start {service}' EXIT; tar -cf $W/snapshot.tar -C / {paths}; fi; "
-        f"{q(plan.venv_link)}/bin/python -c 'import sys, importlib.metadata as m; "
-        f"print(m.version(\"tabpy\"), \"%d.%d.%d\" % sys.version_info[:3])'")
+    """The host's script that takes the snapshot (backup_commands.snapshot_script). The
+    release files are those the host's active release lists in its manifest (a release made
+    by an older or newer version of this tool has other files than this one builds)."""
+    return backup_commands.snapshot_script(
+        release_dir=plan.current_dir, release_manifest=f"{plan.current_dir}/{MANIFEST}",
+        state_folders=archive_members.outermost(
+            [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]),
+        service=f"{plan['tabpy_service_name']}.service", venv=plan.venv_link,
+        max_bytes=plan["backup_max_bytes"])
 
 
 @operation()
 def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
-    """Snapshot the host, encrypt it into backup_dir/environment/host (0600), keep the newest
-    backup_keep."""
+    """Snapshot the host, bring it over in chunks, encrypt it into
+    backup_dir/environment/host (0600), keep the newest backup_keep."""
     if not host.state.is_executing:
         return
 
     def back_up(state, host) -> bool:
-        ok, lines = _shell(host, snapshot_script(plan))
-        if not ok:
-            host.log_styled(f"snapshot failed: {' '.join(lines[-3:])}", fg="red")
+        def failed(reason: str) -> bool:
+            note_failure(state, host.name, reason)
+            host.log_styled(reason, fg="red")
             return False
-        tabpy_version, python_version = lines[-1].split()
-        ok, snapshot, said = remote.read_file(host, f"{WORK}/snapshot.tar")
-        if not ok:
-            host.log_styled(f"reading the snapshot failed: {said}", fg="red")
-            return False
-        _shell(host, f"rm -rf {WORK}")
+
+        ok, output = remote.run(host, "sh", "-c", shlex.quote(snapshot_script(plan)))
+        refusal = backup_commands.snapshot_refusal(output.stdout_lines,
+                                                   max_bytes=plan["backup_max_bytes"])
+        taken = backup_commands.snapshot_taken(output.stdout_lines) if ok else None
+        if refusal or taken is None:
+            said = (output.stderr_lines or output.stdout_lines)[-3:]
+            return failed(refusal or f"snapshot failed: {' '.join(said)}")
         now = datetime.now(UTC)
         backup_dir, environment = project_path(plan["backup_dir"]), plan["environment"]
         with backup_archive.workspace(backup_dir) as work:
             tar = Path(work) / "snapshot.tar"
-            tar.write_bytes(snapshot)
+            ok, said = remote.download(host, backup_commands.send_command(), tar)
+            if not ok or tar.stat().st_size != taken.size:
+                return failed(f"the snapshot's transfer failed ({tar.stat().st_size} of "
+                              f"{taken.size} bytes): {said}")
             try:
                 manifest = backup_archive.manifest_from_tar(
                     tar, host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
-                    tabpy_version=tabpy_version, python_version=python_version,
+                    tabpy_version=taken.tabpy_version, python_version=taken.python_version,
                     query_object_path=plan["tabpy_query_object_path"],
                     state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
             except backup_archive.ArchiveError as error:
-                note_failure(state, host.name, f"backup refused: {error}")
-                host.log_styled(f"backup refused: {error}", fg="red")
-                return False
+                return failed(f"backup refused: {error}")
             path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
             with private_output(path) as archive:
                 backup_archive.pack(tar, manifest, passphrase_of(), archive, host=plan.host,
                                     now=now)
-            taken = backup_archive.Snapshot(manifest, tar)
-            summary = taken.models_summary()
+            summary = backup_archive.Snapshot(manifest, tar).models_summary()
         kept = backup_archive.archives(backup_dir, environment, plan.host)
         for old in backup_archive.expired(kept, plan["backup_keep"]):
             old.unlink()
-        host.log_styled(f"backed up to {path} ({len(manifest['files'])} files, TabPy "
-                        f"{tabpy_version}; {summary})")
+        host.log_styled(f"backed up to {path} ({len(manifest['files'])} members, "
+                        f"{taken.size} bytes of tar, TabPy {taken.tabpy_version}; {summary})")
         return True
 
     yield FunctionCommand(back_up, (), {})
