@@ -31,7 +31,7 @@ from typing import BinaryIO
 from tabpy_provision import archive_encryption, archive_members
 from tabpy_provision.archive_encryption import ArchiveError
 from tabpy_provision.archive_members import Member
-from tabpy_provision.controller.files import FILE_MODE, private_dir
+from tabpy_provision.controller.files import FILE_MODE, private_dir, private_output
 from tabpy_provision.functions import source as functions_source
 
 SUFFIX = ".tabpy-backup"
@@ -275,6 +275,18 @@ def _private_file(path: Path) -> BinaryIO:
     return open(path, "xb", opener=lambda name, flags: os.open(name, flags, FILE_MODE))
 
 
+def write_proven(tar: Path, manifest: dict, passphrase: str, path: Path, *, host: str,
+                 now: datetime, folder: Path) -> Snapshot:
+    """Pack the snapshot into `path` only once the archive is proven restorable: written to a
+    temporary file beside `path`, read back from disk, decrypted into `folder` (empty,
+    private) and verified by `open_archive` (what a restore does, short of restoring), then
+    renamed into place. On ArchiveError nothing is left at `path` or beside it."""
+    with private_output(path) as out:
+        pack(tar, manifest, passphrase, out, host=host, now=now)
+        out.flush()
+        return open_archive(Path(out.name), passphrase, folder)
+
+
 def workspace(backup_dir: Path) -> tempfile.TemporaryDirectory:
     """A private (0700) folder for a snapshot's files while a backup or restore needs them,
     beside the archives (on disk: a snapshot may take gigabytes, too many for a /tmp in
@@ -293,6 +305,7 @@ def archives(backup_dir: Path, inventory: str, host: str) -> list[Path]:
     return sorted(folder.glob("*" + SUFFIX)) if folder.is_dir() else []
 
 
-def expired(paths: list[Path], keep: int) -> list[Path]:
-    """The archives retention removes: all but the newest `keep`."""
-    return paths[:-keep] if keep > 0 else []
+def expired(paths: list[Path], keep: int, proven: Path) -> list[Path]:
+    """The archives retention removes: all but the newest `keep`, and never `proven` (the
+    archive just proven, whatever its name says of its age)."""
+    return [path for path in (paths[:-keep] if keep > 0 else []) if path != proven]

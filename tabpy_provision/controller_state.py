@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tabpy_provision import backup_archive, settings
 from tabpy_provision.controller import state_archive
-from tabpy_provision.controller.files import ControllerFileError, Staged, private_output
+from tabpy_provision.controller.files import ControllerFileError, Staged
 from tabpy_provision.plan import project_path
 from tabpy_provision.pool import balancer
 from tabpy_provision.preflight import TABPY_GROUP
@@ -86,8 +86,7 @@ def backup(inventory: str, out: Path | None) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = out or Path.cwd() / state_archive.archive_name(environment, stamp)
     try:
-        with private_output(target) as archive:
-            state_archive.pack_state(present, passphrase, archive, environment=environment)
+        state_archive.pack_state(present, passphrase, target, environment=environment)
     except backup_archive.ArchiveError as error:
         raise Refused(f"{error} (nothing written)") from None
     return (f"{target}: controller state of {environment} ({len(present)} folders), encrypted; "

@@ -18,8 +18,8 @@ import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 from tabpy_provision import backup_archive
 from tabpy_provision.controller.files import Staged
@@ -34,13 +34,15 @@ class Restored:
     conflicts: tuple[str, ...]  # present with other contents: refused unless replace
 
 
-def pack_state(folders: Mapping[str, Path], passphrase: str, out: BinaryIO, *,
+def pack_state(folders: Mapping[str, Path], passphrase: str, target: Path, *,
                environment: str) -> None:
     """Every regular file under each folder (setting name -> folder on the controller),
-    encrypted into `out`; ArchiveError, naming it, for anything else there (a symbolic link
-    would carry what it points to, wherever that is)."""
+    encrypted into `target` (0600) once proven restorable (backup_archive.write_proven);
+    ArchiveError, naming it, for anything else there (a symbolic link would carry what it
+    points to, wherever that is), and nothing written."""
     with tempfile.TemporaryDirectory() as work:
-        tar_path = Path(work) / "state.tar"
+        tar_path, proof = Path(work) / "state.tar", Path(work) / "proof"
+        proof.mkdir()
         with tarfile.open(tar_path, mode="w") as tar:
             for setting, folder in sorted(folders.items()):
                 for path in _regular_files(folder):
@@ -53,8 +55,9 @@ def pack_state(folders: Mapping[str, Path], passphrase: str, out: BinaryIO, *,
         manifest = backup_archive.manifest_from_tar(
             tar_path, kind="controller-state", environment=environment,
             folders={setting: str(folder) for setting, folder in folders.items()})
-        backup_archive.pack(tar_path, manifest, passphrase, out,
-                            host=f"controller:{environment}")
+        backup_archive.write_proven(tar_path, manifest, passphrase, target,
+                                    host=f"controller:{environment}", now=datetime.now(UTC),
+                                    folder=proof)
 
 
 def _regular_files(folder: Path) -> Iterator[Path]:

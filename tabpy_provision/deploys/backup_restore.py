@@ -36,7 +36,7 @@ from tabpy_provision import (
     value_checks,
     verify,
 )
-from tabpy_provision.controller.files import Staged, private_output
+from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
 from tabpy_provision.preflight import (
@@ -138,15 +138,21 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
             except backup_archive.ArchiveError as error:
                 return failed(f"backup refused: {error}")
             path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
-            with private_output(path) as archive:
-                backup_archive.pack(tar, manifest, passphrase_of(), archive, host=plan.host,
-                                    now=now)
-            summary = backup_archive.Snapshot(manifest, tar).models_summary()
+            proof = Path(work) / "proof"
+            proof.mkdir(mode=0o700)
+            try:
+                proven = backup_archive.write_proven(tar, manifest, passphrase_of(), path,
+                                                     host=plan.host, now=now, folder=proof)
+            except backup_archive.ArchiveError as error:
+                return failed(f"the new archive failed its proof ({error}): not kept, the "
+                              "older archives untouched")
+            summary = proven.models_summary()
         kept = backup_archive.archives(backup_dir, environment, plan.host)
-        for old in backup_archive.expired(kept, plan["backup_keep"]):
+        for old in backup_archive.expired(kept, plan["backup_keep"], path):
             old.unlink()
-        host.log_styled(f"backed up to {path} ({len(manifest['files'])} members, "
-                        f"{taken.size} bytes of tar, TabPy {taken.tabpy_version}; {summary})")
+        host.log_styled(f"backed up to {path}, proven restorable ({len(manifest['files'])} "
+                        f"members, {taken.size} bytes of tar, TabPy {taken.tabpy_version}; "
+                        f"{summary})")
         return True
 
     yield FunctionCommand(back_up, (), {})

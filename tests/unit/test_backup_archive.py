@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from tabpy_provision import archive_encryption
 from tabpy_provision import backup_archive as ba
 from tabpy_provision.controller.files import write_private
 
@@ -196,7 +199,59 @@ def test_paths_retention_and_private_writes(tmp_path):
                                       when.replace(minute=minute)), b"x")
     found = ba.archives(tmp_path, "lab", "tabpy1.lab.test")
     assert found[0] == path and len(found) == 4
-    assert ba.expired(found, 3) == [path]
+    assert ba.expired(found, 3, found[-1]) == [path]
+
+
+@settings(max_examples=300, deadline=None)
+@given(existing=st.lists(st.integers(0, 50), unique=True, max_size=12),
+       proven=st.integers(0, 60), keep=st.integers(1, 8))
+def test_retention_never_removes_the_archive_just_proven(existing, proven, keep):
+    """Whatever its name says of its age (a controller clock set back names it older)."""
+    paths = sorted(Path(f"{minute:04d}{ba.SUFFIX}") for minute in {*existing, proven})
+    newest = Path(f"{proven:04d}{ba.SUFFIX}")
+    removed = ba.expired(paths, keep, newest)
+    assert newest not in removed
+    assert set(paths) - set(removed) == set(paths[-keep:]) | {newest}
+
+
+def test_a_backup_counts_only_once_proven_restorable(tmp_path, monkeypatch):
+    """An archive that its own restore would refuse never takes an archive's name, and
+    retention then removes nothing: the newest archive stays a proven one. Before issue 27
+    (pack, write, rotate) such archives were kept and the restorable ones rotated away."""
+    tar = snapshot_tar(tmp_path / "snapshot.tar")
+    manifest = ba.manifest_from_tar(tar, **FOLDERS)
+    when, backups = datetime(2026, 11, 28, tzinfo=UTC), tmp_path / "backups"
+
+    def back_up(minute, manifest=manifest):
+        path = ba.archive_path(backups, "lab", "h", when.replace(minute=minute))
+        proof = tmp_path / f"proof{minute}"
+        proof.mkdir(mode=0o700)
+        proven = ba.write_proven(tar, manifest, KEY, path, host="h",
+                                 now=when.replace(minute=minute), folder=proof)
+        for old in ba.expired(ba.archives(backups, "lab", "h"), 2, path):
+            old.unlink()
+        return proven
+
+    assert back_up(1).models == ["add_one", "other"]
+    back_up(2)
+    good = ba.archives(backups, "lab", "h")
+    real = archive_encryption.encrypt
+
+    def flipping(plaintext, out, passphrase, **fields):  # a write that went wrong
+        written = io.BytesIO()
+        real(plaintext, written, passphrase, **fields)
+        out.write(written.getvalue()[:-20] + bytes(20))
+
+    monkeypatch.setattr(archive_encryption, "encrypt", flipping)
+    with pytest.raises(ba.ArchiveError, match="authentication failed"):
+        back_up(3)
+    monkeypatch.undo()
+    with pytest.raises(ba.ArchiveError, match="query_objects: not in the manifest"):
+        back_up(4, dict(manifest, files=manifest["files"][:-1]))  # a manifest that lies
+    assert ba.archives(backups, "lab", "h") == good
+    assert sorted(os.listdir(good[0].parent)) == [path.name for path in good]
+    for path in good:
+        opened(tmp_path, path)
 
 
 def test_a_workspace_is_private_on_disk_beside_the_archives_and_removed(tmp_path):

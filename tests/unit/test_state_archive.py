@@ -12,9 +12,8 @@ RECORDED = Path(__file__).parent / "recorded" / "format-1" / "lab.tabpy-controll
 
 
 def packed(folders, tmp_path, environment="lab") -> Path:
-    out = tmp_path / "state.tabpy-controller"
-    with out.open("wb") as archive:
-        pack_state(folders, KEY, archive, environment=environment)
+    out = tmp_path / "archives" / "state.tabpy-controller"
+    pack_state(folders, KEY, out, environment=environment)
     return out
 
 
@@ -120,3 +119,4 @@ def test_the_state_pack_refuses_what_is_not_a_regular_file(state, tmp_path, make
     with pytest.raises(ArchiveError, match=f"pki/ca/other: {kind}; the controller's state "
                                            "holds regular files only"):
         packed(state, tmp_path)
+    assert not (tmp_path / "archives").exists() or not any((tmp_path / "archives").iterdir())
