@@ -1,14 +1,14 @@
 """Backup and restore of TabPy hosts (deploy/backup.py, deploy/restore.py, deploy/failover.py).
 
 A backup pulls, as one consistent snapshot, the active release's files (config, password file,
-certificate chain and key) and TabPy's state (state.ini and the deployed models), and files it
-encrypted on the controller (backup_archive.py). A restore verifies the archive BEFORE touching
-the target, deploys the target from inventory with the TabPy version of the backup, then swaps
-the backed-up state in while TabPy is stopped and checks that every model answers; a failed
-restore puts the target's own state back. Config, users and TLS of a restored host come from the
-inventory (the source of truth: a restore cannot bring back a rotated password or a certificate
-for another name); the archive keeps them for audit and `python -m tabpy_provision.backups
-extract`.
+certificate chain and key) and TabPy's state (state.ini and the deployed models), streamed to
+a private file on the controller, and files it encrypted once proven restorable
+(backup_archive.py; the host's side: backup_commands.py). A restore verifies the archive BEFORE
+touching the target, deploys the target from inventory with the TabPy version of the backup,
+then swaps the backed-up state in while TabPy is stopped and checks that every model answers;
+a failed restore puts the target's own state back. Config, users and TLS of a restored host
+come from the inventory (the source of truth: a restore cannot bring back a rotated password or
+a certificate for another name); the archive keeps them for audit (Snapshot.read).
 """
 
 from __future__ import annotations
