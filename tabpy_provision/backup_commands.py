@@ -109,9 +109,8 @@ def _size(count: int) -> str:
 def send_command(work: str = WORK) -> str:
     """The snapshot on stdout, and `work` removed whatever happens (a transfer cut short
     included)."""
-    q = shlex.quote
-    return (f"trap 'rm -rf {q(work)}' EXIT; trap 'exit 1' HUP INT TERM PIPE; "
-            + escalation.read_command(f"{work}/snapshot.tar"))
+    return (f"W={shlex.quote(work)}; trap 'rm -rf \"$W\"' EXIT; trap 'exit 1' HUP INT TERM "
+            f"PIPE; {escalation.read_command(f'{work}/snapshot.tar')}")
 
 
 def _regex(path: str) -> str:
