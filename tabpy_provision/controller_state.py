@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tabpy_provision import backup_archive, settings
 from tabpy_provision.controller import state_archive
-from tabpy_provision.controller.files import ControllerFileError, Staged, write_private
+from tabpy_provision.controller.files import ControllerFileError, Staged
 from tabpy_provision.plan import project_path
 from tabpy_provision.pool import balancer
 from tabpy_provision.preflight import TABPY_GROUP
@@ -83,23 +83,21 @@ def backup(inventory: str, out: Path | None) -> str:
     if not present:
         raise Refused(f"no controller state to back up ({', '.join(map(str, folders.values()))} "
                       "missing)")
-    archive = state_archive.pack_state(present, passphrase, environment=environment)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = out or Path.cwd() / state_archive.archive_name(environment, stamp)
-    write_private(target, archive)
+    try:
+        state_archive.pack_state(present, passphrase, target, environment=environment)
+    except backup_archive.ArchiveError as error:
+        raise Refused(f"{error} (nothing written)") from None
     return (f"{target}: controller state of {environment} ({len(present)} folders), encrypted; "
             "copy it off this controller")
 
 
 def restore(inventory: str, archive: Path, replace: bool) -> str:
     environment, folders, passphrase = environment_of(inventory)
-    try:
-        data = archive.read_bytes()
-    except OSError as error:
-        raise Refused(f"{archive}: {error.strerror}") from None
     files = Staged()
     try:
-        done = state_archive.stage_restore(data, passphrase, folders, files,
+        done = state_archive.stage_restore(archive, passphrase, folders, files,
                                            environment=environment, replace=replace)
     except backup_archive.ArchiveError as error:
         raise Refused(f"{archive}: {error}") from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
 import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -199,10 +200,28 @@ def write_file(target, path: str, content: bytes | Path, *, mode: str = "0600", 
     return status == 0, err.decode(errors="replace").strip()
 
 
-def read_file(target, path: str) -> tuple[bool, bytes, str]:
-    """The bytes of `path` (read as root)."""
-    status, out, err = stream(target, escalation.read_command(path))
-    return status == 0, out, err.decode(errors="replace").strip()
+def download(target, command: str, destination: Path) -> tuple[bool, str]:
+    """Run `command` as root on its own SSH channel; its stdout goes, in chunks, into the new
+    file `destination` (0600: never whole in memory, whatever its size). Whether it exited 0,
+    and what it said on stderr."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with open(destination, "wb", opener=lambda name, _: os.open(name, flags, 0o600)) as out:
+        if not hasattr(target.connector, "client"):  # @local: the controller itself
+            done = subprocess.run(["sh", "-c", command], stdout=out, stderr=subprocess.PIPE,
+                                  timeout=TRANSFER_IDLE_TIMEOUT, check=False)
+            return done.returncode == 0, done.stderr.decode(errors="replace").strip()
+        channel = _root_channel(target, command, TRANSFER_IDLE_TIMEOUT)
+        try:
+            channel.shutdown_write()
+            while chunk := channel.recv(CHUNK):
+                out.write(chunk)
+            said = channel.makefile_stderr("rb").read().decode(errors="replace").strip()
+            return channel.recv_exit_status() == 0, said
+        except TimeoutError:
+            raise ConnectionError(f"{target.name}: no answer for {TRANSFER_IDLE_TIMEOUT:.0f} s "
+                                  "during a transfer") from None
+        finally:
+            channel.close()
 
 
 def upload(content: bytes | Path, path: str, *, mode: str = "0600", owner: str = "root",

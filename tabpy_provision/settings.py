@@ -1,8 +1,9 @@
 """Every setting of tabpy-provision: name, role, default, one line of meaning, and its check.
 
-This is the one list. The settings reference (docs/settings.md, kept equal by a test), the
-refusal of unknown keys and the validation that runs before any host is touched all come
-from `SETTINGS`. No pyinfra import here: this module is pure and unit-tested in milliseconds.
+This is the one list. The settings reference (docs/settings.md, written by
+settings_reference.py and kept equal by a test), the refusal of unknown keys and the validation
+that runs before any host is touched all come from `SETTINGS`. No pyinfra import here: this
+module is pure and unit-tested in milliseconds.
 """
 
 from __future__ import annotations
@@ -397,6 +398,10 @@ SETTINGS: tuple[Setting, ...] = (
                 "it off the controller.", optional(given_secret("a passphrase"))),
         Setting("backup_keep", 7, "Backups kept per host (older ones removed).",
                 int_between(1, 1000)),
+        Setting("backup_max_bytes", 2 << 30,
+                "Largest snapshot a backup takes, in bytes of its tar (sparse files count "
+                "their data): a larger state stops the backup, found on the host before the "
+                "snapshot is written.", int_between(1 << 20, 1 << 40)),
     ),
     *_in_role(
         "trust",
@@ -554,54 +559,3 @@ def misplaced_keys(host: str, data: Iterable[str], groups: Iterable[str]) -> lis
             lines.append(f"{host}: {key}: a {role.name} setting, read only on hosts "
                          f"of {', '.join(role.groups)}: ignored here")
     return lines
-
-
-def markdown_table() -> str:
-    """The settings reference (docs/settings.md), one table per role, generated from SETTINGS
-    (a test keeps them equal)."""
-    sections = []
-    for role in ROLES:
-        where = "every host" if role.groups is None else ", ".join(f"`{g}`" for g in role.groups)
-        lines = [f"### {role.title}", "", f"Read on: {where}.", "",
-                 "| setting | default | meaning |", "|---|---|---|"]
-        for s in SETTINGS:
-            if s.role == role.name:
-                default = "(see meaning)" if s.default is None else \
-                    f"`{_render_default(s.default)}`"
-                lines.append(f"| `{s.name}` | {default} | {s.meaning} |")
-        sections.append("\n".join(lines))
-    options = ["### Run options (`--data`)", "", "| option | meaning |", "|---|---|",
-               *(f"| `{name}` | {meaning} |" for name, meaning in RUN_OPTIONS.items())]
-    return "\n\n".join([*sections, "\n".join(options)])
-
-
-def _render_default(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return f"[{', '.join(map(str, value))}]"
-    return str(value)
-
-
-REFERENCE = "docs/settings.md"
-MARKERS = ("<!-- settings-table:start -->\n", "\n<!-- settings-table:end -->")
-
-
-def write_reference(path) -> None:
-    """Replace the tables between the settings reference's markers."""
-    text = path.read_text()
-    start, end = MARKERS
-    head, rest = text.split(start, 1)
-    path.write_text(head + start + markdown_table() + end + rest.split(end, 1)[1])
-
-
-if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    if sys.argv[1:] == ["--write-docs"]:
-        write_reference(Path(__file__).resolve().parents[1] / REFERENCE)
-    else:
-        print(markdown_table())

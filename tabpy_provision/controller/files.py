@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -249,19 +250,35 @@ def _refuse_special(path: Path, mode: int) -> None:
 def write_private(path: Path, data: bytes) -> None:
     """Atomically replace `path` with `data`, 0600 whatever the umask; the folders it creates
     are 0700, those that exist keep their mode."""
+    with private_output(path) as handle:
+        handle.write(data)
+
+
+@contextmanager
+def private_output(path: Path) -> Iterator[BinaryIO]:
+    """A file written in pieces that replaces `path` atomically when the block ends without an
+    error (0600 from its first byte; the folders it creates are 0700); an error removes it.
+    Its `name` is the temporary file's path: a block may read back what it wrote (once
+    flushed) before it counts."""
     _create_missing_folders(path.parent)
-    _write_atomic(path, data, FILE_MODE, DIR_MODE)
+    with _atomic_output(path, FILE_MODE, DIR_MODE) as handle:
+        yield handle
 
 
 def _write_atomic(path: Path, data: bytes, mode: int, dir_mode: int) -> None:
+    with _atomic_output(path, mode, dir_mode) as handle:
+        handle.write(data)
+
+
+@contextmanager
+def _atomic_output(path: Path, mode: int, dir_mode: int) -> Iterator[BinaryIO]:
     path.parent.mkdir(mode=dir_mode, parents=True, exist_ok=True)
     tmp = path.with_name(f"{TEMPORARY_PREFIX}{path.name}.{secrets.token_hex(6)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        fd = os.open(tmp, flags, mode)
-        with os.fdopen(fd, "wb") as handle:
+        with open(tmp, "wb", opener=lambda name, _: os.open(name, flags, mode)) as handle:
             os.fchmod(handle.fileno(), mode)
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -269,6 +286,10 @@ def _write_atomic(path: Path, data: bytes, mode: int, dir_mode: int) -> None:
         with suppress(OSError):
             os.unlink(tmp)
         raise ControllerFileError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
     _fsync_dir(path.parent)
 
 

@@ -2,17 +2,23 @@
 passwords and keys) as one encrypted archive, and back. Pure: no pyinfra import.
 
 Same encryption as host backups (backup_archive: AES-256-GCM, scrypt-derived key, everything
-authenticated). Files are kept under the setting that names their folder (`pki_dir/ca/...`,
-`secrets_dir/tabpy_users/...`), so a restore puts them where the inventory says, wherever the
-project lives now.
+authenticated, verified by the same check). Files are kept under the setting that names their
+folder (`pki_dir/ca/...`, `secrets_dir/tabpy_users/...`), so a restore puts them where the
+inventory says, wherever the project lives now. Regular files only: anything else under the
+folders stops the backup, naming it; a restore refuses the whole archive, before staging
+anything, when a member is not a regular file with a plain relative name under a folder of
+the inventory (archive_members.py).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import tarfile
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tabpy_provision import backup_archive
@@ -28,30 +34,54 @@ class Restored:
     conflicts: tuple[str, ...]  # present with other contents: refused unless replace
 
 
-def pack_state(folders: Mapping[str, Path], passphrase: str, *, environment: str) -> bytes:
-    """Every regular file under each folder (setting name -> folder on the controller)."""
-    tar_bytes = io.BytesIO()
-    with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
-        for setting, folder in sorted(folders.items()):
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                if is_temporary(path.relative_to(folder)):  # an interrupted write's leftover
-                    continue
-                name = f"{setting}/{path.relative_to(folder)}"
-                info = tarfile.TarInfo(name)
-                data = path.read_bytes()
-                info.size, info.mode = len(data), 0o600
-                tar.addfile(info, io.BytesIO(data))
-    data = tar_bytes.getvalue()
-    manifest = backup_archive.manifest_from_tar(
-        data, kind="controller-state", environment=environment,
-        folders={setting: str(folder) for setting, folder in folders.items()})
-    return backup_archive.pack(data, manifest, passphrase, host=f"controller:{environment}")
+def pack_state(folders: Mapping[str, Path], passphrase: str, target: Path, *,
+               environment: str) -> None:
+    """Every regular file under each folder (setting name -> folder on the controller),
+    encrypted into `target` (0600) once proven restorable (backup_archive.write_proven);
+    ArchiveError, naming it, for anything else there (a symbolic link would carry what it
+    points to, wherever that is), and nothing written."""
+    with tempfile.TemporaryDirectory() as work:
+        tar_path, proof = Path(work) / "state.tar", Path(work) / "proof"
+        proof.mkdir()
+        with tarfile.open(tar_path, mode="w") as tar:
+            for setting, folder in sorted(folders.items()):
+                for path in _regular_files(folder):
+                    if is_temporary(path.relative_to(folder)):  # an interrupted write's leftover
+                        continue
+                    info = tarfile.TarInfo(f"{setting}/{path.relative_to(folder)}")
+                    data = path.read_bytes()
+                    info.size, info.mode = len(data), 0o600
+                    tar.addfile(info, io.BytesIO(data))
+        manifest = backup_archive.manifest_from_tar(
+            tar_path, kind="controller-state", environment=environment,
+            folders={setting: str(folder) for setting, folder in folders.items()})
+        backup_archive.write_proven(tar_path, manifest, passphrase, target,
+                                    host=f"controller:{environment}", now=datetime.now(UTC),
+                                    folder=proof)
 
 
-def stage_restore(archive: bytes, passphrase: str, folders: Mapping[str, Path], files: Staged,
+def _regular_files(folder: Path) -> Iterator[Path]:
+    for entry in sorted(os.scandir(folder), key=lambda entry: entry.name):
+        if entry.is_dir(follow_symlinks=False):
+            yield from _regular_files(Path(entry.path))
+        elif entry.is_file(follow_symlinks=False):
+            yield Path(entry.path)
+        else:
+            kind = "a symbolic link" if entry.is_symlink() else "a special file"
+            raise backup_archive.ArchiveError(
+                f"{entry.path}: {kind}; the controller's state holds regular files only")
+
+
+def stage_restore(archive: Path, passphrase: str, folders: Mapping[str, Path], files: Staged,
                   *, environment: str, replace: bool = False) -> Restored:
     """Verify the archive, then stage its files into the inventory's folders (0600, 0700)."""
-    snapshot = backup_archive.unpack(archive, passphrase)
+    with tempfile.TemporaryDirectory() as work:
+        snapshot = backup_archive.open_archive(archive, passphrase, Path(work))
+        return _stage(snapshot, folders, files, environment=environment, replace=replace)
+
+
+def _stage(snapshot: backup_archive.Snapshot, folders: Mapping[str, Path], files: Staged, *,
+           environment: str, replace: bool) -> Restored:
     manifest = snapshot.manifest
     if manifest.get("kind") != "controller-state":
         raise backup_archive.ArchiveError("not a controller state archive (a host backup?)")
@@ -59,12 +89,16 @@ def stage_restore(archive: bytes, passphrase: str, folders: Mapping[str, Path], 
         raise backup_archive.ArchiveError(
             f"archive of environment {manifest.get('environment')!r}, the inventory's is "
             f"{environment!r}")
+    targets = {}
+    for member in snapshot.members:  # regular files only (archive_members), all checked first
+        setting, _, relative = member.path.lstrip("/").partition("/")
+        if setting not in folders or not relative:
+            raise backup_archive.ArchiveError(
+                f"{member.path}: not under a folder of the inventory")
+        targets[member.path] = folders[setting] / relative
     written, conflicts, unchanged = [], [], 0
-    for name, content in sorted(snapshot.files.items()):
-        setting, _, relative = name.lstrip("/").partition("/")
-        if setting not in folders or not relative or ".." in Path(relative).parts:
-            raise backup_archive.ArchiveError(f"{name}: not under a folder of the inventory")
-        target = folders[setting] / relative
+    for name, target in sorted(targets.items()):
+        content = snapshot.read(name)
         current = files.read(target)
         if current == content:
             unchanged += 1

@@ -1,23 +1,22 @@
 """Backup and restore of TabPy hosts (deploy/backup.py, deploy/restore.py, deploy/failover.py).
 
 A backup pulls, as one consistent snapshot, the active release's files (config, password file,
-certificate chain and key) and TabPy's state (state.ini and the deployed models), and files it
-encrypted on the controller (backup_archive.py). A restore verifies the archive BEFORE touching
-the target, deploys the target from inventory with the TabPy version of the backup, then swaps
-the backed-up state in while TabPy is stopped and checks that every model answers; a failed
-restore puts the target's own state back. Config, users and TLS of a restored host come from the
-inventory (the source of truth: a restore cannot bring back a rotated password or a certificate
-for another name); the archive keeps them for audit and `python -m tabpy_provision.backups
-extract`.
+certificate chain and key) and TabPy's state (state.ini and the deployed models), streamed to
+a private file on the controller, and files it encrypted once proven restorable
+(backup_archive.py; the host's side: backup_commands.py). A restore verifies the archive BEFORE
+touching the target, deploys the target from inventory with the TabPy version of the backup,
+then swaps the backed-up state in while TabPy is stopped and checks that every model answers;
+a failed restore puts the target's own state back. Config, users and TLS of a restored host
+come from the inventory (the source of truth: a restore cannot bring back a rotated password or
+a certificate for another name); the archive keeps them for audit (Snapshot.read).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shlex
-import tarfile
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -29,7 +28,14 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.state import State
 
-from tabpy_provision import backup_archive, remote, value_checks, verify
+from tabpy_provision import (
+    archive_members,
+    backup_archive,
+    backup_commands,
+    remote,
+    value_checks,
+    verify,
+)
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import PythonTarget
 from tabpy_provision.plan import TabpyServerPlan, project_path
@@ -52,9 +58,9 @@ from tabpy_provision.secret_refs import (
     secret_store,
 )
 from tabpy_provision.settings import with_defaults
+from tabpy_provision.summary import note_failure
 
-WORK = "/var/cache/tabpy-provision/backup"
-SNAPSHOT_TRIES = 3
+WORK = backup_commands.WORK
 
 
 def backup_passphrase(name: str, values: Mapping, files: Staged | None = None) -> str:
@@ -84,64 +90,70 @@ def _shell(target, command: str) -> tuple[bool, list[str]]:
 # --- backup ------------------------------------------------------------------------------------
 
 def snapshot_script(plan: TabpyServerPlan) -> str:
-    """Tar the release files and TabPy's state, consistently: retried while TabPy writes
-    models; as a last resort TabPy is stopped for the copy and started again in all cases.
-    The release files are those the host's active release lists in its manifest (a release
-    made by an older or newer version of this tool has other files than this one builds)."""
-    q = shlex.quote
-    current = plan.current_dir.lstrip("/")
-    state = [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]
-    paths = " ".join(["$R", *(q(p.lstrip("/")) for p in state)])
-    service = q(f"{plan['tabpy_service_name']}.service")
-    return (
-        f"set -e; W={WORK}; rm -rf $W; install -d -m 0700 $W; "
-        f"R=$(awk -v d={q(current)} 'NF == 4 {{print d \"/\" $1}}' /{q(current)}/{MANIFEST}); "
-        f"sig() {{ find {' '.join(map(q, state))} -printf '%p %s %T@\\n' | sort | sha256sum; }}; "
-        f"ok=; for try in $(seq {SNAPSHOT_TRIES}); do a=$(sig); "
-        f"tar -cf $W/snapshot.tar -C / {paths}; b=$(sig); "
-        f"[ \"$a\" = \"$b\" ] && ok=1 && break; sleep 1; done; "
-        f"if [ -z \"$ok\" ]; then systemctl stop {service}; "
-        f"trap 'systemctl start {service}' EXIT; tar -cf $W/snapshot.tar -C / {paths}; fi; "
-        f"{q(plan.venv_link)}/bin/python -c 'import sys, importlib.metadata as m; "
-        f"print(m.version(\"tabpy\"), \"%d.%d.%d\" % sys.version_info[:3])'")
+    """The host's script that takes the snapshot (backup_commands.snapshot_script). The
+    release files are those the host's active release lists in its manifest (a release made
+    by an older or newer version of this tool has other files than this one builds)."""
+    return backup_commands.snapshot_script(
+        release_dir=plan.current_dir, release_manifest=f"{plan.current_dir}/{MANIFEST}",
+        state_folders=archive_members.outermost(
+            [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]),
+        service=f"{plan['tabpy_service_name']}.service", venv=plan.venv_link,
+        max_bytes=plan["backup_max_bytes"])
 
 
 @operation()
 def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
-    """Snapshot the host, encrypt it into backup_dir/environment/host (0600), keep the newest
-    backup_keep."""
+    """Snapshot the host, bring it over in chunks, encrypt it into
+    backup_dir/environment/host (0600), keep the newest backup_keep."""
     if not host.state.is_executing:
         return
 
     def back_up(state, host) -> bool:
-        ok, lines = _shell(host, snapshot_script(plan))
-        if not ok:
-            host.log_styled(f"snapshot failed: {' '.join(lines[-3:])}", fg="red")
+        def failed(reason: str) -> bool:
+            note_failure(state, host.name, reason)
+            host.log_styled(reason, fg="red")
             return False
-        tabpy_version, python_version = lines[-1].split()
-        ok, snapshot, said = remote.read_file(host, f"{WORK}/snapshot.tar")
-        if not ok:
-            host.log_styled(f"reading the snapshot failed: {said}", fg="red")
-            return False
-        buffer = io.BytesIO(snapshot)
-        _shell(host, f"rm -rf {WORK}")
+
+        ok, output = remote.run(host, "sh", "-c", shlex.quote(snapshot_script(plan)))
+        refusal = backup_commands.snapshot_refusal(output.stdout_lines,
+                                                   max_bytes=plan["backup_max_bytes"])
+        taken = backup_commands.snapshot_taken(output.stdout_lines) if ok else None
+        if refusal or taken is None:
+            said = (output.stderr_lines or output.stdout_lines)[-3:]
+            return failed(refusal or f"snapshot failed: {' '.join(said)}")
         now = datetime.now(UTC)
-        manifest = backup_archive.manifest_from_tar(
-            buffer.getvalue(), host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
-            tabpy_version=tabpy_version, python_version=python_version,
-            query_object_path=plan["tabpy_query_object_path"],
-            state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
         backup_dir, environment = project_path(plan["backup_dir"]), plan["environment"]
-        path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
-        backup_archive.write_archive(backup_dir, path, backup_archive.pack(
-            buffer.getvalue(), manifest, passphrase_of(), host=plan.host, now=now))
+        with backup_archive.workspace(backup_dir) as work:
+            tar = Path(work) / "snapshot.tar"
+            ok, said = remote.download(host, backup_commands.send_command(), tar)
+            if not ok or tar.stat().st_size != taken.size:
+                return failed(f"the snapshot's transfer failed ({tar.stat().st_size} of "
+                              f"{taken.size} bytes): {said}")
+            try:
+                manifest = backup_archive.manifest_from_tar(
+                    tar, host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
+                    tabpy_version=taken.tabpy_version, python_version=taken.python_version,
+                    query_object_path=plan["tabpy_query_object_path"],
+                    state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
+            except backup_archive.ArchiveError as error:
+                return failed(f"backup refused: {error}")
+            path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
+            backup_archive.hold_private(backup_dir, path)
+            proof = Path(work) / "proof"
+            proof.mkdir(mode=0o700)
+            try:
+                proven = backup_archive.write_proven(tar, manifest, passphrase_of(), path,
+                                                     host=plan.host, now=now, folder=proof)
+            except backup_archive.ArchiveError as error:
+                return failed(f"the new archive failed its proof ({error}): not kept, the "
+                              "older archives untouched")
+            summary = proven.models_summary()
         kept = backup_archive.archives(backup_dir, environment, plan.host)
-        for old in backup_archive.expired(kept, plan["backup_keep"]):
+        for old in backup_archive.expired(kept, plan["backup_keep"], path):
             old.unlink()
-        taken = backup_archive.Snapshot(manifest, backup_archive.state_file(
-            buffer.getvalue(), plan["tabpy_state_path"]))
-        host.log_styled(f"backed up to {path} ({len(manifest['files'])} files, TabPy "
-                        f"{tabpy_version}; {taken.models_summary()})")
+        host.log_styled(f"backed up to {path}, proven restorable ({len(manifest['files'])} "
+                        f"members, {taken.size} bytes of tar, TabPy {taken.tabpy_version}; "
+                        f"{summary})")
         return True
 
     yield FunctionCommand(back_up, (), {})
@@ -165,6 +177,8 @@ class RestorePlan:
     snapshots: dict[str, backup_archive.Snapshot] = field(default_factory=dict)
     sources: dict[str, Path] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    #: The private folders holding the verified snapshots, for as long as the run needs them.
+    workspaces: list[tempfile.TemporaryDirectory] = field(default_factory=list)
 
 
 def restore_preflight(state: State) -> RestorePlan:
@@ -184,7 +198,7 @@ def restore_preflight(state: State) -> RestorePlan:
 
 
 def _check_restores(state: State) -> RestorePlan:
-    snapshots, sources, overrides, problems = {}, {}, {}, []
+    snapshots, sources, overrides, problems, workspaces = {}, {}, {}, [], []
     access = root_access_problems(state)  # before the facts below
     if access:
         refuse(access)
@@ -195,8 +209,11 @@ def _check_restores(state: State) -> RestorePlan:
         data = target.data.dict()
         try:
             path = _archive_for(target.name, data)
-            snapshot = backup_archive.unpack(_read_archive(target.name, path),
-                                             backup_passphrase(target.name, with_defaults(data)))
+            workspaces.append(backup_archive.workspace(
+                project_path(with_defaults(data)["backup_dir"])))
+            snapshot = backup_archive.open_archive(
+                path, backup_passphrase(target.name, with_defaults(data)),
+                Path(workspaces[-1].name))
         except backup_archive.ArchiveError as error:
             problems.append(f"{target.name}: restore archive {path}: {error}")
             continue
@@ -221,15 +238,9 @@ def _check_restores(state: State) -> RestorePlan:
                        "was changed")
     for name, path in sources.items():
         logger.info(f"    [{name}] restoring {path} (verified: authentication tag and "
-                    f"{len(snapshots[name].manifest['files'])} file hashes)")
-    return RestorePlan(preflight(state, overrides=overrides), snapshots, sources)
-
-
-def _read_archive(target: str, path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise BadInput(f"{target}: restore_archive: {path}: {error.strerror}") from None
+                    f"{len(snapshots[name].manifest['files'])} members)")
+    return RestorePlan(preflight(state, overrides=overrides), snapshots, sources,
+                       workspaces=workspaces)
 
 
 def _archive_for(target: str, data: Mapping) -> Path:
@@ -252,27 +263,6 @@ def _archive_for(target: str, data: Mapping) -> Path:
     return found[-1]
 
 
-def _state_tar(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot) -> bytes:
-    """The backed-up state and models, re-rooted at their staging folders on the target."""
-    roots = {snapshot.manifest["state_path"]: plan["tabpy_state_path"],
-             snapshot.manifest["query_object_path"]: plan["tabpy_query_object_path"]}
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for member in snapshot.members:
-            for source, target in roots.items():
-                if member.path == source or member.path.startswith(source + "/"):
-                    info = tarfile.TarInfo(f"{target}.restore{member.path[len(source):]}"
-                                           .lstrip("/"))
-                    info.mode, info.uname, info.gname = member.mode, member.owner, member.group
-                    content = snapshot.files.get(member.path, b"")
-                    if member.is_dir:
-                        info.type = tarfile.DIRTYPE
-                    else:
-                        info.size = len(content)
-                    tar.addfile(info, None if member.is_dir else io.BytesIO(content))
-    return buffer.getvalue()
-
-
 @operation()
 def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, source: Path):
     """Swap the backed-up state in (TabPy stopped), start, check every model; on failure put
@@ -285,8 +275,21 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
     staging = " ".join(q(f"{d}.restore") for d in state_dirs)
     yield StringCommand("rm -rf", staging)
     yield StringCommand("install -d -m 0700", q(f"{WORK}"))
-    yield remote.upload(_state_tar(plan, snapshot), f"{WORK}/state.tar")
-    yield StringCommand("tar -xpf", f"{WORK}/state.tar", "--same-owner -C / && rm -rf", WORK)
+
+    def send(state, host) -> bool:
+        state_tar = backup_archive.state_tar(snapshot)
+        try:
+            ok, said = remote.write_file(host, f"{WORK}/state.tar", state_tar)
+        finally:
+            state_tar.unlink()
+        if not ok:
+            host.log_styled(f"sending the state failed: {said}", fg="red")
+        return ok
+
+    yield FunctionCommand(send, (), {})
+    yield StringCommand(f"trap 'rm -rf {WORK}' EXIT;", backup_commands.extract_command(
+        f"{WORK}/state.tar", snapshot.staging_moves(plan["tabpy_state_path"],
+                                                    plan["tabpy_query_object_path"])))
 
     def swap(state, host) -> bool:
         service = q(f"{plan['tabpy_service_name']}.service")

@@ -75,7 +75,7 @@ def backed_up(converged, tmp_path_factory):
     return backup_archive.archives(project_path(plan["backup_dir"]), "lab", SOURCE)[-1]
 
 
-def test_backup_is_private_encrypted_and_complete(backed_up):
+def test_backup_is_private_encrypted_and_complete(backed_up, tmp_path):
     assert backed_up.stat().st_mode & 0o077 == 0
     data = backed_up.read_bytes()
     plan = plan_of(SOURCE)
@@ -84,13 +84,13 @@ def test_backup_is_private_encrypted_and_complete(backed_up):
                      if not line.startswith("#")]):
         assert secret.encode() not in data
     from tabpy_provision.deploys.backup_restore import backup_passphrase
-    snapshot = backup_archive.unpack(data, backup_passphrase(SOURCE, plan.values))
+    snapshot = backup_archive.open_archive(backed_up, backup_passphrase(SOURCE, plan.values),
+                                           tmp_path)
     assert set(snapshot.models) - set(snapshot.published) == {MODEL}
     assert set(snapshot.published) == {f.name for f in plan.functions}
     assert snapshot.manifest["tabpy_version"] == "2.16.0"
     assert snapshot.manifest["python_version"].startswith("3.11.")
-    assert "/etc/tabpy/current/passwords" in snapshot.files
-    assert snapshot.files["/etc/tabpy/current/passwords"] == plan.password_file
+    assert snapshot.read("/etc/tabpy/current/passwords") == plan.password_file
 
 
 @pytest.mark.parametrize("damage", ["tampered", "truncated", "wrong key", "manifest"])
@@ -106,20 +106,15 @@ def test_bad_archives_are_refused_before_the_target_is_touched(backed_up, tmp_pa
     elif damage == "wrong key":
         env = {"TABPY_IT_WRONG_KEY": "not-the-right-key"}
     else:  # a valid archive whose manifest lies about a file
-        snapshot = backup_archive.unpack(bytes(data), backup_passphrase(SOURCE, plan.values))
-        import io
-        import tarfile
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            for path, content in snapshot.files.items():
-                info = tarfile.TarInfo(path.lstrip("/"))
-                info.size = len(content)
-                tar.addfile(info, io.BytesIO(content))
-        manifest = backup_archive.manifest_from_tar(buffer.getvalue(), **{
-            k: v for k, v in snapshot.manifest.items() if k not in ("files", "format")})
-        manifest["files"][0]["sha256"] = "0" * 64
-        data = bytearray(backup_archive.pack(buffer.getvalue(), manifest,
-                                             backup_passphrase(SOURCE, plan.values), host="x"))
+        passphrase = backup_passphrase(SOURCE, plan.values)
+        (tmp_path / "work").mkdir(mode=0o700)
+        snapshot = backup_archive.open_archive(backed_up, passphrase, tmp_path / "work")
+        manifest = dict(snapshot.manifest)
+        manifest["files"] = [dict(manifest["files"][0], sha256="0" * 64),
+                             *manifest["files"][1:]]
+        with (tmp_path / "lying").open("wb") as out:
+            backup_archive.pack(snapshot.tar, manifest, passphrase, out, host="x")
+        data = bytearray((tmp_path / "lying").read_bytes())
     bad = tmp_path / "bad.tabpy-backup"
     bad.write_bytes(bytes(data))
     target = lab_host(SOURCE)

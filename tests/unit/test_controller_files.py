@@ -110,10 +110,9 @@ def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
 
 
 def test_every_folder_a_private_write_creates_is_private(tmp_path):
-    from tabpy_provision.backup_archive import write_archive
-
-    write_archive(tmp_path / "backups", tmp_path / "backups" / "lab" / "tabpy1" / "x.tabpy-backup",
-                  b"data")
+    with controller_files.private_output(tmp_path / "backups" / "lab" / "tabpy1" / "x") as out:
+        out.write(b"data")
+    assert mode(tmp_path / "backups" / "lab" / "tabpy1" / "x") == 0o600
     for folder in ("backups", "backups/lab", "backups/lab/tabpy1"):
         assert mode(tmp_path / folder) == 0o700, folder
     files = Staged()
@@ -180,7 +179,9 @@ def test_writing_never_changes_the_mode_of_an_existing_folder(tmp_path, writer):
         if writer == "write_private":
             controller_files.write_private(target, b"x")
         elif writer == "archive":  # backup_dir: folder/new (the project's own, created 0700)
-            backup_archive.write_archive(folder / "new", target, b"x")
+            backup_archive.hold_private(folder / "new", target)
+            with controller_files.private_output(target) as out:
+                out.write(b"x")
         else:
             files = Staged()
             files.write_private(target, b"x", "write")
@@ -191,3 +192,16 @@ def test_writing_never_changes_the_mode_of_an_existing_folder(tmp_path, writer):
             if created == folder:
                 break
             assert mode(created) == 0o700
+
+
+def test_a_private_output_that_fails_leaves_nothing_and_keeps_the_old_file(tmp_path):
+    target = tmp_path / "backups" / "archive"
+    with controller_files.private_output(target) as out:
+        out.write(b"old")
+    with pytest.raises(RuntimeError), controller_files.private_output(target) as out:
+        out.write(b"half of the new")
+        out.flush()
+        assert tmp_path.joinpath("backups", out.name).read_bytes() == b"half of the new"
+        raise RuntimeError("the proof failed")
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["archive"]
