@@ -31,7 +31,12 @@ from typing import BinaryIO
 from tabpy_provision import archive_encryption, archive_members
 from tabpy_provision.archive_encryption import ArchiveError
 from tabpy_provision.archive_members import Member
-from tabpy_provision.controller.files import FILE_MODE, private_output, writing
+from tabpy_provision.controller.files import (
+    FILE_MODE,
+    create_missing_folders,
+    private_output,
+    writing,
+)
 from tabpy_provision.functions import source as functions_source
 
 SUFFIX = ".tabpy-backup"
@@ -299,6 +304,7 @@ def hold_private(backup_dir: Path, path: Path | None = None) -> None:
     """backup_dir and its folders down to `path`'s are the project's own: held 0700 as
     pki_dir's are (those above it, such as /tmp, keep their mode)."""
     below = [folder for folder in path.parents if backup_dir in folder.parents] if path else []
+    create_missing_folders(path.parent if path else backup_dir)
     with writing(None) as files:
         files.private_folders(backup_dir, *below)
 

@@ -205,7 +205,7 @@ def is_temporary(relative: Path) -> bool:
     return any(part.startswith(TEMPORARY_PREFIX) for part in relative.parts)
 
 
-def _create_missing_folders(path: Path) -> None:
+def create_missing_folders(path: Path) -> None:
     """Create `path` and every missing folder above it 0700 (mkdir -p would make those 0755).
     A folder that exists keeps its mode: writing a file into /tmp must not make it 0700 (the
     project's own folders are tightened by Staged.private_folders)."""
@@ -260,7 +260,7 @@ def private_output(path: Path) -> Iterator[BinaryIO]:
     error (0600 from its first byte; the folders it creates are 0700); an error removes it.
     Its `name` is the temporary file's path: a block may read back what it wrote (once
     flushed) before it counts."""
-    _create_missing_folders(path.parent)
+    create_missing_folders(path.parent)
     with _atomic_output(path, FILE_MODE, DIR_MODE) as handle:
         yield handle
 

@@ -2,6 +2,7 @@
 generated into good trees, is refused by name; and every symbolic link the rules accept stays
 inside its folder once GNU tar extracted it (the kernel resolves it)."""
 
+import errno
 import os
 import subprocess
 from pathlib import Path
@@ -147,7 +148,12 @@ def test_every_accepted_link_stays_inside_once_extracted(tmp_path, entries):
         if entry.type == "symlink":
             path = root / "elsewhere/state" / entry.name[len(STATE) + 1:]
             assert path.is_symlink()
-            resolved = Path(os.path.realpath(path))
+            try:
+                resolved = Path(os.path.realpath(path, strict=True))
+            except OSError as error:  # the kernel reaches nothing through it (a loop, a
+                # name missing or a file on the way), whatever realpath would make of it
+                assert error.errno in (errno.ELOOP, errno.ENOENT, errno.ENOTDIR), error
+                continue
             assert resolved == inside or inside in resolved.parents, (entry, resolved)
 
 

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from tabpy_provision import backup_archive, passwords
+from tabpy_provision import archive_members, backup_archive, passwords
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.controller.state_archive import pack_state
 from tabpy_provision.secret_refs import resolve, secret_store
@@ -101,9 +101,13 @@ def test_a_user_named_like_a_temporary_file_is_in_the_state_archive(tmp_path):
     (secrets / "tabpy_users" / ".alice.0123456789ab.tmp").write_bytes(b"half\n")
     (secrets / ".tabpy_users-k2j4h1").mkdir()
     (secrets / ".tabpy_users-k2j4h1" / "alice").write_bytes(b"half\n")
-    archive = pack_state({"secrets_dir.0": secrets}, "correct horse battery staple",
-                         environment="lab")
-    kept = backup_archive.unpack(archive, "correct horse battery staple").files
+    archive = tmp_path / "state.tabpy-controller"
+    pack_state({"secrets_dir.0": secrets}, "correct horse battery staple", archive,
+               environment="lab")
+    (tmp_path / "opened").mkdir(mode=0o700)
+    kept = [member.path for member in backup_archive.open_archive(
+        archive, "correct horse battery staple", tmp_path / "opened").members
+        if member.type == archive_members.FILE]
     assert sorted(kept) == sorted([f"/secrets_dir.0/tabpy_users/{name.lower()}"
                                    for name in names] + ["/secrets_dir.0/tabpy_users/~layout"])
 
