@@ -49,8 +49,10 @@ class Run:
 
 
 def pyinfra(*args: str, inventory: str = LAB_INVENTORY, entry: str = "deploy/site.py",
-            timeout: float = 600, env: dict[str, str] | None = None) -> Run:
-    done = subprocess.run([PYINFRA, "-y", *args, inventory, entry], cwd=ROOT,
+            timeout: float = 600, env: dict[str, str] | None = None,
+            wrapper: list[str] | None = None) -> Run:
+    """`wrapper`: a command pyinfra's own runs under (it measures it)."""
+    done = subprocess.run([*(wrapper or []), PYINFRA, "-y", *args, inventory, entry], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, check=False,
                           env={**os.environ, **(env or {})})
     return Run(done.returncode, done.stdout, done.stderr)

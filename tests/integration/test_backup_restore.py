@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
 import time
 
 import pytest
@@ -62,17 +64,72 @@ def query_model(fqdn: str, inventory: str = LAB_INVENTORY):
                           body={"data": {"values": [2]}})
 
 
+#: What any script sent to /evaluate may leave in TabPy's state (issue 27): a symbolic link,
+#: a hard link, a 2 GiB sparse file, a FIFO and an empty folder, in state/lab27.
+SPECIAL = "/var/lib/tabpy/state/lab27"
+MAKE_SPECIAL = """
+import os
+d = _arg1[0]
+os.makedirs(d + '/empty')
+with open(d + '/data', 'wb') as f:
+    f.write(b'hard-linked bytes')
+os.link(d + '/data', d + '/hard')
+os.symlink('../state.ini', d + '/link')
+with open(d + '/sparse', 'wb') as f:
+    f.truncate(2 << 30)
+    f.seek(1 << 30)
+    f.write(b'the middle')
+os.mkfifo(d + '/fifo')
+return [1]
+"""
+#: (type, link count, apparent size, allocated KiB at most, link target) of each.
+SPECIAL_STAT = "stat -c '%n %F %h %s %b %B' {d}/* | sort; readlink {d}/link"
+
+
+def evaluate(script: str, *args):
+    plan = plan_of(SOURCE)
+    response = verify.request(
+        "POST", "/evaluate", credentials=(plan.health_user, plan.health_password),
+        body={"script": script, "data": {"_arg1": list(args)}}, timeout=60,
+        **plan.endpoint_args)
+    assert response.status == 200, response.body
+    return json.loads(response.body)
+
+
+def backup_measured(*args: str):
+    """deploy/backup.py on tabpy1, and the controller's peak memory (max RSS, KiB) over it."""
+    run = pyinfra("--limit", SOURCE, *args, entry="deploy/backup.py",
+                  wrapper=[sys.executable, "-c", MEASURE])
+    peak = int(re.search(r"PEAK-RSS-KIB (\d+)", run.output).group(1))
+    return run, peak
+
+
+MEASURE = ("import resource, subprocess, sys\n"
+           "code = subprocess.run(sys.argv[1:]).returncode\n"
+           "print('PEAK-RSS-KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+           "sys.exit(code)\n")
+
+
 @pytest.fixture(scope="module")
 def backed_up(converged, tmp_path_factory):
     deploy_model(SOURCE, tmp_path_factory.mktemp("model"))
     answer = query_model(SOURCE)
     assert answer.status == 200 and answer.json()["response"] == [42], answer.body
-    run = pyinfra("--limit", SOURCE, entry="deploy/backup.py")
+    lab_host(SOURCE).run(f"rm -rf {SPECIAL}")
+    assert evaluate(MAKE_SPECIAL, SPECIAL) == [1]
+    run, peak = backup_measured()
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "proven restorable" in run.output
+    plan = plan_of(SOURCE)
+    archive = backup_archive.archives(project_path(plan["backup_dir"]), "lab", SOURCE)[-1]
+    print(f"\nFIGURE backup of a state with a 2 GiB sparse file: archive "
+          f"{archive.stat().st_size} bytes, controller peak RSS {peak // 1024} MiB")
+    assert archive.stat().st_size < 8 << 20 and peak < 400 << 10
+    assert lab_host(SOURCE).run("test -e /var/cache/tabpy-provision/backup").rc != 0
     # the lab's declared functions are in the state too, named apart: a deploy republishes them
     assert f"models deployed by others: {MODEL}; published from the inventory: " in run.output
     plan = plan_of(SOURCE)
-    return backup_archive.archives(project_path(plan["backup_dir"]), "lab", SOURCE)[-1]
+    return archive
 
 
 def test_backup_is_private_encrypted_and_complete(backed_up, tmp_path):
@@ -136,6 +193,7 @@ def test_bad_archives_are_refused_before_the_target_is_touched(backed_up, tmp_pa
 
 def test_restore_onto_the_same_host_brings_the_model_back(backed_up):
     target = lab_host(SOURCE)
+    special = target.check_output(SPECIAL_STAT.format(d=SPECIAL))
     # The host lost its models (and TabPy's record of them).
     target.run("systemctl stop tabpy; rm -rf /var/lib/tabpy/state/*; systemctl start tabpy")
     plan = plan_of(SOURCE)
@@ -149,6 +207,33 @@ def test_restore_onto_the_same_host_brings_the_model_back(backed_up):
     assert f"every model answering: models deployed by others: {MODEL};" in run.output
     answer = query_model(SOURCE)
     assert answer.status == 200 and answer.json()["response"] == [42]
+    # the link, the hard link (2 names, one file), the sparse file (2 GiB, a few blocks), the
+    # FIFO and the empty folder come back as what they were
+    assert target.check_output(SPECIAL_STAT.format(d=SPECIAL)) == special
+    lines = special.splitlines()
+    assert any(" fifo " in line for line in lines) and lines[-1] == "../state.ini", special
+    sparse = next(line.split() for line in lines if line.startswith(f"{SPECIAL}/sparse "))
+    assert int(sparse[-3]) == 2 << 30 and int(sparse[-2]) * int(sparse[-1]) < 1 << 20, sparse
+    assert target.check_output(f"stat -c %i {SPECIAL}/data {SPECIAL}/hard | uniq | wc -l") \
+        == "1"
+
+
+def test_a_link_out_of_the_state_or_an_oversized_state_is_refused_by_name(backed_up):
+    """Neither is ever accepted and then unrestorable: the backup stops with one line and the
+    archives stay as they were."""
+    plan = plan_of(SOURCE)
+    before = backup_archive.archives(project_path(plan["backup_dir"]), "lab", SOURCE)
+    evaluate("import os\nos.symlink('/etc/passwd', _arg1[0])\nreturn [1]", f"{SPECIAL}/out")
+    try:
+        run, _ = backup_measured()
+        assert run.returncode != 0
+        assert f"{SPECIAL}/out: symbolic link to '/etc/passwd'" in run.output, run.output[-3000:]
+    finally:
+        lab_host(SOURCE).run(f"rm -f {SPECIAL}/out")
+    run, _ = backup_measured("--data", "backup_max_bytes=1048576")
+    assert run.returncode != 0 and "backup_max_bytes" in run.output, run.output[-3000:]
+    assert backup_archive.archives(project_path(plan["backup_dir"]), "lab", SOURCE) == before
+    assert lab_host(SOURCE).run("test -e /var/cache/tabpy-provision/backup").rc != 0
 
 
 def test_failover_to_the_dr_site_after_losing_the_host(backed_up):
