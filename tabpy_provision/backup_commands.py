@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tabpy_provision import escalation
+from tabpy_provision.disk_space import size_text
 
 #: Where a host keeps a snapshot while it travels (root's, 0700, removed after).
 WORK = "/var/cache/tabpy-provision/backup"
@@ -90,20 +91,13 @@ def snapshot_refusal(lines: Sequence[str], *, max_bytes: int, work: str = WORK) 
     for line in lines:
         words = line.split()
         if len(words) == 2 and words[0] == "too-large" and words[1].isdigit():
-            return (f"backup_max_bytes: the snapshot would be {_size(int(words[1]))}, "
-                    f"over the limit of {_size(max_bytes)}; nothing was written (raise "
+            return (f"backup_max_bytes: the snapshot would be {size_text(int(words[1]))}, "
+                    f"over the limit of {size_text(max_bytes)}; nothing was written (raise "
                     "backup_max_bytes, or clear TabPy's state)")
         if len(words) == 3 and words[0] == "no-space" and all(map(str.isdigit, words[1:])):
-            return (f"{work}: the snapshot needs {_size(int(words[1]))} and its file "
-                    f"system has {_size(int(words[2]))} free; nothing was written")
+            return (f"{work}: the snapshot needs {size_text(int(words[1]))} and its file "
+                    f"system has {size_text(int(words[2]))} free; nothing was written")
     return None
-
-
-def _size(count: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= scale:
-            return f"{count} bytes ({count / scale:.1f} {unit})"
-    return f"{count} bytes"
 
 
 def send_command(work: str = WORK) -> str:

@@ -5,6 +5,7 @@ what is needed, and the old release keeps serving. Pure: no pyinfra import.
 
 from __future__ import annotations
 
+import shutil
 import tarfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -79,6 +80,17 @@ def shortfalls(host: str, needs: Sequence[Need], filesystems: Mapping[str, FileS
                          f"this deploy needs {size_text(wanted)} there: {what}, and "
                          f"{size_text(reserve)} kept spare")
     return lines
+
+
+def room_problem(folder: Path, size: int, what: str, reserve: int = RESERVE) -> str | None:
+    """Why `folder` (on the controller; its nearest existing folder when it is not made yet)
+    has no room for `size` bytes of `what` plus `reserve`, or None."""
+    measured = next(path for path in (folder, *folder.parents) if path.exists())
+    free = shutil.disk_usage(measured).free
+    if free >= size + reserve:
+        return None
+    return (f"{folder} has {size_text(free)} free; {what} needs {size_text(size + reserve)} "
+            f"there ({size_text(reserve)} of it kept spare)")
 
 
 def size_text(size: int) -> str:

@@ -491,13 +491,11 @@ BUILD_ROOM = 512 * 2**20
 
 
 def _room_to_build(directory: Path) -> None:
-    measured = next(folder for folder in (directory, *directory.parents) if folder.exists())
-    free = shutil.disk_usage(measured).free
-    if free < BUILD_ROOM:
-        raise WheelhouseError(
-            f"{directory} has {disk_space.size_text(free)} free; building a wheelhouse needs "
-            f"{disk_space.size_text(BUILD_ROOM)} there (the wheels downloaded, then packed): "
-            "make room or set TABPY_PROVISION_CACHE to a folder on a larger disk")
+    problem = disk_space.room_problem(directory, BUILD_ROOM, "building a wheelhouse (the "
+                                      "wheels downloaded, then packed)", reserve=0)
+    if problem:
+        raise WheelhouseError(f"{problem}: make room or set TABPY_PROVISION_CACHE to a folder "
+                              "on a larger disk")
 
 
 def _checked_lock(tabpy_version: str, abi: str, arch: str) -> tuple[Path, dict[str, str], str]:

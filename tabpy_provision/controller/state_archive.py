@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tabpy_provision import backup_archive
+from tabpy_provision import backup_archive, disk_space
 from tabpy_provision.controller.files import Staged, is_temporary
 
 SUFFIX = ".tabpy-controller"
@@ -55,6 +55,10 @@ def pack_state(folders: Mapping[str, Path], passphrase: str, target: Path, *,
         manifest = backup_archive.manifest_from_tar(
             tar_path, kind="controller-state", environment=environment,
             folders={setting: str(folder) for setting, folder in folders.items()})
+        room = disk_space.room_problem(target.parent, tar_path.stat().st_size,
+                                       "the controller's state archive")
+        if room:
+            raise backup_archive.ArchiveError(f"{room}; nothing written")
         backup_archive.write_proven(tar_path, manifest, passphrase, target,
                                     host=f"controller:{environment}", now=datetime.now(UTC),
                                     folder=proof)

@@ -32,6 +32,7 @@ from tabpy_provision import (
     archive_members,
     backup_archive,
     backup_commands,
+    disk_space,
     remote,
     value_checks,
     verify,
@@ -123,6 +124,10 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
             return failed(refusal or f"snapshot failed: {' '.join(said)}")
         now = datetime.now(UTC)
         backup_dir, environment = project_path(plan["backup_dir"]), plan["environment"]
+        room = disk_space.room_problem(backup_dir, 3 * taken.size, "this backup (the snapshot, "
+                                       "its archive and the archive's proof)")
+        if room:
+            return failed(f"backup_dir: {room}; nothing written")
         with backup_archive.workspace(backup_dir) as work:
             tar = Path(work) / "snapshot.tar"
             ok, said = remote.download(host, backup_commands.send_command(), tar)

@@ -130,3 +130,52 @@ def test_a_wheelhouse_build_onto_a_full_controller_disk_writes_nothing(controlle
     assert re.search(rf"{re.escape(str(controller_small_disk))}/wheelhouse has 8.0 MiB free; "
                      r"building a wheelhouse needs 512.0 MiB there", done.stderr), done.stderr
     assert os.listdir(controller_small_disk) == []
+
+
+TABPY1 = "tabpy1.lab.test"
+
+
+def test_a_backup_onto_a_full_host_disk_writes_nothing(converged):
+    """The host's snapshot folder on a 64 KiB file system: refused before writing."""
+    host = lab_host(TABPY1)
+    host.check_output("mount -t tmpfs -o size=64k,mode=0700 tmpfs /var/cache/tabpy-provision")
+    try:
+        run = pyinfra("--limit", TABPY1, entry="deploy/backup.py")
+        left = host.check_output("ls -A /var/cache/tabpy-provision")
+    finally:
+        host.check_output("umount /var/cache/tabpy-provision")
+    line = next((line for line in run.output.splitlines() if "its file system has" in line), "")
+    print(line)
+    assert run.returncode != 0
+    assert re.search(r"/var/cache/tabpy-provision/backup: the snapshot needs [0-9.]+ [KM]iB "
+                     r"and its file system has [0-9.]+ KiB free; nothing was written", line), \
+        run.output[-3000:]
+    assert left == ""
+
+
+def test_a_backup_onto_a_full_controller_disk_writes_nothing(converged, controller_small_disk):
+    run = pyinfra("--limit", TABPY1, "--data", f"backup_dir={controller_small_disk}",
+                  entry="deploy/backup.py")
+    line = next((line for line in run.output.splitlines() if "backup_dir: " in line), "")
+    print(line)
+    assert run.returncode != 0
+    assert re.search(rf"backup_dir: {re.escape(str(controller_small_disk))} has 8.0 MiB free; "
+                     r"this backup \(the snapshot, its archive and the archive's proof\) "
+                     r"needs [0-9.]+ MiB there", line), run.output[-3000:]
+    assert os.listdir(controller_small_disk) == []
+
+
+def test_a_controller_state_backup_onto_a_full_disk_writes_nothing(controller_small_disk):
+    filler = controller_small_disk / "filler"
+    subprocess.run(["fallocate", "-l", str(8 * 2**20 - 16 * 2**10), str(filler)], check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tabpy_provision.controller_state", "inventory/lab.py",
+         "backup", "--out", str(controller_small_disk / "lab.tabpy-controller")], cwd=ROOT,
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "TABPY_LAB_STATE_KEY": "lab state key: long enough and only for tests"})
+    print(done.stderr.strip())
+    assert done.returncode != 0
+    assert re.search(rf"{re.escape(str(controller_small_disk))} has [0-9.]+ KiB free; the "
+                     r"controller's state archive needs [0-9.]+ MiB there", done.stderr), \
+        done.stderr
+    assert os.listdir(controller_small_disk) == ["filler"]

@@ -177,8 +177,8 @@ def test_an_oversized_state_is_refused_before_anything_is_written(host):
     measured = int(lines[-1].split()[1])
     assert measured > 2 << 20
     assert backup_commands.snapshot_refusal(lines, max_bytes=1 << 20) == (
-        f"backup_max_bytes: the snapshot would be {measured} bytes ({measured / 2**20:.1f} "
-        "MiB), over the limit of 1048576 bytes (1.0 MiB); nothing was written (raise "
+        f"backup_max_bytes: the snapshot would be {measured / 2**20:.1f} MiB, over the limit "
+        "of 1.0 MiB; nothing was written (raise "
         "backup_max_bytes, or clear TabPy's state)")
 
 
@@ -191,7 +191,7 @@ def test_a_host_without_the_space_is_refused_before_anything_is_written(host):
     assert not host.work.exists()
     refusal = backup_commands.snapshot_refusal(lines, max_bytes=2 << 30)
     assert refusal.startswith("/var/cache/tabpy-provision/backup: the snapshot needs ")
-    assert refusal.endswith(" and its file system has 4096 bytes (4.0 KiB) free; nothing was "
+    assert refusal.endswith(" and its file system has 4.0 KiB free; nothing was "
                             "written")
 
 
