@@ -27,7 +27,7 @@ def tabpy_fence(plan: FirewallPlan | None):
     A new ruleset is checked by `nft -c` before it replaces the file, and loaded by a reload
     (`nft -f`: one transaction, the old table serves until the new one is in). A table lost to
     a `flush ruleset` or edited by hand is loaded again."""
-    paths = [rules.RULESET_PATH, rules.UNIT_PATH, rules.NFTABLES_DROPIN_PATH]
+    paths = list(rules.FILES)
     present = host.get_fact(Sha256s, paths=paths)
     loaded = host.get_fact(FenceLoaded)
     if plan is None:

@@ -32,6 +32,8 @@ UNIT_PATH = f"/etc/systemd/system/{UNIT}"
 NFTABLES_DROPIN_PATH = "/etc/systemd/system/nftables.service.d/tabpy-provision.conf"
 #: The host's own ruleset, as Debian's nftables.service loads it.
 HOST_RULESET_PATH = "/etc/nftables.conf"
+#: The files of the fence on a host.
+FILES = (RULESET_PATH, UNIT_PATH, NFTABLES_DROPIN_PATH)
 PACKAGES = ["nftables"]
 _DIGEST = re.compile(r'comment "tabpy-provision ([0-9a-f]{64})"')
 #: The setting that lets the fence's lists hold everyone (a network of prefix 0).
