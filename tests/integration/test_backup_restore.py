@@ -230,8 +230,15 @@ def test_a_link_out_of_the_state_or_an_oversized_state_is_refused_by_name(backed
         assert f"{SPECIAL}/out: symbolic link to '/etc/passwd'" in run.output, run.output[-3000:]
     finally:
         lab_host(SOURCE).run(f"rm -f {SPECIAL}/out")
-    run, _ = backup_measured("--data", "backup_max_bytes=1048576")
-    assert run.returncode != 0 and "backup_max_bytes" in run.output, run.output[-3000:]
+    evaluate("import os\nopen(_arg1[0], 'wb').write(os.urandom(2 << 20))\nreturn [1]",
+             f"{SPECIAL}/big")
+    try:
+        run, _ = backup_measured("--data", "backup_max_bytes=1048576")
+    finally:
+        lab_host(SOURCE).run(f"rm -f {SPECIAL}/big")
+    assert run.returncode != 0, run.output[-3000:]
+    assert re.search(r"backup_max_bytes: the snapshot would be [0-9.]+ MiB, over the limit of "
+                     r"1\.0 MiB; nothing was written", run.output), run.output[-3000:]
     assert backup_archive.archives(project_path(plan["backup_dir"]), "lab", SOURCE) == before
     assert lab_host(SOURCE).run("test -e /var/cache/tabpy-provision/backup").rc != 0
 
