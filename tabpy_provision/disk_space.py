@@ -89,8 +89,9 @@ def room_problem(folder: Path, size: int, what: str, reserve: int = RESERVE) -> 
     free = shutil.disk_usage(measured).free
     if free >= size + reserve:
         return None
+    spare = f" ({size_text(reserve)} of it kept spare)" if reserve else ""
     return (f"{folder} has {size_text(free)} free; {what} needs {size_text(size + reserve)} "
-            f"there ({size_text(reserve)} of it kept spare)")
+            f"there{spare}")
 
 
 def size_text(size: int) -> str:

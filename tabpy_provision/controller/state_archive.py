@@ -58,7 +58,7 @@ def pack_state(folders: Mapping[str, Path], passphrase: str, target: Path, *,
         room = disk_space.room_problem(target.parent, tar_path.stat().st_size,
                                        "the controller's state archive")
         if room:
-            raise backup_archive.ArchiveError(f"{room}; nothing written")
+            raise backup_archive.ArchiveError(room)
         backup_archive.write_proven(tar_path, manifest, passphrase, target,
                                     host=f"controller:{environment}", now=datetime.now(UTC),
                                     folder=proof)

@@ -128,7 +128,8 @@ def test_a_wheelhouse_build_onto_a_full_controller_disk_writes_nothing(controlle
     print(done.stderr.strip().splitlines()[-1])
     assert done.returncode != 0
     assert re.search(rf"{re.escape(str(controller_small_disk))}/wheelhouse has 8.0 MiB free; "
-                     r"building a wheelhouse needs 512.0 MiB there", done.stderr), done.stderr
+                     r"building a wheelhouse \(the wheels downloaded, then packed\) needs "
+                     r"512.0 MiB there: make room", done.stderr), done.stderr
     assert os.listdir(controller_small_disk) == []
 
 
