@@ -40,8 +40,14 @@ lint: venv
 unit: venv wheelhouse
 	$(VENV)/bin/pytest tests/unit
 
+# The unit tests run beside the lab's (they share no host, only this machine's two cores);
+# their report follows the lab's.
 test: lint lab-up wheelhouse
-	$(VENV)/bin/pytest
+	@mkdir -p .cache
+	@$(VENV)/bin/pytest -p no:cacheprovider tests/unit > .cache/unit-tests.log 2>&1 & unit=$$!; \
+	$(VENV)/bin/pytest tests/integration; lab=$$?; \
+	wait $$unit; units=$$?; cat .cache/unit-tests.log; \
+	test $$lab -eq 0 && test $$units -eq 0
 
 bench: lab-up wheelhouse
 	$(PY) -m bench
