@@ -292,12 +292,12 @@ def write_proven(tar: Path, manifest: dict, passphrase: str, path: Path, *, host
         return open_archive(Path(out.name), passphrase, folder)
 
 
-def workspace(backup_dir: Path) -> tempfile.TemporaryDirectory:
-    """A private (0700) folder for a snapshot's files while a backup or restore needs them,
-    beside the archives (on disk: a snapshot may take gigabytes, too many for a /tmp in
-    memory); removed when closed, or when the process ends."""
-    hold_private(backup_dir)
-    return tempfile.TemporaryDirectory(prefix=".work-", dir=backup_dir)
+def workspace(folder: Path) -> tempfile.TemporaryDirectory:
+    """A private (0700) folder in `folder`, beside the archives, for a snapshot's files while a
+    backup or restore needs them (on disk: a snapshot may take gigabytes, too many for a /tmp
+    in memory); removed when closed, or when the process ends. It changes nothing else: a
+    restore's check uses it too."""
+    return tempfile.TemporaryDirectory(prefix=".work-", dir=folder)
 
 
 def hold_private(backup_dir: Path, path: Path | None = None) -> None:

@@ -128,6 +128,8 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
                                        "its archive and the archive's proof)")
         if room:
             return failed(f"backup_dir: {room}; nothing written")
+        path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
+        backup_archive.hold_private(backup_dir, path)
         with backup_archive.workspace(backup_dir) as work:
             tar = Path(work) / "snapshot.tar"
             ok, said = remote.download(host, backup_commands.send_command(), tar)
@@ -142,8 +144,6 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
                     state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
             except backup_archive.ArchiveError as error:
                 return failed(f"backup refused: {error}")
-            path = backup_archive.archive_path(backup_dir, environment, plan.host, now)
-            backup_archive.hold_private(backup_dir, path)
             proof = Path(work) / "proof"
             proof.mkdir(mode=0o700)
             try:
@@ -214,8 +214,8 @@ def _check_restores(state: State) -> RestorePlan:
         data = target.data.dict()
         try:
             path = _archive_for(target.name, data)
-            workspaces.append(backup_archive.workspace(
-                project_path(with_defaults(data)["backup_dir"])))
+            # beside the archive (its folder exists): a check creates or tightens no folder
+            workspaces.append(backup_archive.workspace(path.parent))
             snapshot = backup_archive.open_archive(
                 path, backup_passphrase(target.name, with_defaults(data)),
                 Path(workspaces[-1].name))

@@ -276,6 +276,7 @@ def test_a_backup_counts_only_once_proven_restorable(tmp_path, monkeypatch):
 
 
 def test_a_workspace_is_private_on_disk_beside_the_archives_and_removed(tmp_path):
+    ba.hold_private(tmp_path / "backups")
     with ba.workspace(tmp_path / "backups") as work:
         assert Path(work).parent == tmp_path / "backups"
         assert stat.S_IMODE(os.stat(work).st_mode) == 0o700
