@@ -490,14 +490,6 @@ def _build(
 BUILD_ROOM = 512 * 2**20
 
 
-def _room_to_build(directory: Path) -> None:
-    problem = disk_space.room_problem(directory, BUILD_ROOM, "building a wheelhouse (the "
-                                      "wheels downloaded, then packed)", reserve=0)
-    if problem:
-        raise WheelhouseError(f"{problem}: make room or set TABPY_PROVISION_CACHE to a folder "
-                              "on a larger disk")
-
-
 def _checked_lock(tabpy_version: str, abi: str, arch: str) -> tuple[Path, dict[str, str], str]:
     """(lock file, pins, sha256 of the lock) for this TabPy/ABI/arch; reads only."""
     python_version_for_abi(abi)
@@ -579,8 +571,12 @@ def ensure_wheelhouse(
                                                  glibc)
     archive = found.archive
     digest = None if force else _cached(archive, lock_digest)
-    if digest is None:
-        _room_to_build(archive.parent)  # before the first byte written
+    room = None if digest else disk_space.room_problem(  # before the first byte written
+        archive.parent, BUILD_ROOM, "building a wheelhouse (the wheels downloaded, then "
+        "packed)", reserve=0)
+    if room:
+        raise WheelhouseError(f"{room}: make room or set TABPY_PROVISION_CACHE to a folder on "
+                              "a larger disk")
     archive.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(archive.with_name(f".{found.name}.lock"), log):
         digest = None if force else _cached(archive, lock_digest)
