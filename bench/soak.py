@@ -11,10 +11,10 @@ import time
 
 from bench import PYINFRA, ROOT
 from lab import paths
+from lab.hosts import LAB_HOSTS
 
 ROUNDS = 20
 LOGS = ROOT / ".cache" / "soak"
-HOSTS = ("tabpy1", "tabpy2", "tabpylb1", "tabpylb2", "tableau1", "client1", "tabpydr", "acme1")
 
 
 def _step(command: list[str]) -> tuple[bool, str]:
@@ -27,12 +27,12 @@ def _failed_units() -> str:
     """Each lab host's failed units and their journal (what a failed first deploy left)."""
     config = str(paths.ssh_config_path())
     out = []
-    for name in HOSTS:
+    for host in LAB_HOSTS:
         done = subprocess.run(
-            ["ssh", "-F", config, f"{name}.lab.test",
+            ["ssh", "-F", config, host.fqdn,
              "systemctl --failed --no-legend --plain; journalctl -b -p warning --no-pager "
              "-n 60"], capture_output=True, text=True, timeout=60, check=False)
-        out.append(f"--- {name}\n{done.stdout}{done.stderr}")
+        out.append(f"--- {host.name}\n{done.stdout}{done.stderr}")
     return "\n".join(out)
 
 
