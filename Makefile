@@ -25,14 +25,15 @@ lab-status: venv
 	$(PY) -m lab status
 
 wheelhouse: venv
-	$(PY) -m tabpy_provision.wheelhouse build $(ABIS)
+	$(VENV)/bin/tabpy-provision wheelhouse build $(ABIS)
 
 deploy: lab-up wheelhouse
-	$(VENV)/bin/pyinfra -y $(INVENTORY) deploy/site.py
-	$(PY) -m tabpy_provision.site_check $(INVENTORY)
+	$(VENV)/bin/tabpy-provision deploy -i $(INVENTORY)
+	$(VENV)/bin/tabpy-provision check -i $(INVENTORY)
 
+# A preview: exit 0 when nothing would change, 2 when something would.
 dry: lab-up wheelhouse
-	$(VENV)/bin/pyinfra --dry $(INVENTORY) deploy/site.py
+	$(VENV)/bin/tabpy-provision deploy --dry -i $(INVENTORY)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -35,7 +35,7 @@ from pathlib import Path
 from bench import PYINFRA, ROOT, lab_variant, run, timed
 
 DEPLOY = [PYINFRA, "-y", "inventory/lab.py", "deploy/site.py"]
-SITE_CHECK = [sys.executable, "-m", "tabpy_provision.site_check", "inventory/lab.py"]
+SITE_CHECK = [sys.executable, "-m", "tabpy_provision", "check", "-i", "inventory/lab.py"]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 

@@ -47,7 +47,7 @@ def run(rounds: int) -> None:
                 ("lab down", [sys.executable, "-m", "lab", "down"]),
                 ("lab up", [sys.executable, "-m", "lab", "up"]),
                 ("deploy", [PYINFRA, "-y", "inventory/lab.py", "deploy/site.py"]),
-                ("site_check", [sys.executable, "-m", "tabpy_provision.site_check",
+                ("site_check", [sys.executable, "-m", "tabpy_provision", "check", "-i",
                                 "inventory/lab.py"])):
             ok, output = _step(command)
             said.append(f"=== {label}\n{output}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography import x509
 
 from tabpy_provision import pki, settings, trust
-from tabpy_provision.controller.files import PROJECT_ROOT, project_path
+from tabpy_provision.controller.files import project_path, site_folder
 from tabpy_provision.pki import acme as pki_acme
 from tabpy_provision.plan import endpoint
 
@@ -138,7 +138,8 @@ def expected_pool_certs(name: str, data: Mapping) -> ServerCerts | None:
 
 
 def _shown(path: Path) -> str:
-    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+    site = site_folder()
+    return str(path.relative_to(site)) if path.is_relative_to(site) else str(path)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from tabpy_provision import (
 )
 from tabpy_provision.acme_orders import order_acme_certificates
 from tabpy_provision.connection import correct_pyinfra
-from tabpy_provision.controller import artifacts, identity
+from tabpy_provision.controller import artifacts, identity, run_report
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.facts import (
     CertificatesIn,
@@ -184,7 +184,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     problems: list[str] = []
     for host in state.inventory:
         data = host.data.dict()
-        problems += settings.unknown_keys(host.name, data)
+        problems += settings.input_problems(host.name, data)
         for line in settings.misplaced_keys(host.name, data, host.groups):
             logger.warning(f"tabpy-provision: {line}")
     problems += root_access_problems(state)
@@ -278,6 +278,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     result.nltk_data = {name: built.get(wanted) for name, wanted in data.items()}
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
+    run_report.controller_writes(files.changes())
     return result
 
 

@@ -547,6 +547,12 @@ def unknown_keys(host: str, data: Iterable[str]) -> list[str]:
     return problems
 
 
+def input_problems(host: str, data: Mapping[str, Any]) -> list[str]:
+    """The one check of a host's inventory data that every command reading an inventory runs
+    before anything else: no unknown key, every declared value valid on its own."""
+    return unknown_keys(host, data) or check_values(host, data)
+
+
 def misplaced_keys(host: str, data: Iterable[str], groups: Iterable[str]) -> list[str]:
     """`host: key: ...` for settings the host's groups do not read (a warning: group data
     shared by several groups may well hold them)."""

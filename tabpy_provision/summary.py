@@ -8,6 +8,7 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.api.state import BaseStateCallback, State
 
+from tabpy_provision.controller import run_report
 from tabpy_provision.run import run_of
 
 SUMMARY_HEADER = "host(s) failed; a rerun finishes them:"
@@ -17,7 +18,9 @@ class FailureRecorder(BaseStateCallback):
     @staticmethod
     def operation_host_error(state, host, op_hash, retry_attempt=0, max_retries=0):
         names = state.get_op_meta(op_hash).names
-        run_of(state).failures.setdefault(host.name, f"failed in '{' / '.join(sorted(names))}'")
+        failures = run_of(state).failures
+        failures.setdefault(host.name, f"failed in '{' / '.join(sorted(names))}'")
+        run_report.failures(failures)
 
 
 def record_failures(state: State) -> None:
@@ -30,7 +33,9 @@ def record_failures(state: State) -> None:
 
 def note_failure(state: State, host_name: str, reason: str) -> None:
     """A more precise reason than the operation's name (e.g. why TabPy did not start)."""
-    run_of(state).failures[host_name] = reason
+    failures = run_of(state).failures
+    failures[host_name] = reason
+    run_report.failures(failures)
 
 
 def summary_lines(state: State) -> list[str]:

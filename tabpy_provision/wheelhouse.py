@@ -591,9 +591,3 @@ def ensure_wheelhouse(
                 f"{time.monotonic() - started:.1f} s"
             )
     return found
-
-
-if __name__ == "__main__":  # the CLI is wheelhouse_cli.py; this keeps its documented name
-    from tabpy_provision.wheelhouse_cli import main
-
-    sys.exit(main())

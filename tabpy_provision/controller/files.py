@@ -34,13 +34,20 @@ FILE_MODE = 0o600
 #: name may either): an interrupted write's leftovers are known by it.
 TEMPORARY_PREFIX = "."
 
-#: The project's folder: relative controller paths of the inventory are read from here.
+#: This repository (its templates, until they move into the package).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def site_folder() -> Path:
+    """The site's folder, where its commands run (`tabpy-provision init` makes one; this
+    repository is the lab's): relative controller paths of the inventory (pki_dir,
+    secrets_dir, backup_dir, ...) are read from here, never from where the tool is installed."""
+    return Path.cwd()
 
 
 def project_path(value: str) -> Path:
     path = Path(value).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return path if path.is_absolute() else site_folder() / path
 
 
 class ControllerFileError(Exception):

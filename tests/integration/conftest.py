@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -18,8 +19,9 @@ import testinfra
 
 from lab import paths
 from lab.hosts import LAB_HOSTS
+from tabpy_provision import settings
+from tabpy_provision.cli import common, password
 from tabpy_provision.plan import plan_tabpy_server
-from tabpy_provision.site_check import load_tabpy_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
@@ -87,9 +89,21 @@ def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
     return str(path)
 
 
+def tabpy_hosts(inventory: str = LAB_INVENTORY) -> list[tuple[str, dict]]:
+    """(name, data) of an inventory's TabPy servers, read as every command reads it."""
+    loaded = common.load_state(argparse.Namespace(inventory=inventory)).inventory
+    return common.group_data(loaded, settings.TABPY_SERVERS)
+
+
 def lab_plans(inventory: str = LAB_INVENTORY) -> dict:
     """The TabPy server plans of an inventory, as a deploy would make them (secrets resolved)."""
-    return {name: plan_tabpy_server(name, data) for name, data in load_tabpy_hosts(inventory)}
+    return {name: plan_tabpy_server(name, data) for name, data in tabpy_hosts(inventory)}
+
+
+def find_password(inventory: str, user: str) -> str:
+    """A TabPy user's password, as `tabpy-provision password` finds it."""
+    loaded = common.load_state(argparse.Namespace(inventory=inventory)).inventory
+    return password.find_password(loaded, user)
 
 
 def lab(*args: str) -> None:

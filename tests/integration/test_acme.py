@@ -126,14 +126,14 @@ def test_a_failing_challenge_leaves_the_current_certificate_serving(acme_site, t
                 "No TXT records found") in run.output, run.stderr[-3000:]
     assert f"ACME order for {SERVICE} at {url} failed" in run.output
     assert serials() == before
-    checked = subprocess.run([sys.executable, "-m", "tabpy_provision.site_check",
+    checked = subprocess.run([sys.executable, "-m", "tabpy_provision", "check", "-i",
                               ACME_INVENTORY], cwd=ROOT, capture_output=True, text=True,
                              timeout=120, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_certificate_report_shows_acme_rows_with_their_renewal_date(acme_site):
-    report = subprocess.run([sys.executable, "-m", "tabpy_provision.cert_report",
+    report = subprocess.run([sys.executable, "-m", "tabpy_provision", "certs", "-i",
                              ACME_INVENTORY], cwd=ROOT, capture_output=True, text=True,
                             timeout=120, check=False)
     assert report.returncode == 0, report.stdout + report.stderr

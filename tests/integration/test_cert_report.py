@@ -31,7 +31,7 @@ BALANCERS = [h.fqdn for h in LAB_HOSTS if "tabpy_lb" in h.groups]
 
 def report(inventory: str = LAB_INVENTORY) -> tuple[int, dict[tuple[str, str], str]]:
     """(exit code, {(host, role): line})."""
-    done = subprocess.run([sys.executable, "-m", "tabpy_provision.cert_report", inventory],
+    done = subprocess.run([sys.executable, "-m", "tabpy_provision", "certs", "-i", inventory],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     lines = done.stdout.splitlines()
     assert lines and lines[0].split()[:3] == ["host", "role", "subject"], done.stderr

@@ -21,7 +21,6 @@ from lab.hosts import LAB_HOSTS
 from tabpy_provision import pki, trust, verify
 from tabpy_provision.plan import endpoint
 from tabpy_provision.preflight import CONTROLLER_STEP
-from tabpy_provision.site_check import load_tabpy_hosts
 from tests.company_ca import CompanyCa
 from tests.integration.conftest import (
     LAB_INVENTORY,
@@ -31,6 +30,7 @@ from tests.integration.conftest import (
     lab_host,
     lab_inventory_with,
     pyinfra,
+    tabpy_hosts,
 )
 
 pytestmark = pytest.mark.lab
@@ -79,14 +79,14 @@ def managed_anchors(client: str) -> list[str]:
 
 
 def served(fqdn: str) -> list[x509.Certificate]:
-    [(_, data)] = [(n, d) for n, d in load_tabpy_hosts(LAB_INVENTORY) if n == fqdn]
+    [(_, data)] = [(n, d) for n, d in tabpy_hosts(LAB_INVENTORY) if n == fqdn]
     where = endpoint(fqdn, data)
     return [x509.load_pem_x509_certificate(pem) for pem in verify.served_chain(
         fqdn=where.fqdn, address=where.address, port=where.port)]
 
 
 def ca_command(inventory: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tabpy_provision.ca", inventory, *args],
+    return subprocess.run([sys.executable, "-m", "tabpy_provision", "ca", *args, "-i", inventory],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
 
 

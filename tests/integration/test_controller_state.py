@@ -35,14 +35,14 @@ def command(*args: str) -> subprocess.CompletedProcess:
 
 def test_reports_write_nothing(converged):
     before = project_files()
-    assert command("tabpy_provision.site_check", "inventory/lab.py").returncode == 0
-    command("tabpy_provision.cert_report", "inventory/lab.py")
+    assert command("tabpy_provision", "check", "-i", "inventory/lab.py").returncode == 0
+    command("tabpy_provision", "certs", "-i", "inventory/lab.py")
     assert project_files() == before
 
 
 def test_a_lost_controller_is_refused_then_restored_with_no_change(converged, tmp_path):
     archive = tmp_path / "lab.tabpy-controller"
-    made = command("tabpy_provision.controller_state", "inventory/lab.py", "backup",
+    made = command("tabpy_provision", "state", "backup", "-i", "inventory/lab.py",
                    "--out", str(archive))
     assert made.returncode == 0, made.stderr
     assert archive.stat().st_mode & 0o077 == 0
@@ -61,15 +61,15 @@ def test_a_lost_controller_is_refused_then_restored_with_no_change(converged, tm
                     "'tabpy-provision Intermediate CA', but pki/lab holds no CA") in preview.output
         assert "tabpy_users.tableau (generate): the host already has this user" in preview.output
         assert "no host was changed" in preview.output
-        command("tabpy_provision.site_check", "inventory/lab.py")
-        command("tabpy_provision.cert_report", "inventory/lab.py")
+        command("tabpy_provision", "check", "-i", "inventory/lab.py")
+        command("tabpy_provision", "certs", "-i", "inventory/lab.py")
         assert project_files() == before  # nothing created: no pki/, secrets/, trust artifacts
 
-        put_back = command("tabpy_provision.controller_state", "inventory/lab.py", "restore",
+        put_back = command("tabpy_provision", "state", "restore", "-i", "inventory/lab.py",
                            str(archive))
         assert put_back.returncode == 0, put_back.stderr
         assert (ROOT / "pki/lab/ca/root.key").read_bytes() == root_key
-        again = command("tabpy_provision.controller_state", "inventory/lab.py", "restore",
+        again = command("tabpy_provision", "state", "restore", "-i", "inventory/lab.py",
                         str(archive))
         assert again.returncode == 0 and "restored 0 files" in again.stdout
 
@@ -90,19 +90,19 @@ def test_a_lost_controller_is_refused_then_restored_with_no_change(converged, tm
 
 def test_restore_refuses_a_controller_holding_another_state(converged, tmp_path):
     archive = tmp_path / "lab.tabpy-controller"
-    assert command("tabpy_provision.controller_state", "inventory/lab.py", "backup",
+    assert command("tabpy_provision", "state", "backup", "-i", "inventory/lab.py",
                    "--out", str(archive)).returncode == 0
     secret = next((ROOT / "secrets/lab/tabpy_users").iterdir())
     original = secret.read_bytes()
     try:
         secret.write_bytes(b"another password\n")
-        refused = command("tabpy_provision.controller_state", "inventory/lab.py", "restore",
+        refused = command("tabpy_provision", "state", "restore", "-i", "inventory/lab.py",
                           str(archive))
         assert refused.returncode == 1 and "--replace overwrites it" in refused.stderr
         assert secret.read_bytes() == b"another password\n"
         wrong = subprocess.run(
-            [sys.executable, "-m", "tabpy_provision.controller_state", "inventory/lab.py",
-             "restore", str(archive)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+            [sys.executable, "-m", "tabpy_provision", "state", "restore", "-i", "inventory/lab.py",
+             str(archive)], cwd=ROOT, capture_output=True, text=True, timeout=120,
             env={**os.environ, "TABPY_LAB_STATE_KEY": "a wrong key, long enough"})
         assert wrong.returncode == 1 and "authentication failed" in wrong.stderr
     finally:

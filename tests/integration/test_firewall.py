@@ -43,8 +43,9 @@ def connect_from(source: str, target: str, port: int = 9004) -> str:
 
 
 def site_check_fence_rows() -> dict[str, str]:
-    done = subprocess.run([sys.executable, "-m", "tabpy_provision.site_check", "inventory/lab.py"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run([sys.executable, "-m", "tabpy_provision", "check", "-i",
+                           "inventory/lab.py"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
     return {line.split()[0]: line.split()[2] for line in done.stdout.splitlines()
             if " nftables " in line}
 

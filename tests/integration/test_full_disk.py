@@ -122,7 +122,7 @@ def controller_small_disk(tmp_path):
 
 def test_a_wheelhouse_build_onto_a_full_controller_disk_writes_nothing(controller_small_disk):
     done = subprocess.run(
-        [sys.executable, "-m", "tabpy_provision.wheelhouse", "build", "--abi", "cp313",
+        [sys.executable, "-m", "tabpy_provision", "wheelhouse", "build", "--abi", "cp313",
          "--tabpy-version", "2.15.1"], cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "TABPY_PROVISION_CACHE": str(controller_small_disk)}, check=False)
     print(done.stderr.strip().splitlines()[-1])
@@ -170,8 +170,8 @@ def test_a_controller_state_backup_onto_a_full_disk_writes_nothing(controller_sm
     filler = controller_small_disk / "filler"
     subprocess.run(["fallocate", "-l", str(8 * 2**20 - 16 * 2**10), str(filler)], check=True)
     done = subprocess.run(
-        [sys.executable, "-m", "tabpy_provision.controller_state", "inventory/lab.py",
-         "backup", "--out", str(controller_small_disk / "lab.tabpy-controller")], cwd=ROOT,
+        [sys.executable, "-m", "tabpy_provision", "state", "backup", "-i", "inventory/lab.py",
+         "--out", str(controller_small_disk / "lab.tabpy-controller")], cwd=ROOT,
         capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "TABPY_LAB_STATE_KEY": "lab state key: long enough and only for tests"})
     print(done.stderr.strip())

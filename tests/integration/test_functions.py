@@ -220,7 +220,7 @@ def test_a_function_answers_on_every_process_and_through_the_pool_and_a_rerun_pu
         for port in PORTS:
             answer = query(plan, "add_one", [[1, 2.5]], port=port)
             assert answer.status == 200 and answer.json()["response"] == [2, 3.5], answer
-    table = subprocess.run([sys.executable, "-m", "tabpy_provision.site_check", inventory],
+    table = subprocess.run([sys.executable, "-m", "tabpy_provision", "check", "-i", inventory],
                            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert table.returncode == 0, table.stdout + table.stderr
     row = next(line for line in table.stdout.splitlines() if "/query/add_one" in line)

@@ -42,7 +42,7 @@ def test_tableau1_holds_the_pool_as_the_seed_sets_it_and_a_rerun_applies_nothing
 
 
 def test_the_verification_table_has_tableau1s_test_connection_and_client1s_row(converged):
-    table = subprocess.run([sys.executable, "-m", "tabpy_provision.site_check", LAB_INVENTORY],
+    table = subprocess.run([sys.executable, "-m", "tabpy_provision", "check", "-i", LAB_INVENTORY],
                            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert table.returncode == 0, table.stdout + table.stderr
     rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]

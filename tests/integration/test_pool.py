@@ -76,7 +76,7 @@ def test_pool_serves_every_process_through_one_name(pool):
     assert set(servers) == expected
     assert all(s.status == "UP" and s.check == "L7OK" for s in servers.values()), servers
     inventory, _, _ = pool
-    checked = subprocess.run([sys.executable, "-m", "tabpy_provision.site_check", inventory],
+    checked = subprocess.run([sys.executable, "-m", "tabpy_provision", "check", "-i", inventory],
                              cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     row = next(line for line in checked.stdout.splitlines() if line.startswith(BALANCER))

@@ -132,7 +132,7 @@ def query(plan, port: int | None = None, pool: bool = False) -> verify.Response:
 
 def site_check() -> tuple[int, list[str]]:
     """site_check of the lab: its exit status and its FAIL lines."""
-    done = subprocess.run([sys.executable, "-m", "tabpy_provision.site_check",
+    done = subprocess.run([sys.executable, "-m", "tabpy_provision", "check", "-i",
                            "inventory/lab.py"], cwd=ROOT, capture_output=True, text=True,
                           timeout=180, check=False)
     return done.returncode, [line for line in done.stdout.splitlines() if " FAIL " in line]

@@ -164,7 +164,7 @@ def test_the_whole_site_through_sudo_leaks_no_secret(sudo_mode):
             restored.output[-3000:]
         steps.append(f"backup and restore {time.monotonic() - started:.1f} s")
         table = subprocess.run([str(Path(PYINFRA).with_name("python")), "-m",
-                                "tabpy_provision.site_check", SUDO_INVENTORY], cwd=ROOT,
+                                "tabpy_provision", "check", "-i", SUDO_INVENTORY], cwd=ROOT,
                                capture_output=True, text=True, timeout=300, check=False)
         assert table.returncode == 0, table.stdout + table.stderr
         limited = sudo_run("--limit", "tabpy2.lab.test")
@@ -213,7 +213,7 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
         assert any(CLIENT in hosts for hosts in right.changed().values()), right.changed()
         # the reports read client1 through the same sudo: with the password, and without it
         # (one line in the report, no prompt)
-        report = [str(Path(PYINFRA).with_name("python")), "-m", "tabpy_provision.cert_report",
+        report = [str(Path(PYINFRA).with_name("python")), "-m", "tabpy_provision", "certs", "-i",
                   SUDO_INVENTORY]
         with_password = subprocess.run(report, cwd=ROOT, capture_output=True, text=True,
                                        timeout=300, check=False, stdin=subprocess.DEVNULL,

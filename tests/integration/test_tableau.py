@@ -24,7 +24,6 @@ from lab import machine, paths
 from lab import tableau as lab_tableau
 from lab.hosts import get_host
 from tabpy_provision import tableau, trust
-from tabpy_provision.show_password import find_password
 from tests.company_ca import CompanyCa
 from tests.integration.conftest import (
     LAB_INVENTORY,
@@ -32,6 +31,7 @@ from tests.integration.conftest import (
     TABPY_HOSTS,
     ProcessSampler,
     StartCounter,
+    find_password,
     lab_host,
     lab_inventory_with,
     lab_plans,
@@ -203,7 +203,7 @@ def connection_ops(run) -> dict[str, list[str]]:
 
 
 def site_check(inventory: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tabpy_provision.site_check", inventory],
+    return subprocess.run([sys.executable, "-m", "tabpy_provision", "check", "-i", inventory],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
 
 

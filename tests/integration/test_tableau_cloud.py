@@ -15,8 +15,7 @@ import pytest
 
 from lab import acme as lab_acme
 from lab.hosts import get_host
-from tabpy_provision.show_password import find_password
-from tests.integration.conftest import ROOT, pyinfra
+from tests.integration.conftest import ROOT, find_password, pyinfra
 from tests.integration.test_tableau import TABLEAU, TOKEN_NAME, TableauNode, site_check, why
 
 pytestmark = pytest.mark.lab

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tabpy_provision import verify
-from tabpy_provision.show_password import find_password
 from tests.integration.conftest import (
     LAB_INVENTORY,
     TABPY_HOSTS,
     ProcessSampler,
     StartCounter,
+    find_password,
     lab_host,
     lab_inventory_with,
     lab_plans,

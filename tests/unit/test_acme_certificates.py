@@ -163,7 +163,11 @@ RUNS = [
     (["/usr/local/bin/pyinfra", "inventory/lab.py", "deploy/site.py"], True),  # asks first
     ([".venv/bin/pyinfra", "--dry", "inventory/lab.py", "deploy/site.py"], False),
     ([".venv/bin/pyinfra", "-y", "inventory/lab.py", "deploy/site.py", "--dry"], False),
-    (["python", "-m", "tabpy_provision.site_check", "inventory/lab.py"], False),
+    (["/v/lib/python3.11/site-packages/pyinfra/__main__.py", "--json", "-y", "inventory/lab.py",
+      "site.py"], True),  # `tabpy-provision deploy` runs `python -m pyinfra`
+    (["/v/lib/python3.11/site-packages/pyinfra/__main__.py", "--json", "-y", "--dry",
+      "inventory/lab.py", "site.py"], False),
+    (["/v/lib/python3.11/site-packages/tabpy_provision/__main__.py", "check"], False),
     ([], False),
 ]
 

@@ -26,8 +26,8 @@ from pyinfra.api import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import ca as ca_command
 from tabpy_provision import ca_names, pki
+from tabpy_provision.cli.main import main as cli_main
 from tabpy_provision.pki import constraints
 from tabpy_provision.settings import SettingsError, check_values
 from tests.unit.handshake import (
@@ -462,10 +462,10 @@ def test_widening_for_a_host_in_another_domain_as_the_problem_line_says(tmp_path
         plan_all(*inventory([FQDN, "tabpy9.other.test"]), [FQDN, "tabpy9.other.test"])
 
     widened, data = inventory([FQDN], pki_permitted_names=["other.test"])
-    assert ca_command.main([widened, "rotate-root"]) == 0
+    assert cli_main(["ca", "rotate-root", "-i", widened]) == 0
     assert "(permits lab.test, other.test)" in capsys.readouterr().out
     plan_all(widened, data, [FQDN])  # the deploy that gives clients both roots
-    assert ca_command.main([widened, "activate-root"]) == 0
+    assert cli_main(["ca", "activate-root", "-i", widened]) == 0
     plans = plan_all(*inventory([FQDN, "tabpy9.other.test"], pki_permitted_names=["other.test"]),
                      [FQDN, "tabpy9.other.test"])
     assert [plan.tls.summary for plan in plans.values()] == [

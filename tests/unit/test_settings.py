@@ -1,9 +1,10 @@
 import re
 from pathlib import Path
 
-from tabpy_provision import settings, settings_reference
+from tabpy_provision import settings
+from tabpy_provision.cli import settings as settings_reference
 
-REFERENCE = Path(__file__).resolve().parents[2] / settings_reference.REFERENCE
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
 
 def test_every_setting_named_once_with_meaning():
@@ -37,10 +38,10 @@ def test_settings_reference_matches_settings():
     text = REFERENCE.read_text()
     match = re.search(r"<!-- settings-table:start -->\n(.*?)\n<!-- settings-table:end -->",
                       text, re.S)
-    assert match, f"{settings_reference.REFERENCE} lacks the settings-table markers"
+    assert match, f"{REFERENCE} lacks the settings-table markers"
     assert match.group(1).strip() == settings_reference.markdown_table().strip(), (
-        f"{settings_reference.REFERENCE} is stale: regenerate with "
-        "`python -m tabpy_provision.settings_reference --write-docs`")
+        f"{REFERENCE} is stale: regenerate with "
+        "`tabpy-provision settings --write-docs docs/settings.md`")
 
 
 def test_every_setting_has_a_role():

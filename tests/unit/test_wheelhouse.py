@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tabpy_provision import wheelhouse as wh
-from tabpy_provision import wheelhouse_cli
+from tabpy_provision.cli.main import main as cli_main
 from tabpy_provision.wheelhouse import WheelhouseError
 
 # --- ABI, platform, names ---------------------------------------------------------------------
@@ -398,7 +398,8 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 
 def test_cli_build_prints_path_size_and_sha(tmp_path, monkeypatch, lock, capsys):
     monkeypatch.setattr(wh, "_run_pip", FakePip())
-    assert wheelhouse_cli.main(["build", "--abi", "cp313", "--cache-dir", str(tmp_path / "c")]) == 0
+    assert cli_main(["wheelhouse", "build", "--abi", "cp313",
+                     "--cache-dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     archive = tmp_path / "c" / "tabpy-2.16.0-cp313-x86_64.tar"
     assert out.startswith(f"{archive}  ")

@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tabpy_provision import wheelhouse as wh
-from tabpy_provision import wheelhouse_cli
 from tabpy_provision import wheelhouse_lock as wl
+from tabpy_provision.cli.main import main as cli_main
 from tabpy_provision.controller import artifacts
 from tabpy_provision.facts import Glibc
 from tests.unit.test_wheelhouse import FakePip
@@ -86,11 +86,11 @@ def test_its_build_asks_pip_for_wheels_of_that_glibc_or_older(tmp_path, monkeypa
 
 def test_the_cli_builds_for_a_glibc_given_as_x_y(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(wh, "_run_pip", FakePip())
-    assert wheelhouse_cli.main(["build", "--abi", "cp311", "--glibc", "2.34",
+    assert cli_main(["wheelhouse", "build", "--abi", "cp311", "--glibc", "2.34",
                                 "--cache-dir", str(tmp_path)]) == 0
     assert (tmp_path / "tabpy-2.16.0-cp311-x86_64-glibc2.34.tar").is_file()
     with pytest.raises(SystemExit):
-        wheelhouse_cli.main(["build", "--abi", "cp311", "--glibc", "2.x"])
+        cli_main(["wheelhouse", "build", "--abi", "cp311", "--glibc", "2.x"])
     assert "is not a glibc version like 2.28" in capsys.readouterr().err
 
 

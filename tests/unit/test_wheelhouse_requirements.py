@@ -18,9 +18,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from tabpy_provision import wheelhouse as wh
-from tabpy_provision import wheelhouse_cli
 from tabpy_provision import wheelhouse_extras as extras
 from tabpy_provision import wheelhouse_lock as wl
+from tabpy_provision.cli.main import main as cli_main
 from tabpy_provision.wheelhouse import WheelhouseError
 from tests.unit.test_wheelhouse import FakePip
 
@@ -382,14 +382,14 @@ def test_cli_locks_then_builds_extras(base_locks, monkeypatch, tmp_path, capsys)
     locks = tmp_path / "locks"
     argv = ["--abi", "cp311", "--abi", "cp313", "--requirement", "statsmodels==0.15.0",
             "--locks-dir", str(locks)]
-    assert wheelhouse_cli.main(["lock", *argv]) == 0
+    assert cli_main(["wheelhouse", "lock", *argv]) == 0
     digest = extras.requirements_digest(["statsmodels==0.15.0"])
     assert sorted(p.name for p in locks.iterdir()) == [
         f"tabpy-2.16.0-{abi}-x86_64+{digest}.txt" for abi in ("cp311", "cp313")
     ]
     assert f"{locks}/tabpy-2.16.0-cp311-x86_64+{digest}.txt  6 pins" in capsys.readouterr().out
     monkeypatch.setattr(wh, "_run_pip", FakePip())
-    assert wheelhouse_cli.main(["build", *argv, "--cache-dir", str(tmp_path / "c")]) == 0
+    assert cli_main(["wheelhouse", "build", *argv, "--cache-dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert f"tabpy-2.16.0-cp313-x86_64+{digest}.tar  " in out
 
@@ -397,9 +397,9 @@ def test_cli_locks_then_builds_extras(base_locks, monkeypatch, tmp_path, capsys)
 def test_cli_build_without_the_extras_lock_says_which_lock_to_run(base_locks, tmp_path, capsys):
     locks = tmp_path / "locks"
     argv = ["build", "--abi", "cp313", "--requirement", "numpy>=2", "--locks-dir", str(locks)]
-    assert wheelhouse_cli.main(argv) == 1
+    assert cli_main(["wheelhouse", *argv]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: no extras lock ")
+    assert err.startswith("no extras lock ")
     assert (
         "run python -m tabpy_provision.wheelhouse lock --abi cp313 --tabpy-version 2.16.0 "
         f"--arch x86_64 --requirement 'numpy>=2' --locks-dir {locks}" in err
