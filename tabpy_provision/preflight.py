@@ -31,6 +31,7 @@ from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
+from pyinfra_cli.exceptions import CliError
 
 from tabpy_provision import (
     ca_names,
@@ -83,8 +84,21 @@ TABPY_GROUP = "tabpy_servers"
 CONTROLLER_STEP = "Controller: CA, certificates, passwords, wheelhouses, trust artifacts"
 
 
-class BadInput(PyinfraError):
-    """The inventory has problems (printed one per line); nothing was changed."""
+class BadInput(PyinfraError, CliError):
+    """Problems of the inputs, found before any host was changed. pyinfra's command line lets
+    a CliError through as it is (a deploy file's other errors it prints with the file and line
+    of their source, which reads like a crash) and ends the run with exit code 1 after `show`:
+    the problem lines and one closing line are the run's last output."""
+
+    def __init__(self, *problems: str):
+        self.problems = list(problems)
+        count = len(self.problems)
+        super().__init__(f"Refused: {count} problem{'' if count == 1 else 's'}; "
+                         "no host was changed")
+
+    def show(self, file=None) -> None:
+        for line in (*self.problems, self.message):
+            print(f"tabpy-provision: {line}", file=sys.stderr)
 
 
 @dataclass
@@ -334,11 +348,8 @@ def tabpy_python(host: Host) -> str:
 
 
 def refuse(problems: list[str]):
-    """Print each problem line and stop the run (nothing was changed)."""
-    for line in problems:
-        print(f"tabpy-provision: {line}", file=sys.stderr)
-    raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
-                   "no host was changed")
+    """Stop the run (nothing was changed); pyinfra's command line prints the problems."""
+    raise BadInput(*problems)
 
 
 def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, frozenset[str]]]:
