@@ -275,12 +275,6 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         result.tableau, result.plans.values(), result.balancers.values())
     if problems:
         refuse(problems)
-    for name, plan in result.plans.items():
-        for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
-            logger.info(f"    [{name}] {note}")
-    for name, pool in result.balancers.items():
-        for note in pool.tls.notes if pool.tls else ():
-            logger.info(f"    [{name}] {note}")
     # One look (a sha256 of the archive) and at most one staged build per TabPy version and
     # target, however many hosts share it.
     found = {target: artifacts.wheelhouse_for(*target, files, log=_log)
@@ -290,9 +284,22 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     built = {wanted: artifacts.nltk_data_for(*wanted, files, log=_log)
              for wanted in set(data.values()) if any(wanted)}
     result.nltk_data = {name: built.get(wanted) for name, wanted in data.items()}
+    say_plan(result, files)
+    return result
+
+
+def say_plan(result: Preflight, files: Staged) -> None:
+    """What the hosts' plans noticed, and what the controller would do: said the same in a
+    preview and before a real run, so no line claims a write (the run's first operation says
+    what it did, in the past tense)."""
+    for name, plan in result.plans.items():
+        for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
+            logger.info(f"    [{name}] {note}")
+    for name, pool in result.balancers.items():
+        for note in pool.tls.notes if pool.tls else ():
+            logger.info(f"    [{name}] {note}")
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
-    return result
 
 
 def _log(line: str) -> None:

@@ -27,8 +27,8 @@ class Tls:
     #: The CA certificates behind the chain, for the client trust deploy and the reports:
     #: the private CA's registry, or a supplied chain's anchors and intermediates.
     cas: tuple[pki.CaCert, ...] = ()
-    #: What the run should say: CA created/renewed, root near its end, leaf re-issued, chain
-    #: put in order, key decrypted...
+    #: What the run should say: intermediate or root near its end, chain put in order, key
+    #: decrypted... (a certificate to issue is a staged change, said as planned or as done)
     notes: tuple[str, ...] = ()
     #: A certificate still to order from an ACME CA (the chain and key above are placeholders
     #: until the run orders it, after every check passed).
@@ -94,10 +94,8 @@ def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str
         except (pki.PkiError, ControllerFileError) as error:
             problems.append(f"{host}: pki_dir: {error}")
             return None
-        notes = (*ca.notes, *([f"certificate re-issued: {leaf.reason}"] if leaf.reissued
-                              else []))
         return Tls(leaf.chain_pem, leaf.key_pem, ca.trusted_roots_pem,
-                   f"private CA, {leaf.reason}", ca.registry, notes)
+                   f"private CA, {leaf.reason}", ca.registry, ca.notes)
     return _plan_supplied_tls(host, fqdn, values, problems, now, files)
 
 

@@ -10,6 +10,7 @@ from cryptography import x509
 
 from tabpy_provision import pki
 from tabpy_provision.controller import files as controller_files
+from tabpy_provision.plan import plan_tabpy_server
 from tests.unit.handshake import verifier_accepts
 from tests.unit.legacy_ca import write_legacy_ca
 from tests.unit.planning import planned
@@ -159,16 +160,21 @@ def test_load_ca_creates_nothing(tmp_path):
     assert not (tmp_path / "ca").exists()
 
 
-def test_the_plan_says_what_happened_to_the_ca_and_the_leaf(tmp_path, monkeypatch):
+def test_the_plan_says_what_it_would_do_to_the_ca_and_the_leaf_the_apply_what_it_did(
+        tmp_path, monkeypatch):
     monkeypatch.setenv("TABPY_TEST_PW", "good-password")
     data = {"tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki")}
-    first = planned(FQDN, data, now=NOW)
-    assert first.tls.notes == ("created root CA", "created intermediate CA",
-                               "certificate re-issued: new")
-    assert planned(FQDN, data, now=NOW).tls.notes == ()
+    files = controller_files.Staged()
+    assert plan_tabpy_server(FQDN, data, now=NOW, files=files).tls.notes == ()
+    assert files.changes() == [f"create a new private CA in {tmp_path}/pki/ca",
+                               f"issue a certificate for {FQDN} (new)"]
+    assert files.apply() == [f"created a new private CA in {tmp_path}/pki/ca",
+                             f"issued a certificate for {FQDN} (new)"]
     pki.rotate_intermediate(tmp_path / "pki", permitted=LAB, now=NOW)
-    assert planned(FQDN, data, now=NOW).tls.notes == (
-        "certificate re-issued: issued by a different intermediate CA",)
+    files = controller_files.Staged()
+    assert plan_tabpy_server(FQDN, data, now=NOW, files=files).tls.notes == ()
+    assert files.changes() == [
+        f"issue a certificate for {FQDN} (issued by a different intermediate CA)"]
 
 
 # ---- moving a CA made before name constraints to a constrained one -------------------------
