@@ -569,6 +569,6 @@ def _stage_trust_artifacts(result: Preflight, files: Staged) -> list[str]:
             continue
         wanted = trust.artifact_files(selected, script,
                                       identifier=trust.profile_identifier(folder),
-                                      organization=group[0]["pki_common_name"])
+                                      organization=settings.ca_common_name(group[0].values))
         trust.stage_artifacts(folder, wanted, files)
     return problems

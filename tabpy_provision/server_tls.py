@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tabpy_provision import pki
+from tabpy_provision import pki, settings
 from tabpy_provision.controller.files import ControllerFileError, Staged, project_path
 from tabpy_provision.pki import acme as pki_acme
 from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
@@ -80,8 +80,8 @@ def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str
             pki_dir = project_path(values["pki_dir"])
             wanted = (permitted or {}).get(pki_dir) or pki.permitted_for(
                 [name for _, name in names], values["pki_permitted_names"])
-            ca = pki.ensure_ca(pki_dir, permitted=wanted, common_name=values["pki_common_name"],
-                               now=now, files=files)
+            ca = pki.ensure_ca(pki_dir, permitted=wanted,
+                               common_name=settings.ca_common_name(values), now=now, files=files)
             outside = [f"{host}: {problem}" for field, name in names if (problem := (
                 pki.coverage_problem(field, name, ca.root_cert, ca.intermediate_cert)))]
             if outside:  # nothing is issued that clients would refuse
