@@ -3,9 +3,27 @@
     .venv/bin/pyinfra --dry inventory/production.py deploy/site.py
     .venv/bin/pyinfra -y inventory/production.py deploy/site.py
 
-Every key below is a setting of docs/settings.md (tabpy_provision/settings.py);
-anything not set keeps its default. Passwords are secret references, never literals.
+Every key below is a setting of docs/settings.md (tabpy_provision/settings.py), or pyinfra's
+(ssh_*, _sudo); anything not set keeps its default. Passwords are secret references, never
+literals.
 """
+
+# How the controller reaches every host: pyinfra's SSH connector data (every key:
+# https://docs.pyinfra.com/en/3.x/connectors/ssh.html). The leading underscore keeps it from
+# being read as a group.
+_SSH = {
+    # Root may not sign in over SSH on most fleets: the deploy signs in as this user and
+    # escalates with sudo (docs/access.md).
+    "ssh_user": "deploy",
+    "_sudo": True,
+    # The deploy user's private key; without it, the SSH agent's keys and ~/.ssh/id_*.
+    "ssh_key": "~/.ssh/tabpy-deploy",
+    # The hosts' keys, collected from a source you trust (not from a first connection).
+    "ssh_known_hosts_file": "~/.ssh/known_hosts.production",
+    # Refuse a host whose key is not in that file; pyinfra's default (accept-new) would trust
+    # whatever key a host shows the first time.
+    "ssh_strict_host_key_checking": "yes",
+}
 
 tabpy_servers = (
     [
@@ -17,10 +35,8 @@ tabpy_servers = (
         }),
     ],
     {
-        # Root may not sign in over SSH on most fleets: the deploy signs in as this user and
-        # escalates with sudo; sudo_password only where sudo asks for one (docs/access.md).
-        "ssh_user": "deploy",
-        "_sudo": True,
+        **_SSH,
+        # Only where sudo asks for a password (docs/access.md).
         "sudo_password": "cmd:pass show tabpy/sudo-deploy",
         "tabpy_port": 9004,
         "tabpy_users": {
@@ -42,10 +58,10 @@ tabpy_servers = (
 # detected from facts; only the roots are installed unless trust_ca_certificates says more.
 tableau_servers = (
     [("tableau1.analytics.example.com", {"ssh_hostname": "tableau1.analytics.example.com"})],
-    {"ssh_user": "deploy", "_sudo": True},
+    _SSH,
 )
 clients = (
     [("desktop-build01.analytics.example.com", {"trust_ca_certificates": ["root",
                                                                            "intermediate"]})],
-    {"ssh_user": "deploy", "_sudo": True},
+    _SSH,
 )

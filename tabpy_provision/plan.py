@@ -378,14 +378,11 @@ def _resolve_users(host: str, values: Mapping[str, Any], store: SecretStore,
         key = user.lower()
         try:
             if key in rotating:
-                state = "pending" if store.has_pending(key) else "newly generated"
+                state = "pending" if store.has_pending(key) else "new"
                 password = store.pending(key)
                 notes.append(f"tabpy_users.{user}: rotating to the {state} password "
                              f"(pending in {store.location(key)})")
             else:
-                if reference == "generate" and not store.exists(key):
-                    notes.append(f"tabpy_users.{user}: new password generated in "
-                                 f"{store.location(key)}")
                 password = resolve(reference, store=store, store_key=key,
                                    allow_plaintext=values["allow_plaintext_secrets"])
         except SecretError as error:

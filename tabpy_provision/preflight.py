@@ -31,6 +31,7 @@ from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
+from pyinfra_cli.exceptions import CliError
 
 from tabpy_provision import (
     ca_names,
@@ -83,8 +84,21 @@ TABPY_GROUP = "tabpy_servers"
 CONTROLLER_STEP = "Controller: CA, certificates, passwords, wheelhouses, trust artifacts"
 
 
-class BadInput(PyinfraError):
-    """The inventory has problems (printed one per line); nothing was changed."""
+class BadInput(PyinfraError, CliError):
+    """Problems of the inputs, found before any host was changed. pyinfra's command line lets
+    a CliError through as it is (a deploy file's other errors it prints with the file and line
+    of their source, which reads like a crash) and ends the run with exit code 1 after `show`:
+    the problem lines and one closing line are the run's last output."""
+
+    def __init__(self, *problems: str):
+        self.problems = list(problems)
+        count = len(self.problems)
+        super().__init__(f"Refused: {count} problem{'' if count == 1 else 's'}; "
+                         "no host was changed")
+
+    def show(self, file=None) -> None:
+        for line in (*self.problems, self.message):
+            print(f"tabpy-provision: {line}", file=sys.stderr)
 
 
 @dataclass
@@ -261,12 +275,6 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         result.tableau, result.plans.values(), result.balancers.values())
     if problems:
         refuse(problems)
-    for name, plan in result.plans.items():
-        for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
-            logger.info(f"    [{name}] {note}")
-    for name, pool in result.balancers.items():
-        for note in pool.tls.notes if pool.tls else ():
-            logger.info(f"    [{name}] {note}")
     # One look (a sha256 of the archive) and at most one staged build per TabPy version and
     # target, however many hosts share it.
     found = {target: artifacts.wheelhouse_for(*target, files, log=_log)
@@ -276,10 +284,23 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     built = {wanted: artifacts.nltk_data_for(*wanted, files, log=_log)
              for wanted in set(data.values()) if any(wanted)}
     result.nltk_data = {name: built.get(wanted) for name, wanted in data.items()}
+    say_plan(result, files)
+    return result
+
+
+def say_plan(result: Preflight, files: Staged) -> None:
+    """What the hosts' plans noticed, and what the controller would do: said the same in a
+    preview and before a real run, so no line claims a write (the run's first operation says
+    what it did, in the past tense)."""
+    for name, plan in result.plans.items():
+        for note in (*plan.notes, *(plan.tls.notes if plan.tls else ())):
+            logger.info(f"    [{name}] {note}")
+    for name, pool in result.balancers.items():
+        for note in pool.tls.notes if pool.tls else ():
+            logger.info(f"    [{name}] {note}")
     for what in files.changes():
         logger.info(f"    [controller] would {what}")
     run_report.controller_writes(files.changes())
-    return result
 
 
 def _log(line: str) -> None:
@@ -335,11 +356,8 @@ def tabpy_python(host: Host) -> str:
 
 
 def refuse(problems: list[str]):
-    """Print each problem line and stop the run (nothing was changed)."""
-    for line in problems:
-        print(f"tabpy-provision: {line}", file=sys.stderr)
-    raise BadInput(f"{len(problems)} problem(s) in the inventory, listed above; "
-                   "no host was changed")
+    """Stop the run (nothing was changed); pyinfra's command line prints the problems."""
+    raise BadInput(*problems)
 
 
 def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, frozenset[str]]]:
@@ -552,6 +570,6 @@ def _stage_trust_artifacts(result: Preflight, files: Staged) -> list[str]:
             continue
         wanted = trust.artifact_files(selected, script,
                                       identifier=trust.profile_identifier(folder),
-                                      organization=group[0]["pki_common_name"])
+                                      organization=settings.ca_common_name(group[0].values))
         trust.stage_artifacts(folder, wanted, files)
     return problems

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tabpy_provision import pki
+from tabpy_provision import pki, settings
 from tabpy_provision.controller.files import ControllerFileError, Staged, project_path
 from tabpy_provision.pki import acme as pki_acme
 from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
@@ -27,8 +27,8 @@ class Tls:
     #: The CA certificates behind the chain, for the client trust deploy and the reports:
     #: the private CA's registry, or a supplied chain's anchors and intermediates.
     cas: tuple[pki.CaCert, ...] = ()
-    #: What the run should say: CA created/renewed, root near its end, leaf re-issued, chain
-    #: put in order, key decrypted...
+    #: What the run should say: intermediate or root near its end, chain put in order, key
+    #: decrypted... (a certificate to issue is a staged change, said as planned or as done)
     notes: tuple[str, ...] = ()
     #: A certificate still to order from an ACME CA (the chain and key above are placeholders
     #: until the run orders it, after every check passed).
@@ -80,8 +80,8 @@ def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str
             pki_dir = project_path(values["pki_dir"])
             wanted = (permitted or {}).get(pki_dir) or pki.permitted_for(
                 [name for _, name in names], values["pki_permitted_names"])
-            ca = pki.ensure_ca(pki_dir, permitted=wanted, common_name=values["pki_common_name"],
-                               now=now, files=files)
+            ca = pki.ensure_ca(pki_dir, permitted=wanted,
+                               common_name=settings.ca_common_name(values), now=now, files=files)
             outside = [f"{host}: {problem}" for field, name in names if (problem := (
                 pki.coverage_problem(field, name, ca.root_cert, ca.intermediate_cert)))]
             if outside:  # nothing is issued that clients would refuse
@@ -94,10 +94,8 @@ def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str
         except (pki.PkiError, ControllerFileError) as error:
             problems.append(f"{host}: pki_dir: {error}")
             return None
-        notes = (*ca.notes, *([f"certificate re-issued: {leaf.reason}"] if leaf.reissued
-                              else []))
         return Tls(leaf.chain_pem, leaf.key_pem, ca.trusted_roots_pem,
-                   f"private CA, {leaf.reason}", ca.registry, notes)
+                   f"private CA, {leaf.reason}", ca.registry, ca.notes)
     return _plan_supplied_tls(host, fqdn, values, problems, now, files)
 
 

@@ -279,8 +279,10 @@ SETTINGS: tuple[Setting, ...] = (
         Setting("pki_dir", "pki",
                 "Controller folder of the private CA and issued keys (0700, git-ignored); "
                 "relative to the project.", non_empty_text),
-        Setting("pki_common_name", "tabpy-provision", "Name in the private CA's subjects.",
-                non_empty_text),
+        Setting("pki_common_name", None, "Name in the private CA's subjects (default: "
+                "`tabpy-provision ENVIRONMENT`, e.g. `tabpy-provision production Root CA`); "
+                "read only when a CA is created: an existing CA keeps its name.",
+                optional(non_empty_text)),
         Setting("pki_permitted_names", [], "DNS domains and IP networks a new private CA may "
                 "issue for besides the domains of the names of every host using its pki_dir "
                 "(docs/certificates.md).", permitted_names),
@@ -506,6 +508,12 @@ def defaults() -> dict[str, Any]:
 def with_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
     """Every setting's value for one host: declared, else the default."""
     return {s.name: data.get(s.name, s.default) for s in SETTINGS}
+
+
+def ca_common_name(values: Mapping[str, Any]) -> str:
+    """The name a new private CA gets: pki_common_name, else one naming the environment, so a
+    message quoting a CA's subject says whose it is."""
+    return values["pki_common_name"] or f"tabpy-provision {values['environment']}"
 
 
 def check_values(host: str, data: Mapping[str, Any]) -> list[str]:

@@ -2,10 +2,10 @@
 
 Writes are staged (`Staged`): kept in memory and read back by later reads of the same run (the
 second host's plan sees the CA the first one would create), so planning the whole site changes
-nothing on disk. `changes()` lists what would be done, `apply()` does it: a real run calls it
-once every check of every host passed; `--dry` and the reports never do. Commands that exist to
-change the controller (CA rotation, restoring its state) stage and apply in one go
-(`writing(None)`).
+nothing on disk. `changes()` lists what would be done, `apply()` does it and says what it did
+(in the past tense): a real run calls it once every check of every host passed; `--dry` and the
+reports never do. Commands that exist to change the controller (CA rotation, restoring its
+state) stage and apply in one go (`writing(None)`).
 
 Private files are 0600, written atomically (temporary file in the same folder, fsync, rename).
 The folders a write creates are 0700; one that exists keeps its mode (a backup written to /tmp
@@ -54,11 +54,24 @@ class ControllerFileError(Exception):
     """A controller file that cannot be read or written; the message names it."""
 
 
+#: The past tense of the verbs a change starts with that do not take -d or -ed.
+_IRREGULAR_PAST = {"build": "built", "keep": "kept", "make": "made", "rewrite": "rewrote",
+                   "write": "wrote"}
+
+
 @dataclass(frozen=True)
 class Change:
-    """One thing a run does to the controller, said as `would <what>` under --dry."""
+    """One thing a run does to the controller: `what` starts with its verb ("create a new
+    private CA in ..."), said as `would <what>` while the run plans and as `done` once
+    applied, so no line claims a write that did not happen."""
     what: str
     path: Path | None = None
+
+    @property
+    def done(self) -> str:
+        verb, _, rest = self.what.partition(" ")
+        past = _IRREGULAR_PAST.get(verb) or f"{verb}{'d' if verb.endswith('e') else 'ed'}"
+        return f"{past} {rest}".rstrip()
 
 
 class Staged:
@@ -136,7 +149,7 @@ class Staged:
 
     def apply(self) -> list[str]:
         """Do every staged change, files in the order they were staged (keys before the
-        certificates that need them); returns what was done."""
+        certificates that need them); returns what was done, each once, in the past tense."""
         written: set[Path] = set()
         for change, apply in self._steps:
             if apply is not None:
@@ -156,7 +169,7 @@ class Staged:
                         write_private(change.path, data)
                     else:
                         _write_atomic(change.path, data, mode, 0o755)
-        done = self.changes()
+        done = list(dict.fromkeys(change.done for change, _ in self._steps))
         self._files.clear()
         self._steps.clear()
         self.values.clear()

@@ -223,7 +223,7 @@ def _check_restores(state: State) -> RestorePlan:
             problems.append(f"{target.name}: restore archive {path}: {error}")
             continue
         except BadInput as error:
-            problems.append(str(error))
+            problems += error.problems
             continue
         backed_python = ".".join(snapshot.manifest["python_version"].split(".")[:2])
         abi = (remote.read_once(target, PythonTarget, python=tabpy_python(target))
@@ -237,10 +237,7 @@ def _check_restores(state: State) -> RestorePlan:
         snapshots[target.name], sources[target.name] = snapshot, path
         overrides[target.name] = {"tabpy_version": snapshot.manifest["tabpy_version"]}
     if problems:
-        for line in problems:
-            print(f"tabpy-provision: {line}")
-        raise BadInput(f"{len(problems)} problem(s) with the backups, listed above; no host "
-                       "was changed")
+        refuse(problems)
     for name, path in sources.items():
         logger.info(f"    [{name}] restoring {path} (verified: authentication tag and "
                     f"{len(snapshots[name].manifest['files'])} members)")

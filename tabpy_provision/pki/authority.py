@@ -99,8 +99,9 @@ class CertificateAuthority:
     intermediate_key: PrivateKey
     root_pem: bytes  # PEM bytes as stored in ca/root.crt
     intermediate_pem: bytes  # PEM bytes as stored in ca/intermediate.crt
-    #: What this call did or noticed, for reports ("created root CA", "renewed intermediate CA
-    #: (...)", "root CA expires on ..."). Empty when an existing CA was simply loaded.
+    #: What this call noticed, for reports ("the intermediate CA expires in 59 days", "root
+    #: CA expires on ..."); never a write: what is created or renewed is a staged change,
+    #: said as planned or as done. Empty when an existing CA was simply loaded.
     notes: tuple[str, ...] = field(default=())
     #: Every certificate of the CA: active, staged, previous and retired (see read_registry).
     registry: tuple[CaCert, ...] = field(default=())
@@ -167,7 +168,7 @@ def _ensure_ca(files: Staged, ca_dir: Path, permitted: Permitted, common_name: s
         _create_ca(files, ca_dir, permitted, common_name, root_days, intermediate_days, now,
                    what=f"create a new private CA in {ca_dir}")
         ca = _load_ca(files, ca_dir, now)
-        return _finish(files, ca, ca_dir, now, "created root CA", "created intermediate CA")
+        return _finish(files, ca, ca_dir, now)
 
     if present[ROOT_CERT] and present[ROOT_KEY] and not (
         present[INTERMEDIATE_CERT] or present[INTERMEDIATE_KEY]
@@ -177,7 +178,7 @@ def _ensure_ca(files: Staged, ca_dir: Path, permitted: Permitted, common_name: s
         _issue_intermediate(files, ca_dir, root_cert, permitted, common_name,
                             intermediate_days, now)
         ca = _load_ca(files, ca_dir, now)
-        return _finish(files, ca, ca_dir, now, "created intermediate CA")
+        return _finish(files, ca, ca_dir, now)
 
     # The root key may be kept off the controller: it only ever signs intermediates, and
     # whoever holds it can sign one without constraints that Java (Tableau) accepts.
@@ -202,7 +203,7 @@ def _ensure_ca(files: Staged, ca_dir: Path, permitted: Permitted, common_name: s
             _replace_intermediate(files, ca_dir, ca, permitted, common_name, intermediate_days,
                                   now)
             ca = _load_ca(files, ca_dir, now)
-            notes.append(f"renewed intermediate CA ({expiry_phrase(inter_after, now)})")
+            notes.append(f"the intermediate CA {expiry_phrase(inter_after, now)}")
         elif inter_after <= now:
             raise PkiError(f"the intermediate CA {paths[INTERMEDIATE_CERT]} "
                            f"{expiry_phrase(inter_after, now)}: {wanted}")

@@ -120,7 +120,7 @@ def _ensure_leaf(files: Staged, ca: CertificateAuthority, host_dir: Path, host: 
         chain_pem = ensure_newline(cert_pem) + inter_pem
         if files.read(chain_path) != chain_pem:
             files.write_private(chain_path, chain_pem, f"rewrite {chain_path}")
-            reason = f"{reason} ({LEAF_CHAIN} rewritten)"
+            reason = f"{reason} ({LEAF_CHAIN} out of date)"
         for path in (cert_path, key_path, chain_path):
             files.tighten(path)
         return IssuedLeaf(

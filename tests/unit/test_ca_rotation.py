@@ -10,6 +10,7 @@ from cryptography import x509
 
 from tabpy_provision import pki
 from tabpy_provision.controller import files as controller_files
+from tabpy_provision.plan import plan_tabpy_server
 from tests.unit.handshake import verifier_accepts
 from tests.unit.legacy_ca import write_legacy_ca
 from tests.unit.planning import planned
@@ -159,16 +160,21 @@ def test_load_ca_creates_nothing(tmp_path):
     assert not (tmp_path / "ca").exists()
 
 
-def test_the_plan_says_what_happened_to_the_ca_and_the_leaf(tmp_path, monkeypatch):
+def test_the_plan_says_what_it_would_do_to_the_ca_and_the_leaf_the_apply_what_it_did(
+        tmp_path, monkeypatch):
     monkeypatch.setenv("TABPY_TEST_PW", "good-password")
     data = {"tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki")}
-    first = planned(FQDN, data, now=NOW)
-    assert first.tls.notes == ("created root CA", "created intermediate CA",
-                               "certificate re-issued: new")
-    assert planned(FQDN, data, now=NOW).tls.notes == ()
+    files = controller_files.Staged()
+    assert plan_tabpy_server(FQDN, data, now=NOW, files=files).tls.notes == ()
+    assert files.changes() == [f"create a new private CA in {tmp_path}/pki/ca",
+                               f"issue a certificate for {FQDN} (new)"]
+    assert files.apply() == [f"created a new private CA in {tmp_path}/pki/ca",
+                             f"issued a certificate for {FQDN} (new)"]
     pki.rotate_intermediate(tmp_path / "pki", permitted=LAB, now=NOW)
-    assert planned(FQDN, data, now=NOW).tls.notes == (
-        "certificate re-issued: issued by a different intermediate CA",)
+    files = controller_files.Staged()
+    assert plan_tabpy_server(FQDN, data, now=NOW, files=files).tls.notes == ()
+    assert files.changes() == [
+        f"issue a certificate for {FQDN} (issued by a different intermediate CA)"]
 
 
 # ---- moving a CA made before name constraints to a constrained one -------------------------
@@ -254,3 +260,22 @@ def test_the_plan_says_how_to_move_on_every_run_until_it_is_done(tmp_path, monke
         notes = planned(FQDN, data, now=NOW).tls.notes
         assert [n for n in notes if UNCONSTRAINED in n] == [
             f"the private CA in {tmp_path / 'pki' / 'ca'} {UNCONSTRAINED}"]
+
+
+def test_a_ca_made_under_the_old_default_name_stays_as_it_is(tmp_path, monkeypatch):
+    """The default name carries the environment since; it names new CAs only, so a CA made
+    before is loaded as it is: nothing to write but the new leaf, nothing to say."""
+    monkeypatch.setenv("TABPY_TEST_PW", "good-password")
+    old = pki.ensure_ca(tmp_path / "pki", permitted=LAB, common_name="tabpy-provision", now=NOW)
+    data = {"tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki"),
+            "environment": "production"}
+    files = controller_files.Staged()
+    plan = plan_tabpy_server(FQDN, data, now=NOW, files=files)
+    assert files.changes() == [f"issue a certificate for {FQDN} (new)"]
+    assert plan.tls.notes == () and plan.tls.ca_pem == old.trusted_roots_pem
+    _, intermediate = x509.load_pem_x509_certificates(plan.tls.chain_pem)
+    assert pki.subject_cn(intermediate) == "tabpy-provision Intermediate CA"
+
+    fresh = plan_tabpy_server(FQDN, {**data, "pki_dir": str(tmp_path / "new")}, now=NOW)
+    assert [pki.subject_cn(ca.cert) for ca in fresh.tls.cas] == [
+        "tabpy-provision production Root CA", "tabpy-provision production Intermediate CA"]

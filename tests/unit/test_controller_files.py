@@ -1,3 +1,5 @@
+import logging
+import re
 import stat
 
 import pytest
@@ -21,7 +23,7 @@ def test_staged_writes_are_read_back_and_written_only_by_apply(tmp_path):
     assert files.glob(tmp_path / "state" / "ca", "*.key") == [key]
     assert not (tmp_path / "state").exists()
     assert files.changes() == ["create a CA"]
-    assert files.apply() == ["create a CA"]
+    assert files.apply() == ["created a CA"]
     assert key.read_bytes() == b"k" and mode(key) == 0o600
     assert mode(tmp_path / "state") == 0o700 and mode(tmp_path / "state" / "ca") == 0o700
     assert files.changes() == [] and files.apply() == []
@@ -105,8 +107,45 @@ def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
 
     assert _apply_staged(State(), Host(), files)
     assert (tmp_path / "secrets" / "alice").read_bytes() == b"pw\n"
-    assert Host.logged == ["controller: generate a password"]
+    assert Host.logged == ["controller: generated a password"]
     assert list(controller_prepared._inner(files=files)) == []
+
+
+#: A line saying a controller write happened.
+PAST_WRITE = re.compile(r"\b(created|generated|issued|re-issued|renewed|rewritten|wrote|written|"
+                        r"built|stored|removed|ordered)\b")
+
+
+def test_a_preview_claims_no_write_and_the_apply_says_each_one_done(tmp_path, caplog):
+    from tabpy_provision.preflight import Preflight, _apply_staged, say_plan
+
+    data = {"tabpy_users": {"alice": "generate"}, "pki_dir": str(tmp_path / "pki"),
+            "secrets_dir": str(tmp_path / "secrets")}
+    files = Staged()
+    plans = {host: plan_tabpy_server(host, data, files=files)
+             for host in ("tabpy1.example.com", "tabpy2.example.com")}
+    with caplog.at_level(logging.INFO, logger="pyinfra"):
+        say_plan(Preflight(plans=plans), files)
+    preview = [record.getMessage() for record in caplog.records]
+    assert preview == [f"    [controller] would {what}" for what in files.changes()]
+    assert len(preview) == 4 and not any(PAST_WRITE.search(line) for line in preview)
+
+    class Host:
+        logged: list = []
+
+        def log_styled(self, line, **style):
+            self.logged.append(line)
+
+    class State:
+        pass
+
+    _apply_staged(State(), Host(), files)
+    assert Host.logged == [
+        f"controller: generated a password in {tmp_path}/secrets/tabpy_users/alice",
+        f"controller: created a new private CA in {tmp_path}/pki/ca",
+        "controller: issued a certificate for tabpy1.example.com (new)",
+        "controller: issued a certificate for tabpy2.example.com (new)"]
+    assert (tmp_path / "secrets" / "tabpy_users" / "alice").exists()
 
 
 def test_every_folder_a_private_write_creates_is_private(tmp_path):

@@ -139,7 +139,7 @@ def _string_settings():
     from tabpy_provision.settings import SETTINGS
 
     examples = {"tabpy_fqdn": "tabpy.example.com", "tableau_server_url": "https://t.example.com",
-                "tabpy_oauth_issuer": "https://idp.example.com"}
+                "tabpy_oauth_issuer": "https://idp.example.com", "pki_common_name": "Corp"}
     for setting in SETTINGS:
         value = examples.get(setting.name, setting.default)
         if isinstance(value, str) and setting.check(value) is None:

@@ -148,7 +148,7 @@ def test_ca_files_are_private_even_with_open_umask(tmp_path):
     assert [p.name for p in pki.iterdir()] == ["ca"]  # no temp folder left
     assert mode(pki) == 0o700 and mode(ca_dir) == 0o700
     assert {name: mode(ca_dir / name) for name in CA_FILES} == dict.fromkeys(CA_FILES, 0o600)
-    assert result.notes == ("created root CA", "created intermediate CA")
+    assert result.notes == ()
     assert (ca_dir / "root.crt").read_bytes() == result.root_pem
     assert (ca_dir / "intermediate.crt").read_bytes() == result.intermediate_pem
 
@@ -273,7 +273,7 @@ def test_deleting_the_intermediate_rotates_it_under_the_same_root(tmp_path):
     (tmp_path / "ca" / "intermediate.crt").unlink()
     (tmp_path / "ca" / "intermediate.key").unlink()
     second = ensure_ca(tmp_path, permitted=LAB, now=NOW)
-    assert second.notes == ("created intermediate CA",)
+    assert second.notes == ()
     assert second.root_pem == first.root_pem
     assert second.intermediate_cert.serial_number != first.intermediate_cert.serial_number
     second.intermediate_cert.verify_directly_issued_by(second.root_cert)
@@ -293,7 +293,7 @@ def test_intermediate_is_renewed_before_it_expires(tmp_path):
     renewed = ensure_ca(tmp_path, permitted=LAB, now=later)
     assert renewed.root_pem == first.root_pem
     assert renewed.intermediate_pem != first.intermediate_pem
-    assert renewed.notes[0] == "renewed intermediate CA (expires in 59 days)"
+    assert renewed.notes[0] == "the intermediate CA expires in 59 days"
     assert renewed.intermediate_cert.not_valid_after_utc == later + timedelta(days=1825)
     again = ensure_ca(tmp_path, permitted=LAB, now=later)
     assert again.intermediate_pem == renewed.intermediate_pem
@@ -323,7 +323,7 @@ def test_the_root_key_may_be_kept_off_the_controller(tmp_path):
 
     root_key.write_bytes(kept)
     renewed = ensure_ca(tmp_path, permitted=LAB, now=inter_end - timedelta(days=30))
-    assert renewed.notes == ("renewed intermediate CA (expires in 30 days)",)
+    assert renewed.notes == ("the intermediate CA expires in 30 days",)
 
 
 def test_expired_root_is_an_error(tmp_path):
@@ -471,7 +471,7 @@ def test_damaged_key_reissues_and_missing_chain_is_rewritten(ca, tmp_path):
     host_dir = tmp_path / "hosts" / FQDN
     (host_dir / "chain.pem").unlink()
     repaired = ensure_leaf(ca, tmp_path, FQDN, now=NOW)
-    assert not repaired.reissued and "chain.pem rewritten" in repaired.reason
+    assert not repaired.reissued and "chain.pem out of date" in repaired.reason
     assert (host_dir / "chain.pem").read_bytes() == first.chain_pem
     assert mode(host_dir / "chain.pem") == 0o600
     (host_dir / "key.pem").write_bytes(b"garbage")

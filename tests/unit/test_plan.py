@@ -152,7 +152,7 @@ def test_rotation_uses_pending_passwords_of_generated_users_only(base, tmp_path)
     rotating = planned(HOST, data, rotate=frozenset())
     assert rotating.rotating == {"gen"}
     assert rotating.password_file != current.password_file
-    assert any("rotating to the newly generated password" in n for n in rotating.notes)
+    assert any("rotating to the new password" in n for n in rotating.notes)
     assert planned(HOST, data).password_file == current.password_file  # still pending
     problems = problems_of_rotation(data, {"tableau", "ghost"})
     assert problems == [

@@ -62,7 +62,7 @@ def private_cas(inventory) -> dict[str, PrivateCa]:
         if values["tabpy_transfer_protocol"] == "https" and \
                 values["tabpy_certificate_file"] is None:
             folder = project_path(values["pki_dir"])
-            cas.setdefault(str(folder), PrivateCa(values["pki_common_name"], [],
+            cas.setdefault(str(folder), PrivateCa(settings.ca_common_name(values), [],
                                                   names.get(folder, CaNames())))
             cas[str(folder)].servers.append((name, data))
     return cas
