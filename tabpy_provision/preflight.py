@@ -92,13 +92,11 @@ class BadInput(PyinfraError, CliError):
 
     def __init__(self, *problems: str):
         self.problems = list(problems)
-        count = len(self.problems)
-        super().__init__(f"Refused: {count} problem{'' if count == 1 else 's'}; "
-                         "no host was changed")
+        super().__init__(settings.refusal_lines(self.problems)[-1])
 
     def show(self, file=None) -> None:
-        for line in (*self.problems, self.message):
-            print(f"tabpy-provision: {line}", file=sys.stderr)
+        for line in settings.refusal_lines(self.problems):
+            print(line, file=sys.stderr)
 
 
 @dataclass

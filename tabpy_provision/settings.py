@@ -561,6 +561,15 @@ def input_problems(host: str, data: Mapping[str, Any]) -> list[str]:
     return unknown_keys(host, data) or check_values(host, data)
 
 
+def refusal_lines(problems: list[str]) -> list[str]:
+    """How every command and deploy ends when its input is refused: each problem, then one
+    closing line of ours (no source file, no traceback)."""
+    count = len(problems)
+    return [f"tabpy-provision: {line}" for line in problems] + [
+        f"tabpy-provision: refused ({count} problem{'' if count == 1 else 's'}); nothing was "
+        "changed"]
+
+
 def misplaced_keys(host: str, data: Iterable[str], groups: Iterable[str]) -> list[str]:
     """`host: key: ...` for settings the host's groups do not read (a warning: group data
     shared by several groups may well hold them)."""

@@ -23,6 +23,7 @@ from tabpy_provision.cli import (
     state,
     wheelhouse,
 )
+from tabpy_provision.settings import refusal_lines
 
 #: In the order `--help` lists them.
 COMMANDS = (init, jobs, check, certs, password, ca, state, wheelhouse, settings, platforms)
@@ -51,9 +52,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except common.Refused as refused:
-        for problem in refused.problems:
-            print(problem, file=sys.stderr)
-        count = len(refused.problems)
-        print(f"tabpy-provision: refused ({count} problem{'s' * (count != 1)}); nothing was "
-              "changed", file=sys.stderr)
+        for line in refusal_lines(refused.problems):
+            print(line, file=sys.stderr)
         return common.ERROR

@@ -91,7 +91,7 @@ def test_a_value_naming_what_the_host_has_is_refused_and_nothing_changes(refused
     run, before, after = refused[run_name]
     assert run.returncode != 0
     assert f"tabpy-provision: {host}: {line}" in run.stderr, run.output[-3000:]
-    assert "no host was changed" in run.output
+    assert "nothing was changed" in run.output
     assert after[host] == before[host]
 
 

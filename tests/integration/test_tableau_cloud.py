@@ -115,5 +115,5 @@ def test_a_tabpy_chain_cloud_would_refuse_stops_the_run_before_any_change(pod, t
     assert lines[0].startswith(f"tabpy-provision: @local: tableau_tabpy_host: Tableau Cloud "
                                f"would refuse {SERVICE}: its chain (issued by '{issuer}"), lines
     assert "Cloud accepts only a publicly trusted CA" in lines[0]
-    assert "no host was changed" in run.output
+    assert "nothing was changed" in run.output
     assert writes(pod) == before

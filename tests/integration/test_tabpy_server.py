@@ -233,7 +233,7 @@ def test_bad_input_stops_before_any_host_is_touched(converged, tmp_path):
                "got 70000" in run.stderr
         assert f"tabpy-provision: {fqdn}: tabpy_users: user name 'ta:bleau': use 1 to 64 " \
                "letters, digits and . _ @ + -" in run.stderr
-    assert "no host was changed" in run.stderr
+    assert "nothing was changed" in run.stderr
     assert "Beginning operation run" not in run.output
     after = {fqdn: remote_sha256(lab_host(fqdn), "/etc/tabpy/current/tabpy.conf")
              for fqdn in TABPY_HOSTS}

@@ -82,6 +82,7 @@ def test_no_new_certificate_for_an_inventory_whose_hosts_are_all_refused(tmp_pat
     path.write_text(f"tabpy_servers = ([('a.example.com', {{'tabpy_port': -1}})], "
                     f"{{'pki_dir': {str(tmp_path / 'pki')!r}}})\n")
     assert main(["ca", "rotate-root", "-i", str(path)]) == 1
-    assert "a.example.com: tabpy_port: must be an integer from 1 to 65535, got -1\n" \
-        "tabpy-provision: refused (1 problem); nothing was changed" in capsys.readouterr().err
+    assert "tabpy-provision: a.example.com: tabpy_port: must be an integer from 1 to 65535, " \
+        "got -1\ntabpy-provision: refused (1 problem); nothing was changed" \
+        in capsys.readouterr().err
     assert not (tmp_path / "pki" / "ca" / "next").exists()

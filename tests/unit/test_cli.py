@@ -39,7 +39,7 @@ def test_every_subcommand_refuses_a_misspelled_setting_before_anything(argv, tmp
     assert main([*argv, "-i", misspelled(tmp_path)]) == common.ERROR
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
-        "a.example.com: tabpy_evalute_timeout: unknown setting (did you mean "
+        "tabpy-provision: a.example.com: tabpy_evalute_timeout: unknown setting (did you mean "
         "tabpy_evaluate_timeout?)", "tabpy-provision: refused (1 problem); nothing was changed"]
     assert captured.out == ""
 
@@ -70,7 +70,8 @@ def test_every_subcommand_has_help_and_a_missing_inventory_is_one_line(tmp_path,
     capsys.readouterr()
     assert main(["check"]) == common.ERROR
     assert capsys.readouterr().err.startswith(
-        "inventory.py: no such inventory file (run from the site folder, or give -i INVENTORY)")
+        "tabpy-provision: inventory.py: no such inventory file (run from the site folder, or "
+        "give -i INVENTORY)")
 
 
 def test_a_usage_error_is_never_read_as_changes_pending(capsys):

@@ -18,6 +18,6 @@ def test_a_refusal_ends_the_run_with_its_problems_and_one_closing_line(tmp_path)
     assert done.returncode == 1
     assert done.stderr.splitlines()[-3:] == [
         *(f"tabpy-provision: {line}" for line in PROBLEMS),
-        "tabpy-provision: Refused: 2 problems; no host was changed"]
+        "tabpy-provision: refused (2 problems); nothing was changed"]
     assert "line " not in done.stdout + done.stderr  # no "pyinfra error in FILE line N"
     assert "Starting operation" not in done.stdout
