@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -198,3 +199,48 @@ def converged(lab_up) -> tuple[Run, Run]:
     second = pyinfra("--json")
     assert second.returncode == 0, second.stderr[-3000:]
     return first, second
+
+
+class Installation:
+    """`pip install` of this repository into a fresh virtualenv, started as soon as pytest knows
+    a test needs it (test_installed_tool.py) so it runs while the lab tests before it do."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="tabpy-provision-installed-"))
+        venv = self.folder / "venv"
+        self.tool = venv / "bin" / "tabpy-provision"
+        self.log = self.folder / "pip.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                ["sh", "-c", f"{shlex.quote(sys.executable)} -m venv {shlex.quote(str(venv))} "
+                 f"&& {shlex.quote(str(venv / 'bin' / 'pip'))} install --quiet "
+                 f"{shlex.quote(str(ROOT))}"], stdout=log, stderr=subprocess.STDOUT)
+
+    def finished(self) -> Path:
+        assert self.process.wait(timeout=900) == 0, self.log.read_text()[-3000:]
+        return self.tool
+
+    def remove(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+INSTALLATION: list[Installation] = []
+
+
+def pytest_collection_finish(session):
+    if any(item.module.__name__.endswith("test_installed_tool") for item in session.items):
+        INSTALLATION.append(Installation())
+
+
+def pytest_sessionfinish(session):
+    for installation in INSTALLATION:
+        installation.remove()
+
+
+@pytest.fixture(scope="session")
+def installed_tool() -> Path:
+    """`tabpy-provision` of a fresh virtualenv with this repository pip-installed in it."""
+    return INSTALLATION[0].finished()

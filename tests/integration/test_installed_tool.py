@@ -28,13 +28,8 @@ HOST = "tabpy1.lab.test"
 
 
 @pytest.fixture(scope="module")
-def tool(tmp_path_factory) -> Path:
-    """`tabpy-provision` of a fresh virtualenv with this repository pip-installed in it."""
-    venv = tmp_path_factory.mktemp("installed") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(ROOT)], check=True,
-                   timeout=600)
-    return venv / "bin" / "tabpy-provision"
+def tool(installed_tool) -> Path:
+    return installed_tool
 
 
 @pytest.fixture(scope="module")
