@@ -7,10 +7,10 @@ cron or a systemd timer: `python -m tabpy_provision.scheduled_backup inventory/<
 
 from pyinfra import host, state
 
-from tabpy_provision.deploys.backup_restore import backup_host, backup_passphrase
-from tabpy_provision.preflight import preflight
-from tabpy_provision.run import run_of
-from tabpy_provision.summary import failure_summary, record_failures
+from tabpy_provision.backup.deploy import backup_host, backup_passphrase
+from tabpy_provision.run.current import run_of
+from tabpy_provision.run.preflight import preflight
+from tabpy_provision.run.summary import failure_summary, record_failures
 
 record_failures(state)
 checked = preflight(state)

@@ -2,9 +2,9 @@
 
 from pyinfra import host, state
 
-from tabpy_provision.deploys.pool_balancer import pool_balancer
-from tabpy_provision.operations import barrier, host_failed
-from tabpy_provision.preflight import preflight
+from tabpy_provision.pool.deploy import pool_balancer
+from tabpy_provision.run.operations import barrier, host_failed
+from tabpy_provision.run.preflight import preflight
 
 checked = preflight(state)
 # The pool changes after its TabPy processes (new ones exist, removed ones were drained).

@@ -10,7 +10,7 @@ passing verification.
 
 from pyinfra import local
 
-from tabpy_provision.deploys.backup_restore import report_recovery_time
+from tabpy_provision.backup.deploy import report_recovery_time
 
 local.include("deploy/restore.py")
 report_recovery_time(name="Recovery time (RTO)")

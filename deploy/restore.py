@@ -11,7 +11,7 @@ swapped in and checked; a failed restore puts the target's own state back.
 
 from pyinfra import host, local, state
 
-from tabpy_provision.deploys.backup_restore import restore_host, restore_preflight
+from tabpy_provision.backup.deploy import restore_host, restore_preflight
 
 checked = restore_preflight(state)
 local.include("deploy/site.py")

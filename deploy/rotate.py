@@ -11,7 +11,7 @@ every TabPy host took them. A failed or --dry run leaves the old passwords curre
 from pyinfra import local, state
 from pyinfra.operations import python
 
-from tabpy_provision.preflight import preflight
+from tabpy_provision.run.preflight import preflight
 
 checked = preflight(state, rotation=True)
 local.include("deploy/site.py")

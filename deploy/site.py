@@ -4,7 +4,7 @@ hosts that failed."""
 
 from pyinfra import local, state
 
-from tabpy_provision.summary import failure_summary, record_failures
+from tabpy_provision.run.summary import failure_summary, record_failures
 
 record_failures(state)
 local.include("deploy/tabpy.py")

@@ -4,10 +4,10 @@ deploy/site.py, after trust)."""
 
 from pyinfra import host, state
 
-from tabpy_provision.deploys.tableau_server import tableau_server
-from tabpy_provision.operations import barrier
-from tabpy_provision.preflight import preflight
+from tabpy_provision.run.operations import barrier
+from tabpy_provision.run.preflight import preflight
 from tabpy_provision.tableau.cloud import test_connection
+from tabpy_provision.tableau.deploy import tableau_server
 
 checked = preflight(state)
 barrier(name="After every TabPy server and trust store")

@@ -4,12 +4,12 @@ does the rest of the balancers)."""
 
 from pyinfra import host, state
 
-from tabpy_provision import fact_batch
-from tabpy_provision.deploys import pool_balancer
-from tabpy_provision.deploys.tabpy_server import tabpy_server
-from tabpy_provision.operations import barrier, host_failed
+from tabpy_provision.pool import deploy as pool_balancer
 from tabpy_provision.pool.operations import backend_cas_widened
-from tabpy_provision.preflight import preflight
+from tabpy_provision.run import fact_batch
+from tabpy_provision.run.operations import barrier, host_failed
+from tabpy_provision.run.preflight import preflight
+from tabpy_provision.server.deploy import tabpy_server
 
 checked = preflight(state)
 if host.name in checked.balancers:

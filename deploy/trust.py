@@ -6,9 +6,9 @@ tableau_restart_on_trust_change allows it, else the run says so."""
 
 from pyinfra import host, state
 
-from tabpy_provision.deploys.client_trust import client_trust
-from tabpy_provision.preflight import preflight
+from tabpy_provision.run.preflight import preflight
 from tabpy_provision.tableau.operations import tableau_trust_restart
+from tabpy_provision.trust.deploy import client_trust
 
 checked = preflight(state)
 if host.name in checked.trust:

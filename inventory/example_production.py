@@ -3,7 +3,7 @@
     .venv/bin/pyinfra --dry inventory/production.py deploy/site.py
     .venv/bin/pyinfra -y inventory/production.py deploy/site.py
 
-Every key below is a setting of docs/settings.md (tabpy_provision/settings.py);
+Every key below is a setting of docs/settings.md (tabpy_provision/settings/table.py);
 anything not set keeps its default. Passwords are secret references, never literals.
 """
 

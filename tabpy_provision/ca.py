@@ -14,7 +14,7 @@
 
 It applies to every private CA (pki_dir) used by the inventory's TabPy servers. A new root or
 intermediate is constrained to the names of every TabPy server and pool balancer that uses the
-CA, and pki_permitted_names (ca_names.py). Each step prints what to run next. See
+CA, and pki_permitted_names (pki/ca_names.py). Each step prints what to run next. See
 docs/certificates.md, "Renewal and rotation" and "Name constraints".
 """
 
@@ -28,10 +28,12 @@ from pathlib import Path
 
 from cryptography import x509
 
-from tabpy_provision import pki, settings, verify
-from tabpy_provision.ca_names import CaNames, private_ca_names
+from tabpy_provision import pki
 from tabpy_provision.controller.files import ControllerFileError
-from tabpy_provision.plan import endpoint, project_path
+from tabpy_provision.pki.ca_names import CaNames, private_ca_names
+from tabpy_provision.server import verify
+from tabpy_provision.server.plan import endpoint, project_path
+from tabpy_provision.settings import table as settings
 from tabpy_provision.site_check import load_hosts, load_tabpy_hosts
 
 NEXT_STEP = {

@@ -21,13 +21,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tabpy_provision import backup_archive, settings
+from tabpy_provision.backup import archive as backup_archive
 from tabpy_provision.controller import state_archive
 from tabpy_provision.controller.files import ControllerFileError, Staged
-from tabpy_provision.plan import project_path
 from tabpy_provision.pool import balancer
-from tabpy_provision.preflight import TABPY_GROUP
-from tabpy_provision.secret_refs import (
+from tabpy_provision.run.preflight import TABPY_GROUP
+from tabpy_provision.server.plan import project_path
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.secret_refs import (
     SecretError,
     describe,
     passphrase_problem,

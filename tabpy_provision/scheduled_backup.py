@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tabpy_provision.controller.files import PROJECT_ROOT
-from tabpy_provision.summary import SUMMARY_HEADER
+from tabpy_provision.run.summary import SUMMARY_HEADER
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 

@@ -1,4 +1,4 @@
-"""The settings reference, docs/settings.md, generated from tabpy_provision.settings (a test
+"""The settings reference, docs/settings.md, generated from tabpy_provision.settings.table (a test
 keeps the two equal). Pure: no pyinfra import.
 
     python -m tabpy_provision.settings_reference               # print every setting as a table
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tabpy_provision.settings import ROLES, RUN_OPTIONS, SETTINGS
+from tabpy_provision.settings.table import ROLES, RUN_OPTIONS, SETTINGS
 
 
 def markdown_table() -> str:

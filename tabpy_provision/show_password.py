@@ -10,9 +10,9 @@ from __future__ import annotations
 import sys
 
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.plan import users_secret_store
-from tabpy_provision.secret_refs import SecretError, resolve
-from tabpy_provision.settings import with_defaults
+from tabpy_provision.server.plan import users_secret_store
+from tabpy_provision.settings.secret_refs import SecretError, resolve
+from tabpy_provision.settings.table import with_defaults
 from tabpy_provision.site_check import load_tabpy_hosts
 
 

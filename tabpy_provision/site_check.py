@@ -24,23 +24,25 @@ from pyinfra.api import Config, State
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import client_check, remote, tableau, verify
-from tabpy_provision.ca_names import permitted_sets
-from tabpy_provision.connection import correct_pyinfra
+from tabpy_provision import tableau
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.facts import FenceLoaded
 from tabpy_provision.functions import check as function_check
-from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
+from tabpy_provision.pki.ca_names import permitted_sets
 from tabpy_provision.pool.balancer import BalancerPlan
-from tabpy_provision.preflight import (
+from tabpy_provision.run import remote
+from tabpy_provision.run.facts import FenceLoaded
+from tabpy_provision.run.hosts import correct_pyinfra
+from tabpy_provision.run.preflight import (
     TABPY_GROUP,
     Preflight,
     plan_fences,
     plan_pools,
     tableau_pools,
 )
-from tabpy_provision.settings import CLIENTS as CLIENT_GROUP
-from tabpy_provision.settings import SettingsError
+from tabpy_provision.server import client_check, verify
+from tabpy_provision.server.plan import TabpyServerPlan, plan_tabpy_server
+from tabpy_provision.settings.table import CLIENTS as CLIENT_GROUP
+from tabpy_provision.settings.table import SettingsError
 from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau.operations import tableau_side_check
 
@@ -100,7 +102,7 @@ def tableau_rows(state: State, tabpy_plans: list[TabpyServerPlan],
 def client_rows(state: State, plans: dict[str, TabpyServerPlan],
                 pools: dict[str, BalancerPlan]) -> list[dict[str, str]]:
     """Each client (group clients) reaching every TabPy name over HTTPS, verified through its
-    own OS trust store only (client_check.py)."""
+    own OS trust store only (server/client_check.py)."""
     endpoints = [(plan.fqdn, plan["tabpy_port"]) for plan in plans.values() if plan.https]
     endpoints += list(dict.fromkeys((pool.service_name, pool.port) for pool in pools.values()
                                     if pool.https))

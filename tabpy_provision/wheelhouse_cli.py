@@ -1,6 +1,6 @@
 """`python -m tabpy_provision.wheelhouse build|lock`: build (prefetch) wheelhouses, or refresh
-their locks and the extras locks of extra requirements (wheelhouse.py, wheelhouse_lock.py,
-wheelhouse_extras.py)."""
+their locks and the extras locks of extra requirements (wheelhouse.py, wheelhouse/lock.py,
+wheelhouse/extras.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tabpy_provision.wheelhouse import (
+from tabpy_provision.wheelhouse.build import (
     GLIBC_MAX,
     TABPY_VERSION_DEFAULT,
     WheelhouseError,
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for abi in args.abi:
             started = time.monotonic()
             if args.command == "lock":
-                from tabpy_provision import wheelhouse_lock as wl
+                from tabpy_provision.wheelhouse import lock as wl
 
                 path = wl.write_extras_lock(
                     args.tabpy_version, abi, args.arch, args.requirement, args.locks_dir,
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 lock_text = None
                 if args.requirement:
-                    from tabpy_provision.wheelhouse_extras import read_extras_lock
+                    from tabpy_provision.wheelhouse.extras import read_extras_lock
 
                     lock_text = read_extras_lock(args.tabpy_version, abi, args.arch,
                                                  args.requirement, args.locks_dir)

@@ -18,7 +18,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from tabpy_provision import wheelhouse
+from tabpy_provision.wheelhouse import build as wheelhouse
 
 #: nltk, what it requires (Requires-Dist of nltk 3.10.4) and textblob (the model's other library).
 PROJECTS = ("nltk", "click", "defusedxml", "joblib", "regex", "tqdm", "textblob")

@@ -13,7 +13,7 @@ import types
 import zipfile
 from functools import cache
 
-from tabpy_provision import wheelhouse
+from tabpy_provision.wheelhouse import build as wheelhouse
 
 HASH_MODULE = "tabpy/tabpy_server/handlers/util.py"
 

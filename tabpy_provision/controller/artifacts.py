@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tabpy_provision import nltk_data, wheelhouse, wheelhouse_extras, wheelhouse_lock
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.nltk_data import NltkData
-from tabpy_provision.plan import TabpyServerPlan, project_path
+from tabpy_provision.server.plan import TabpyServerPlan, project_path
+from tabpy_provision.wheelhouse import build as wheelhouse
+from tabpy_provision.wheelhouse import extras as wheelhouse_extras
+from tabpy_provision.wheelhouse import lock as wheelhouse_lock
+from tabpy_provision.wheelhouse import nltk_data
+from tabpy_provision.wheelhouse.nltk_data import NltkData
 
 Log = Callable[[str], None]
 

@@ -9,11 +9,11 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled
 
-from tabpy_provision import remote
-from tabpy_provision.facts import FenceLoaded, Sha256s
 from tabpy_provision.firewall import rules
 from tabpy_provision.firewall.rules import FirewallPlan
-from tabpy_provision.run import run_of
+from tabpy_provision.run import remote
+from tabpy_provision.run.current import run_of
+from tabpy_provision.run.facts import FenceLoaded, Sha256s
 
 
 def _sha(text: str) -> str:

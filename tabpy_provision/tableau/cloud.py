@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
-from tabpy_provision import pki, settings, verify
-from tabpy_provision.plan import TabpyServerPlan, project_path
-from tabpy_provision.server_tls import Tls
+from tabpy_provision import pki
+from tabpy_provision.server import verify
+from tabpy_provision.server.certificate import Tls
+from tabpy_provision.server.plan import TabpyServerPlan, project_path
+from tabpy_provision.settings import table as settings
 from tabpy_provision.tableau import plan as server_plan
 from tabpy_provision.tableau.connection import Connection, RestTarget
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from tabpy_provision import verify
+from tabpy_provision.server import verify
 from tabpy_provision.tableau.connection import Connection, RestTarget
 
 API = "/api/3.6"  # sign-in, sites: personal access tokens came with 3.6 (Server 2019.4)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tabpy_provision import verify
+from tabpy_provision.server import verify
 from tabpy_provision.tableau.connection import Connection
 from tabpy_provision.tableau.plan import (
     CONNECTION_TYPE,

@@ -18,7 +18,7 @@ import testinfra
 
 from lab import paths
 from lab.hosts import LAB_HOSTS
-from tabpy_provision.plan import plan_tabpy_server
+from tabpy_provision.server.plan import plan_tabpy_server
 from tabpy_provision.site_check import load_tabpy_hosts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,9 +27,9 @@ from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import ca as ca_command
-from tabpy_provision import ca_names, pki
-from tabpy_provision.pki import constraints
-from tabpy_provision.settings import SettingsError, check_values
+from tabpy_provision import pki
+from tabpy_provision.pki import ca_names, constraints
+from tabpy_provision.settings.table import SettingsError, check_values
 from tests.unit.handshake import (
     java_handshake,
     openssl_verify,

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 
-from tabpy_provision import cert_status, pki, trust
-from tabpy_provision.cert_status import BROKEN, OK, RENEW, TrustHost
+from tabpy_provision import pki
+from tabpy_provision.pki import cert_status
+from tabpy_provision.pki.cert_status import BROKEN, OK, RENEW, TrustHost
+from tabpy_provision.trust import plan as trust
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FQDN = "tabpy1.example.com"

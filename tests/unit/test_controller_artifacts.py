@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tabpy_provision import wheelhouse
 from tabpy_provision.controller import artifacts
 from tabpy_provision.controller.files import Staged
+from tabpy_provision.wheelhouse import build as wheelhouse
 from tests.unit.planning import planned
 
 HOST = "tabpy1.example.com"

@@ -5,7 +5,7 @@ import pwd
 import subprocess
 from pathlib import Path
 
-from tabpy_provision.facts import FolderStates, PublishedFunctions, SystemAccount
+from tabpy_provision.run.facts import FolderStates, PublishedFunctions, SystemAccount
 
 
 def _read(account: str):

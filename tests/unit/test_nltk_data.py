@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tabpy_provision import nltk_data as nd
-from tabpy_provision import wheelhouse
-from tabpy_provision.nltk_data import NltkDataError
+from tabpy_provision.wheelhouse import build as wheelhouse
+from tabpy_provision.wheelhouse import nltk_data as nd
+from tabpy_provision.wheelhouse.nltk_data import NltkDataError
 from tests import nltk_source
 
 VADER = nd.SOURCES["vader_lexicon"]

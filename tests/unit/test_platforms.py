@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from pyinfra.facts.server import LinuxDistribution
 
-from tabpy_provision import platforms, wheelhouse
-from tabpy_provision.facts import FirewallPorts, PythonTarget, SelinuxMode, SelinuxPorts
+from tabpy_provision import platforms
+from tabpy_provision.run.facts import FirewallPorts, PythonTarget, SelinuxMode, SelinuxPorts
+from tabpy_provision.wheelhouse import build as wheelhouse
 
 RECORDED = Path(__file__).with_name("recorded") / "release"
 EXPECTED = {"debian-12": "debian-12", "debian-13": "debian-13", "ubuntu-22.04": "ubuntu-22.04",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tabpy_provision import wheelhouse as wh
 from tabpy_provision import wheelhouse_cli
-from tabpy_provision.wheelhouse import WheelhouseError
+from tabpy_provision.wheelhouse import build as wh
+from tabpy_provision.wheelhouse.build import WheelhouseError
 
 # --- ABI, platform, names ---------------------------------------------------------------------
 
@@ -434,8 +434,8 @@ def test_missing_interpreter_is_a_wheelhouse_error(tmp_path):
 
 def test_module_imports_no_pyinfra():
     assert "pyinfra" not in Path(wh.__file__).read_text()
-    assert "pyinfra" not in Path(wh.__file__).with_name("wheelhouse_lock.py").read_text()
-    assert sys.modules["tabpy_provision.wheelhouse"] is wh
+    assert "pyinfra" not in Path(wh.__file__).with_name("lock.py").read_text()
+    assert sys.modules["tabpy_provision.wheelhouse.build"] is wh
 
 
 def test_a_cached_archive_is_hashed_again_only_when_its_file_changed(tmp_path, monkeypatch,

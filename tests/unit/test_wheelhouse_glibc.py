@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tabpy_provision import wheelhouse as wh
 from tabpy_provision import wheelhouse_cli
-from tabpy_provision import wheelhouse_lock as wl
 from tabpy_provision.controller import artifacts
-from tabpy_provision.facts import Glibc
+from tabpy_provision.run.facts import Glibc
+from tabpy_provision.wheelhouse import build as wh
+from tabpy_provision.wheelhouse import lock as wl
 from tests.unit.test_wheelhouse import FakePip
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,11 +17,11 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from tabpy_provision import wheelhouse as wh
 from tabpy_provision import wheelhouse_cli
-from tabpy_provision import wheelhouse_extras as extras
-from tabpy_provision import wheelhouse_lock as wl
-from tabpy_provision.wheelhouse import WheelhouseError
+from tabpy_provision.wheelhouse import build as wh
+from tabpy_provision.wheelhouse import extras
+from tabpy_provision.wheelhouse import lock as wl
+from tabpy_provision.wheelhouse.build import WheelhouseError
 from tests.unit.test_wheelhouse import FakePip
 
 LABEL = "TabPy 2.16.0 on cp311 x86_64"
