@@ -14,7 +14,7 @@
 
 It applies to every private CA (pki_dir) used by the inventory's TabPy servers. A new root or
 intermediate is constrained to the names of every TabPy server and pool balancer that uses the
-CA, and pki_permitted_names (pki/ca_names.py). Each step prints what to run next. See
+CA, and pki_permitted_names (ca_names.py). Each step prints what to run next. See
 docs/certificates.md, "Renewal and rotation" and "Name constraints".
 """
 

@@ -5,7 +5,7 @@ monitoring check).
 It reads, and changes nothing: the private CA and supplied files on the controller, the chain
 each TabPy server and pool balancer SERVES over TLS (so a certificate changed by hand, or not
 deployed, is caught), and the OS trust store of every client and Tableau node over SSH (the
-same facts the trust deploy uses). Statuses and windows: see pki/cert_status.py.
+same facts the trust deploy uses). Statuses and windows: see cert_status.py.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from tabpy_provision.pki import cert_status
 from tabpy_provision.pki.cert_status import BROKEN, OK, Row, ServerCerts, TrustHost
 from tabpy_provision.pool import balancer
 from tabpy_provision.run import remote
-from tabpy_provision.run.facts import KeychainSha1s, ManagedTrustFiles
 from tabpy_provision.run.hosts import correct_pyinfra
 from tabpy_provision.run.preflight import TABPY_GROUP, detect_trust_os, trust_hosts
 from tabpy_provision.server import verify
 from tabpy_provision.trust import plan as trust
+from tabpy_provision.trust.facts import KeychainSha1s, ManagedTrustFiles
 
 
 def served_chains(servers: list[ServerCerts]) -> dict[str, list[x509.Certificate] | str]:

@@ -1,4 +1,4 @@
-"""The settings reference, docs/settings.md, generated from tabpy_provision.settings.table (a test
+"""The settings reference, docs/settings.md, generated from tabpy_provision.settings (a test
 keeps the two equal). Pure: no pyinfra import.
 
     python -m tabpy_provision.settings_reference               # print every setting as a table

@@ -26,11 +26,11 @@ from pyinfra_cli.inventory import make_inventory
 
 from tabpy_provision import tableau
 from tabpy_provision.controller.files import Staged
+from tabpy_provision.firewall.facts import FenceLoaded
 from tabpy_provision.functions import check as function_check
 from tabpy_provision.pki.ca_names import permitted_sets
 from tabpy_provision.pool.balancer import BalancerPlan
 from tabpy_provision.run import remote
-from tabpy_provision.run.facts import FenceLoaded
 from tabpy_provision.run.hosts import correct_pyinfra
 from tabpy_provision.run.preflight import (
     TABPY_GROUP,
@@ -102,7 +102,7 @@ def tableau_rows(state: State, tabpy_plans: list[TabpyServerPlan],
 def client_rows(state: State, plans: dict[str, TabpyServerPlan],
                 pools: dict[str, BalancerPlan]) -> list[dict[str, str]]:
     """Each client (group clients) reaching every TabPy name over HTTPS, verified through its
-    own OS trust store only (server/client_check.py)."""
+    own OS trust store only (client_check.py)."""
     endpoints = [(plan.fqdn, plan["tabpy_port"]) for plan in plans.values() if plan.https]
     endpoints += list(dict.fromkeys((pool.service_name, pool.port) for pool in pools.values()
                                     if pool.https))

@@ -1,6 +1,6 @@
 """`python -m tabpy_provision.wheelhouse build|lock`: build (prefetch) wheelhouses, or refresh
-their locks and the extras locks of extra requirements (wheelhouse.py, wheelhouse/lock.py,
-wheelhouse/extras.py)."""
+their locks and the extras locks of extra requirements (wheelhouse.py, wheelhouse_lock.py,
+wheelhouse_extras.py)."""
 
 from __future__ import annotations
 

@@ -32,9 +32,9 @@ from tabpy_provision.backup import archive as backup_archive
 from tabpy_provision.backup import archive_members
 from tabpy_provision.backup import commands as backup_commands
 from tabpy_provision.controller.files import Staged
+from tabpy_provision.platforms.facts import PythonTarget
 from tabpy_provision.run import disk_space, remote
 from tabpy_provision.run.current import run_of
-from tabpy_provision.run.facts import PythonTarget
 from tabpy_provision.run.preflight import (
     TABPY_GROUP,
     BadInput,

@@ -10,10 +10,11 @@ from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled
 
 from tabpy_provision.firewall import rules
+from tabpy_provision.firewall.facts import FenceLoaded
 from tabpy_provision.firewall.rules import FirewallPlan
 from tabpy_provision.run import remote
 from tabpy_provision.run.current import run_of
-from tabpy_provision.run.facts import FenceLoaded, Sha256s
+from tabpy_provision.run.facts import Sha256s
 
 
 def _sha(text: str) -> str:

@@ -15,10 +15,10 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, StringCommand, operation
 
 from tabpy_provision.functions import source
+from tabpy_provision.functions.facts import PublishedFunctions
 from tabpy_provision.functions.source import Function
 from tabpy_provision.pool.balancer import Membership
 from tabpy_provision.run import remote
-from tabpy_provision.run.facts import PublishedFunctions
 from tabpy_provision.run.summary import note_failure
 from tabpy_provision.server.plan import TabpyServerPlan
 from tabpy_provision.server.roll import restart_process

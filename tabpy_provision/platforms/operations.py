@@ -9,7 +9,7 @@ from pyinfra.operations import apt, dnf
 
 from tabpy_provision import platforms
 from tabpy_provision.platforms import Platform
-from tabpy_provision.run.facts import FirewallPorts, RelabelNeeded, SelinuxMode, SelinuxPorts
+from tabpy_provision.platforms.facts import FirewallPorts, RelabelNeeded, SelinuxMode, SelinuxPorts
 
 
 def os_packages(platform: Platform, packages: list[str], name: str):

@@ -14,6 +14,7 @@ from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
 from tabpy_provision.functions import check as functions_check
 from tabpy_provision.platforms import Platform
+from tabpy_provision.platforms.facts import FirewallPorts, SelinuxMode
 from tabpy_provision.platforms.operations import (
     firewall_ports_open,
     os_packages,
@@ -31,7 +32,7 @@ from tabpy_provision.pool.operations import (
     service_sandboxed,
 )
 from tabpy_provision.run import remote
-from tabpy_provision.run.facts import FirewallPorts, SelinuxMode, Sha256s
+from tabpy_provision.run.facts import Sha256s
 from tabpy_provision.run.lease import release_lease, take_lease
 from tabpy_provision.run.operations import controller_check
 from tabpy_provision.server import verify

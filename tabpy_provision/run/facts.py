@@ -2,104 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import shlex
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
-from tabpy_provision.firewall import rules as fence_rules
-from tabpy_provision.functions import source as functions_source
 from tabpy_provision.run import disk_space, host_claims
-
-
-class PythonTarget(FactBase):
-    """A Python of the host as a wheel target, e.g. {"abi": "cp311", "arch": "x86_64"}, or
-    None when it is not installed."""
-
-    def command(self, python="python3"):
-        return StringCommand("! command -v", QuoteString(python), ">/dev/null ||", QuoteString(
-            python), "-c 'import sys, platform; "
-            "print(\"cp%d%d\" % sys.version_info[:2], platform.machine())'")
-
-    def process(self, output):
-        if not output:
-            return None
-        abi, arch = output[0].split()
-        return {"abi": abi, "arch": arch}
-
-
-class Glibc(FactBase):
-    """The host's glibc as (major, minor), e.g. (2, 36); None when its C library is not glibc
-    (musl answers no GNU_LIBC_VERSION)."""
-
-    def command(self):
-        return "getconf GNU_LIBC_VERSION 2>/dev/null || true"
-
-    def process(self, output):
-        words = " ".join(output).split()
-        if len(words) != 2 or words[0] != "glibc":
-            return None
-        try:
-            major, minor = (int(part) for part in words[1].split(".")[:2])
-        except ValueError:
-            return None
-        return (major, minor)
-
-
-class SelinuxMode(FactBase):
-    """enforcing, permissive or disabled (also when SELinux is not installed)."""
-
-    def command(self):
-        return "command -v getenforce >/dev/null && getenforce || echo Disabled"
-
-    def process(self, output):
-        return output[0].strip().lower() if output else "disabled"
-
-
-class SelinuxPorts(FactBase):
-    """TCP ports labelled with an SELinux port type (`semanage port -l`)."""
-
-    default = list
-
-    def command(self, port_type):
-        return StringCommand("semanage port -l 2>/dev/null | awk", QuoteString(
-            f'$1 == "{port_type}" && $2 == "tcp" {{ for (i = 3; i <= NF; i++) print $i }}'))
-
-    def process(self, output):
-        ports = []
-        for item in (word.strip(",") for line in output for word in line.split()):
-            low, _, high = item.partition("-")
-            if low.isdigit() and (not high or high.isdigit()):
-                ports += range(int(low), int(high or low) + 1)
-        return ports
-
-
-class RelabelNeeded(FactBase):
-    """Whether restorecon would change the SELinux label of any file under the paths."""
-
-    def command(self, paths):
-        return StringCommand("restorecon -Rn -v", *map(QuoteString, paths),
-                             "2>/dev/null | head -n1")
-
-    def process(self, output):
-        return bool(output)
-
-
-class FirewallPorts(FactBase):
-    """TCP ports the host firewall front end (firewalld, ufw) opens, as "PORT/tcp", or None
-    when it is not running."""
-
-    def command(self, frontend):
-        if frontend == "firewalld":
-            return ("systemctl is-active --quiet firewalld && "
-                    "{ echo active; firewall-cmd --list-ports; } || true")
-        return ("command -v ufw >/dev/null && ufw status | grep -q '^Status: active' && "
-                "{ echo active; ufw status | awk '$2 == \"ALLOW\" { print $1 }'; } || true")
-
-    def process(self, output):
-        if not output or output[0] != "active":
-            return None
-        return sorted({word for line in output[1:] for word in line.split()})
 
 
 class SystemAccount(FactBase):
@@ -167,20 +74,6 @@ class SubfoldersByAge(FactBase):
         return list(output)
 
 
-class PasswordFileUsers(FactBase):
-    """User names in a TabPy password file (first field of each non-comment line); never the
-    hashes, which stay on the host. [] when the file is absent."""
-
-    default = list
-
-    def command(self, path):
-        return StringCommand("! test -f", QuoteString(path), "|| awk",
-                             QuoteString("!/^#/ && NF { print tolower($1) }"), QuoteString(path))
-
-    def process(self, output):
-        return list(output)
-
-
 class CertificatesIn(FactBase):
     """The PEM certificate blocks of a file (never a key block of the same file), or None
     when the file is absent."""
@@ -205,58 +98,6 @@ class LinkName(FactBase):
         return output[0] if output else None
 
 
-class RunningRelease(FactBase):
-    """The release folder the running TabPy was started from (its working directory), or None
-    when it is not running: what TabPy really serves, whatever the links say now."""
-
-    def command(self, service):
-        return StringCommand(
-            "pid=$(systemctl show -p MainPID --value", QuoteString(service), ");",
-            '[ "${pid:-0}" -gt 0 ] && basename "$(readlink /proc/$pid/cwd)" || true')
-
-    def process(self, output):
-        return output[0] if output else None
-
-
-class IntactManifest(FactBase):
-    """A release folder's manifest when it is complete and every file matches its checksum;
-    None otherwise (missing, half-built or altered by hand)."""
-
-    def command(self, path):
-        return StringCommand("cd", QuoteString(path), "2>/dev/null && test -f .manifest &&",
-                             "sha256sum --quiet --status -c .sha256sums && cat .manifest || true")
-
-    def process(self, output):
-        return "\n".join(output) + "\n" if output else None
-
-
-class ReferencedVenvs(FactBase):
-    """Virtualenv folder names that the release folders' `venv` links point to."""
-
-    default = list
-
-    def command(self, releases_dir):
-        return StringCommand(f"for link in {shlex.quote(releases_dir)}/*/venv;",
-                             'do [ -L "$link" ] && basename "$(readlink "$link")"; done; true')
-
-    def process(self, output):
-        return sorted(set(output))
-
-
-class ManagedTrustFiles(FactBase):
-    """Names of the files starting with `prefix` in a trust-anchor folder; [] when absent."""
-
-    default = list
-
-    def command(self, folder, prefix):
-        return StringCommand("! test -d", QuoteString(folder), "|| find", QuoteString(folder),
-                             "-maxdepth 1 -type f -name", QuoteString(f"{prefix}*"),
-                             "-printf '%f\\n'")
-
-    def process(self, output):
-        return sorted(output)
-
-
 class TextFiles(FactBase):
     """{file name: lines} of the files matching `pattern` in a folder; {} when none."""
 
@@ -279,72 +120,6 @@ def files_by_header(output) -> dict[str, list[str]]:
         else:
             current.append(line)
     return files
-
-
-class PublishedFunctions(FactBase):
-    """{state folder: ({endpoint: the digest this deploy published it with, or None}, whether
-    the folder holds the publisher's `record`)} of each TabPy process; ({}, False) for a
-    process without endpoints, a state.ini or a record yet."""
-
-    default = dict
-
-    def command(self, folders, record):
-        return StringCommand(
-            "for d in", *map(shlex.quote, folders), '; do echo "==> state $d";',
-            '[ ! -f "$d/state.ini" ] || cat "$d/state.ini";',
-            f'[ ! -f "$d/{record}" ] || echo "==> record $d"; done')
-
-    def process(self, output):
-        found = files_by_header(output)
-        return {key[len("state "):]: (functions_source.published_in_state("\n".join(lines)),
-                                      f"record {key[len('state '):]}" in found)
-                for key, lines in found.items() if key.startswith("state ")}
-
-
-class KeychainSha1s(FactBase):
-    """SHA-1s (upper-case hex) of every certificate in a macOS keychain, as printed by
-    `security find-certificate -a -Z`; exit 44 (nothing found) is an empty keychain."""
-
-    default = list
-    requires_command = "security"
-
-    def command(self, keychain):
-        return StringCommand("security find-certificate -a -Z", QuoteString(keychain),
-                             "|| test $? -eq 44")
-
-    def process(self, output):
-        return sorted({line.split(":", 1)[1].strip().upper() for line in output
-                       if line.startswith("SHA-1 hash:")})
-
-
-class TsmPrograms(FactBase):
-    """Paths of tsm on a Tableau Server node: each `customer-bin.<version>/tsm` matching `glob`
-    (an upgrade leaves the old ones) and the one on PATH; [] when there is none."""
-
-    default = list
-
-    def command(self, glob):
-        return StringCommand(f'for path in {glob}; do [ -x "$path" ] && echo "$path"; done;',
-                             "command -v tsm || true")
-
-    def process(self, output):
-        return sorted(set(output))
-
-
-class TabpyUnits(FactBase):
-    """TabPy units running or enabled at boot: `NAME.service` and `NAME@PORT.service`."""
-
-    default = list
-
-    def command(self, service):
-        pattern = QuoteString(f"^{service}(@[0-9]+)?\\.service$")
-        return StringCommand(
-            "( ls /etc/systemd/system/multi-user.target.wants/ 2>/dev/null;",
-            "systemctl list-units --state=active --plain --no-legend", QuoteString(f"{service}*"),
-            "| awk '{print $1}' ) | grep -E", pattern, "| sort -u || true")
-
-    def process(self, output):
-        return list(output)
 
 
 class Sha256s(FactBase):
@@ -390,66 +165,6 @@ class FolderStates(FactBase):
         for line in output:
             mode, owner, group, path = line.split(" ", 3)
             found[path] = (mode.zfill(4), owner, group)
-        return found
-
-
-class BalancerStat(FactBase):
-    """`show stat` of the host's HAProxy (runtime API), or None when it does not answer."""
-
-    def command(self, command):
-        return StringCommand(command, "2>/dev/null || true")
-
-    def process(self, output):
-        return "\n".join(output) if output else None
-
-
-class InterfaceFor(FactBase):
-    """The interface whose IPv4 network holds `address` (the address itself, which keepalived
-    may have added there, does not count), or None."""
-
-    def command(self, address):
-        self.address = ipaddress.ip_address(address)  # for process (pyinfra's own pattern)
-        return "ip -o -4 addr show"
-
-    def process(self, output):
-        for line in output:  # "2: eth0    inet 169.254.213.51/24 brd ... scope global eth0"
-            fields = line.split()
-            if len(fields) > 3 and fields[2] == "inet":
-                interface = ipaddress.ip_interface(fields[3])
-                if interface.ip != self.address and self.address in interface.network:
-                    return fields[1]
-        return None
-
-
-class FenceLoaded(FactBase):
-    """The digest of the tabpy-provision nftables table the host has loaded, or None (no
-    table, or no nft)."""
-
-    def command(self):
-        return StringCommand("if command -v nft >/dev/null; then nft list table inet",
-                             fence_rules.TABLE, "2>/dev/null || true; fi")
-
-    def process(self, output):
-        return fence_rules.loaded_digest("\n".join(output))
-
-
-class Nameservers(FactBase):
-    """The non-loopback DNS resolvers of /etc/resolv.conf, bracketed when IPv6."""
-
-    default = list
-
-    def command(self):
-        return "sed -n 's/^nameserver[[:space:]]*//p' /etc/resolv.conf 2>/dev/null || true"
-
-    def process(self, output):
-        found = []
-        for line in output:
-            try:
-                address = ipaddress.ip_address(line.strip().split("%")[0])
-            except ValueError:
-                continue
-            if not address.is_loopback:
-                found.append(f"[{address}]" if address.version == 6 else str(address))
         return found
 
 

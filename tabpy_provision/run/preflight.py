@@ -36,24 +36,20 @@ from tabpy_provision import firewall, pki, platforms, tableau
 from tabpy_provision.controller import artifacts, identity
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.firewall import FirewallPlan, addresses, outbound
+from tabpy_provision.firewall.facts import Nameservers
 from tabpy_provision.pki import ca_names
 from tabpy_provision.pki.acme_orders import order_acme_certificates
 from tabpy_provision.platforms import Platform
+from tabpy_provision.platforms.facts import Glibc, PythonTarget
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
+from tabpy_provision.pool.facts import InterfaceFor
 from tabpy_provision.run import fact_batch, host_checks, remote
 from tabpy_provision.run.current import run_of
-from tabpy_provision.run.facts import (
-    CertificatesIn,
-    Glibc,
-    HostMemory,
-    InterfaceFor,
-    Nameservers,
-    PasswordFileUsers,
-    PythonTarget,
-)
+from tabpy_provision.run.facts import CertificatesIn, HostMemory
 from tabpy_provision.run.hosts import correct_pyinfra
 from tabpy_provision.server import render
+from tabpy_provision.server.facts import PasswordFileUsers
 from tabpy_provision.server.plan import (
     TabpyServerPlan,
     plan_tabpy_server,

@@ -23,11 +23,14 @@ from pyinfra.operations import systemd
 
 from tabpy_provision.firewall import FirewallPlan
 from tabpy_provision.firewall import rules as fence_rules
+from tabpy_provision.firewall.facts import FenceLoaded
 from tabpy_provision.firewall.operations import tabpy_fence
 from tabpy_provision.functions import check as functions_check
+from tabpy_provision.functions.facts import PublishedFunctions
 from tabpy_provision.functions.operations import RECORD as FUNCTIONS_RECORD
 from tabpy_provision.functions.operations import tabpy_functions
 from tabpy_provision.platforms import Platform
+from tabpy_provision.platforms.facts import FirewallPorts, SelinuxMode
 from tabpy_provision.platforms.operations import (
     firewall_ports_open,
     os_packages,
@@ -46,37 +49,32 @@ from tabpy_provision.pool.operations import (
 )
 from tabpy_provision.run import disk_space, fact_batch
 from tabpy_provision.run.facts import (
-    FenceLoaded,
     FileState,
-    FirewallPorts,
     FirstLine,
     FolderStates,
-    IntactManifest,
     LinkName,
-    PublishedFunctions,
-    ReferencedVenvs,
-    RunningRelease,
-    SelinuxMode,
     Sha256s,
     SubfoldersByAge,
     SystemAccount,
-    TabpyUnits,
 )
 from tabpy_provision.run.lease import release_lease, take_lease
 from tabpy_provision.run.operations import (
-    VENV_MARKER,
     controller_check,
     file_content,
     folders,
+    room_for,
+    system_account,
+)
+from tabpy_provision.server import render, verify
+from tabpy_provision.server.facts import IntactManifest, ReferencedVenvs, RunningRelease, TabpyUnits
+from tabpy_provision.server.operations import (
+    VENV_MARKER,
     other_units_stopped,
     prune_releases,
     prune_venvs,
-    room_for,
-    system_account,
     tabpy_release,
     tabpy_venv,
 )
-from tabpy_provision.server import render, verify
 from tabpy_provision.server.plan import TabpyServerPlan
 from tabpy_provision.server.release import Release, build_release
 from tabpy_provision.server.roll import check_args, tabpy_activate

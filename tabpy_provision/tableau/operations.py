@@ -16,7 +16,6 @@ from pyinfra.facts.files import FileContents
 
 from tabpy_provision import tableau
 from tabpy_provision.run import remote
-from tabpy_provision.run.facts import TsmPrograms
 from tabpy_provision.run.operations import fail_command
 from tabpy_provision.server import verify
 from tabpy_provision.settings import table as settings
@@ -24,6 +23,7 @@ from tabpy_provision.settings.secret_refs import describe
 from tabpy_provision.tableau import TableauPlan, TsmError, TsmState
 from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau import rest as tableau_rest
+from tabpy_provision.tableau.facts import TsmPrograms
 from tabpy_provision.tableau.rest import RestError, RestState
 
 

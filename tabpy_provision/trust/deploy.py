@@ -15,8 +15,9 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from tabpy_provision.run.facts import ManagedTrustFiles
-from tabpy_provision.run.operations import file_content, macos_trusted_certificates
+from tabpy_provision.run.operations import file_content
+from tabpy_provision.trust.facts import ManagedTrustFiles
+from tabpy_provision.trust.operations import macos_trusted_certificates
 from tabpy_provision.trust.plan import ClientTrustPlan
 
 

@@ -13,7 +13,7 @@ import pytest
 from pyinfra.facts.server import LinuxDistribution
 
 from tabpy_provision import platforms
-from tabpy_provision.run.facts import FirewallPorts, PythonTarget, SelinuxMode, SelinuxPorts
+from tabpy_provision.platforms.facts import FirewallPorts, PythonTarget, SelinuxMode, SelinuxPorts
 from tabpy_provision.wheelhouse import build as wheelhouse
 
 RECORDED = Path(__file__).with_name("recorded") / "release"

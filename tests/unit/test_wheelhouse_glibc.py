@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tabpy_provision import wheelhouse_cli
 from tabpy_provision.controller import artifacts
-from tabpy_provision.run.facts import Glibc
+from tabpy_provision.platforms.facts import Glibc
 from tabpy_provision.wheelhouse import build as wh
 from tabpy_provision.wheelhouse import lock as wl
 from tests.unit.test_wheelhouse import FakePip
