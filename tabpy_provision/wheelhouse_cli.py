@@ -10,14 +10,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tabpy_provision.wheelhouse.build import (
+from tabpy_provision.wheelhouse.archive_cache import sha256_file
+from tabpy_provision.wheelhouse.build import ensure_wheelhouse
+from tabpy_provision.wheelhouse.pinning import (
     GLIBC_MAX,
     TABPY_VERSION_DEFAULT,
     WheelhouseError,
-    ensure_wheelhouse,
     glibc_floor,
     parse_lock,
-    sha256_file,
 )
 
 

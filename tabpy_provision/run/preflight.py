@@ -66,6 +66,8 @@ from tabpy_provision.tableau.operations import plan_tableau_nodes
 from tabpy_provision.trust import plan as trust
 from tabpy_provision.trust.plan import ClientTrustPlan
 from tabpy_provision.wheelhouse import build as wheelhouse
+from tabpy_provision.wheelhouse import pinning
+from tabpy_provision.wheelhouse.pinning import WheelhouseError
 
 TABPY_GROUP = "tabpy_servers"
 #: The first operation of every host's run: the controller holds what the run staged for it.
@@ -182,7 +184,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     remote.on_every_host(state.inventory, _read_ahead)
     identity_before = _identity_before(state, files)
     targets = {}
-    extras_locks: dict[Path, str | wheelhouse.WheelhouseError] = {}
+    extras_locks: dict[Path, str | WheelhouseError] = {}
     glibc_checked: dict[tuple, str | None] = {}
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
                               for pool in state.inventory.get_group(balancer.GROUP, []))
@@ -212,13 +214,13 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         target = remote.read_once(host, PythonTarget, python=platform.python) or {
             "abi": platform.abi, "arch": host.get_fact(Arch)}
         version = result.plans[host.name]["tabpy_version"]
-        if not wheelhouse.lock_file(version, target["abi"], target["arch"]).exists():
+        if not pinning.lock_file(version, target["abi"], target["arch"]).exists():
             problems.append(f"{host.name}: tabpy_version: no wheelhouse lock for TabPy {version} "
                             f"on {target['abi']} {target['arch']}")
             continue
         extras = artifacts.extras_lock(result.plans[host.name], target, extras_locks, files,
                                        log=_log)
-        if isinstance(extras, wheelhouse.WheelhouseError):
+        if isinstance(extras, WheelhouseError):
             problems.append(f"{host.name}: tabpy_requirements: {extras}")
             continue
         floor, refusal = artifacts.wheels_glibc(version, target["abi"], target["arch"], extras,

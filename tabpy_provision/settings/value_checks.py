@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from tabpy_provision.functions.source import FunctionError, prebuilt_models
 from tabpy_provision.pki.certs import MAX_LEAF_DAYS
-from tabpy_provision.wheelhouse.build import WheelhouseError
 from tabpy_provision.wheelhouse.extras import normalized_requirements
 from tabpy_provision.wheelhouse.nltk_data import resources_problem
+from tabpy_provision.wheelhouse.pinning import WheelhouseError
 
 Check = Callable[[Any], str | None]
 

@@ -28,43 +28,30 @@ index or proxy set there is honoured).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import json
-import os
 import re
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
-import time
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tabpy_provision.run import disk_space
-
-TABPY_VERSION_DEFAULT = "2.16.0"
-UV_VERSION = "0.13.9"
-DOCOPT_VERSION = "0.6.2"
-# No wheels on PyPI for these: built locally as pure (py3-none-any) wheels.
-SDIST_ONLY = ("tabpy", "docopt")
-# Newest glibc a chosen wheel may need: Debian 12's 2.36 (Debian 13 has 2.41). One tag list for
-# both ABIs keeps every archive installable on Debian 12 and newer; a host with an older glibc
-# (RHEL 8 2.28, RHEL 9 2.34, Ubuntu 22.04 2.35) gets an archive of its own (glibc_floor).
-GLIBC_MAX = (2, 36)
-# Fixed timestamp for tar entries and for the wheels built from sdists (the zip epoch, 1980).
-EPOCH = 315532800
-LOCKS_DIR = Path(__file__).resolve().parent / "locks"
-
-Log = Callable[[str], object]
-
-
-class WheelhouseError(Exception):
-    """A wheelhouse cannot be built or used; the message says what to do."""
+from tabpy_provision.wheelhouse import archive_cache, pip_command
+from tabpy_provision.wheelhouse.extras import checked_extras_lock, requirements_digest
+from tabpy_provision.wheelhouse.pinning import (
+    GLIBC_MAX,
+    SDIST_ONLY,
+    UV_VERSION,
+    WheelhouseError,
+    checked_lock,
+    glibc_label,
+    norm_version,
+    parse_wheel_filename,
+    target_args,
+)
 
 
 @dataclass(frozen=True)
@@ -93,134 +80,10 @@ def _wheelhouse_name(tabpy_version: str, abi: str, arch: str, requirements: Sequ
     name = f"tabpy-{tabpy_version}-{abi}-{arch}{glibc_label(glibc)}"
     if not requirements:
         return name
-    from tabpy_provision.wheelhouse.extras import requirements_digest
-
     return f"{name}+{requirements_digest(requirements)}"
 
 
 # --- pure pieces -----------------------------------------------------------------------------
-
-
-def abi_for_python(major: int, minor: int) -> str:
-    """(3, 11) -> "cp311": the CPython ABI tag of a target's /usr/bin/python3."""
-    if major != 3 or not isinstance(minor, int) or minor < 0:
-        raise WheelhouseError(f"unsupported Python {major}.{minor}: only CPython 3.x is handled")
-    return f"cp3{minor}"
-
-
-def python_version_for_abi(abi: str) -> str:
-    """ "cp313" -> "3.13"; rejects anything else (free-threaded "cp313t" included)."""
-    match = re.fullmatch(r"cp3(\d{1,2})", abi)
-    if not match:
-        raise WheelhouseError(f"abi {abi!r} is not a CPython 3 ABI tag like 'cp311' or 'cp313'")
-    return f"3.{int(match.group(1))}"
-
-
-def glibc_floor(host_glibc: tuple[int, int]) -> tuple[int, int]:
-    """The newest glibc the wheels of a host may need: its own, or GLIBC_MAX when newer (one
-    archive then serves Debian 12 and every newer system)."""
-    return min(host_glibc, GLIBC_MAX)
-
-
-def glibc_label(glibc: tuple[int, int]) -> str:
-    """What names an archive for an older glibc ("-glibc2.28"); "" at GLIBC_MAX."""
-    return "" if glibc == GLIBC_MAX else f"-glibc{glibc[0]}.{glibc[1]}"
-
-
-def check_arch(arch: str) -> str:
-    if not re.fullmatch(r"[a-z0-9_]+", arch):
-        raise WheelhouseError(f"arch {arch!r} is not a machine name like 'x86_64' or 'aarch64'")
-    return arch
-
-
-def platform_tags(arch: str, glibc: tuple[int, int] = GLIBC_MAX) -> list[str]:
-    """manylinux tags pip may pick, best first: manylinux_2_<glibc>..manylinux_2_5 plus the
-    legacy aliases (manylinux2014 = 2_17, manylinux2010 = 2_12, manylinux1 = 2_5).
-
-    pip does not expand ``--platform manylinux_2_28_x86_64`` to older glibc versions, so the
-    full list is given explicitly.
-    """
-    check_arch(arch)
-    major, newest = glibc
-    aliases = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
-    tags = []
-    for minor in range(newest, 4, -1):
-        tags.append(f"manylinux_{major}_{minor}_{arch}")
-        if minor in aliases:
-            tags.append(f"{aliases[minor]}_{arch}")
-    return tags
-
-
-def target_args(abi: str, arch: str, glibc: tuple[int, int] = GLIBC_MAX) -> list[str]:
-    """pip options selecting binary wheels for the target interpreter and platform."""
-    args = [
-        "--only-binary=:all:",
-        "--python-version",
-        python_version_for_abi(abi),
-        "--implementation",
-        "cp",
-        "--abi",
-        abi,
-    ]
-    for tag in platform_tags(arch, glibc):
-        args += ["--platform", tag]
-    return args
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503 normalised project name: "zope.interface" -> "zope-interface"."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _norm_version(version: str) -> str:
-    return version.strip().lower().removeprefix("v")
-
-
-def parse_wheel_filename(filename: str) -> tuple[str, str]:
-    """ "numpy-2.4.6-cp311-cp311-manylinux_2_28_x86_64.whl" -> ("numpy", "2.4.6")."""
-    if not filename.endswith(".whl"):
-        raise WheelhouseError(f"{filename} is not a wheel (.whl)")
-    parts = filename[: -len(".whl")].split("-")
-    if len(parts) not in (5, 6):
-        raise WheelhouseError(f"{filename} is not a valid wheel file name")
-    return canonical_name(parts[0]), parts[1]
-
-
-def parse_lock(text: str) -> dict[str, str]:
-    """Lock file text -> {canonical name: version}. Lines are name==version; # comments."""
-    pins: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.!+_-]+)", line)
-        if not match:
-            raise WheelhouseError(f"lock line {number} {raw!r} is not 'name==version'")
-        name = canonical_name(match.group(1))
-        if name in pins:
-            raise WheelhouseError(f"lock line {number}: {name} is pinned twice")
-        pins[name] = match.group(2)
-    return pins
-
-
-def format_lock(pins: Mapping[str, str], header: Sequence[str] = ()) -> str:
-    """Sorted name==version lines (canonical names) under '# ' header lines."""
-    lines = [f"# {line}".rstrip() for line in header]
-    lines += [f"{canonical_name(n)}=={v}" for n, v in sorted(pins.items(), key=_sort_key)]
-    return "\n".join(lines) + "\n"
-
-
-def _sort_key(item: tuple[str, str]) -> str:
-    return canonical_name(item[0])
-
-
-def pins_from_report(report: Mapping) -> dict[str, str]:
-    """pip's ``install --dry-run --report`` JSON -> {canonical name: version}."""
-    pins = {}
-    for item in report.get("install", []):
-        metadata = item["metadata"]
-        pins[canonical_name(metadata["name"])] = metadata["version"]
-    return pins
 
 
 def check_wheels(directory: Path, pins: Mapping[str, str]) -> list[Path]:
@@ -238,7 +101,7 @@ def check_wheels(directory: Path, pins: Mapping[str, str]) -> list[Path]:
             problems.append(f"two wheels for {name}")
         elif name not in pins:
             problems.append(f"unlocked {path.name}")
-        elif _norm_version(version) != _norm_version(pins[name]):
+        elif norm_version(version) != norm_version(pins[name]):
             problems.append(f"{path.name} is not the locked {name}=={pins[name]}")
         found[name] = path
     missing = sorted(set(pins) - set(found))
@@ -281,136 +144,15 @@ def pack_archive(dest: Path, wheels: Iterable[Path], uv_binary: Path) -> None:
             raise WheelhouseError(f"{wheel.name} is given twice")
         names.add(wheel.name)
         entries.append((f"wheels/{wheel.name}", wheel, 0o644))
-    write_tar(dest, entries)
-
-
-def write_tar(dest: Path, entries: Iterable[tuple[str, Path, int]]) -> None:
-    """A byte-for-byte deterministic tar of (member name, file, mode) entries: sorted, fixed
-    mtime, uid/gid 0, empty user/group names, regular files only, no compression."""
-    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
-        for arcname, path, mode in sorted(entries):
-            info = tarfile.TarInfo(arcname)
-            info.size = Path(path).stat().st_size
-            info.mtime = EPOCH
-            info.mode = mode
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.type = tarfile.REGTYPE
-            with open(path, "rb") as src:
-                tar.addfile(info, src)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as src:
-        for block in iter(lambda: src.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def lock_file(tabpy_version: str, abi: str, arch: str) -> Path:
-    return LOCKS_DIR / f"tabpy-{tabpy_version}-{abi}-{arch}.txt"
-
-
-def default_cache_dir() -> Path:
-    """$TABPY_PROVISION_CACHE, else ~/.cache/tabpy-provision. Archives go in <it>/wheelhouse."""
-    env = os.environ.get("TABPY_PROVISION_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tabpy-provision"
-
-
-# --- pip ------------------------------------------------------------------------------------
-
-
-def _pip_error(what: str, returncode: int, stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    tail = errors[-3:] or [line for line in lines if not line.startswith("WARNING:")][-3:]
-    detail = " | ".join(tail) or "no output"
-    return (
-        f"{what} failed (exit {returncode}): {detail} "
-        "- check the controller's access to PyPI (pip config list) and the lock file"
-    )
-
-
-def _pip_process(python: str, args: Sequence[str], what: str) -> subprocess.CompletedProcess:
-    """Run ``python -m pip ARGS``, whatever its exit status; WheelhouseError if it cannot run."""
-    env = dict(os.environ, SOURCE_DATE_EPOCH=str(EPOCH), PIP_DISABLE_PIP_VERSION_CHECK="1")
-    command = [python, "-m", "pip", *args, "--no-input", "--progress-bar", "off"]
-    try:
-        return subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    except OSError as exc:
-        raise WheelhouseError(f"{what}: cannot run {python}: {exc}") from exc
-
-
-def _run_pip(python: str, args: Sequence[str], what: str) -> str:
-    """Run ``python -m pip ARGS``; its stdout, or WheelhouseError with pip's last error lines."""
-    done = _pip_process(python, args, what)
-    if done.returncode != 0:
-        raise WheelhouseError(_pip_error(what, done.returncode, done.stderr))
-    return done.stdout
-
-
-def _build_sdist_wheels(python: str, dest: Path, pins: Mapping[str, str]) -> None:
-    reqs = [f"{name}=={pins[name]}" for name in SDIST_ONLY]
-    # No wheel cache: with SOURCE_DATE_EPOCH set the built wheels are byte-stable.
-    _run_pip(
-        python,
-        ["wheel", "--no-deps", "--no-cache-dir", "-w", str(dest), *reqs],
-        "pip wheel " + " ".join(reqs),
-    )
-    for path in dest.iterdir():
-        if path.name.endswith(".whl") and not path.name.endswith("-none-any.whl"):
-            raise WheelhouseError(f"{path.name} is not a pure wheel: it would tie to one ABI")
+    archive_cache.write_tar(dest, entries)
 
 
 # --- build and cache --------------------------------------------------------------------------
 
 
-def _manifest_path(archive: Path) -> Path:
-    return archive.with_name(archive.name + ".json")
-
-
-def _cached(archive: Path, lock_digest: str) -> str | None:
-    """The archive's sha256 when it is complete and built from this lock and uv, else None."""
-    try:
-        manifest = json.loads(_manifest_path(archive).read_text())
-    except (OSError, ValueError):
-        return None
-    if not archive.is_file() or manifest.get("lock_sha256") != lock_digest:
-        return None
-    if manifest.get("uv_version") != UV_VERSION:
-        return None
-    if manifest.get("stat") == _stat_record(archive):  # the file written with this manifest
-        return manifest.get("sha256")
-    digest = sha256_file(archive)
-    return digest if digest == manifest.get("sha256") else None
-
-
-def _stat_record(path: Path) -> list[int]:
-    """Size, modification time and inode: hashing the archive again on every run (380 MB for
-    two ABIs, 0.4 s) is needed only when one of these changed."""
-    info = path.stat()
-    return [info.st_size, info.st_mtime_ns, info.st_ino]
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path, log: Log) -> Iterator[None]:
-    """Cross-process (and cross-greenlet: non-blocking flock + sleep) lock on ``path``."""
-    with open(path, "a") as handle:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    log(f"waiting for another build holding {path} ...")
-                    waited = True
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _built_from(lock_digest: str) -> dict[str, str]:
+    """What a cached archive's manifest records of its build: the lock and uv."""
+    return {"lock_sha256": lock_digest, "uv_version": UV_VERSION}
 
 
 def _build(
@@ -421,7 +163,7 @@ def _build(
     abi: str,
     arch: str,
     python: str,
-    log: Log,
+    log: archive_cache.Log,
     lock_text: str | None = None,
     glibc: tuple[int, int] = GLIBC_MAX,
 ) -> str:
@@ -434,10 +176,10 @@ def _build(
             lock = work / lock.name
             lock.write_text(lock_text)
         log(f"  pip wheel {' '.join(SDIST_ONLY)} (sdist-only on PyPI) ...")
-        _build_sdist_wheels(python, wheels_dir, pins)
+        pip_command.build_sdist_wheels(python, wheels_dir, pins)
         log(f"  pip download {len(pins)} locked wheels for {abi} {arch} ...")
         pick = target_args(abi, arch, glibc)
-        _run_pip(
+        pip_command.run(
             python,
             [
                 "download",
@@ -454,7 +196,7 @@ def _build(
         )
         wheels = check_wheels(wheels_dir, pins)
         log(f"  pip download uv=={UV_VERSION} ...")
-        _run_pip(
+        pip_command.run(
             python,
             ["download", "--no-deps", "-d", str(uv_dir), *pick, f"uv=={UV_VERSION}"],
             f"pip download uv=={UV_VERSION}",
@@ -466,21 +208,12 @@ def _build(
         tmp = work / (archive.name + ".tmp")  # removed with the work folder if cut short
         log(f"  packing {len(wheels)} wheels + bin/uv -> {archive}")
         pack_archive(tmp, wheels, uv_binary)
-        digest = sha256_file(tmp)
-        manifest = {
-            "sha256": digest,
-            "stat": _stat_record(tmp),  # the rename below keeps size, time and inode
+        return archive_cache.put_in_place(tmp, archive, {
             "lock": lock.name,
-            "lock_sha256": lock_digest,
-            "uv_version": UV_VERSION,
+            **_built_from(lock_digest),
             "uv_wheel": uv_wheels[0].name,
-            "wheels": {path.name: sha256_file(path) for path in wheels},
-        }
-        manifest_tmp = work / "manifest.json"
-        manifest_tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        os.replace(manifest_tmp, _manifest_path(archive))
-        os.replace(tmp, archive)  # last: an archive in place is a complete one
-        return digest
+            "wheels": {path.name: archive_cache.sha256_file(path) for path in wheels},
+        })
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -488,24 +221,6 @@ def _build(
 #: What a build needs at its peak beside the archives (TabPy's: about 190 MB of wheels,
 #: downloaded, then packed into an archive of the same size), and a reserve.
 BUILD_ROOM = 512 * 2**20
-
-
-def _checked_lock(tabpy_version: str, abi: str, arch: str) -> tuple[Path, dict[str, str], str]:
-    """(lock file, pins, sha256 of the lock) for this TabPy/ABI/arch; reads only."""
-    python_version_for_abi(abi)
-    check_arch(arch)
-    lock = lock_file(tabpy_version, abi, arch)
-    if not lock.is_file():
-        raise WheelhouseError(
-            f"no lock file {lock}: run python -m tabpy_provision.wheelhouse lock "
-            f"--abi {abi} --tabpy-version {tabpy_version} --arch {arch}"
-        )
-    lock_bytes = lock.read_bytes()
-    pins = parse_lock(lock_bytes.decode())
-    missing = [n for n in SDIST_ONLY if n not in pins]
-    if pins.get("tabpy") != tabpy_version or missing:
-        raise WheelhouseError(f"lock file {lock} does not pin tabpy=={tabpy_version} and docopt")
-    return lock, pins, hashlib.sha256(lock_bytes).hexdigest()
 
 
 def _identity(lock_digest: str, glibc: tuple[int, int] = GLIBC_MAX) -> str:
@@ -520,15 +235,14 @@ def _wheelhouse(tabpy_version: str, abi: str, arch: str, cache_dir: Path | None,
     """(the wheelhouse, its lock, the lock's pins and sha256): from the base lock for this
     TabPy/ABI/arch, or from ``lock_text``, an extras lock resolved on it. Reads only."""
     if lock_text is None:
-        lock, pins, lock_digest = _checked_lock(tabpy_version, abi, arch)
+        lock, pins, lock_digest = checked_lock(tabpy_version, abi, arch)
         requirements: tuple[str, ...] = ()
     else:
-        from tabpy_provision.wheelhouse.extras import checked_extras_lock
-
         pins, requirements = checked_extras_lock(tabpy_version, abi, arch, lock_text)
         lock_digest = hashlib.sha256(lock_text.encode()).hexdigest()
         lock = Path(_wheelhouse_name(tabpy_version, abi, arch, requirements) + ".txt")
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "wheelhouse"
+    directory = (Path(cache_dir) if cache_dir is not None
+                 else archive_cache.default_cache_dir() / "wheelhouse")
     name = _wheelhouse_name(tabpy_version, abi, arch, requirements, glibc)
     found = Wheelhouse(directory / f"{name}.tar", _identity(lock_digest, glibc), tabpy_version,
                        abi, arch, requirements, glibc)
@@ -544,7 +258,7 @@ def find_wheelhouse(tabpy_version: str, abi: str, *, arch: str = "x86_64",
     the newest glibc its wheels may need (glibc_floor)."""
     found, _, _, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text,
                                            glibc)
-    return found, _cached(found.archive, lock_digest) is not None
+    return found, archive_cache.cached(found.archive, _built_from(lock_digest)) is not None
 
 
 def ensure_wheelhouse(
@@ -554,7 +268,7 @@ def ensure_wheelhouse(
     arch: str = "x86_64",
     cache_dir: Path | None = None,
     python: str = sys.executable,
-    log: Log = print,
+    log: archive_cache.Log = print,
     force: bool = False,
     lock_text: str | None = None,
     glibc: tuple[int, int] = GLIBC_MAX,
@@ -570,25 +284,20 @@ def ensure_wheelhouse(
     found, lock, pins, lock_digest = _wheelhouse(tabpy_version, abi, arch, cache_dir, lock_text,
                                                  glibc)
     archive = found.archive
-    digest = None if force else _cached(archive, lock_digest)
+    digest = None if force else archive_cache.cached(archive, _built_from(lock_digest))
     room = None if digest else disk_space.room_problem(  # before the first byte written
         archive.parent, BUILD_ROOM, "building a wheelhouse (the wheels downloaded, then "
         "packed)", reserve=0)
     if room:
         raise WheelhouseError(f"{room}: make room or set TABPY_PROVISION_CACHE to a folder on "
                               "a larger disk")
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(archive.with_name(f".{found.name}.lock"), log):
-        digest = None if force else _cached(archive, lock_digest)
-        if digest is None:
-            started = time.monotonic()
-            log(f"building wheelhouse {found.name} from {lock.name} ...")
-            digest = _build(archive, pins, lock, lock_digest, abi, arch, python, log, lock_text,
-                            found.glibc)
-            size = archive.stat().st_size / 1e6
-            log(
-                f"wheelhouse {archive.name}: {size:.1f} MB, sha256 {digest}, "
-                f"{time.monotonic() - started:.1f} s"
-            )
+
+    def build() -> str:
+        log(f"building wheelhouse {found.name} from {lock.name} ...")
+        return _build(archive, pins, lock, lock_digest, abi, arch, python, log, lock_text,
+                      found.glibc)
+
+    archive_cache.build_once(archive, _built_from(lock_digest), build, what="wheelhouse",
+                             log=log, force=force)
     return found
 

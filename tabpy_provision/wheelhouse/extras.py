@@ -27,7 +27,8 @@ from packaging.specifiers import Specifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from tabpy_provision.wheelhouse import build as wh
+from tabpy_provision.wheelhouse import pinning
+from tabpy_provision.wheelhouse.pinning import WheelhouseError
 
 REQUIREMENTS_LINE = "requirements: "
 BASE_LOCK_LINE = "base lock: "
@@ -39,29 +40,29 @@ def _normalized(item: object) -> str:
     """One requirement in its normal form (canonical names, sorted extras and specifiers), or
     WheelhouseError naming it."""
     if not isinstance(item, str):
-        raise wh.WheelhouseError(f"{item!r} is not a requirement string like 'statsmodels==0.15'")
+        raise WheelhouseError(f"{item!r} is not a requirement string like 'statsmodels==0.15'")
     text = item.strip()
     if not text:
-        raise wh.WheelhouseError(f"{item!r}: an empty requirement")
+        raise WheelhouseError(f"{item!r}: an empty requirement")
     if text.startswith("-"):
-        raise wh.WheelhouseError(f"{item!r}: pip options are not requirements (name[==version])")
+        raise WheelhouseError(f"{item!r}: pip options are not requirements (name[==version])")
     if "://" in text or "@" in text:
-        raise wh.WheelhouseError(f"{item!r}: URLs and direct references are not allowed: "
+        raise WheelhouseError(f"{item!r}: URLs and direct references are not allowed: "
                                  "give a name and version from the package index")
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
         reason = str(exc).splitlines()[0]
-        raise wh.WheelhouseError(f"{item!r} is not a PEP 508 requirement: {reason}") from None
+        raise WheelhouseError(f"{item!r} is not a PEP 508 requirement: {reason}") from None
     bad_names = [n for n in (req.name, *req.extras) if not NAME.fullmatch(n)]
     if bad_names:
-        raise wh.WheelhouseError(f"{item!r}: {bad_names[0]!r} is not a valid project name")
+        raise WheelhouseError(f"{item!r}: {bad_names[0]!r} is not a valid project name")
     if req.marker is not None:
-        raise wh.WheelhouseError(f"{item!r}: environment markers are not supported (the "
+        raise WheelhouseError(f"{item!r}: environment markers are not supported (the "
                                  "target's Python is not the controller's)")
     req.name = canonicalize_name(req.name)
     if req.name == "tabpy":
-        raise wh.WheelhouseError(f"{item!r}: TabPy itself is not an extra requirement (its "
+        raise WheelhouseError(f"{item!r}: TabPy itself is not an extra requirement (its "
                                  "version is tabpy_version)")
     req.extras = {canonicalize_name(extra) for extra in req.extras}
     req.specifier = SpecifierSet(",".join(_normal_specifier(spec) for spec in req.specifier))
@@ -124,7 +125,7 @@ def extras_header(requirements: Iterable[str], base_lock: str, base_sha256: str)
     """The two machine-readable header lines of an extras lock (without the '# ')."""
     normalized = normalized_requirements(requirements)
     if not normalized:
-        raise wh.WheelhouseError("an extras lock needs at least one requirement")
+        raise WheelhouseError("an extras lock needs at least one requirement")
     return [REQUIREMENTS_LINE + ", ".join(normalized), f"{BASE_LOCK_LINE}{base_lock} sha256 "
             f"{base_sha256}"]
 
@@ -133,7 +134,7 @@ def _header_value(text: str, key: str) -> str | None:
     values = [line[2 + len(key):].strip() for line in text.splitlines()
               if line.startswith("# " + key)]
     if len(values) > 1:
-        raise wh.WheelhouseError(f"the lock has {len(values)} '# {key.strip()}' lines")
+        raise WheelhouseError(f"the lock has {len(values)} '# {key.strip()}' lines")
     return values[0] if values else None
 
 
@@ -164,24 +165,24 @@ def checked_extras_lock(tabpy_version: str, abi: str, arch: str,
                         lock_text: str) -> tuple[dict[str, str], tuple[str, ...]]:
     """(pins, requirements) of an extras lock's text, checked against the base lock for this
     TabPy/ABI/arch: resolved on that very lock, keeping every one of its pins. Reads only."""
-    base, base_pins, base_sha = wh._checked_lock(tabpy_version, abi, arch)
+    base, base_pins, base_sha = pinning.checked_lock(tabpy_version, abi, arch)
     requirements = parse_extras_header(lock_text)
     if not requirements:
-        raise wh.WheelhouseError(f"the lock given for TabPy {tabpy_version} {abi} {arch} has no "
+        raise WheelhouseError(f"the lock given for TabPy {tabpy_version} {abi} {arch} has no "
                                  f"'# {REQUIREMENTS_LINE.strip()}' line: not an extras lock")
     if normalized_requirements(requirements) != requirements:
-        raise wh.WheelhouseError(f"extras lock: its requirements {', '.join(requirements)} are "
+        raise WheelhouseError(f"extras lock: its requirements {', '.join(requirements)} are "
                                  "not in normal form (edited by hand?)")
     redo = lock_command(tabpy_version, abi, arch, requirements)
     if parse_base_lock_header(lock_text) != (base.name, base_sha):
-        raise wh.WheelhouseError(
+        raise WheelhouseError(
             f"the extras lock for {', '.join(requirements)} was not resolved on the current "
             f"{base.name} (sha256 {base_sha[:12]}): run {redo}")
-    pins = wh.parse_lock(lock_text)
+    pins = pinning.parse_lock(lock_text)
     changed = [f"{name}=={version}" for name, version in base_pins.items()
                if pins.get(name) != version]
     if changed:
-        raise wh.WheelhouseError(f"the extras lock for {', '.join(requirements)} does not keep "
+        raise WheelhouseError(f"the extras lock for {', '.join(requirements)} does not keep "
                                  f"TabPy's pins {', '.join(changed[:3])}: run {redo}")
     return pins, requirements
 
@@ -196,4 +197,4 @@ def read_extras_lock(tabpy_version: str, abi: str, arch: str, requirements: Iter
     except FileNotFoundError:
         command = lock_command(tabpy_version, abi, arch, normalized_requirements(requirements),
                                locks_dir)
-        raise wh.WheelhouseError(f"no extras lock {path}: run {command}") from None
+        raise WheelhouseError(f"no extras lock {path}: run {command}") from None

