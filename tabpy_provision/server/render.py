@@ -1,18 +1,18 @@
-"""Render the files a TabPy host gets, and the Windows trust script, from `templates/`
-(mirrors target paths). Pure."""
+"""Render the files a TabPy host gets, and the Windows trust script, from the package's
+`templates/` (mirrors target paths). Pure."""
 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from tabpy_provision.controller.files import PROJECT_ROOT
 from tabpy_provision.server.plan import Instance, TabpyServerPlan
 from tabpy_provision.trust import plan as trust
 
-TEMPLATES = PROJECT_ROOT / "templates"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
 def _ini(value: Any) -> str:

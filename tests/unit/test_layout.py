@@ -104,3 +104,14 @@ def test_no_module_over_600_lines():
 def test_a_circle_is_found_and_named():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_every_deploy_file_is_packaged_and_the_checkout_runs_the_packaged_one():
+    checkout = PACKAGE.parent / "deploy"
+    packaged = PACKAGE / "deploy_files"
+    names = sorted(path.stem for path in checkout.glob("*.py"))
+    assert names == sorted(path.stem for path in packaged.glob("*.py") if path.stem != "__init__")
+    for name in names:
+        assert f'local.include(str(path("{name}")))' in (checkout / f"{name}.py").read_text()
+        # packaged files include each other by absolute path, never from the working folder
+        assert 'local.include("' not in (packaged / f"{name}.py").read_text()
