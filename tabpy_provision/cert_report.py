@@ -24,8 +24,9 @@ from tabpy_provision.pki.cert_status import BROKEN, OK, Row, ServerCerts, TrustH
 from tabpy_provision.pool import balancer
 from tabpy_provision.run import remote
 from tabpy_provision.run.hosts import correct_pyinfra
-from tabpy_provision.run.preflight import TABPY_GROUP, detect_trust_os, trust_hosts
+from tabpy_provision.run.preflight import detect_trust_os, trust_hosts
 from tabpy_provision.server import verify
+from tabpy_provision.settings.groups import TABPY_SERVERS as TABPY_GROUP
 from tabpy_provision.trust import plan as trust
 from tabpy_provision.trust.facts import KeychainSha1s, ManagedTrustFiles
 

@@ -25,9 +25,9 @@ from tabpy_provision.backup import archive as backup_archive
 from tabpy_provision.controller import state_archive
 from tabpy_provision.controller.files import ControllerFileError, Staged
 from tabpy_provision.pool import balancer
-from tabpy_provision.run.preflight import TABPY_GROUP
 from tabpy_provision.server.plan import project_path
 from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.groups import TABPY_SERVERS as TABPY_GROUP
 from tabpy_provision.settings.secret_refs import (
     SecretError,
     describe,

@@ -33,7 +33,6 @@ from tabpy_provision.pool.balancer import BalancerPlan
 from tabpy_provision.run import remote
 from tabpy_provision.run.hosts import correct_pyinfra
 from tabpy_provision.run.preflight import (
-    TABPY_GROUP,
     Preflight,
     plan_fences,
     plan_pools,
@@ -41,7 +40,8 @@ from tabpy_provision.run.preflight import (
 )
 from tabpy_provision.server import client_check, verify
 from tabpy_provision.server.plan import TabpyServerPlan, plan_tabpy_server
-from tabpy_provision.settings.table import CLIENTS as CLIENT_GROUP
+from tabpy_provision.settings.groups import CLIENTS as CLIENT_GROUP
+from tabpy_provision.settings.groups import TABPY_SERVERS as TABPY_GROUP
 from tabpy_provision.settings.table import SettingsError
 from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau.operations import tableau_side_check

@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from tabpy_provision.settings.errors import ProvisionError
+
 MAGIC = b"TABPYBK2"
 MAGIC_FORMAT_1 = b"TABPYBK1"
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
@@ -47,7 +49,7 @@ AUTHENTICATION_FAILED = ("authentication failed: wrong key, or the archive was a
                          "truncated")
 
 
-class ArchiveError(Exception):
+class ArchiveError(ProvisionError):
     """An archive that must not be restored; the message says why in one line."""
 
 

@@ -36,7 +36,6 @@ from tabpy_provision.platforms.facts import PythonTarget
 from tabpy_provision.run import disk_space, remote
 from tabpy_provision.run.current import run_of
 from tabpy_provision.run.preflight import (
-    TABPY_GROUP,
     BadInput,
     Preflight,
     preflight,
@@ -49,6 +48,7 @@ from tabpy_provision.server import verify
 from tabpy_provision.server.plan import TabpyServerPlan, project_path
 from tabpy_provision.server.release import MANIFEST
 from tabpy_provision.settings import value_checks
+from tabpy_provision.settings.groups import TABPY_SERVERS
 from tabpy_provision.settings.secret_refs import (
     SecretError,
     describe,
@@ -205,7 +205,7 @@ def _check_restores(state: State) -> RestorePlan:
     if access:
         refuse(access)
     active = set(state.inventory.get_active_hosts())  # honours --limit
-    for target in state.inventory.get_group(TABPY_GROUP, []):
+    for target in state.inventory.get_group(TABPY_SERVERS, []):
         if target not in active:
             continue
         data = target.data.dict()

@@ -18,6 +18,7 @@ from tabpy_provision import pki
 from tabpy_provision.server.certificate import certificate_names
 from tabpy_provision.server.plan import endpoint, project_path
 from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.groups import POOL, TABPY_SERVERS
 
 Hosts = Iterable[tuple[str, Mapping[str, Any]]]
 
@@ -63,5 +64,5 @@ def private_ca_names(tabpy_servers: Hosts, balancers: Hosts) -> dict[Path, CaNam
 def permitted_sets(inventory: Any) -> dict[Path, pki.Permitted]:
     """pki_dir -> the name constraints of its CA, from a pyinfra inventory."""
     groups = ([(host.name, host.data.dict()) for host in inventory.get_group(group, [])]
-              for group in (settings.TABPY_SERVERS, settings.POOL))
+              for group in (TABPY_SERVERS, POOL))
     return {pki_dir: names.permitted for pki_dir, names in private_ca_names(*groups).items()}

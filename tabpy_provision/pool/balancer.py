@@ -38,8 +38,8 @@ from tabpy_provision.server.certificate import Tls, plan_tls
 from tabpy_provision.server.plan import TabpyServerPlan, endpoint
 from tabpy_provision.server.tls_profile import TlsProfile, strictest
 from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.groups import POOL as GROUP
 
-GROUP = "tabpy_lb"
 PACKAGES = ["haproxy", "socat"]  # socat: the runtime API from the deploy
 VRRP_PACKAGES = ["keepalived"]
 KEEPALIVED_CONFIG = "/etc/keepalived/keepalived.conf"

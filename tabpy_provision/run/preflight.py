@@ -57,6 +57,8 @@ from tabpy_provision.server.plan import (
     users_secret_store,
 )
 from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.errors import ProvisionError
+from tabpy_provision.settings.groups import TABPY_SERVERS
 from tabpy_provision.settings.secret_refs import SecretError
 from tabpy_provision.settings.value_checks import TRUST_ROLES
 from tabpy_provision.tableau import TableauPlan
@@ -69,12 +71,11 @@ from tabpy_provision.wheelhouse import build as wheelhouse
 from tabpy_provision.wheelhouse import pinning
 from tabpy_provision.wheelhouse.pinning import WheelhouseError
 
-TABPY_GROUP = "tabpy_servers"
 #: The first operation of every host's run: the controller holds what the run staged for it.
 CONTROLLER_STEP = "Controller: CA, certificates, passwords, wheelhouses, trust artifacts"
 
 
-class BadInput(PyinfraError):
+class BadInput(ProvisionError, PyinfraError):
     """The inventory has problems (printed one per line); nothing was changed."""
 
 
@@ -189,7 +190,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     pool_monitors = frozenset(pool.data.get("lb_monitor_user")
                               for pool in state.inventory.get_group(balancer.GROUP, []))
     permitted = ca_names.permitted_sets(state.inventory)
-    for host in state.inventory.get_group(TABPY_GROUP, []):
+    for host in state.inventory.get_group(TABPY_SERVERS, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
         cpus = host.get_fact(Cpus) if data.get("tabpy_instances") == "auto" else 1
         # a share of the host's memory (auto is one) needs its size
@@ -290,9 +291,9 @@ def _read_ahead(host: Host) -> None:
     """What planning will ask of a host first (its system, a TabPy server's Python), read
     for every host at once instead of one host after another, the system in one command."""
     fact_batch.read_together(host, [(Kernel, {}), (LinuxDistribution, {}),
-                                    *([(Glibc, {})] if TABPY_GROUP in host.groups else [])])
+                                    *([(Glibc, {})] if TABPY_SERVERS in host.groups else [])])
     platform = _detected_platform(host)
-    if platform is not None and TABPY_GROUP in host.groups:
+    if platform is not None and TABPY_SERVERS in host.groups:
         remote.read_once(host, PythonTarget, python=platform.python)
 
 
@@ -336,7 +337,7 @@ def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, froze
     """Per TabPy server and balancer, before planning stages anything: (whether its private
     CA is missing, its generated users without a password on this controller)."""
     found = {}
-    for host in (*state.inventory.get_group(TABPY_GROUP, []),
+    for host in (*state.inventory.get_group(TABPY_SERVERS, []),
                  *state.inventory.get_group(balancer.GROUP, [])):
         values = settings.with_defaults(host.data.dict())
         try:
@@ -478,7 +479,7 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
         backends = [plans[m.name] for m in members if m.name in plans]
         if len(backends) < len(members):
             problems.append(f"{host.name}: lb_backend_group: only the TabPy servers of group "
-                            f"{TABPY_GROUP} can be balanced")
+                            f"{TABPY_SERVERS} can be balanced")
             continue
         addresses = {m.name: m.data.get("ssh_hostname") or m.name for m in members}
         try:

@@ -31,6 +31,7 @@ from tabpy_provision.controller.files import (
     Staged,
     read_regular,
 )
+from tabpy_provision.settings.errors import ProvisionError
 
 # No ':' (basic auth splits on it) and no whitespace (refused by TabPy's file format).
 GENERATED_ALPHABET = string.ascii_letters + string.digits + "-_.~!@%^*+="
@@ -43,7 +44,7 @@ MAX_SECRET_BYTES = 64 * 1024
 COMMAND_TIMEOUT = 60
 
 
-class SecretError(Exception):
+class SecretError(ProvisionError):
     """A reference that cannot be resolved; the message names it, never a value."""
 
 

@@ -17,6 +17,8 @@ from tabpy_provision.firewall.outbound import destinations_problem
 from tabpy_provision.firewall.rules import sources_problem
 from tabpy_provision.server.limits import memory_problem
 from tabpy_provision.server.tls_profile import PROFILES, VERSIONS
+from tabpy_provision.settings.errors import ProvisionError
+from tabpy_provision.settings.groups import CLIENTS, CLOUD, POOL, TABLEAU, TABPY_SERVERS
 from tabpy_provision.settings.value_checks import (
     TRUST_OS_FAMILIES,
     Check,
@@ -73,8 +75,6 @@ class Role:
     groups: tuple[str, ...] | None
 
 
-TABPY_SERVERS, POOL, CLIENTS, TABLEAU = "tabpy_servers", "tabpy_lb", "clients", "tableau_servers"
-CLOUD = "tableau_cloud"
 ROLES: tuple[Role, ...] = (
     Role("tabpy", "TabPy server", (TABPY_SERVERS,)),
     Role("certificates", "Certificates (private CA or supplied)", (TABPY_SERVERS, POOL)),
@@ -98,7 +98,7 @@ def _in_role(role: str, *settings: Setting) -> tuple[Setting, ...]:
     return tuple(replace(setting, role=role) for setting in settings)
 
 
-class SettingsError(Exception):
+class SettingsError(ProvisionError):
     """Bad inputs; `problems` holds one line per problem, each naming host and field."""
 
     def __init__(self, problems: list[str]):
@@ -345,7 +345,7 @@ SETTINGS: tuple[Setting, ...] = (
                 optional(dns_name_problem)),
         Setting("lb_port", 9004, "tabpy_lb hosts: port the balancer serves the pool on.",
                 int_between(1, 65535)),
-        Setting("lb_backend_group", "tabpy_servers",
+        Setting("lb_backend_group", TABPY_SERVERS,
                 "tabpy_lb hosts: inventory group whose TabPy processes form the pool.",
                 unix_name),
         Setting("lb_monitor_user", None,

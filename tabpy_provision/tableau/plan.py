@@ -23,7 +23,6 @@ from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.secret_refs import SecretError, describe, resolve, secret_store
 from tabpy_provision.tableau.connection import Connection, RestTarget, Version
 
-GROUP = "tableau_servers"
 TSM_PACKAGES = "/opt/tableau/tableau_server/packages"
 TSM_GLOB = f"{TSM_PACKAGES}/customer-bin.*/tsm"
 TSM_CONFIGURATION = "tsm configuration"  # 2018.2 - 2018.3

@@ -36,6 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tabpy_provision import pki
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.groups import CLIENTS, TABLEAU
 
 MANAGED_PREFIX = "tabpy-provision-"
 SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
@@ -45,7 +46,7 @@ MACOS_RECORDS = "/var/db/tabpy-provision"
 TRUST_SETTINGS_RIGHT = "com.apple.trust-settings.admin"
 WINDOWS_SCRIPT = "Install-TabPyTrust.ps1"
 MOBILECONFIG = "tabpy-provision-ca.mobileconfig"
-TRUST_GROUPS = ("clients", "tableau_servers")
+TRUST_GROUPS = (CLIENTS, TABLEAU)
 #: What Windows keeps as a certificate's extended key usage property in its store (the value
 #: of an EKU extension, DER): the Windows script limits what it imports to TLS servers with it.
 SERVER_AUTH_ONLY = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]).public_bytes()

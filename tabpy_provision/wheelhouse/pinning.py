@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tabpy_provision.settings.errors import ProvisionError
+
 TABPY_VERSION_DEFAULT = "2.16.0"
 
 
@@ -34,7 +36,7 @@ EPOCH = 315532800
 LOCKS_DIR = Path(__file__).resolve().parent / "locks"
 
 
-class WheelhouseError(Exception):
+class WheelhouseError(ProvisionError):
     """A wheelhouse cannot be built or used; the message says what to do."""
 
 
