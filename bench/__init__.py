@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from tabpy_provision.settings.groups import CLIENTS, POOL, TABLEAU
+
 ROOT = Path(__file__).resolve().parents[1]
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 
@@ -28,7 +30,7 @@ def timed(label: str, command: list[str]) -> float:
     return run(label, command)[0]
 
 
-LAB_GROUPS = ("tabpy_lb", "clients", "tableau_servers")
+LAB_GROUPS = (POOL, CLIENTS, TABLEAU)
 
 
 def lab_variant(folder: Path, name: str, only: str | None = None,

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from bench import PYINFRA, ROOT, lab_variant, run, timed
+from tabpy_provision.settings.groups import CLIENTS, POOL
 
 DEPLOY = [PYINFRA, "-y", "inventory/lab.py", "deploy/site.py"]
 SITE_CHECK = [sys.executable, "-m", "tabpy_provision", "check", "-i", "inventory/lab.py"]
@@ -82,7 +83,7 @@ def throughput() -> list[tuple[str, float, str]]:
     with tempfile.TemporaryDirectory() as folder:
         for processes in (1, 2, 4):
             inventory = lab_variant(Path(folder), f"bench_pool_{processes}", "tabpy1.lab.test",
-                                    ("tabpy_lb", "clients"), tabpy_instances=processes,
+                                    (POOL, CLIENTS), tabpy_instances=processes,
                                     tabpy_allowed_sources=["@clients"])
             timed(f"pool of {processes}", [PYINFRA, "-y", str(inventory), "deploy/site.py"])
             with Load("client1.lab.test", "tabpy.lab.test", "tableau", password,

@@ -1,16 +1,9 @@
-"""The TabPy pool's balancers only: `pyinfra inventory/<env>.py deploy/balancer.py`."""
+"""The TabPy pool's balancers only: `pyinfra inventory/<env>.py deploy/balancer.py`.
 
-from pyinfra import host, state
+What it does: tabpy_provision/deploy_files/balancer.py (this file runs it from the checkout)."""
 
-from tabpy_provision.deploys.pool_balancer import pool_balancer
-from tabpy_provision.operations import barrier, host_failed
-from tabpy_provision.preflight import preflight
+from pyinfra import local
 
-checked = preflight(state)
-# The pool changes after its TabPy processes (new ones exist, removed ones were drained).
-barrier(name="After every TabPy server")
-if host.name in checked.balancers:
-    pool = checked.balancers[host.name]
-    pool_balancer(pool, checked.platforms[host.name])
-    if pool.tls is not None and pool.tls.acme_error:
-        host_failed(name="ACME certificate renewal", reason=pool.tls.acme_error)
+from tabpy_provision.deploy_files import path
+
+local.include(str(path("balancer")))

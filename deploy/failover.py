@@ -2,15 +2,10 @@
 
     pyinfra -y inventory/<dr>.py deploy/failover.py --data restore_from=<lost host>
 
-Restores the newest backup of the lost host onto the DR inventory's TabPy servers (verified
-before anything is touched), deploys the DR site (its Tableau side follows when the DR inventory
-declares it), checks every model, and prints the RTO: the time from the command's start to the
-passing verification.
-"""
+What it does: tabpy_provision/deploy_files/failover.py (this file runs it from the checkout)."""
 
 from pyinfra import local
 
-from tabpy_provision.deploys.backup_restore import report_recovery_time
+from tabpy_provision.deploy_files import path
 
-local.include("deploy/restore.py")
-report_recovery_time(name="Recovery time (RTO)")
+local.include(str(path("failover")))

@@ -4,18 +4,10 @@
         [--data restore_from=OTHER_HOST] [--data restore_environment=production]
         [--data restore_archive=backups/.../X.tabpy-backup]
 
-Every archive is verified (authentication tag, file hashes) before any host is touched; the
-target is deployed from inventory with the backup's TabPy version, then its state and models are
-swapped in and checked; a failed restore puts the target's own state back.
-"""
+What it does: tabpy_provision/deploy_files/restore.py (this file runs it from the checkout)."""
 
-from pyinfra import host, local, state
+from pyinfra import local
 
-from tabpy_provision.deploys.backup_restore import restore_host, restore_preflight
+from tabpy_provision.deploy_files import path
 
-checked = restore_preflight(state)
-local.include("deploy/site.py")
-if host.name in checked.snapshots:
-    restore_host(name="Restore TabPy state and models from the backup",
-                 plan=checked.preflight.plans[host.name], snapshot=checked.snapshots[host.name],
-                 source=checked.sources[host.name])
+local.include(str(path("restore")))

@@ -1,14 +1,11 @@
 """The whole site, in order: TabPy servers, the pool's balancers, then clients and Tableau
 nodes trusting their CAs, then Tableau Server's connection to TabPy, then a summary of the
-hosts that failed."""
+hosts that failed.
 
-from pyinfra import local, state
+What it does: tabpy_provision/deploy_files/site.py (this file runs it from the checkout)."""
 
-from tabpy_provision.summary import failure_summary, record_failures
+from pyinfra import local
 
-record_failures(state)
-local.include("deploy/tabpy.py")
-local.include("deploy/balancer.py")
-local.include("deploy/trust.py")
-local.include("deploy/tableau.py")
-failure_summary(name="Summary of failed hosts")
+from tabpy_provision.deploy_files import path
+
+local.include(str(path("site")))

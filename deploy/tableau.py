@@ -1,17 +1,11 @@
 """Tableau Server nodes (tsm or REST API, by version) and Tableau Cloud sites point at TabPy,
 only where something differs: `pyinfra inventory/<env>.py deploy/tableau.py` (part of
-deploy/site.py, after trust)."""
+deploy/site.py, after trust).
 
-from pyinfra import host, state
+What it does: tabpy_provision/deploy_files/tableau.py (this file runs it from the checkout)."""
 
-from tabpy_provision.deploys.tableau_server import tableau_server
-from tabpy_provision.operations import barrier
-from tabpy_provision.preflight import preflight
-from tabpy_provision.tableau.cloud import test_connection
+from pyinfra import local
 
-checked = preflight(state)
-barrier(name="After every TabPy server and trust store")
-if host.name in checked.tableau_state:
-    plan = checked.tableau[host.name]
-    tableau_server(plan, checked.tableau_state[host.name], lambda: test_connection(
-        plan, checked.plans.values(), checked.balancers.values()))
+from tabpy_provision.deploy_files import path
+
+local.include(str(path("tableau")))

@@ -2,17 +2,12 @@
 deploy/trust.py` (like every entry point, its first step writes the Windows and macOS
 artifacts on the controller, see docs/trust.md). On a
 Tableau Server node a changed trust store needs a Tableau restart: done when
-tableau_restart_on_trust_change allows it, else the run says so."""
+tableau_restart_on_trust_change allows it, else the run says so.
 
-from pyinfra import host, state
+What it does: tabpy_provision/deploy_files/trust.py (this file runs it from the checkout)."""
 
-from tabpy_provision.deploys.client_trust import client_trust
-from tabpy_provision.preflight import preflight
-from tabpy_provision.tableau.operations import tableau_trust_restart
+from pyinfra import local
 
-checked = preflight(state)
-if host.name in checked.trust:
-    changed = client_trust(checked.trust[host.name])
-    if host.name in checked.tableau:
-        tableau_trust_restart(name="Tableau Server picks up a changed trust store",
-                              plan=checked.tableau[host.name], trust_changed=changed)
+from tabpy_provision.deploy_files import path
+
+local.include(str(path("trust")))

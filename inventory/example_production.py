@@ -3,9 +3,9 @@
     .venv/bin/pyinfra --dry inventory/production.py deploy/site.py
     .venv/bin/pyinfra -y inventory/production.py deploy/site.py
 
-Every key below is a setting of docs/settings.md (tabpy_provision/settings.py), or pyinfra's
-(ssh_*, _sudo); anything not set keeps its default. Passwords are secret references, never
-literals.
+Every key below is a setting of docs/settings.md (tabpy_provision/settings/table.py), or
+pyinfra's (ssh_*, _sudo); anything not set keeps its default. Passwords are secret references,
+never literals.
 """
 
 # How the controller reaches every host: pyinfra's SSH connector data (every key:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tabpy_provision.settings.groups import CLIENTS, POOL, TABLEAU, TABPY_SERVERS
+
 DOMAIN = "lab.test"
 BRIDGE = "tplabbr0"
 GATEWAY = "169.254.213.1"
@@ -32,17 +34,17 @@ class LabHost:
 
 
 LAB_HOSTS = (
-    LabHost("tabpy1", "bookworm", "169.254.213.11", ("tabpy_servers",)),
-    LabHost("tabpy2", "trixie", "169.254.213.12", ("tabpy_servers",)),
-    LabHost("tableau1", "bookworm", "169.254.213.21", ("tableau_servers",)),
-    LabHost("client1", "bookworm", "169.254.213.31", ("clients",)),
+    LabHost("tabpy1", "bookworm", "169.254.213.11", (TABPY_SERVERS,)),
+    LabHost("tabpy2", "trixie", "169.254.213.12", (TABPY_SERVERS,)),
+    LabHost("tableau1", "bookworm", "169.254.213.21", (TABLEAU,)),
+    LabHost("client1", "bookworm", "169.254.213.31", (CLIENTS,)),
     # The disaster-recovery site's TabPy server (inventory/lab_dr.py), same Debian as tabpy1:
     # models saved by one Python minor version do not load on another.
     LabHost("tabpydr", "bookworm", "169.254.213.41", ("dr_tabpy_servers",)),
     # HAProxy in front of the TabPy pool (inventory group tabpy_lb), keepalived holding the
     # pool's address on one of them.
-    LabHost("tabpylb1", "bookworm", "169.254.213.51", ("tabpy_lb",)),
-    LabHost("tabpylb2", "bookworm", "169.254.213.52", ("tabpy_lb",)),
+    LabHost("tabpylb1", "bookworm", "169.254.213.51", (POOL,)),
+    LabHost("tabpylb2", "bookworm", "169.254.213.52", (POOL,)),
     # Pebble, a real ACME server (lab/acme.py), for inventory/lab_acme.py.
     LabHost("acme1", "bookworm", "169.254.213.61", ("acme_servers",)),
 )

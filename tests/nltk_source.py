@@ -18,7 +18,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from tabpy_provision import wheelhouse
+from tabpy_provision.wheelhouse import build as wheelhouse
+from tabpy_provision.wheelhouse import pinning
 
 #: nltk, what it requires (Requires-Dist of nltk 3.10.4) and textblob (the model's other library).
 PROJECTS = ("nltk", "click", "defusedxml", "joblib", "regex", "tqdm", "textblob")
@@ -34,12 +35,12 @@ def usable() -> str | None:
 
 def unpack(dest: Path) -> Path:
     """Unzip the PROJECTS' wheels from the cp311 wheelhouse into ``dest``; ``dest``."""
-    archive = wheelhouse.ensure_wheelhouse(wheelhouse.TABPY_VERSION_DEFAULT, ABI).archive
+    archive = wheelhouse.ensure_wheelhouse(pinning.TABPY_VERSION_DEFAULT, ABI).archive
     wanted = {}
     with tarfile.open(archive) as tar:
         for name in tar.getnames():
             if name.startswith("wheels/") and name.endswith(".whl"):
-                project, _ = wheelhouse.parse_wheel_filename(name.rsplit("/", 1)[1])
+                project, _ = pinning.parse_wheel_filename(name.rsplit("/", 1)[1])
                 if project in PROJECTS:
                     wanted[project] = name
         missing = sorted(set(PROJECTS) - set(wanted))

@@ -13,14 +13,15 @@ import types
 import zipfile
 from functools import cache
 
-from tabpy_provision import wheelhouse
+from tabpy_provision.wheelhouse import build as wheelhouse
+from tabpy_provision.wheelhouse import pinning
 
 HASH_MODULE = "tabpy/tabpy_server/handlers/util.py"
 
 
 @cache
 def _tabpy_module(member: str) -> types.ModuleType:
-    archive = wheelhouse.ensure_wheelhouse(wheelhouse.TABPY_VERSION_DEFAULT, "cp311").archive
+    archive = wheelhouse.ensure_wheelhouse(pinning.TABPY_VERSION_DEFAULT, "cp311").archive
     with tarfile.open(archive) as tar:
         wheel_name = next(n for n in tar.getnames()
                           if n.startswith("wheels/tabpy-") and n.endswith(".whl"))

@@ -28,11 +28,14 @@ from pathlib import Path
 
 from cryptography import x509
 
-from tabpy_provision import pki, settings, verify
-from tabpy_provision.ca_names import CaNames, private_ca_names
+from tabpy_provision import pki
 from tabpy_provision.cli import common
 from tabpy_provision.controller.files import ControllerFileError
-from tabpy_provision.plan import endpoint, project_path
+from tabpy_provision.pki.ca_names import CaNames, private_ca_names
+from tabpy_provision.server import verify
+from tabpy_provision.server.plan import endpoint, project_path
+from tabpy_provision.settings import groups
+from tabpy_provision.settings import table as settings
 
 NEXT_STEP = {
     "rotate-intermediate": "deploy the site: every TabPy server gets a leaf from the new "
@@ -54,8 +57,8 @@ class PrivateCa:
 
 def private_cas(inventory) -> dict[str, PrivateCa]:
     """pki_dir -> the private CA of the inventory's TabPy servers there."""
-    servers = common.group_data(inventory, settings.TABPY_SERVERS)
-    names = private_ca_names(servers, common.group_data(inventory, settings.POOL))
+    servers = common.group_data(inventory, groups.TABPY_SERVERS)
+    names = private_ca_names(servers, common.group_data(inventory, groups.POOL))
     cas: dict[str, PrivateCa] = {}
     for name, data in servers:
         values = settings.with_defaults(data)

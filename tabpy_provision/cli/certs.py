@@ -17,12 +17,16 @@ from pyinfra.api import State
 from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_state
 
-from tabpy_provision import cert_status, pki, remote, trust, verify
-from tabpy_provision.cert_status import BROKEN, OK, Row, ServerCerts, TrustHost
+from tabpy_provision import pki
 from tabpy_provision.cli import common
-from tabpy_provision.facts import KeychainSha1s, ManagedTrustFiles
-from tabpy_provision.pool import balancer
-from tabpy_provision.preflight import TABPY_GROUP, detect_trust_os, trust_hosts
+from tabpy_provision.pki import cert_status
+from tabpy_provision.pki.cert_status import BROKEN, OK, Row, ServerCerts, TrustHost
+from tabpy_provision.run import remote
+from tabpy_provision.run.preflight import detect_trust_os, trust_hosts
+from tabpy_provision.server import verify
+from tabpy_provision.settings.groups import POOL, TABPY_SERVERS
+from tabpy_provision.trust import plan as trust
+from tabpy_provision.trust.facts import KeychainSha1s, ManagedTrustFiles
 
 
 def served_chains(servers: list[ServerCerts]) -> dict[str, list[x509.Certificate] | str]:
@@ -94,10 +98,10 @@ def run(args) -> int:
     state = common.load_state(args)
     inventory = state.inventory
     servers = [s for s in (cert_status.expected_certs(host.name, host.data.dict())
-                           for host in inventory.get_group(TABPY_GROUP, [])) if s]
+                           for host in inventory.get_group(TABPY_SERVERS, [])) if s]
     if servers:  # a pool serves https when its TabPy servers do
         servers += [s for s in (cert_status.expected_pool_certs(host.name, host.data.dict())
-                                for host in inventory.get_group(balancer.GROUP, [])) if s]
+                                for host in inventory.get_group(POOL, [])) if s]
     with ctx_state.use(state):
         connect_all(state)
         hosts = read_trust_hosts(state, servers, now)

@@ -23,23 +23,24 @@ import functools
 from pyinfra.api import State
 from pyinfra.context import ctx_host, ctx_state
 
-from tabpy_provision import client_check, remote, tableau, verify
-from tabpy_provision.ca_names import permitted_sets
+from tabpy_provision import tableau
 from tabpy_provision.cli import common
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.facts import FenceLoaded
+from tabpy_provision.firewall.facts import FenceLoaded
 from tabpy_provision.functions import check as function_check
-from tabpy_provision.plan import TabpyServerPlan, plan_tabpy_server
+from tabpy_provision.pki.ca_names import permitted_sets
 from tabpy_provision.pool.balancer import BalancerPlan
-from tabpy_provision.preflight import (
-    TABPY_GROUP,
+from tabpy_provision.run import remote
+from tabpy_provision.run.preflight import (
     Preflight,
     plan_fences,
     plan_pools,
     tableau_pools,
 )
-from tabpy_provision.settings import CLIENTS as CLIENT_GROUP
-from tabpy_provision.settings import SettingsError
+from tabpy_provision.server import client_check, verify
+from tabpy_provision.server.plan import TabpyServerPlan, plan_tabpy_server
+from tabpy_provision.settings.groups import CLIENTS, TABPY_SERVERS
+from tabpy_provision.settings.table import SettingsError
 from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau.operations import tableau_side_check
 
@@ -107,7 +108,7 @@ def client_rows(state: State, plans: dict[str, TabpyServerPlan],
     if not endpoints:
         return rows
     with ctx_state.use(state):
-        for host in state.inventory.get_group(CLIENT_GROUP, []):
+        for host in state.inventory.get_group(CLIENTS, []):
             problem = remote.connect_as_root(host)
             if problem:
                 result = verify.CheckResult(False, problem)
@@ -190,7 +191,7 @@ def run(args) -> int:
     plans, unplanned = {}, []
     files = Staged()  # a report: what planning would write is never applied
     permitted = permitted_sets(inventory)
-    for host in inventory.get_group(TABPY_GROUP, []):
+    for host in inventory.get_group(TABPY_SERVERS, []):
         try:
             plans[host.name] = plan_tabpy_server(host.name, host.data.dict(), files=files,
                                                  permitted=permitted)

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tabpy_provision.settings.errors import ProvisionError
+
 #: Exit codes, as Terraform's `-detailed-exitcode`: a drift check is one line in cron or CI.
 OK, ERROR, CHANGES = 0, 1, 2
 #: The inventory a site folder made by `tabpy-provision init` holds.
 DEFAULT_INVENTORY = "inventory.py"
 
 
-class Refused(Exception):
+class Refused(ProvisionError):
     """Input that stops a command before it does anything: one `host: field: problem` line
     each."""
 
@@ -56,8 +58,8 @@ def load_state(args: argparse.Namespace):
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
-    from tabpy_provision import settings
-    from tabpy_provision.connection import correct_pyinfra
+    from tabpy_provision.run.hosts import correct_pyinfra
+    from tabpy_provision.settings import table as settings
 
     path = inventory_path(args)
     state = State()

@@ -23,7 +23,7 @@ from tabpy_provision.cli import (
     state,
     wheelhouse,
 )
-from tabpy_provision.settings import refusal_lines
+from tabpy_provision.settings.table import refusal_lines
 
 #: In the order `--help` lists them.
 COMMANDS = (init, jobs, check, certs, password, ca, state, wheelhouse, settings, platforms)

@@ -7,16 +7,16 @@ The password comes from the user's secret reference exactly as a deploy resolves
 
 from __future__ import annotations
 
-from tabpy_provision import settings
 from tabpy_provision.cli import common
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.plan import users_secret_store
-from tabpy_provision.secret_refs import SecretError, resolve
-from tabpy_provision.settings import with_defaults
+from tabpy_provision.server.plan import users_secret_store
+from tabpy_provision.settings import groups
+from tabpy_provision.settings.secret_refs import SecretError, resolve
+from tabpy_provision.settings.table import with_defaults
 
 
 def find_password(inventory, user: str) -> str:
-    for _host, data in common.group_data(inventory, settings.TABPY_SERVERS):
+    for _host, data in common.group_data(inventory, groups.TABPY_SERVERS):
         users = {name.lower(): ref for name, ref in data.get("tabpy_users", {}).items()}
         if user.lower() not in users:
             continue

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tabpy_provision.cli.common import OK
-from tabpy_provision.settings import ROLES, RUN_OPTIONS, SETTINGS
+from tabpy_provision.settings.table import ROLES, RUN_OPTIONS, SETTINGS
 
 
 def markdown_table() -> str:
@@ -29,7 +29,8 @@ def markdown_table() -> str:
                     f"`{_render_default(s.default)}`"
                 lines.append(f"| `{s.name}` | {default} | {s.meaning} |")
         sections.append("\n".join(lines))
-    options = ["### Run options (`--data`)", "", "| option | meaning |", "|---|---|",
+    options = ["### Run options (the subcommands' options; pyinfra: `--data KEY=VALUE`)", "",
+               "| option | meaning |", "|---|---|",
                *(f"| `{name}` | {meaning} |" for name, meaning in RUN_OPTIONS.items())]
     return "\n\n".join([*sections, "\n".join(options)])
 

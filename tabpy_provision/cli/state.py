@@ -19,14 +19,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tabpy_provision import backup_archive, settings
+from tabpy_provision.backup import archive as backup_archive
 from tabpy_provision.cli import common
 from tabpy_provision.cli.common import Refused
 from tabpy_provision.controller import state_archive
 from tabpy_provision.controller.files import ControllerFileError, Staged
-from tabpy_provision.plan import project_path
-from tabpy_provision.pool import balancer
-from tabpy_provision.secret_refs import (
+from tabpy_provision.server.plan import project_path
+from tabpy_provision.settings import groups
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.secret_refs import (
     SecretError,
     describe,
     passphrase_problem,
@@ -38,11 +39,11 @@ from tabpy_provision.secret_refs import (
 def environment_of(inventory) -> tuple[str, dict[str, Path], str]:
     """(environment, {setting.index: folder}, passphrase): the environment and key of the
     inventory's TabPy servers (they must agree), the folders of them and their balancers."""
-    servers = common.group_data(inventory, settings.TABPY_SERVERS)
+    servers = common.group_data(inventory, groups.TABPY_SERVERS)
     if not servers:
-        raise Refused(f"no host in {settings.TABPY_SERVERS}")
+        raise Refused(f"no host in {groups.TABPY_SERVERS}")
     environments, references, folders = set(), set(), {}
-    for name, data in (*servers, *common.group_data(inventory, balancer.GROUP)):
+    for name, data in (*servers, *common.group_data(inventory, groups.POOL)):
         values = settings.with_defaults(data)
         if (name, data) in servers:
             environments.add(values["environment"])

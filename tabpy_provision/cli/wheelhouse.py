@@ -1,6 +1,5 @@
 """`tabpy-provision wheelhouse build|lock`: build (prefetch) wheelhouses, or refresh their locks
-and the extras locks of extra requirements (wheelhouse.py, wheelhouse_lock.py,
-wheelhouse_extras.py)."""
+and the extras locks of extra requirements (wheelhouse/build.py, lock.py, extras.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +9,14 @@ import time
 from pathlib import Path
 
 from tabpy_provision.cli.common import OK, Refused
-from tabpy_provision.wheelhouse import (
+from tabpy_provision.wheelhouse.archive_cache import sha256_file
+from tabpy_provision.wheelhouse.build import ensure_wheelhouse
+from tabpy_provision.wheelhouse.pinning import (
     GLIBC_MAX,
     TABPY_VERSION_DEFAULT,
     WheelhouseError,
-    ensure_wheelhouse,
     glibc_floor,
     parse_lock,
-    sha256_file,
 )
 
 
@@ -62,7 +61,7 @@ def run(args) -> int:
         for abi in args.abi:
             started = time.monotonic()
             if args.command == "lock":
-                from tabpy_provision import wheelhouse_lock as wl
+                from tabpy_provision.wheelhouse import lock as wl
 
                 path = wl.write_extras_lock(
                     args.tabpy_version, abi, args.arch, args.requirement, args.locks_dir,
@@ -74,7 +73,7 @@ def run(args) -> int:
             else:
                 lock_text = None
                 if args.requirement:
-                    from tabpy_provision.wheelhouse_extras import read_extras_lock
+                    from tabpy_provision.wheelhouse.extras import read_extras_lock
 
                     lock_text = read_extras_lock(args.tabpy_version, abi, args.arch,
                                                  args.requirement, args.locks_dir)

@@ -7,10 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tabpy_provision import nltk_data, wheelhouse, wheelhouse_extras, wheelhouse_lock
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.nltk_data import NltkData
-from tabpy_provision.plan import TabpyServerPlan, project_path
+from tabpy_provision.server.plan import TabpyServerPlan, project_path
+from tabpy_provision.wheelhouse import build as wheelhouse
+from tabpy_provision.wheelhouse import extras as wheelhouse_extras
+from tabpy_provision.wheelhouse import lock as wheelhouse_lock
+from tabpy_provision.wheelhouse import nltk_data, pinning
+from tabpy_provision.wheelhouse.nltk_data import NltkData
+from tabpy_provision.wheelhouse.pinning import WheelhouseError
 
 Log = Callable[[str], None]
 
@@ -33,14 +37,14 @@ def wheels_glibc(version: str, abi: str, arch: str, lock_text: str | None,
                  host_glibc: tuple[int, int] | None, checked: dict[tuple, str | None]
                  ) -> tuple[tuple[int, int], str | None]:
     """(the newest glibc the host's wheels may need, why no wheelhouse can be built for it as
-    "SETTING: reason", else None). Below wheelhouse.GLIBC_MAX pip is asked (wheelhouse_lock)
+    "SETTING: reason", else None). Below pinning.GLIBC_MAX pip is asked (wheelhouse_lock)
     once per lock and glibc, unless that archive is cached already."""
     if host_glibc is None:
-        return wheelhouse.GLIBC_MAX, ("tabpy_version: the host's C library is not glibc "
+        return pinning.GLIBC_MAX, ("tabpy_version: the host's C library is not glibc "
                                       "(getconf GNU_LIBC_VERSION): TabPy's wheels need it")
-    glibc = wheelhouse.glibc_floor(host_glibc)
+    glibc = pinning.glibc_floor(host_glibc)
     key = (version, abi, arch, lock_text, glibc)
-    if glibc == wheelhouse.GLIBC_MAX or key in checked:
+    if glibc == pinning.GLIBC_MAX or key in checked:
         return glibc, checked.get(key)
     checked[key] = None
     if not wheelhouse.find_wheelhouse(version, abi, arch=arch, lock_text=lock_text,
@@ -49,14 +53,14 @@ def wheels_glibc(version: str, abi: str, arch: str, lock_text: str | None,
             wheelhouse_lock.check_glibc_floor(version, abi, arch, glibc, lock_text)
         except wheelhouse_lock.NoWheel as error:
             checked[key] = f"{error.field}: {error}"
-        except wheelhouse.WheelhouseError as error:
+        except WheelhouseError as error:
             checked[key] = f"tabpy_version: {error}"
     return glibc, checked[key]
 
 
 def extras_lock(plan: TabpyServerPlan, target: Mapping[str, str],
-                found: dict[Path, str | wheelhouse.WheelhouseError], files: Staged, *,
-                log: Log) -> str | wheelhouse.WheelhouseError | None:
+                found: dict[Path, str | WheelhouseError], files: Staged, *,
+                log: Log) -> str | WheelhouseError | None:
     """The text of the lock of the host's tabpy_requirements with TabPy's pins (None: it has
     none), or why there is none: read from tabpy_locks_dir, else resolved now by the
     controller's pip in a temporary folder and its writing staged. Resolved once per
@@ -78,7 +82,7 @@ def extras_lock(plan: TabpyServerPlan, target: Mapping[str, str],
                                    f"{', '.join(requirements)} for {abi} {arch} ({path})")
             wheelhouse.find_wheelhouse(version, abi, arch=arch, lock_text=text)  # checks it
             found[path] = text
-        except wheelhouse.WheelhouseError as error:
+        except WheelhouseError as error:
             found[path] = error
     return found[path]
 

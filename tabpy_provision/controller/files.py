@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from tabpy_provision.settings.errors import ProvisionError
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 #: What the names of temporary files and folders start with, and nothing kept does (no user
@@ -50,7 +52,7 @@ def project_path(value: str) -> Path:
     return path if path.is_absolute() else site_folder() / path
 
 
-class ControllerFileError(Exception):
+class ControllerFileError(ProvisionError):
     """A controller file that cannot be read or written; the message names it."""
 
 

@@ -16,9 +16,9 @@ from cryptography import x509
 
 from tabpy_provision import pki
 
-RESTORE_HINT = ("restore the controller's state (python -m tabpy_provision.controller_state "
-                "INVENTORY restore ARCHIVE), or give the environment a new identity on purpose "
-                "with --data new_identity=true")
+RESTORE_HINT = ("restore the controller's state (tabpy-provision state restore ARCHIVE), or "
+                "give the environment a new identity on purpose (tabpy-provision deploy "
+                "--new-identity; pyinfra: --data new_identity=true)")
 
 
 def wants_new_identity(data: Mapping) -> bool:

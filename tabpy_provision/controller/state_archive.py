@@ -7,7 +7,7 @@ folder (`pki_dir/ca/...`, `secrets_dir/tabpy_users/...`), so a restore puts them
 inventory says, wherever the project lives now. Regular files only: anything else under the
 folders stops the backup, naming it; a restore refuses the whole archive, before staging
 anything, when a member is not a regular file with a plain relative name under a folder of
-the inventory (archive_members.py).
+the inventory (backup/archive_members.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tabpy_provision import backup_archive, disk_space
+from tabpy_provision.backup import archive as backup_archive
 from tabpy_provision.controller.files import Staged, is_temporary
+from tabpy_provision.run import disk_space
 
 SUFFIX = ".tabpy-controller"
 

@@ -9,11 +9,12 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled
 
-from tabpy_provision import remote
-from tabpy_provision.facts import FenceLoaded, Sha256s
 from tabpy_provision.firewall import rules
+from tabpy_provision.firewall.facts import FenceLoaded
 from tabpy_provision.firewall.rules import FirewallPlan
-from tabpy_provision.run import run_of
+from tabpy_provision.run import remote
+from tabpy_provision.run.current import run_of
+from tabpy_provision.run.facts import Sha256s
 
 
 def _sha(text: str) -> str:
@@ -77,4 +78,4 @@ def restore_fence(target) -> tuple[bool, str] | None:
                                f"{rules.RULESET_PATH} && nft -f {rules.RULESET_PATH}",
                        stdin=before)
     return ok, ("the fence it ran with is back" if ok else
-                "its fence could NOT be put back: run site_check and deploy again")
+                "its fence could NOT be put back: run tabpy-provision check and deploy again")

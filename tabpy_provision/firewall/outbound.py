@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tabpy_provision.firewall import networks
 from tabpy_provision.firewall.networks import Network
-from tabpy_provision.value_checks import dns_name_problem
+from tabpy_provision.settings.value_checks import dns_name_problem
 
 _ITEM = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:/\d{1,3})?)\]"
                    r"|(?P<target>[^\s:\[\]/]+(?:/\d{1,3})?))"

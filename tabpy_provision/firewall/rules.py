@@ -23,6 +23,7 @@ from tabpy_provision.firewall import networks as nets
 from tabpy_provision.firewall import outbound as reach
 from tabpy_provision.firewall.networks import Network
 from tabpy_provision.firewall.outbound import Destination, port_set
+from tabpy_provision.settings.groups import CLIENTS, TABLEAU
 
 TABLE = "tabpy_provision"
 RULESET_PATH = "/etc/tabpy-provision/firewall.nft"
@@ -152,7 +153,7 @@ def default_sources(balancers: Mapping[str, Sequence[str]],
                     groups: Mapping[str, Sequence[str]]) -> list[str]:
     """tabpy_allowed_sources when unset: the Tableau nodes and the clients, unless a pool is in
     front (then Tableau and the clients go through it)."""
-    return [] if balancers else [f"@{g}" for g in ("tableau_servers", "clients") if g in groups]
+    return [] if balancers else [f"@{g}" for g in (TABLEAU, CLIENTS) if g in groups]
 
 
 def plan_firewall(host: str, *, service_port: int, process_ports: Sequence[int],

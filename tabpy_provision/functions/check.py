@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tabpy_provision import verify
 from tabpy_provision.functions.consistency import differences, endpoints_problem
 from tabpy_provision.functions.source import Function
-from tabpy_provision.plan import TabpyServerPlan
 from tabpy_provision.pool.balancer import BalancerPlan
+from tabpy_provision.server import verify
+from tabpy_provision.server.plan import TabpyServerPlan
 
 
 def example_problem(function: Function, where: dict,

@@ -14,14 +14,14 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import FunctionCommand, StringCommand, operation
 
-from tabpy_provision import remote
-from tabpy_provision.facts import PublishedFunctions
 from tabpy_provision.functions import source
+from tabpy_provision.functions.facts import PublishedFunctions
 from tabpy_provision.functions.source import Function
-from tabpy_provision.plan import TabpyServerPlan
 from tabpy_provision.pool.balancer import Membership
-from tabpy_provision.roll import restart_process
-from tabpy_provision.summary import note_failure
+from tabpy_provision.run import remote
+from tabpy_provision.run.summary import note_failure
+from tabpy_provision.server.plan import TabpyServerPlan
+from tabpy_provision.server.roll import restart_process
 
 HERE = Path(__file__).resolve().parent
 #: Where the publisher and source.py lie on a host (root's, readable by TabPy's account).

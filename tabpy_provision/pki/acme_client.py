@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.pki.acme import CHAIN_FILE, KEY_FILE, ORDER_FILE, AcmeOrder, order_record
 from tabpy_provision.pki.certs import LEAF_CURVE, current_time, private_key_pem
+from tabpy_provision.settings.errors import ProvisionError
 
 USER_AGENT = "tabpy-provision"
 DNS01, HTTP01 = "dns-01", "http-01"
@@ -68,7 +69,7 @@ server.shutdown()
 """
 
 
-class AcmeError(Exception):
+class AcmeError(ProvisionError):
     """An order that failed; the message is the CA's (or the hook's) error, one line."""
 
 

@@ -229,7 +229,7 @@ def _root_expiry_notes(ca: CertificateAuthority, now: datetime, staged: bool) ->
     if staged or root_after - now > timedelta(days=ROOT_ROTATE_BEFORE_DAYS):
         return []
     return [f"root CA expires on {day_text(root_after)}: rotate it before then "
-            "(python -m tabpy_provision.ca INVENTORY rotate-root, see docs/certificates.md)"]
+            "(tabpy-provision ca rotate-root, see docs/certificates.md)"]
 
 
 def _constraint_notes(ca: CertificateAuthority, ca_dir: Path,
@@ -241,11 +241,11 @@ def _constraint_notes(ca: CertificateAuthority, ca_dir: Path,
             return []
         return [f"the private CA in {ca_dir} has no name constraints: whoever copies it can "
                 "issue certificates its clients trust for any site; move to a constrained root: "
-                "python -m tabpy_provision.ca INVENTORY rotate-root, deploy, activate-root, "
-                "deploy, retire-root, deploy (docs/certificates.md)"]
+                "tabpy-provision ca rotate-root, deploy, ca activate-root, deploy, ca retire-root, "
+                "deploy (docs/certificates.md)"]
     if of_certificate(ca.intermediate_cert) is None:
-        return [f"the intermediate CA in {ca_dir} has no name constraints: python -m "
-                "tabpy_provision.ca INVENTORY rotate-intermediate, then deploy"]
+        return [f"the intermediate CA in {ca_dir} has no name constraints: "
+                "tabpy-provision ca rotate-intermediate, then deploy"]
     return []
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tabpy_provision.controller.files import ControllerFileError, Staged
+from tabpy_provision.settings.errors import ProvisionError
 
 PrivateKey = CertificateIssuerPrivateKeyTypes  # what can sign a certificate
 
@@ -59,7 +60,7 @@ CA_CURVE = ec.SECP384R1()
 LEAF_CURVE = ec.SECP256R1()
 LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 
-class PkiError(Exception):
+class PkiError(ProvisionError):
     """A PKI problem the user can act on; the message is one line."""
 
 

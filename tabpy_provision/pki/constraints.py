@@ -129,11 +129,11 @@ def coverage_problem(field: str, name: str, root: x509.Certificate,
         # The name must leave the inventory meanwhile: with it, every deploy stops here.
         return (f"{field}: {name} is outside the name constraints of the private CA "
                 f"({of_certificate(root)}): take it out of the inventory, add it or its domain "
-                "to pki_permitted_names, rotate the root (python -m tabpy_provision.ca INVENTORY "
-                "rotate-root, deploy, activate-root, deploy), then put it back "
+                "to pki_permitted_names, rotate the root (tabpy-provision ca "
+                "rotate-root, deploy, ca activate-root, deploy), then put it back "
                 "(docs/certificates.md)")
     if not permits(intermediate, name):
         return (f"{field}: {name} is outside the name constraints of the private CA's "
                 f"intermediate ({of_certificate(intermediate)}) but inside its root's: "
-                "python -m tabpy_provision.ca INVENTORY rotate-intermediate, then deploy")
+                "tabpy-provision ca rotate-intermediate, then deploy")
     return None

@@ -127,7 +127,8 @@ def labelled_ports_missing(labelled: Iterable[int], ports: Iterable[int]) -> boo
 
 # --- the support table (docs/platforms.md and the README; a unit test keeps them equal) -----
 
-TABLE_BEGIN = "<!-- support table: tabpy-provision platforms --write-docs docs/platforms.md README.md -->"
+TABLE_BEGIN = ("<!-- support table: tabpy-provision platforms --write-docs docs/platforms.md "
+               "README.md -->")
 TABLE_END = "<!-- end of the support table -->"
 
 

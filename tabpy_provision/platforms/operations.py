@@ -8,8 +8,8 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.operations import apt, dnf
 
 from tabpy_provision import platforms
-from tabpy_provision.facts import FirewallPorts, RelabelNeeded, SelinuxMode, SelinuxPorts
 from tabpy_provision.platforms import Platform
+from tabpy_provision.platforms.facts import FirewallPorts, RelabelNeeded, SelinuxMode, SelinuxPorts
 
 
 def os_packages(platform: Platform, packages: list[str], name: str):

@@ -30,14 +30,16 @@ from typing import Any
 
 from cryptography import x509
 
-from tabpy_provision import pki, render, settings
+from tabpy_provision import pki
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.functions.source import Function
-from tabpy_provision.plan import TabpyServerPlan, endpoint
-from tabpy_provision.server_tls import Tls, plan_tls
-from tabpy_provision.tls_profile import TlsProfile, strictest
+from tabpy_provision.server import render
+from tabpy_provision.server.certificate import Tls, plan_tls
+from tabpy_provision.server.plan import TabpyServerPlan, endpoint
+from tabpy_provision.server.tls_profile import TlsProfile, strictest
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.groups import POOL as GROUP
 
-GROUP = "tabpy_lb"
 PACKAGES = ["haproxy", "socat"]  # socat: the runtime API from the deploy
 VRRP_PACKAGES = ["keepalived"]
 KEEPALIVED_CONFIG = "/etc/keepalived/keepalived.conf"

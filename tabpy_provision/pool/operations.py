@@ -13,11 +13,12 @@ from pyinfra.api import StringCommand, operation
 from pyinfra.facts.files import FileContents
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 
-from tabpy_provision import remote, render
-from tabpy_provision.facts import FirstLine, Sha256s
-from tabpy_provision.operations import fail_command
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
+from tabpy_provision.run import remote
+from tabpy_provision.run.facts import FirstLine, Sha256s
+from tabpy_provision.run.operations import fail_command
+from tabpy_provision.server import render
 
 SERVICE = "haproxy.service"
 

@@ -3,6 +3,7 @@ mechanism sets it and what it must be (plan), tsm's commands and output and the 
 Tableau was given (tsm), the REST API of 2020.2+ (rest), and the pyinfra operations
 (operations, not imported here: the rest is pure)."""
 
+from tabpy_provision.settings.groups import TABLEAU as GROUP
 from tabpy_provision.tableau import rest  # noqa: E402  (the REST API: tableau.rest)
 from tabpy_provision.tableau.connection import (
     Connection,
@@ -10,7 +11,6 @@ from tabpy_provision.tableau.connection import (
     Version,
 )
 from tabpy_provision.tableau.plan import (
-    GROUP,
     HOST_KEY,
     PORT_KEY,
     RECORD,

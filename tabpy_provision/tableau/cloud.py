@@ -21,13 +21,15 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
-from tabpy_provision import pki, settings, verify
-from tabpy_provision.plan import TabpyServerPlan, project_path
-from tabpy_provision.server_tls import Tls
+from tabpy_provision import pki
+from tabpy_provision.server import verify
+from tabpy_provision.server.certificate import Tls
+from tabpy_provision.server.plan import TabpyServerPlan, project_path
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.groups import CLOUD as GROUP  # noqa: F401  (tableau_cloud.GROUP)
 from tabpy_provision.tableau import plan as server_plan
 from tabpy_provision.tableau.connection import Connection, RestTarget
 
-GROUP = settings.CLOUD
 CLOUD = server_plan.CLOUD
 #: Tableau Server's settings a Cloud site has no use for (said as ignored, not refused).
 SERVER_ONLY = ("tableau_version", "tableau_connect_timeout_ms", "tableau_restart_on_trust_change",

@@ -14,13 +14,16 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import FileContents
 
-from tabpy_provision import remote, settings, tableau, verify
-from tabpy_provision.facts import TsmPrograms
-from tabpy_provision.operations import fail_command
-from tabpy_provision.secret_refs import describe
+from tabpy_provision import tableau
+from tabpy_provision.run import remote
+from tabpy_provision.run.operations import fail_command
+from tabpy_provision.server import verify
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.secret_refs import describe
 from tabpy_provision.tableau import TableauPlan, TsmError, TsmState
 from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau import rest as tableau_rest
+from tabpy_provision.tableau.facts import TsmPrograms
 from tabpy_provision.tableau.rest import RestError, RestState
 
 

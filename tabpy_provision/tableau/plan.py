@@ -1,6 +1,6 @@
 """Tableau Server's side of TabPy: which mechanism sets its analytics-extension connection (by
 version) and what that connection must be, checked against the TabPy servers' plans. Pure: no
-pyinfra import (the pyinfra side is deploys/tableau_server.py and tableau/operations.py).
+pyinfra import (the pyinfra side is tableau/deploy.py and tableau/operations.py).
 
     2018.2 - 2018.3  tsm configuration set -k vizqlserver.extsvc.host/port (no TLS, no user)
     2019.1 - 2020.1  tsm security vizql-extsvc-ssl enable (TLS, user and password)
@@ -17,13 +17,12 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from tabpy_provision import settings
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.plan import TabpyServerPlan, project_path
-from tabpy_provision.secret_refs import SecretError, describe, resolve, secret_store
+from tabpy_provision.server.plan import TabpyServerPlan, project_path
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.secret_refs import SecretError, describe, resolve, secret_store
 from tabpy_provision.tableau.connection import Connection, RestTarget, Version
 
-GROUP = "tableau_servers"
 TSM_PACKAGES = "/opt/tableau/tableau_server/packages"
 TSM_GLOB = f"{TSM_PACKAGES}/customer-bin.*/tsm"
 TSM_CONFIGURATION = "tsm configuration"  # 2018.2 - 2018.3

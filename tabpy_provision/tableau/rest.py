@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from tabpy_provision import verify
+from tabpy_provision.server import verify
+from tabpy_provision.settings.errors import ProvisionError
 from tabpy_provision.tableau.connection import Connection, RestTarget
 
 API = "/api/3.6"  # sign-in, sites: personal access tokens came with 3.6 (Server 2019.4)
@@ -33,7 +34,7 @@ CONNECTION_TYPE = "TABPY"
 TIMEOUT = 30
 
 
-class RestError(Exception):
+class RestError(ProvisionError):
     """A refused or failed call; `setting` names the inventory setting to look at."""
 
     def __init__(self, message: str, *, status: int | None = None,

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tabpy_provision import verify
+from tabpy_provision.server import verify
+from tabpy_provision.settings.errors import ProvisionError
 from tabpy_provision.tableau.connection import Connection
 from tabpy_provision.tableau.plan import (
     CONNECTION_TYPE,
@@ -76,7 +77,7 @@ def _read_keys(plan: TableauPlan) -> list[str]:
     return keys + ([TIMEOUT_KEY] if plan.connection.timeout_ms is not None else [])
 
 
-class TsmError(Exception):
+class TsmError(ProvisionError):
     """tsm could not be read (login refused, tsm failing); the message quotes tsm."""
 
 

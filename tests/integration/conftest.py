@@ -20,9 +20,9 @@ import testinfra
 
 from lab import paths
 from lab.hosts import LAB_HOSTS
-from tabpy_provision import settings
 from tabpy_provision.cli import common, password
-from tabpy_provision.plan import plan_tabpy_server
+from tabpy_provision.server.plan import plan_tabpy_server
+from tabpy_provision.settings import groups
 
 ROOT = Path(__file__).resolve().parents[2]
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
@@ -93,7 +93,7 @@ def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
 def tabpy_hosts(inventory: str = LAB_INVENTORY) -> list[tuple[str, dict]]:
     """(name, data) of an inventory's TabPy servers, read as every command reads it."""
     loaded = common.load_state(argparse.Namespace(inventory=inventory)).inventory
-    return common.group_data(loaded, settings.TABPY_SERVERS)
+    return common.group_data(loaded, groups.TABPY_SERVERS)
 
 
 def lab_plans(inventory: str = LAB_INVENTORY) -> dict:

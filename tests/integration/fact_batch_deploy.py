@@ -7,10 +7,11 @@ import json
 from pyinfra import host, state
 from pyinfra.api.facts import get_fact
 
-from tabpy_provision import fact_batch
-from tabpy_provision.deploys import pool_balancer, tabpy_server
-from tabpy_provision.preflight import preflight
-from tabpy_provision.release import build_release
+from tabpy_provision.pool import deploy as pool_balancer
+from tabpy_provision.run import fact_batch
+from tabpy_provision.run.preflight import preflight
+from tabpy_provision.server import deploy as tabpy_server
+from tabpy_provision.server.release import build_release
 
 checked = preflight(state)
 wanted = []

@@ -19,8 +19,8 @@ from cryptography import x509
 
 from lab import acme as lab_acme
 from lab import hosts as lab_hosts
-from tabpy_provision import verify
 from tabpy_provision.pki import acme as pki_acme
+from tabpy_provision.server import verify
 from tests.integration.conftest import ROOT, TABPY_HOSTS, lab_host, pyinfra
 from tests.load import Load
 

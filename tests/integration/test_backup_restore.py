@@ -12,8 +12,9 @@ import time
 import pytest
 
 from lab import paths
-from tabpy_provision import backup_archive, verify
-from tabpy_provision.plan import project_path
+from tabpy_provision.backup import archive as backup_archive
+from tabpy_provision.server import verify
+from tabpy_provision.server.plan import project_path
 from tests.integration.conftest import (
     LAB_INVENTORY,
     TABPY_HOSTS,
@@ -140,7 +141,7 @@ def test_backup_is_private_encrypted_and_complete(backed_up, tmp_path):
                    *[line.split(" ")[1] for line in plan.password_file.decode().splitlines()
                      if not line.startswith("#")]):
         assert secret.encode() not in data
-    from tabpy_provision.deploys.backup_restore import backup_passphrase
+    from tabpy_provision.backup.deploy import backup_passphrase
     snapshot = backup_archive.open_archive(backed_up, backup_passphrase(SOURCE, plan.values),
                                            tmp_path)
     assert set(snapshot.models) - set(snapshot.published) == {MODEL}
@@ -152,7 +153,7 @@ def test_backup_is_private_encrypted_and_complete(backed_up, tmp_path):
 
 @pytest.mark.parametrize("damage", ["tampered", "truncated", "wrong key", "manifest"])
 def test_bad_archives_are_refused_before_the_target_is_touched(backed_up, tmp_path, damage):
-    from tabpy_provision.deploys.backup_restore import backup_passphrase
+    from tabpy_provision.backup.deploy import backup_passphrase
     plan = plan_of(SOURCE)
     data = bytearray(backed_up.read_bytes())
     env = {}

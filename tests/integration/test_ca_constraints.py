@@ -25,8 +25,8 @@ CLIENT = "client1.lab.test"
 OUTSIDE = "www.google.com"
 INSIDE = "constraints-check.lab.test"  # a lab.test name no lab service uses
 OLD_CA = ("the lab CA in pki/lab predates name constraints: move it to a constrained root "
-          "(python -m tabpy_provision.ca inventory/lab.py rotate-root, deploy, activate-root, "
-          "deploy, retire-root, deploy: docs/certificates.md) or start from a fresh pki/lab")
+          "(tabpy-provision ca rotate-root -i inventory/lab.py, deploy, ca activate-root, "
+          "deploy, ca retire-root, deploy: docs/certificates.md) or start from a fresh pki/lab")
 
 
 def openssl_text(path) -> str:

@@ -18,9 +18,11 @@ from cryptography.hazmat.primitives import serialization
 
 from lab import paths
 from lab.hosts import LAB_HOSTS
-from tabpy_provision import pki, trust, verify
-from tabpy_provision.plan import endpoint
-from tabpy_provision.preflight import CONTROLLER_STEP
+from tabpy_provision import pki
+from tabpy_provision.run.preflight import CONTROLLER_STEP
+from tabpy_provision.server import verify
+from tabpy_provision.server.plan import endpoint
+from tabpy_provision.trust import plan as trust
 from tests.company_ca import CompanyCa
 from tests.integration.conftest import (
     LAB_INVENTORY,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tabpy_provision import verify
+from tabpy_provision.server import verify
 from tests.integration.conftest import ROOT, TABPY_HOSTS, lab_host, lab_plans
 from tests.integration.test_firewall import connect_from
 from tests.load import Load

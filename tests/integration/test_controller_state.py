@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 
-from tabpy_provision.preflight import CONTROLLER_STEP
+from tabpy_provision.run.preflight import CONTROLLER_STEP
 from tests.integration.conftest import ROOT, lab_inventory_with, pyinfra
 
 STATE = ("pki/lab", "secrets/lab", "trust-artifacts/lab")

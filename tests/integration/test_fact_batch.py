@@ -1,4 +1,4 @@
-"""Facts read together (fact_batch.py) on real hosts: the same values as pyinfra reading each
+"""Facts read together (run/fact_batch.py) on real hosts: the same values as pyinfra reading each
 fact alone, on Debian 12 and 13 TabPy hosts and a pool balancer; a rerun where nothing
 changes reads none of them alone."""
 

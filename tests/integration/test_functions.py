@@ -18,8 +18,8 @@ import pytest
 
 from lab import hosts as lab_hosts
 from lab import paths
-from tabpy_provision import verify
 from tabpy_provision.functions import source
+from tabpy_provision.server import verify
 from tests.integration.conftest import (
     LAB_INVENTORY,
     PYINFRA,

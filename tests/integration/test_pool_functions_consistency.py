@@ -27,9 +27,9 @@ import pytest
 
 from lab import hosts as lab_hosts
 from lab import paths
-from tabpy_provision import verify
 from tabpy_provision.functions import check
 from tabpy_provision.pool import balancer
+from tabpy_provision.server import verify
 from tests.integration.conftest import ROOT, TABPY_HOSTS, lab_host, lab_plans, pyinfra
 
 pytestmark = pytest.mark.lab

@@ -19,7 +19,8 @@ import shlex
 import subprocess
 
 from lab import paths
-from tabpy_provision import passwords, render, value_checks
+from tabpy_provision.server import passwords, render
+from tabpy_provision.settings import value_checks
 from tests.integration.conftest import TABPY_HOSTS, lab_host, lab_plans
 
 COUNT = 1500
@@ -108,8 +109,8 @@ def lab_pool():
     from pyinfra_cli.inventory import make_inventory
 
     from tabpy_provision.controller.files import Staged
-    from tabpy_provision.plan import plan_tabpy_server
-    from tabpy_provision.preflight import plan_pools
+    from tabpy_provision.run.preflight import plan_pools
+    from tabpy_provision.server.plan import plan_tabpy_server
 
     with ctx_state.use(State()):
         inventory = make_inventory("inventory/lab.py")

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from lab import paths
-from tabpy_provision import passwords, verify
+from tabpy_provision.server import passwords, verify
 from tests.integration.conftest import (
     LAB_INVENTORY,
     PYINFRA,

@@ -19,8 +19,8 @@ import pytest
 
 from lab import hosts as lab_hosts
 from lab import machine, paths, sudo
-from tabpy_provision import backup_archive
-from tabpy_provision.plan import project_path
+from tabpy_provision.backup import archive as backup_archive
+from tabpy_provision.server.plan import project_path
 from tests.integration.conftest import PYINFRA, ROOT, ProcessSampler, lab, pyinfra
 from tests.load import Load
 

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from lab import machine, paths
 from lab import tableau as lab_tableau
 from lab.hosts import get_host
-from tabpy_provision import tableau, trust
+from tabpy_provision import tableau
+from tabpy_provision.trust import plan as trust
 from tests.company_ca import CompanyCa
 from tests.integration.conftest import (
     LAB_INVENTORY,

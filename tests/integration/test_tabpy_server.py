@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from tabpy_provision import render, verify
+from tabpy_provision.server import render, verify
 from tests.integration.conftest import (
     TABPY_HOSTS,
     lab_host,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from lab import hosts as lab_hosts
-from tabpy_provision import tls_profile
+from tabpy_provision.server import tls_profile
 from tests.integration.conftest import (
     TABPY_HOSTS,
     lab_host,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tabpy_provision import verify
+from tabpy_provision.server import verify
 from tests.integration.conftest import (
     LAB_INVENTORY,
     TABPY_HOSTS,

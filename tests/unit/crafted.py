@@ -12,7 +12,8 @@ import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tabpy_provision import archive_members, backup_archive
+from tabpy_provision.backup import archive as backup_archive
+from tabpy_provision.backup import archive_members
 
 KEY = "correct horse battery staple"
 OWNER = pwd.getpwuid(os.getuid()).pw_name

@@ -2,8 +2,8 @@
 reuses what this one created)."""
 
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.plan import plan_tabpy_server
 from tabpy_provision.pool.balancer import plan_balancer
+from tabpy_provision.server.plan import plan_tabpy_server
 
 
 def planned(host, data, **options):

@@ -20,8 +20,8 @@ from tabpy_provision import pki
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.pki import acme
 from tabpy_provision.pki.certs import private_key_pem
-from tabpy_provision.settings import SettingsError
-from tabpy_provision.value_checks import acme_directory, command
+from tabpy_provision.settings.table import SettingsError
+from tabpy_provision.settings.value_checks import acme_directory, command
 from tests.company_ca import HOST, NOW, CompanyCa
 from tests.unit.planning import planned
 
@@ -176,7 +176,7 @@ def test_only_a_pyinfra_run_without_dry_orders():
     """Read as pyinfra's own CLI reads its arguments, in a process of its own: importing
     pyinfra's CLI monkey-patches the standard library with gevent."""
     done = subprocess.run(
-        [sys.executable, "-c", "import json, sys; from tabpy_provision.acme_orders import "
+        [sys.executable, "-c", "import json, sys; from tabpy_provision.pki.acme_orders import "
          "ordering_allowed; print(json.dumps([ordering_allowed(a) for a in json.load("
          "sys.stdin)]))"], input=json.dumps([argv for argv, _ in RUNS]), capture_output=True,
         text=True, timeout=60, check=True, cwd=Path(__file__).resolve().parents[2])

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tabpy_provision import archive_encryption as ae
+from tabpy_provision.backup import archive_encryption as ae
 
 KEY = "correct horse battery staple"
 SEALED = ae.SEGMENT + ae.TAG

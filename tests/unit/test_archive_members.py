@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tabpy_provision import archive_members as am
-from tabpy_provision import backup_commands
+from tabpy_provision.backup import archive_members as am
+from tabpy_provision.backup import commands as backup_commands
 from tests.unit.crafted import Entry, tar_of
 
 STATE = "var/lib/tabpy/state"

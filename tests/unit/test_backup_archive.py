@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tabpy_provision import archive_encryption
-from tabpy_provision import backup_archive as ba
+from tabpy_provision.backup import archive as ba
+from tabpy_provision.backup import archive_encryption
 from tabpy_provision.controller.files import private_output
 
 SECRET_LINE = b"MHcCAQEEIDummyPrivateKeyLineThatMustNeverAppearInClear=="

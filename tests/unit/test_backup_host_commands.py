@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tabpy_provision import backup_archive, backup_commands
+from tabpy_provision.backup import archive as backup_archive
+from tabpy_provision.backup import commands as backup_commands
 from tests.unit.crafted import KEY, Entry, archive_of, tree
 
 STATE, MODELS = "/var/lib/tabpy/state", "/var/lib/tabpy/query_objects"
@@ -272,7 +273,7 @@ def test_the_download_streams_into_a_new_private_file(host, tmp_path):
     """remote.download as it runs for the controller itself (the path without SSH)."""
     from types import SimpleNamespace
 
-    from tabpy_provision import remote
+    from tabpy_provision.run import remote
 
     done, snapshot = taken(host)
     local = SimpleNamespace(name="@local", connector=SimpleNamespace())

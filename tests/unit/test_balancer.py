@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 from cryptography import x509
 
-from tabpy_provision import pki, render
+from tabpy_provision import pki
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import (
     BalancerPlan,
@@ -29,8 +29,9 @@ from tabpy_provision.pool.balancer import (
     runtime_command,
     set_state,
 )
-from tabpy_provision.release import build_release
-from tabpy_provision.settings import SettingsError
+from tabpy_provision.server import render
+from tabpy_provision.server.release import build_release
+from tabpy_provision.settings.table import SettingsError
 from tests.unit.planning import planned, planned_balancer
 
 HOST1 = "tabpy1.example.com"
@@ -435,8 +436,8 @@ def test_a_pool_proves_the_functions_every_backend_declares_alike(tabpy, lb_data
 
 def test_the_pools_proof_fails_naming_the_function_that_answered_wrong(tabpy, lb_data,
                                                                       monkeypatch):
-    from tabpy_provision import verify
-    from tabpy_provision.deploys import pool_balancer
+    from tabpy_provision.pool import deploy as pool_balancer
+    from tabpy_provision.server import verify
 
     both = [tabpy(h, tabpy_prebuilt_models=["anova", "ttest"]) for h in (HOST1, HOST2)]
     plan = planned_balancer(LB, lb_data, both, {})

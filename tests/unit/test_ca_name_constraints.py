@@ -26,10 +26,10 @@ from pyinfra.api import State
 from pyinfra.context import ctx_state
 from pyinfra_cli.inventory import make_inventory
 
-from tabpy_provision import ca_names, pki
+from tabpy_provision import pki
 from tabpy_provision.cli.main import main as cli_main
-from tabpy_provision.pki import constraints
-from tabpy_provision.settings import SettingsError, check_values
+from tabpy_provision.pki import ca_names, constraints
+from tabpy_provision.settings.table import SettingsError, check_values
 from tests.unit.handshake import (
     java_handshake,
     openssl_verify,
@@ -404,8 +404,8 @@ def test_a_name_outside_the_ca_is_a_problem_naming_host_field_and_fix(tmp_path, 
     assert refused.value.problems == [
         f"tabpy9.other.test: {field}: {name} is outside the name constraints of the private "
         "CA (lab.test): take it out of the inventory, add it or its domain to "
-        "pki_permitted_names, rotate the root (python -m tabpy_provision.ca INVENTORY "
-        "rotate-root, deploy, activate-root, deploy), then put it back (docs/certificates.md)"
+        "pki_permitted_names, rotate the root (tabpy-provision ca rotate-root, deploy, ca "
+        "activate-root, deploy), then put it back (docs/certificates.md)"
         for field, name in (("tabpy_fqdn", "tabpy9.other.test"),
                             ("tabpy_cert_dns_aliases", "tabpy.example.com"))]
     assert not (tmp_path / "pki" / "hosts" / "tabpy9.other.test").exists()
@@ -422,8 +422,8 @@ def test_a_name_the_root_permits_but_not_the_intermediate_asks_for_its_rotation(
         planned(FQDN, data, now=NOW)
     assert refused.value.problems == [
         f"{FQDN}: tabpy_cert_dns_aliases: tabpy.example.com is outside the name constraints "
-        "of the private CA's intermediate (lab.test) but inside its root's: python -m "
-        "tabpy_provision.ca INVENTORY rotate-intermediate, then deploy"]
+        "of the private CA's intermediate (lab.test) but inside its root's: "
+        "tabpy-provision ca rotate-intermediate, then deploy"]
     # The fix, as the ca command runs it: the inventory's names, within the root's.
     names = pki.permitted_for([FQDN, "tabpy.example.com"])
     pki.rotate_intermediate(tmp_path / "pki", permitted=names, now=NOW)

@@ -10,7 +10,7 @@ from cryptography import x509
 
 from tabpy_provision import pki
 from tabpy_provision.controller import files as controller_files
-from tabpy_provision.plan import plan_tabpy_server
+from tabpy_provision.server.plan import plan_tabpy_server
 from tests.unit.handshake import verifier_accepts
 from tests.unit.legacy_ca import write_legacy_ca
 from tests.unit.planning import planned
@@ -148,8 +148,8 @@ def test_root_near_its_end_asks_for_a_rotation_until_one_is_staged(tmp_path):
     late = ca.root_cert.not_valid_after_utc - timedelta(days=80)
     notes = pki.ensure_ca(tmp_path, permitted=LAB, now=late).notes
     assert notes[-1] == (f"root CA expires on {ca.root_cert.not_valid_after_utc.date()}: rotate "
-                         "it before then (python -m tabpy_provision.ca INVENTORY rotate-root, "
-                         "see docs/certificates.md)")
+                         "it before then (tabpy-provision ca rotate-root, see "
+                         "docs/certificates.md)")
     pki.stage_root(tmp_path, permitted=LAB, now=late)
     assert not any("rotate it" in n for n in pki.ensure_ca(tmp_path, permitted=LAB, now=late).notes)
 
@@ -180,9 +180,9 @@ def test_the_plan_says_what_it_would_do_to_the_ca_and_the_leaf_the_apply_what_it
 # ---- moving a CA made before name constraints to a constrained one -------------------------
 
 UNCONSTRAINED = ("has no name constraints: whoever copies it can issue certificates its "
-                 "clients trust for any site; move to a constrained root: python -m "
-                 "tabpy_provision.ca INVENTORY rotate-root, deploy, activate-root, deploy, "
-                 "retire-root, deploy (docs/certificates.md)")
+                 "clients trust for any site; move to a constrained root: tabpy-provision ca "
+                 "rotate-root, deploy, ca activate-root, deploy, ca retire-root, deploy "
+                 "(docs/certificates.md)")
 
 
 def test_an_unconstrained_ca_moves_to_a_constrained_one_with_no_failed_request(tmp_path):

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 
-from tabpy_provision import cert_status, pki, trust
-from tabpy_provision.cert_status import BROKEN, OK, RENEW, TrustHost
+from tabpy_provision import pki
+from tabpy_provision.pki import cert_status
+from tabpy_provision.pki.cert_status import BROKEN, OK, RENEW, TrustHost
+from tabpy_provision.trust import plan as trust
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FQDN = "tabpy1.example.com"
@@ -81,7 +83,7 @@ def test_ca_rows_trust_coverage(lab, tmp_path):
     lacks = TrustHost("tableau1", frozenset({root}), frozenset())
     rows = cert_status.ca_rows([server], [holds, lacks], NOW)
     assert [(r.role, r.status, r.detail, r.trusted_on) for r in rows] == [
-        ("root CA", BROKEN, "not trusted on tableau1: run deploy/trust.py", "client1"),
+        ("root CA", BROKEN, "not trusted on tableau1: run tabpy-provision deploy trust", "client1"),
         ("intermediate CA", OK, "", "")]
     rows = cert_status.ca_rows([server], [holds], NOW)
     assert [r.status for r in rows] == [OK, OK]
@@ -92,8 +94,7 @@ def test_private_ca_windows(lab):
     near_root_end = ca.root_cert.not_valid_after_utc - timedelta(days=80)
     statuses = {r.role: (r.status, r.detail) for r in cert_status.ca_rows([server], [],
                                                                          near_root_end)}
-    assert statuses["root CA"] == (RENEW, "rotate it (python -m tabpy_provision.ca INVENTORY "
-                                          "rotate-root)")
+    assert statuses["root CA"] == (RENEW, "rotate it (tabpy-provision ca rotate-root)")
     near_inter_end = ca.intermediate_cert.not_valid_after_utc - timedelta(days=30)
     statuses = {r.role: (r.status, r.detail) for r in cert_status.ca_rows([server], [],
                                                                          near_inter_end)}
@@ -112,7 +113,7 @@ def test_retired_root_still_trusted_somewhere(lab, tmp_path):
     stale = TrustHost("client1", frozenset(), frozenset({old}))
     rows = {r.role: r for r in cert_status.ca_rows([server], [stale], NOW)}
     assert (rows["root CA (retired)"].status, rows["root CA (retired)"].detail) == (
-        BROKEN, "retired, still trusted on client1: run deploy/trust.py")
+        BROKEN, "retired, still trusted on client1: run tabpy-provision deploy trust")
     # Once it left every store, a retired certificate is not reported at all.
     clean = TrustHost("client1", frozenset(), frozenset())
     assert all("retired" not in r.role for r in cert_status.ca_rows([server], [clean], NOW))

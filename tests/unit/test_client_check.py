@@ -1,8 +1,8 @@
-"""What a client reports of each TabPy name (client_check.py), parsed without a client."""
+"""What a client reports of each TabPy name (server/client_check.py), parsed without a client."""
 
 import json
 
-from tabpy_provision import client_check
+from tabpy_provision.server import client_check
 
 ENDPOINTS = [("tabpy1.example.com", 9004), ("tabpy.example.com", 9004)]
 

@@ -1,9 +1,9 @@
-"""The SSH connector's corrections (tabpy_provision/connection.py) that need no host."""
+"""The SSH connector's corrections (tabpy_provision/run/hosts.py) that need no host."""
 
 import socket
 from types import SimpleNamespace
 
-from tabpy_provision.connection import _send_without_delay
+from tabpy_provision.run.hosts import _send_without_delay
 
 
 def _connector(sock):

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from tabpy_provision import wheelhouse
 from tabpy_provision.controller import artifacts
 from tabpy_provision.controller.files import Staged
+from tabpy_provision.wheelhouse import build as wheelhouse
+from tabpy_provision.wheelhouse.pinning import WheelhouseError
 from tests.unit.planning import planned
 
 HOST = "tabpy1.example.com"
@@ -41,6 +42,6 @@ def test_a_requirement_against_tabpys_pins_is_an_error_and_stages_nothing(data, 
                           "tabpy_locks_dir": str(tmp_path / "locks")})
     files = Staged()
     refused = artifacts.extras_lock(plan, CP311, {}, files, log=print)
-    assert isinstance(refused, wheelhouse.WheelhouseError)
+    assert isinstance(refused, WheelhouseError)
     assert str(refused) == "numpy<2: TabPy 2.16.0 on cp311 x86_64 pins numpy==2.4.6"
     assert files.changes() == [] and not (tmp_path / "locks").exists()

@@ -7,7 +7,7 @@ import pytest
 from tabpy_provision import pki
 from tabpy_provision.controller import files as controller_files
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.plan import plan_tabpy_server
+from tabpy_provision.server.plan import plan_tabpy_server
 
 
 def mode(path):
@@ -88,7 +88,7 @@ def test_planning_a_new_environment_writes_nothing(tmp_path):
 def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
     from pyinfra.api import FunctionCommand
 
-    from tabpy_provision.preflight import _apply_staged, controller_prepared
+    from tabpy_provision.run.preflight import _apply_staged, controller_prepared
 
     files = Staged()
     assert list(controller_prepared._inner(files=files)) == []  # nothing staged: no change
@@ -117,7 +117,7 @@ PAST_WRITE = re.compile(r"\b(created|generated|issued|re-issued|renewed|rewritte
 
 
 def test_a_preview_claims_no_write_and_the_apply_says_each_one_done(tmp_path, caplog):
-    from tabpy_provision.preflight import Preflight, _apply_staged, say_plan
+    from tabpy_provision.run.preflight import Preflight, _apply_staged, say_plan
 
     data = {"tabpy_users": {"alice": "generate"}, "pki_dir": str(tmp_path / "pki"),
             "secrets_dir": str(tmp_path / "secrets")}
@@ -207,7 +207,7 @@ def folder_modes():
 def test_writing_never_changes_the_mode_of_an_existing_folder(tmp_path, writer):
     """`controller_state backup --out /tmp/x` as root made /tmp 0700: only the folders a
     write creates are 0700."""
-    from tabpy_provision import backup_archive
+    from tabpy_provision.backup import archive as backup_archive
 
     for number, folder_mode in enumerate(folder_modes()):
         folder = tmp_path / f"folder{number}"

@@ -31,7 +31,7 @@ def test_a_certificate_from_another_ca_is_refused_naming_host_and_remedy(tmp_pat
     problem = identity.foreign_certificate("tabpy1", served, ours.registry, "pki/lab", True)
     assert problem.startswith("tabpy1: pki_dir: the host serves a certificate issued by "
                               "'tabpy-provision Intermediate CA', but pki/lab holds no CA: ")
-    assert "controller_state INVENTORY restore" in problem and "new_identity=true" in problem
+    assert "tabpy-provision state restore" in problem and "--new-identity" in problem
     other = identity.foreign_certificate("tabpy1", served, ours.registry, "pki/lab", False)
     assert "the CA in pki/lab did not issue it" in other
 

@@ -1,4 +1,4 @@
-"""Room on a host's disks (disk_space.py, facts.FreeSpace): what a deploy needs where, checked
+"""Room on a host's disks (run/disk_space.py, facts.FreeSpace): what a deploy needs where, checked
 before it writes."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import zipfile
 
 import pytest
 
-from tabpy_provision import disk_space
-from tabpy_provision.disk_space import FileSystem, Need
-from tabpy_provision.facts import FreeSpace
+from tabpy_provision.run import disk_space
+from tabpy_provision.run.disk_space import FileSystem, Need
+from tabpy_provision.run.facts import FreeSpace
 
 MiB = 2**20
 

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from pyinfra.api import StringCommand
 from pyinfra.connectors.util import make_unix_command
 
-from tabpy_provision import connection, escalation
-from tabpy_provision.remote import SUDO_PASSWORD_KEY
+from tabpy_provision.run import escalation
+from tabpy_provision.run import hosts as connection
+from tabpy_provision.run.remote import SUDO_PASSWORD_KEY
 
 
 def sh(command: str, data: bytes = b"") -> subprocess.CompletedProcess:

@@ -8,8 +8,8 @@ import subprocess
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tabpy_provision import fact_batch
-from tabpy_provision.facts import FirstLine, Sha256s
+from tabpy_provision.run import fact_batch
+from tabpy_provision.run.facts import FirstLine, Sha256s
 
 MARKER = "tabpy-provision-fact-0123456789abcdef"
 

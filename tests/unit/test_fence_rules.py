@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tabpy_provision import settings
 from tabpy_provision.firewall import outbound, rules
+from tabpy_provision.settings import table as settings
 
 GROUPS = {"tabpy_servers": ["tabpy1"], "tableau_servers": ["tableau1"], "clients": ["client1"],
           "tabpy_lb": ["lb1", "lb2"], "unresolved": ["ghost"]}

@@ -1,4 +1,4 @@
-"""What a value means on its host (host_claims.py): system folders and their ancestors, TabPy's
+"""What a value means on its host (run/host_claims.py): system folders and their ancestors, TabPy's
 folders overlapping, accounts, units and ports the host already has, and the parsing of the
 one command that reads them (facts.HostClaims; its output recorded on a lab host)."""
 
@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tabpy_provision import host_claims, settings
-from tabpy_provision.host_claims import Account, Folder, HostState, Listener, UnitFile
+from tabpy_provision.run import host_claims
+from tabpy_provision.run.host_claims import Account, Folder, HostState, Listener, UnitFile
+from tabpy_provision.settings import table as settings
 
 EXAMPLES = hypothesis_settings(max_examples=1000, deadline=None, database=None)
 VALUES = {**settings.defaults(), "tabpy_static_path": None}

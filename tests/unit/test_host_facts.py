@@ -5,7 +5,8 @@ import pwd
 import subprocess
 from pathlib import Path
 
-from tabpy_provision.facts import FolderStates, PublishedFunctions, SystemAccount
+from tabpy_provision.functions.facts import PublishedFunctions
+from tabpy_provision.run.facts import FolderStates, SystemAccount
 
 
 def _read(account: str):

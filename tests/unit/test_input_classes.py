@@ -17,7 +17,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tabpy_provision import passwords, render, value_checks
+from tabpy_provision.server import passwords, render
+from tabpy_provision.settings import value_checks
 from tests.unit.planning import planned
 
 #: 6 properties x 2,000 generated inputs + 3,000 over every string setting = 15,000 per run.
@@ -124,7 +125,7 @@ def test_what_tabpy_refuses_at_start_is_refused_before_any_host(value):
 def test_any_text_stays_one_powershell_string(value):
     """The class of a pki_common_name holding U+2019: after escaping, no quote character of
     PowerShell's is left alone, so the literal cannot end early."""
-    from tabpy_provision.render import _POWERSHELL_QUOTES, _powershell_literal
+    from tabpy_provision.server.render import _POWERSHELL_QUOTES, _powershell_literal
 
     try:
         escaped = _powershell_literal(value)
@@ -136,7 +137,7 @@ def test_any_text_stays_one_powershell_string(value):
 
 
 def _string_settings():
-    from tabpy_provision.settings import SETTINGS
+    from tabpy_provision.settings.table import SETTINGS
 
     examples = {"tabpy_fqdn": "tabpy.example.com", "tableau_server_url": "https://t.example.com",
                 "tabpy_oauth_issuer": "https://idp.example.com", "pki_common_name": "Corp"}

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography import x509
 
-from tabpy_provision import settings
 from tabpy_provision.pki import PkiError, ensure_ca, ensure_leaf, permitted_for
+from tabpy_provision.settings import table as settings
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 APPLE_MAX = timedelta(days=825)

@@ -3,7 +3,7 @@ import socket
 import time
 from pathlib import Path
 
-from tabpy_provision.lease import holder_is_live
+from tabpy_provision.run.lease import holder_is_live
 
 HERE = socket.gethostname()
 LATER = int(time.time()) + 7 * 86400  # the suite may collect this long before it runs

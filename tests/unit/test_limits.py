@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tabpy_provision import limits, render
+from tabpy_provision.server import limits, render
 from tests.unit.planning import planned
 
 GIB = 1 << 30

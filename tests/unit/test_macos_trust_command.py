@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tabpy_provision import pki, trust
+from tabpy_provision import pki
+from tabpy_provision.trust import plan as trust
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 STANDIN = Path(__file__).resolve().parents[1] / "standins" / "security_standin.py"

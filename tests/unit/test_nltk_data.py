@@ -25,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tabpy_provision import nltk_data as nd
-from tabpy_provision import wheelhouse
-from tabpy_provision.nltk_data import NltkDataError
+from tabpy_provision.wheelhouse import archive_cache, pinning
+from tabpy_provision.wheelhouse import nltk_data as nd
+from tabpy_provision.wheelhouse.nltk_data import NltkDataError
 from tests import nltk_source
 
 VADER = nd.SOURCES["vader_lexicon"]
@@ -301,7 +301,7 @@ def test_tars_are_deterministic_whatever_the_files_times_and_modes(files, rnd):
         assert [m.name for m in members] == sorted(f"nltk_data/{k}" for k in files)
         for m in members:
             assert (m.type, m.mode, m.uid, m.gid, m.uname, m.gname, m.mtime) == \
-                (tarfile.REGTYPE, 0o644, 0, 0, "", "", wheelhouse.EPOCH)
+                (tarfile.REGTYPE, 0o644, 0, 0, "", "", pinning.EPOCH)
 
 
 # --- identity, known before a build ------------------------------------------------------------
@@ -393,7 +393,7 @@ def test_two_builds_give_the_same_bytes_and_identity(offline, vader_wheels, tmp_
 
     manifest = json.loads(first.archive.with_name(first.archive.name + ".json").read_text())
     assert manifest["identity"] == first.identity
-    assert manifest["sha256"] == wheelhouse.sha256_file(first.archive)
+    assert manifest["sha256"] == archive_cache.sha256_file(first.archive)
     assert manifest["sources"] == {"vader_lexicon": VADER.record()}
     assert list(manifest["folder_files"]) == ["corpora/stopwords/english"]
 

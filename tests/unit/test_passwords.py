@@ -2,7 +2,7 @@
 
 import pytest
 
-from tabpy_provision import passwords
+from tabpy_provision.server import passwords
 from tests.tabpy_source import tabpy_hash_password
 
 PAIRS = [

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tabpy_provision import pki
-from tabpy_provision.settings import SettingsError
+from tabpy_provision.settings.table import SettingsError
 from tests.unit.planning import planned
 
 HOST = "tabpy1.example.com"

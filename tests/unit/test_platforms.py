@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from pyinfra.facts.server import LinuxDistribution
 
-from tabpy_provision import platforms, wheelhouse
-from tabpy_provision.facts import FirewallPorts, PythonTarget, SelinuxMode, SelinuxPorts
+from tabpy_provision import platforms
+from tabpy_provision.platforms.facts import FirewallPorts, PythonTarget, SelinuxMode, SelinuxPorts
+from tabpy_provision.wheelhouse import pinning
 
 RECORDED = Path(__file__).with_name("recorded") / "release"
 EXPECTED = {"debian-12": "debian-12", "debian-13": "debian-13", "ubuntu-22.04": "ubuntu-22.04",
@@ -41,7 +42,7 @@ def test_an_unsupported_release_is_one_line_naming_it_and_what_is_supported():
 
 def test_every_platform_has_a_wheelhouse_lock_for_the_default_tabpy():
     for platform in platforms.PLATFORMS:
-        assert wheelhouse.lock_file(wheelhouse.TABPY_VERSION_DEFAULT, platform.abi,
+        assert pinning.lock_file(pinning.TABPY_VERSION_DEFAULT, platform.abi,
                                     "x86_64").exists(), platform.key
 
 

@@ -16,13 +16,13 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from tabpy_provision import render
-from tabpy_provision.deploys import pool_balancer
 from tabpy_provision.functions import check
 from tabpy_provision.functions.consistency import differences, endpoints_problem, served_as
 from tabpy_provision.functions.source import MARKER
 from tabpy_provision.pool import balancer
+from tabpy_provision.pool import deploy as pool_balancer
 from tabpy_provision.pool.balancer import local_balancer
+from tabpy_provision.server import render
 from tests.unit.planning import planned, planned_balancer
 
 HOST1, HOST2 = "tabpy1.example.com", "tabpy2.example.com"
@@ -301,7 +301,7 @@ def test_a_deploy_fails_naming_the_function_and_the_processes_and_skips_an_unrea
 
 
 def test_the_balancers_deploy_fails_when_its_processes_differ(site, monkeypatch):
-    from tabpy_provision import verify
+    from tabpy_provision.server import verify
 
     _, pool = site
     monkeypatch.setattr(verify, "wait_for_tabpy", lambda *a, **k: verify.CheckResult(
@@ -319,7 +319,7 @@ def test_the_balancers_deploy_fails_when_its_processes_differ(site, monkeypatch)
 
 
 def test_an_endpoints_answer_that_is_no_mapping_is_unreadable(monkeypatch):
-    from tabpy_provision import verify
+    from tabpy_provision.server import verify
 
     process = check.Process("a:9101", "a", {"fqdn": "a", "address": "192.0.2.1", "port": 9101},
                             None)

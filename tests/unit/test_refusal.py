@@ -12,7 +12,7 @@ PROBLEMS = ["tabpy1.example.com: tabpy_evalute_timeout: unknown setting (did you
 def test_a_refusal_ends_the_run_with_its_problems_and_one_closing_line(tmp_path):
     # A deploy file refusing at load, as preflight does; @local is connected to, never changed.
     (tmp_path / "deploy.py").write_text(
-        f"from tabpy_provision.preflight import refuse\nrefuse({PROBLEMS!r})\n")
+        f"from tabpy_provision.run.preflight import refuse\nrefuse({PROBLEMS!r})\n")
     done = subprocess.run([PYINFRA, "-y", "@local", "deploy.py"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tabpy_provision import render
+from tabpy_provision.server import render
 from tests.unit.planning import planned
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tabpy_provision.secret_refs import FileSecretStore, SecretError, resolve
+from tabpy_provision.settings.secret_refs import FileSecretStore, SecretError, resolve
 from tests.unit.special_files import special_file
 from tests.unit.test_secret_refs import WRITTEN_AT_ONCE
 
@@ -288,7 +288,7 @@ def test_the_timeout_holds_when_a_child_keeps_the_output_open(sources, tmp_path,
     import os
     import signal
 
-    from tabpy_provision import secret_refs
+    from tabpy_provision.settings import secret_refs
 
     monkeypatch.setattr(secret_refs, "COMMAND_TIMEOUT", 1)
     pid_file = tmp_path / "child"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.secret_refs import (
+from tabpy_provision.settings.secret_refs import (
     GENERATED_LENGTH,
     FileSecretStore,
     SecretError,
@@ -155,7 +155,7 @@ def test_rotation_is_pending_until_promoted(store):
 
 
 def test_vault_store_generates_reuses_and_rotates(vault):
-    from tabpy_provision.secret_refs import VaultSecretStore, secret_store
+    from tabpy_provision.settings.secret_refs import VaultSecretStore, secret_store
 
     files = Staged()
     store = secret_store(Path("/unused"), "secret/tabpy-provision", "tabpy_users", files)
@@ -182,7 +182,7 @@ def test_vault_store_generates_reuses_and_rotates(vault):
 
 @pytest.mark.parametrize("value, word", [("", "empty"), ("short", "too short")])
 def test_a_passphrase_must_be_long_enough(value, word):
-    from tabpy_provision.secret_refs import passphrase_problem
+    from tabpy_provision.settings.secret_refs import passphrase_problem
 
     assert passphrase_problem(value).startswith(word)
     assert passphrase_problem("twelve chars") is None

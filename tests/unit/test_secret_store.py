@@ -9,10 +9,12 @@ import stat
 
 import pytest
 
-from tabpy_provision import archive_members, backup_archive, passwords
+from tabpy_provision.backup import archive as backup_archive
+from tabpy_provision.backup import archive_members
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.controller.state_archive import pack_state
-from tabpy_provision.secret_refs import resolve, secret_store
+from tabpy_provision.server import passwords
+from tabpy_provision.settings.secret_refs import resolve, secret_store
 
 USER_CHARACTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-"
 #: What earlier versions (and an interrupted write) appended to a key's file name.
@@ -203,7 +205,7 @@ def test_a_name_the_store_refuses_is_left_to_the_plans_problem_lines(tmp_path, u
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
 
-    from tabpy_provision.preflight import _identity_before
+    from tabpy_provision.run.preflight import _identity_before
 
     assert passwords.user_name_problem(user) is not None
     path = tmp_path / "inventory.py"

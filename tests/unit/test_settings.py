@@ -1,8 +1,9 @@
 import re
 from pathlib import Path
 
-from tabpy_provision import settings
 from tabpy_provision.cli import settings as settings_reference
+from tabpy_provision.server import render
+from tabpy_provision.settings import table as settings
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
@@ -18,8 +19,7 @@ def test_defaults_pass_their_own_checks():
 
 
 def test_every_tabpy_config_key_has_a_setting():
-    template = (Path(settings.__file__).resolve().parents[1] / "templates/etc/tabpy/"
-                "tabpy.conf.j2").read_text()
+    template = (render.TEMPLATES / "etc/tabpy/tabpy.conf.j2").read_text()
     tabpy_keys = {"PORT", "TRANSFER_PROTOCOL", "MINIMUM_TLS_VERSION", "STATE_PATH",
                   "QUERY_OBJECT_PATH", "STATIC_PATH", "LOG_DETAILS", "MAX_REQUEST_SIZE_MB",
                   "EVALUATE_ENABLE", "EVALUATE_TIMEOUT", "GZIP_ENABLE", "ARROW_ENABLE",

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tabpy_provision.backup_archive import ArchiveError
+from tabpy_provision.backup.archive import ArchiveError
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.controller.state_archive import pack_state, stage_restore
 from tests.unit.crafted import KEY, Entry, archive_of, tree

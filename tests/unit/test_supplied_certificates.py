@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 
-from tabpy_provision.settings import SettingsError
+from tabpy_provision.settings.table import SettingsError
 from tests.company_ca import HOST, NOW, CompanyCa
 from tests.unit.planning import planned
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from tabpy_provision import pki, settings
+from tabpy_provision import pki
 from tabpy_provision.pki import acme
-from tabpy_provision.plan import TabpyServerPlan
-from tabpy_provision.server_tls import Tls
-from tabpy_provision.settings import SettingsError
+from tabpy_provision.server.certificate import Tls
+from tabpy_provision.server.plan import TabpyServerPlan
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.table import SettingsError
+from tabpy_provision.settings.value_checks import cloud_sites
 from tabpy_provision.tableau import cloud
 from tabpy_provision.tableau.connection import Connection
-from tabpy_provision.value_checks import cloud_sites
 from tests.company_ca import CompanyCa
 
 CLOUD_HOST = "@local"

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from tabpy_provision import settings, tableau
-from tabpy_provision.plan import TabpyServerPlan
-from tabpy_provision.settings import SettingsError
+from tabpy_provision import tableau
+from tabpy_provision.server.plan import TabpyServerPlan
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.table import SettingsError
 from tabpy_provision.tableau import rest as tableau_rest
 from tabpy_provision.tableau.rest import Change, RemoteConnection, RestState, SiteState
 

@@ -1,5 +1,5 @@
-"""The TLS every listener offers (tls_profile.py): the profiles, HAProxy's configs across them
-(checked by `haproxy -c` where HAProxy is installed, as the lab's controller has it), and the
+"""The TLS every listener offers (server/tls_profile.py): the profiles, HAProxy's configs across
+them (checked by `haproxy -c` where HAProxy is installed, as the lab's controller has it), and the
 module TabPy's processes load at start, run as TabPy runs it: a server on loopback."""
 
 import shutil
@@ -9,11 +9,12 @@ import sys
 
 import pytest
 
-from tabpy_provision import render, settings, tls_profile
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import local_balancer
-from tabpy_provision.release import build_release
-from tabpy_provision.tls_profile import TlsProfile, host_profile, strictest
+from tabpy_provision.server import render, tls_profile
+from tabpy_provision.server.release import build_release
+from tabpy_provision.server.tls_profile import TlsProfile, host_profile, strictest
+from tabpy_provision.settings import table as settings
 from tests.unit.planning import planned, planned_balancer
 
 HOST1, HOST2 = "tabpy1.example.com", "tabpy2.example.com"

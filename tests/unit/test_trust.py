@@ -11,8 +11,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tabpy_provision import pki, render, settings, trust
+from tabpy_provision import pki
 from tabpy_provision.controller.files import Staged
+from tabpy_provision.server import render
+from tabpy_provision.settings import table as settings
+from tabpy_provision.trust import plan as trust
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CLIENT = "client1.example.com"

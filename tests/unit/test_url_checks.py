@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tabpy_provision import settings, value_checks
+from tabpy_provision.settings import table as settings
+from tabpy_provision.settings import value_checks
 from tabpy_provision.tableau import cloud
 from tests.unit import test_tableau_cloud_plan, test_tableau_plan
 

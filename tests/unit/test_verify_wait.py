@@ -1,6 +1,6 @@
 """wait_for_tabpy: retries transient failures, stops at once on final ones or when told."""
 
-from tabpy_provision.verify import CheckResult, wait_for_tabpy
+from tabpy_provision.server.verify import CheckResult, wait_for_tabpy
 
 
 def sequence(*results):
@@ -44,7 +44,7 @@ def test_models_count_as_loaded_once_status_has_each_at_its_version():
     import json
     import threading
 
-    from tabpy_provision.verify import check_models_loaded
+    from tabpy_provision.server.verify import check_models_loaded
 
     answers = {"/endpoints": {"a": {"version": 2}, "b": {"version": 1}},
                "/status": {"a": {"version": 1, "status": "LoadSuccessful"}}}

@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tabpy_provision import wheelhouse as wh
-from tabpy_provision import wheelhouse_lock as wl
 from tabpy_provision.cli.main import main as cli_main
 from tabpy_provision.controller import artifacts
-from tabpy_provision.facts import Glibc
+from tabpy_provision.platforms.facts import Glibc
+from tabpy_provision.wheelhouse import build as wh
+from tabpy_provision.wheelhouse import lock as wl
+from tabpy_provision.wheelhouse import pinning, pip_command
 from tests.unit.test_wheelhouse import FakePip
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,11 +54,11 @@ def test_anything_else_is_no_glibc(line):
 
 @given(glibc=GLIBCS)
 def test_the_floor_is_the_hosts_glibc_up_to_the_locks_own(glibc):
-    floor = wh.glibc_floor(glibc)
-    assert floor == min(glibc, wh.GLIBC_MAX)
-    assert (wh.glibc_label(floor) == "") == (floor == wh.GLIBC_MAX)
+    floor = pinning.glibc_floor(glibc)
+    assert floor == min(glibc, pinning.GLIBC_MAX)
+    assert (pinning.glibc_label(floor) == "") == (floor == pinning.GLIBC_MAX)
     minors = {int(m) for m in re.findall(r"manylinux_2_(\d+)_", " ".join(
-        wh.target_args("cp311", "x86_64", floor)))}
+        pinning.target_args("cp311", "x86_64", floor)))}
     assert minors == set(range(5, floor[1] + 1))  # every older tag, none newer
 
 
@@ -69,12 +70,12 @@ def test_an_older_glibc_gets_an_archive_and_a_virtualenv_identity_of_its_own(tmp
     assert rhel8.archive == tmp_path / "tabpy-2.16.0-cp311-x86_64-glibc2.28.tar"
     assert rhel8.identity != debian.identity
     assert wh.find_wheelhouse("2.16.0", "cp311", cache_dir=tmp_path,
-                              glibc=wh.GLIBC_MAX)[0] == debian
+                              glibc=pinning.GLIBC_MAX)[0] == debian
 
 
 def test_its_build_asks_pip_for_wheels_of_that_glibc_or_older(tmp_path, monkeypatch):
     pip = FakePip()
-    monkeypatch.setattr(wh, "_run_pip", pip)
+    monkeypatch.setattr(pip_command, "run", pip)
     built = wh.ensure_wheelhouse("2.16.0", "cp311", cache_dir=tmp_path, log=lambda line: None,
                                  glibc=(2, 28))
     assert built.archive.name == "tabpy-2.16.0-cp311-x86_64-glibc2.28.tar"
@@ -85,7 +86,7 @@ def test_its_build_asks_pip_for_wheels_of_that_glibc_or_older(tmp_path, monkeypa
 
 
 def test_the_cli_builds_for_a_glibc_given_as_x_y(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(wh, "_run_pip", FakePip())
+    monkeypatch.setattr(pip_command, "run", FakePip())
     assert cli_main(["wheelhouse", "build", "--abi", "cp311", "--glibc", "2.34",
                                 "--cache-dir", str(tmp_path)]) == 0
     assert (tmp_path / "tabpy-2.16.0-cp311-x86_64-glibc2.34.tar").is_file()
@@ -102,7 +103,7 @@ def test_pip_is_asked_once_per_lock_and_glibc_and_never_at_the_locks_own(monkeyp
     monkeypatch.setattr(wl, "check_glibc_floor", lambda *args: asked.append(args))
     checked: dict = {}
     assert artifacts.wheels_glibc("2.16.0", "cp311", "x86_64", None, (2, 41), checked) == (
-        wh.GLIBC_MAX, None)
+        pinning.GLIBC_MAX, None)
     for _ in range(3):  # three RHEL 8 hosts
         assert artifacts.wheels_glibc("2.16.0", "cp311", "x86_64", EXTRAS, (2, 28),
                                       checked) == ((2, 28), None)
@@ -129,7 +130,7 @@ def test_a_missing_wheel_of_an_added_pin_names_the_extra_requirements(monkeypatc
             "ERROR: Could not find a version that satisfies the requirement patsy==1.0.3 (from "
             "versions: none)\nERROR: No matching distribution found for patsy==1.0.3\n"))
 
-    monkeypatch.setattr(wh, "_pip_process", pip)
+    monkeypatch.setattr(pip_command, "process", pip)
     with pytest.raises(wl.NoWheel) as caught:
         wl.check_glibc_floor("2.16.0", "cp311", "x86_64", (2, 17), EXTRAS)
     assert caught.value.field == "tabpy_requirements"

@@ -17,11 +17,11 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from tabpy_provision import wheelhouse as wh
-from tabpy_provision import wheelhouse_extras as extras
-from tabpy_provision import wheelhouse_lock as wl
 from tabpy_provision.cli.main import main as cli_main
-from tabpy_provision.wheelhouse import WheelhouseError
+from tabpy_provision.wheelhouse import build as wh
+from tabpy_provision.wheelhouse import extras, pinning, pip_command
+from tabpy_provision.wheelhouse import lock as wl
+from tabpy_provision.wheelhouse.pinning import WheelhouseError
 from tests.unit.test_wheelhouse import FakePip
 
 LABEL = "TabPy 2.16.0 on cp311 x86_64"
@@ -194,7 +194,7 @@ def test_requirements_on_unpinned_distributions_never_conflict(texts):
 
 
 def test_direct_conflict_example():
-    pins = wh.parse_lock(wh.lock_file("2.16.0", "cp311", "x86_64").read_text())
+    pins = pinning.parse_lock(pinning.lock_file("2.16.0", "cp311", "x86_64").read_text())
     assert extras.direct_conflicts(pins, ["numpy<2", "pandas>=3", "statsmodels"], LABEL) == [
         "numpy<2: TabPy 2.16.0 on cp311 x86_64 pins numpy==2.4.6"
     ]
@@ -208,15 +208,15 @@ def test_extras_header_round_trip(texts):
     sha = "ab" * 32
     header = ["TabPy for a test", *extras.extras_header(texts, "tabpy-2.16.0-cp311-x86_64.txt",
                                                           sha), "more words"]
-    text = wh.format_lock({"numpy": "2.4.6", "tabpy": "2.16.0"}, header)
+    text = pinning.format_lock({"numpy": "2.4.6", "tabpy": "2.16.0"}, header)
     assert extras.parse_extras_header(text) == extras.normalized_requirements(texts)
     assert extras.parse_base_lock_header(text) == ("tabpy-2.16.0-cp311-x86_64.txt", sha)
-    assert wh.parse_lock(text) == {"numpy": "2.4.6", "tabpy": "2.16.0"}  # comments to it
+    assert pinning.parse_lock(text) == {"numpy": "2.4.6", "tabpy": "2.16.0"}  # comments to it
 
 
 @pytest.mark.parametrize("abi", ["cp311", "cp313"])
 def test_a_base_lock_has_no_extras_header(abi):
-    text = wh.lock_file("2.16.0", abi, "x86_64").read_text()
+    text = pinning.lock_file("2.16.0", abi, "x86_64").read_text()
     assert extras.parse_extras_header(text) == ()
     assert extras.parse_base_lock_header(text) is None
 
@@ -243,9 +243,10 @@ def test_base_wheelhouse_name_and_identity_are_unchanged(abi, tmp_path):
     assert not built and not list(tmp_path.iterdir())
     assert found.archive == tmp_path / f"tabpy-2.16.0-{abi}-x86_64.tar"
     assert found.name == f"tabpy-2.16.0-{abi}-x86_64" and found.requirements == ()
-    lock_sha = hashlib.sha256(wh.lock_file("2.16.0", abi, "x86_64").read_bytes()).hexdigest()
-    assert found.identity == hashlib.sha256(f"{lock_sha} uv {wh.UV_VERSION}".encode()).hexdigest()
-    if (lock_sha, wh.UV_VERSION) == (KNOWN[abi][0], "0.13.9"):
+    lock_sha = hashlib.sha256(pinning.lock_file("2.16.0", abi, "x86_64").read_bytes()).hexdigest()
+    uv = pinning.UV_VERSION
+    assert found.identity == hashlib.sha256(f"{lock_sha} uv {uv}".encode()).hexdigest()
+    if (lock_sha, pinning.UV_VERSION) == (KNOWN[abi][0], "0.13.9"):
         assert found.identity == KNOWN[abi][1]
 
 
@@ -261,14 +262,13 @@ def base_locks(tmp_path, monkeypatch):
     folder.mkdir()
     for abi in ("cp311", "cp313"):
         (folder / f"tabpy-2.16.0-{abi}-x86_64.txt").write_text(f"# base lock {abi}\n{BASE}")
-    monkeypatch.setattr(
-        wh, "lock_file", lambda version, abi, arch: folder / f"tabpy-{version}-{abi}-{arch}.txt"
-    )
+    monkeypatch.setattr(pinning, "lock_file",
+                        lambda version, abi, arch: folder / f"tabpy-{version}-{abi}-{arch}.txt")
     return folder
 
 
 class FakeResolver:
-    """Stands in for ``_pip_process`` of ``pip install --dry-run --report``."""
+    """Stands in for ``pip_command.process`` of ``pip install --dry-run --report``."""
 
     def __init__(self, install=None, returncode=0, stdout="", stderr=""):
         self.install = install or {}
@@ -291,13 +291,13 @@ STATSMODELS = {"statsmodels": "0.15.0", "numpy": "2.4.6", "patsy": "1.0.3", "wra
 
 def _extras_lock(monkeypatch, abi="cp313", reqs=("StatsModels==0.15.0",)):
     resolver = FakeResolver(STATSMODELS)
-    monkeypatch.setattr(wh, "_pip_process", resolver)
+    monkeypatch.setattr(pip_command, "process", resolver)
     return wl.resolve_extras("2.16.0", abi, "x86_64", reqs, log=lambda line: None), resolver
 
 
 def test_resolve_extras_keeps_the_base_pins_and_adds_the_new(base_locks, monkeypatch):
     text, resolver = _extras_lock(monkeypatch)
-    assert wh.parse_lock(text) == {**wh.parse_lock(BASE), "statsmodels": "0.15.0",
+    assert pinning.parse_lock(text) == {**pinning.parse_lock(BASE), "statsmodels": "0.15.0",
                                    "wrapt": "2.5.2"}
     assert extras.parse_extras_header(text) == ("statsmodels==0.15.0",)
     base = base_locks / "tabpy-2.16.0-cp313-x86_64.txt"
@@ -307,19 +307,19 @@ def test_resolve_extras_keeps_the_base_pins_and_adds_the_new(base_locks, monkeyp
     assert args[:2] == ["install", "--dry-run"] and args[-1] == "statsmodels==0.15.0"
     assert "--quiet" not in args  # pip says why a resolution is impossible at info level
     assert args[args.index("--abi") + 1] == "cp313"
-    assert wh.parse_lock(resolver.constraints[0]) == {"numpy": "2.4.6", "patsy": "1.0.3"}
+    assert pinning.parse_lock(resolver.constraints[0]) == {"numpy": "2.4.6", "patsy": "1.0.3"}
 
 
 def test_resolve_extras_refuses_a_pin_pip_moved(base_locks, monkeypatch):
-    monkeypatch.setattr(wh, "_pip_process", FakeResolver({**STATSMODELS, "numpy": "1.26.4"}))
+    monkeypatch.setattr(pip_command, "process", FakeResolver({**STATSMODELS, "numpy": "1.26.4"}))
     with pytest.raises(wl.RequirementConflict, match=r"numpy 1\.26\.4 \(pinned 2\.4\.6\)"):
         wl.resolve_extras("2.16.0", "cp313", "x86_64", ["statsmodels"], log=lambda line: None)
 
 
 def test_a_requirement_the_pins_satisfy_alone_needs_no_pip(base_locks, monkeypatch):
-    monkeypatch.setattr(wh, "_pip_process", None)  # not called
+    monkeypatch.setattr(pip_command, "process", None)  # not called
     text = wl.resolve_extras("2.16.0", "cp311", "x86_64", ["docopt"], log=lambda line: None)
-    assert wh.parse_lock(text) == wh.parse_lock(BASE)
+    assert pinning.parse_lock(text) == pinning.parse_lock(BASE)
     with pytest.raises(wl.RequirementConflict, match="docopt>=1: TabPy 2.16.0 on cp311"):
         wl.resolve_extras("2.16.0", "cp311", "x86_64", ["docopt>=1"], log=lambda line: None)
 
@@ -338,7 +338,7 @@ def test_an_extras_wheelhouse_is_named_by_its_requirements_and_built_from_its_lo
     assert base.identity != found.identity and base.archive.name == "tabpy-2.16.0-cp313-x86_64.tar"
 
     pip = FakePip()
-    monkeypatch.setattr(wh, "_run_pip", pip)
+    monkeypatch.setattr(pip_command, "run", pip)
     lines: list[str] = []
     made = wh.ensure_wheelhouse("2.16.0", "cp313", cache_dir=cache, lock_text=text,
                                 log=lines.append)
@@ -378,7 +378,7 @@ def test_an_extras_lock_must_belong_to_the_current_base_lock(base_locks, monkeyp
 
 
 def test_cli_locks_then_builds_extras(base_locks, monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(wh, "_pip_process", FakeResolver(STATSMODELS))
+    monkeypatch.setattr(pip_command, "process", FakeResolver(STATSMODELS))
     locks = tmp_path / "locks"
     argv = ["--abi", "cp311", "--abi", "cp313", "--requirement", "statsmodels==0.15.0",
             "--locks-dir", str(locks)]
@@ -388,7 +388,7 @@ def test_cli_locks_then_builds_extras(base_locks, monkeypatch, tmp_path, capsys)
         f"tabpy-2.16.0-{abi}-x86_64+{digest}.txt" for abi in ("cp311", "cp313")
     ]
     assert f"{locks}/tabpy-2.16.0-cp311-x86_64+{digest}.txt  6 pins" in capsys.readouterr().out
-    monkeypatch.setattr(wh, "_run_pip", FakePip())
+    monkeypatch.setattr(pip_command, "run", FakePip())
     assert cli_main(["wheelhouse", "build", *argv, "--cache-dir", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert f"tabpy-2.16.0-cp313-x86_64+{digest}.tar  " in out
@@ -399,9 +399,9 @@ def test_cli_build_without_the_extras_lock_says_which_lock_to_run(base_locks, tm
     argv = ["build", "--abi", "cp313", "--requirement", "numpy>=2", "--locks-dir", str(locks)]
     assert cli_main(["wheelhouse", *argv]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("no extras lock ")
+    assert err.startswith("tabpy-provision: no extras lock ")
     assert (
-        "run python -m tabpy_provision.wheelhouse lock --abi cp313 --tabpy-version 2.16.0 "
+        "run tabpy-provision wheelhouse lock --abi cp313 --tabpy-version 2.16.0 "
         f"--arch x86_64 --requirement 'numpy>=2' --locks-dir {locks}" in err
     )
 
@@ -492,15 +492,15 @@ def _quiet(line: str) -> None:
 
 def test_statsmodels_on_cp311_adds_to_tabpys_pins_without_moving_one():
     text = wl.resolve_extras("2.16.0", "cp311", "x86_64", ["statsmodels"], log=_quiet)
-    pins = wh.parse_lock(text)
-    base = wh.parse_lock(wh.lock_file("2.16.0", "cp311", "x86_64").read_text())
+    pins = pinning.parse_lock(text)
+    base = pinning.parse_lock(pinning.lock_file("2.16.0", "cp311", "x86_64").read_text())
     assert {name: pins[name] for name in base} == base
     assert {"statsmodels", "patsy"} <= set(pins) - set(base)
     assert extras.parse_extras_header(text) == ("statsmodels",)
 
 
 def test_an_older_numpy_is_refused_before_pip_runs(monkeypatch):
-    monkeypatch.setattr(wh, "_pip_process", None)  # a direct conflict needs no network
+    monkeypatch.setattr(pip_command, "process", None)  # a direct conflict needs no network
     with pytest.raises(wl.RequirementConflict) as caught:
         wl.resolve_extras("2.16.0", "cp311", "x86_64", ["numpy<2"], log=_quiet)
     assert str(caught.value) == "numpy<2: TabPy 2.16.0 on cp311 x86_64 pins numpy==2.4.6"
