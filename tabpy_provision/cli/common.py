@@ -62,9 +62,15 @@ def load_state(args: argparse.Namespace):
     from tabpy_provision.settings import table as settings
 
     path = inventory_path(args)
+    if os.getcwd() not in sys.path:  # as pyinfra does: the site's own modules import
+        sys.path.append(os.getcwd())
     state = State()
-    with ctx_state.use(state):  # pyinfra's loader records the file on a state
-        inventory = make_inventory(path)
+    try:
+        with ctx_state.use(state):  # pyinfra's loader records the file on a state
+            inventory = make_inventory(path)
+    except Exception as error:  # the inventory is the site's code: any error of it
+        cause = error.__cause__ or error.__context__ or error
+        raise Refused(f"{path}: cannot be read: {type(cause).__name__}: {cause}") from None
     problems = [line for host in inventory
                 for line in settings.input_problems(host.name, host.data.dict())]
     if problems:
@@ -91,7 +97,7 @@ class RunResult:
     returncode: int
     #: pyinfra's `--json` payload: {"plan": [...], "results": {...} or None}.
     payload: dict = field(default_factory=dict)
-    #: What the run reported on its pipe (controller/run_report.py).
+    #: What the run reported on its pipe (run/report.py).
     report: dict = field(default_factory=dict)
 
 
@@ -99,8 +105,8 @@ def run_deploy(inventory: str, deploy: str, *, dry: bool, limit: Sequence[str] =
                data: dict[str, str] | None = None, log: Any = None) -> RunResult:
     """Run a packaged deploy file with pyinfra in a process of its own (pyinfra's gevent stays
     there). Its logs go to our stderr (or `log`, a file); its JSON and its report come back."""
-    from tabpy_provision.controller import run_report
     from tabpy_provision.deploy_files import path as deploy_path
+    from tabpy_provision.run import report as run_report
 
     command = [sys.executable, "-m", "pyinfra", "--json", "-y"]
     if dry:

@@ -34,7 +34,7 @@ from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
 from pyinfra_cli.exceptions import CliError
 
 from tabpy_provision import firewall, pki, platforms, tableau
-from tabpy_provision.controller import artifacts, identity, run_report
+from tabpy_provision.controller import artifacts, identity
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.firewall import FirewallPlan, addresses, outbound
 from tabpy_provision.firewall.facts import Nameservers
@@ -46,6 +46,7 @@ from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
 from tabpy_provision.pool.facts import InterfaceFor
 from tabpy_provision.run import fact_batch, host_checks, remote
+from tabpy_provision.run import report as run_report
 from tabpy_provision.run.current import run_of
 from tabpy_provision.run.facts import CertificatesIn, HostMemory
 from tabpy_provision.run.hosts import correct_pyinfra

@@ -8,7 +8,7 @@ from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.api.state import BaseStateCallback, State
 
-from tabpy_provision.controller import run_report
+from tabpy_provision.run import report as run_report
 from tabpy_provision.run.current import run_of
 
 SUMMARY_HEADER = "host(s) failed; a rerun finishes them:"

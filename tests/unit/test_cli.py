@@ -14,7 +14,7 @@ import pytest
 
 from tabpy_provision.cli import common, init, jobs
 from tabpy_provision.cli.main import COMMANDS, main, parser
-from tabpy_provision.controller import run_report
+from tabpy_provision.run import report as run_report
 
 SCHEMAS = Path(jobs.__file__).with_name("schemas")
 CLI = Path(jobs.__file__).parent
