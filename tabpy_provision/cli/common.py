@@ -108,9 +108,9 @@ def run_deploy(inventory: str, deploy: str, *, dry: bool, limit: Sequence[str] =
     from tabpy_provision.deploy_files import path as deploy_path
     from tabpy_provision.run import report as run_report
 
-    command = [sys.executable, "-m", "pyinfra", "--json", "-y"]
-    if dry:
-        command.append("--dry")
+    # A preview without -y: with it pyinfra skips its change detection, and every operation
+    # would look unchanged.
+    command = [sys.executable, "-m", "pyinfra", "--json", "--dry" if dry else "-y"]
     for host in limit:
         command += ["--limit", host]
     for key, value in (data or {}).items():

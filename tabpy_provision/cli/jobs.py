@@ -123,12 +123,19 @@ def preview(done: common.RunResult) -> dict:
 
 
 def preview_text(plan: dict) -> str:
+    """The preview for eyes: certain changes; operations that would change only if an earlier
+    one does are counted, not listed (`--json` lists them)."""
     lines = [f"[controller] would {what}" for what in plan["controller"]]
+    conditional = 0
     for host, steps in sorted(plan["hosts"].items()):
-        lines += [f"[{host}] would {'change' if step['would'] == 'change' else 'maybe change'}: "
-                  f"{step['operation']}" for step in steps]
-    lines.append("changes pending" if plan["changes_pending"] else
-                 "nothing would change")
+        lines += [f"[{host}] would change: {step['operation']}" for step in steps
+                  if step["would"] == "change"]
+        conditional += sum(step["would"] == "conditional" for step in steps)
+    if plan["changes_pending"]:
+        lines.append("changes pending" + (f" (and {conditional} operation(s) that change only "
+                                          "if an earlier one does)" if conditional else ""))
+    else:
+        lines.append("nothing would change")
     return "\n".join(lines)
 
 

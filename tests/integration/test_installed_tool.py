@@ -45,7 +45,7 @@ def site(tool, tmp_path_factory, converged) -> Path:
         f"sys.path.append({str(ROOT)!r})  # the lab's own module (its SSH key and known hosts)\n"
         f"lab = runpy.run_path({str(ROOT / LAB_INVENTORY)!r})\n"
         "globals().update({name: value for name, value in lab.items()\n"
-        "                  if isinstance(value, tuple)})\n")
+        "                  if isinstance(value, (tuple, list)) and not name.startswith('_')})\n")
     shutil.copytree(ROOT / "functions" / "lab", folder / "functions" / "lab")
     for lock in (ROOT / "locks").glob("*.txt"):
         shutil.copy(lock, folder / "locks")
@@ -126,8 +126,8 @@ def test_certs_json_validates_and_a_misspelled_setting_is_refused(tool, site):
     jsonschema.validate(report, schema("certs"))
     assert certs.returncode == (0 if report["ok"] else 1)
     (site / "typo.py").write_text((site / "inventory.py").read_text().replace(
-        "if isinstance(value, tuple)})\n",
-        "if isinstance(value, tuple)})\n"
+        "and not name.startswith('_')})\n",
+        "and not name.startswith('_')})\n"
         "hosts, data = tabpy_servers\n"
         "tabpy_servers = (hosts, {**data, 'tabpy_evalute_timeout': 5})\n"))
     for argv in (["deploy", "--dry"], ["check"], ["certs"], ["password", "tableau"]):
