@@ -86,11 +86,8 @@ def record(row: Row, now: datetime) -> dict:
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("certs", help="every certificate the site uses, in one table",
-                            description=__doc__.split("\n\n")[0])
-    common.add_inventory(parser)
-    common.add_json(parser, "the rows")
-    parser.set_defaults(func=run)
+    common.command(sub, "certs", "every certificate the site uses, in one table", __doc__, run,
+                   results="the rows")
 
 
 def run(args) -> int:

@@ -177,12 +177,8 @@ SCHEMA = "tabpy-provision/check/1"
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("check", help="the verification table: what Tableau does, from "
-                            "here and from every Tableau node and client",
-                            description=__doc__.split("\n\n")[0])
-    common.add_inventory(parser)
-    common.add_json(parser, "the rows")
-    parser.set_defaults(func=run)
+    common.command(sub, "check", "the verification table: what Tableau does, from here and from "
+                   "every Tableau node and client", __doc__, run, results="the rows")
 
 
 def run(args) -> int:

@@ -32,6 +32,20 @@ class Refused(ProvisionError):
         super().__init__("; ".join(self.problems))
 
 
+def command(sub, name: str, text: str, doc: str, run, *, results: str | None = None,
+            inventory: bool = True) -> argparse.ArgumentParser:
+    """A subcommand: `text` in the list of commands, the first paragraph of `doc` (its module's
+    docstring) on its --help, `run(args)` its body; `-i` when it reads an inventory, `--json`
+    when it has `results`."""
+    parser = sub.add_parser(name, help=text, description=doc.split("\n\n")[0])
+    if inventory:
+        add_inventory(parser)
+    if results:
+        add_json(parser, results)
+    parser.set_defaults(func=run)
+    return parser
+
+
 def add_inventory(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-i", "--inventory", default=DEFAULT_INVENTORY, metavar="INVENTORY",
                         help="the site's pyinfra inventory file (default: inventory.py of the "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tabpy_provision.cli.common import OK, Refused
+from tabpy_provision.cli.common import OK, Refused, command
 
 SKELETON = Path(__file__).with_name("site_skeleton")
 #: Skeleton names that are dot-files in a site (a dot-file would be left out of the wheel).
@@ -16,10 +16,9 @@ RENAMED = {"gitignore": ".gitignore"}
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("init", help="make a site folder (inventory, functions, locks, "
-                            ".gitignore)", description=__doc__.split("\n\n")[0])
+    parser = command(sub, "init", "make a site folder (inventory, functions, locks, .gitignore)",
+                     __doc__, run, inventory=False)
     parser.add_argument("folder", type=Path, metavar="DIR")
-    parser.set_defaults(func=run)
 
 
 def run(args) -> int:

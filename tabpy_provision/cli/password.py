@@ -30,11 +30,9 @@ def find_password(inventory, user: str) -> str:
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("password", help="print one TabPy user's password (for the "
-                            "Tableau admin)", description=__doc__.split("\n\n")[0])
+    parser = common.command(sub, "password", "print one TabPy user's password (for the Tableau "
+                            "admin)", __doc__, run)
     parser.add_argument("user")
-    common.add_inventory(parser)
-    parser.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tabpy_provision.cli.common import OK, Refused
+from tabpy_provision.cli.common import OK, Refused, command
 from tabpy_provision.platforms import TABLE_BEGIN, with_support_table
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("platforms", help="write the supported platforms' table into "
-                            "documents", description=__doc__.split("\n\n")[0])
+    parser = command(sub, "platforms", "write the supported platforms' table into documents",
+                     __doc__, run, inventory=False)
     parser.add_argument("--write-docs", type=Path, nargs="+", required=True, metavar="DOC")
-    parser.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tabpy_provision.cli.common import OK
+from tabpy_provision.cli.common import OK, command
 from tabpy_provision.settings.table import ROLES, RUN_OPTIONS, SETTINGS
 
 
@@ -58,11 +58,10 @@ def write_reference(path) -> None:
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("settings", help="every setting: role, default, meaning",
-                            description=__doc__.split("\n\n")[0])
+    parser = command(sub, "settings", "every setting: role, default, meaning", __doc__, run,
+                     inventory=False)
     parser.add_argument("--write-docs", type=Path, metavar="DOC",
                         help="replace the tables between the markers of DOC instead")
-    parser.set_defaults(func=run)
 
 
 def run(args) -> int:
