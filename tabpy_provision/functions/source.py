@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tabpy_provision.settings.errors import ProvisionError
-
 #: Appended to each published endpoint's description: which content it serves. Endpoints
 #: without it were deployed by someone else and are never touched.
 MARKER = re.compile(r"\s*\[tabpy-provision ([0-9a-f]{16})\]$")
@@ -45,8 +43,10 @@ FILE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}\.py")
 LARGEST_FILE = 1 << 20
 
 
-class FunctionError(ProvisionError, ValueError):
-    """A function file or model cannot be published; the message names it and says why."""
+class FunctionError(ValueError):
+    """A function file or model cannot be published; the message names it and says why. Not a
+    ProvisionError: this module runs on TabPy hosts too, beside publisher.py, where nothing else
+    of the package is (test_layout.py)."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ def test_every_exception_class_of_the_tool_is_a_provision_error():
                    for name, cls in inspect.getmembers(module, inspect.isclass)
                    if cls.__module__ == module.__name__ and issubclass(cls, BaseException)
                    and not issubclass(cls, ProvisionError)]
-    assert others == []
+    # source.py also runs on TabPy hosts, where the package is not: its error stands alone.
+    assert others == ["tabpy_provision.functions.source.FunctionError"]
 
 
 def test_a_subclass_may_name_its_one_field():

@@ -104,3 +104,22 @@ def test_every_deploy_file_is_packaged_and_the_checkout_runs_the_packaged_one():
         assert f'local.include(str(path("{name}")))' in (checkout / f"{name}.py").read_text()
         # packaged files include each other by absolute path, never from the working folder
         assert 'local.include("' not in (packaged / f"{name}.py").read_text()
+
+
+#: Modules whose source runs on the hosts, where nothing else of the package is installed:
+#: the function publisher and the files it reads, Tableau's check run from a node or client.
+RUN_ON_HOSTS = {"tabpy_provision/functions/publisher.py": {"tabpy_provision.functions.source"},
+                "tabpy_provision/functions/source.py": set(),
+                "tabpy_provision/server/verify.py": set()}
+
+
+def test_modules_run_on_hosts_import_nothing_else_of_the_package():
+    for relative, allowed in RUN_ON_HOSTS.items():
+        tree = ast.parse((PACKAGE.parent / relative).read_text())
+        found = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+        found |= {f"{node.module}.{alias.name}" if node.module == "tabpy_provision.functions"
+                  else node.module for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+        assert {name for name in found if name.startswith("tabpy_provision")} <= allowed, \
+            relative
