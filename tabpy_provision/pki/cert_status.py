@@ -139,6 +139,12 @@ def expected_pool_certs(name: str, data: Mapping) -> ServerCerts | None:
                                  "tabpy_port": values["lb_port"]})
 
 
+def artifact_contents(folder: Path) -> frozenset[bytes]:
+    """The certificates (DER) of an artifacts folder's Windows files: matched by content, not
+    by name (trust/plan.artifact_stems)."""
+    return frozenset(path.read_bytes() for path in (folder / "windows").glob("*.cer"))
+
+
 def _shown(path: Path) -> str:
     site = site_folder()
     return str(path.relative_to(site)) if path.is_relative_to(site) else str(path)
@@ -169,7 +175,7 @@ def ca_rows(servers: Sequence[ServerCerts], hosts: Sequence[TrustHost],
                 continue
             missing = [h.name for h in hosts if h.held is not None
                        and entry.sha256 in h.expected and entry.sha256 not in h.held]
-            in_artifacts = (server.artifacts / "windows" / f"{entry.name}.cer").exists()
+            in_artifacts = entry.der in artifact_contents(server.artifacts)
             trusted_on = ", ".join(holders + (["artifacts"] if in_artifacts else []))
             status, detail = _ca_status(ca, server, holders, missing, now)
             rows.append(Row(server.source, f"{ca.role} CA{STATE_LABELS[ca.state]}", ca.cert,

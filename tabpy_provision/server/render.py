@@ -101,4 +101,5 @@ def windows_trust_script(selected: trust.TrustSet, scope: str) -> str:
     """The idempotent PowerShell script of the Windows trust artifacts of one scope."""
     return _environment().get_template("windows/Install-TabPyTrust.ps1.j2").render(
         install=selected.install, retire=selected.retire, scope=scope, ps=_powershell_literal,
+        stems=trust.artifact_stems(selected.install),
         server_auth_only=", ".join(f"0x{byte:02x}" for byte in trust.SERVER_AUTH_ONLY))

@@ -23,6 +23,7 @@ import plistlib
 import re
 import shlex
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,10 +83,15 @@ class TrustCert:
         return str(names[0].value) if names else self.cert.subject.rfc4514_string()
 
     @property
+    def slug(self) -> str:
+        """The subject, safe in file names."""
+        slug = re.sub(r"[^a-z0-9]+", "-", self.subject.lower()).strip("-")
+        return slug.removeprefix(MANAGED_PREFIX)[:40]
+
+    @property
     def label(self) -> str:
         """<subject>-<sha256 prefix>: unique per certificate, safe in file names."""
-        slug = re.sub(r"[^a-z0-9]+", "-", self.subject.lower()).strip("-")
-        return f"{slug.removeprefix(MANAGED_PREFIX)[:40]}-{self.sha256[:12]}"
+        return f"{self.slug}-{self.sha256[:12]}"
 
     @property
     def name(self) -> str:
@@ -292,17 +298,27 @@ def macos_trust_command(adds: Sequence[tuple[TrustCert, str]],
 # --- artifacts for machines pyinfra cannot reach (Windows) or that MDM manages (macOS) ---------
 
 
+def artifact_stems(certs: Sequence[TrustCert]) -> dict[str, str]:
+    """sha256 -> the file stem of each certificate's artifacts: tabpy-provision-<subject>, known
+    before a new CA's key is (a preview names the files the run writes); the fingerprint's
+    prefix is added only where two of them share a subject."""
+    shared = Counter(cert.slug for cert in certs)
+    return {cert.sha256: MANAGED_PREFIX + (cert.label if shared[cert.slug] > 1 else cert.slug)
+            for cert in certs}
+
+
 def mobileconfig(roots: Sequence[TrustCert], *, identifier: str, organization: str) -> bytes:
     """A configuration profile with one com.apple.security.root payload per root (the CA's
     DER bytes), for MDM (Jamf, Intune, Kandji). Deterministic: same roots, same bytes; the
     same identifier, so MDM replaces the previous version (a retired root leaves with it)."""
+    stems = artifact_stems(roots)
     content = [{
         "PayloadType": "com.apple.security.root",
         "PayloadVersion": 1,
         "PayloadIdentifier": f"{identifier}.{cert.sha256[:16]}",
         "PayloadUUID": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{identifier}.{cert.sha256}")).upper(),
         "PayloadDisplayName": cert.subject,
-        "PayloadCertificateFileName": f"{cert.name}.cer",
+        "PayloadCertificateFileName": f"{stems[cert.sha256]}.cer",
         "PayloadContent": cert.der,
     } for cert in roots if cert.role == pki.ROOT]
     digest = hashlib.sha256("".join(c.sha256 for c in roots).encode()).hexdigest()
@@ -332,7 +348,8 @@ def artifact_files(selected: TrustSet, windows_script: str, *,
                    identifier: str, organization: str) -> dict[str, bytes]:
     """Relative path -> content of every artifact: windows/<name>.cer (DER) and the script,
     macos/<profile>.mobileconfig."""
-    files = {f"windows/{cert.name}.cer": cert.der for cert in selected.install}
+    stems = artifact_stems(selected.install)
+    files = {f"windows/{stems[cert.sha256]}.cer": cert.der for cert in selected.install}
     files[f"windows/{WINDOWS_SCRIPT}"] = windows_script.encode()
     files[f"macos/{MOBILECONFIG}"] = mobileconfig(selected.install, identifier=identifier,
                                                   organization=organization)

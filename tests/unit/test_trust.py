@@ -220,9 +220,10 @@ def test_powershell_script_checks_thumbprints_before_and_after(rotated):
     _, ca = rotated
     selected = trust.trust_set(ca.registry, ["root", "intermediate"], now=NOW)
     script = render.windows_trust_script(selected, "prod")
+    stems = trust.artifact_stems(selected.install)
     for cert in selected.install:
         assert (f"@{{ Store = '{cert.windows_store}'; Thumbprint = '{cert.sha1}'; "
-                f"File = '{cert.name}.cer'; Subject = '{cert.subject}' }}") in script
+                f"File = '{stems[cert.sha256]}.cer'; Subject = '{cert.subject}' }}") in script
     for cert in selected.retire:
         assert f"@{{ Thumbprint = '{cert.sha1}'; Subject = '{cert.subject}' }}" in script
     # Idempotent: skipped when the thumbprint is already in the store.
@@ -280,13 +281,37 @@ def test_artifacts_are_written_once_and_stale_ones_removed(rotated, tmp_path):
     assert not folder.exists()  # staged: written when the run applies it
     staged.apply()
     assert trust.stage_artifacts(folder, files, staged) == []
+    stems = trust.artifact_stems(selected.install)
     for cert in selected.install:
-        assert (folder / "windows" / f"{cert.name}.cer").read_bytes() == cert.der
+        assert (folder / "windows" / f"{stems[cert.sha256]}.cer").read_bytes() == cert.der
     assert plistlib.loads((folder / "macos" / trust.MOBILECONFIG).read_bytes())[
         "PayloadIdentifier"] == "org.tabpy-provision.ca-trust.lab"
     fewer = dict(files)
-    gone = f"windows/{selected.install[-1].name}.cer"
+    gone = f"windows/{stems[selected.install[-1].sha256]}.cer"
     del fewer[gone]
     assert trust.stage_artifacts(folder, fewer, staged) == [f"{gone} (removed)"]
     staged.apply()
     assert not (folder / gone).exists()
+
+
+def test_a_preview_names_the_artifacts_a_run_writes_though_a_new_ca_has_another_key(tmp_path):
+    """A preview stages a new CA with a key of its own; the real run makes another: the files
+    are named after the certificates' subjects, so both name the same files."""
+    names = []
+    for run in ("preview", "run"):
+        ca = pki.ensure_ca(tmp_path / run, permitted=LAB, common_name="Lab", now=NOW)
+        selected = trust.trust_set(ca.registry, ["root", "intermediate"], now=NOW)
+        names.append(sorted(trust.artifact_files(
+            selected, render.windows_trust_script(selected, "prod"),
+            identifier="org.example.trust", organization="Lab")))
+    assert names[0] == names[1]
+    assert "windows/tabpy-provision-lab-root-ca.cer" in names[0]
+
+
+def test_certificates_sharing_a_subject_keep_files_of_their_own(tmp_path):
+    certs = [trust.TrustCert(pki.ROOT, pki.ensure_ca(tmp_path / str(n), permitted=LAB,
+                                                      common_name="Lab", now=NOW).root_cert)
+             for n in range(2)]
+    stems = trust.artifact_stems(certs)
+    assert len(set(stems.values())) == 2
+    assert all(stems[c.sha256] == f"tabpy-provision-lab-root-ca-{c.sha256[:12]}" for c in certs)
