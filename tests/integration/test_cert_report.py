@@ -64,7 +64,7 @@ def test_deployed_lab_is_all_ok(converged):
                        *((lb, "tabpy.lab.test") for lb in BALANCERS)]:
         leaf = rows[(host, "TabPy leaf (served)")]
         assert f" {name} " in leaf  # subject and SAN
-        assert "via tabpy-provision Root CA: client1.lab.test, tableau1.lab.test" in leaf
+        assert "via tabpy-provision lab Root CA: client1.lab.test, tableau1.lab.test" in leaf
 
 
 def test_leaf_inside_its_renewal_window(converged, tmp_path):

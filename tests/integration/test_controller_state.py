@@ -58,7 +58,8 @@ def test_a_lost_controller_is_refused_then_restored_with_no_change(converged, tm
         assert preview.returncode != 0
         for host in SERVED:
             assert (f"tabpy-provision: {host}: pki_dir: the host serves a certificate issued by "
-                    "'tabpy-provision Intermediate CA', but pki/lab holds no CA") in preview.output
+                    "'tabpy-provision lab Intermediate CA', but pki/lab holds no CA") \
+                in preview.output
         assert "tabpy_users.tableau (generate): the host already has this user" in preview.output
         assert "nothing was changed" in preview.output
         command("tabpy_provision", "check", "-i", "inventory/lab.py")

@@ -101,7 +101,7 @@ def test_each_cloud_site_gets_its_connection_once_and_a_rerun_changes_nothing(po
 
 
 @pytest.mark.parametrize(("base", "roots", "issuer"), [
-    ("inventory/lab.py", str(lab_acme.root_path()), "tabpy-provision Intermediate CA"),
+    ("inventory/lab.py", str(lab_acme.root_path()), "tabpy-provision lab Intermediate CA"),
     (ACME_INVENTORY, None, "Pebble Intermediate CA"),  # the controller's public roots
 ])
 def test_a_tabpy_chain_cloud_would_refuse_stops_the_run_before_any_change(pod, tmp_path, base,
