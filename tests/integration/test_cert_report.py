@@ -99,7 +99,7 @@ def test_client_without_the_root_and_a_certificate_changed_by_hand(redeployed_af
     code, rows = report()
     assert code == 1
     assert rows[("pki/lab", "root CA")].endswith(
-        f"BROKEN: not trusted on {TRUST_HOSTS[0]}: run deploy/trust.py")
+        f"BROKEN: not trusted on {TRUST_HOSTS[0]}: run tabpy-provision deploy trust")
     assert rows[(TABPY_HOSTS[1], "TabPy leaf (served)")].endswith(
         "BROKEN: not the inventory's certificate (changed by hand, or not deployed yet)")
     assert rows[(TABPY_HOSTS[0], "TabPy leaf (served)")].endswith("OK")

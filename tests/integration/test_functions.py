@@ -158,7 +158,8 @@ def test_a_requirement_conflicting_with_tabpys_pins_is_refused_before_any_host(c
               for host in TABPY_HOSTS}
     run = pyinfra(inventory=inventory)
     assert run.returncode != 0
-    lines = [line for line in run.stderr.splitlines() if line.startswith("tabpy-provision:")]
+    lines = [line for line in run.stderr.splitlines() if line.startswith("tabpy-provision:")
+             and "refused (" not in line]
     assert lines and all("tabpy_requirements" in line and "numpy<2" in line
                          and "numpy==" in line for line in lines), lines
     assert "nothing was changed" in run.stderr

@@ -111,7 +111,8 @@ def test_a_tabpy_chain_cloud_would_refuse_stops_the_run_before_any_change(pod, t
     run = pyinfra(inventory=inventory)
     assert run.returncode != 0
     lines = [line for line in run.stderr.splitlines() if line.startswith("tabpy-provision: ")]
-    assert len(lines) == 1, run.stderr[-3000:]
+    assert len(lines) == 2 and lines[1] == "tabpy-provision: refused (1 problem); nothing was " \
+        "changed", run.stderr[-3000:]
     assert lines[0].startswith(f"tabpy-provision: @local: tableau_tabpy_host: Tableau Cloud "
                                f"would refuse {SERVICE}: its chain (issued by '{issuer}"), lines
     assert "Cloud accepts only a publicly trusted CA" in lines[0]
