@@ -2,8 +2,6 @@
 
 What it does: tabpy_provision/deploy_files/balancer.py (this file runs it from the checkout)."""
 
-from pyinfra import local
+from tabpy_provision.deploy_files import run
 
-from tabpy_provision.deploy_files import path
-
-local.include(str(path("balancer")))
+run("balancer")

@@ -4,8 +4,6 @@
 
 What it does: tabpy_provision/deploy_files/failover.py (this file runs it from the checkout)."""
 
-from pyinfra import local
+from tabpy_provision.deploy_files import run
 
-from tabpy_provision.deploy_files import path
-
-local.include(str(path("failover")))
+run("failover")

@@ -5,8 +5,6 @@
 
 What it does: tabpy_provision/deploy_files/rotate.py (this file runs it from the checkout)."""
 
-from pyinfra import local
+from tabpy_provision.deploy_files import run
 
-from tabpy_provision.deploy_files import path
-
-local.include(str(path("rotate")))
+run("rotate")

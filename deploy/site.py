@@ -4,8 +4,6 @@ hosts that failed.
 
 What it does: tabpy_provision/deploy_files/site.py (this file runs it from the checkout)."""
 
-from pyinfra import local
+from tabpy_provision.deploy_files import run
 
-from tabpy_provision.deploy_files import path
-
-local.include(str(path("site")))
+run("site")

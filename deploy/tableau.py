@@ -4,8 +4,6 @@ deploy/site.py, after trust).
 
 What it does: tabpy_provision/deploy_files/tableau.py (this file runs it from the checkout)."""
 
-from pyinfra import local
+from tabpy_provision.deploy_files import run
 
-from tabpy_provision.deploy_files import path
-
-local.include(str(path("tableau")))
+run("tableau")

@@ -4,8 +4,6 @@ does the rest of the balancers).
 
 What it does: tabpy_provision/deploy_files/tabpy.py (this file runs it from the checkout)."""
 
-from pyinfra import local
+from tabpy_provision.deploy_files import run
 
-from tabpy_provision.deploy_files import path
-
-local.include(str(path("tabpy")))
+run("tabpy")

@@ -6,8 +6,6 @@ tableau_restart_on_trust_change allows it, else the run says so.
 
 What it does: tabpy_provision/deploy_files/trust.py (this file runs it from the checkout)."""
 
-from pyinfra import local
+from tabpy_provision.deploy_files import run
 
-from tabpy_provision.deploy_files import path
-
-local.include(str(path("trust")))
+run("trust")

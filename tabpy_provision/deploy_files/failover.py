@@ -8,10 +8,9 @@ declares it), checks every model, and prints the RTO: the time from the command'
 passing verification.
 """
 
-from pyinfra import local
 
 from tabpy_provision.backup.deploy import report_recovery_time
-from tabpy_provision.deploy_files import path
+from tabpy_provision.deploy_files import include
 
-local.include(str(path("restore")))
+include("restore")
 report_recovery_time(name="Recovery time (RTO)")

@@ -9,13 +9,13 @@ target is deployed from inventory with the backup's TabPy version, then its stat
 swapped in and checked; a failed restore puts the target's own state back.
 """
 
-from pyinfra import host, local, state
+from pyinfra import host, state
 
 from tabpy_provision.backup.deploy import restore_host, restore_preflight
-from tabpy_provision.deploy_files import path
+from tabpy_provision.deploy_files import include
 
 checked = restore_preflight(state)
-local.include(str(path("site")))
+include("site")
 if host.name in checked.snapshots:
     restore_host(name="Restore TabPy state and models from the backup",
                  plan=checked.preflight.plans[host.name], snapshot=checked.snapshots[host.name],

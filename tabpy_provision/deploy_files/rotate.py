@@ -8,14 +8,14 @@ restarts once per host; the health check uses the new password) and become curre
 every TabPy host took them. A failed or --dry run leaves the old passwords current.
 """
 
-from pyinfra import local, state
+from pyinfra import state
 from pyinfra.operations import python
 
-from tabpy_provision.deploy_files import path
+from tabpy_provision.deploy_files import include
 from tabpy_provision.run.preflight import preflight
 
 checked = preflight(state, rotation=True)
-local.include(str(path("site")))
+include("site")
 
 
 def _promote(state, host):

@@ -2,14 +2,14 @@
 nodes trusting their CAs, then Tableau Server's connection to TabPy, then a summary of the
 hosts that failed."""
 
-from pyinfra import local, state
+from pyinfra import state
 
-from tabpy_provision.deploy_files import path
+from tabpy_provision.deploy_files import include
 from tabpy_provision.run.summary import failure_summary, record_failures
 
 record_failures(state)
-local.include(str(path("tabpy")))
-local.include(str(path("balancer")))
-local.include(str(path("trust")))
-local.include(str(path("tableau")))
+include("tabpy")
+include("balancer")
+include("trust")
+include("tableau")
 failure_summary(name="Summary of failed hosts")
