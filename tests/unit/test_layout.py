@@ -101,9 +101,10 @@ def test_every_deploy_file_is_packaged_and_the_checkout_runs_the_packaged_one():
     names = sorted(path.stem for path in checkout.glob("*.py"))
     assert names == sorted(path.stem for path in packaged.glob("*.py") if path.stem != "__init__")
     for name in names:
-        assert f'local.include(str(path("{name}")))' in (checkout / f"{name}.py").read_text()
-        # packaged files include each other by absolute path, never from the working folder
-        assert 'local.include("' not in (packaged / f"{name}.py").read_text()
+        assert f'run("{name}")' in (checkout / f"{name}.py").read_text()
+        # packaged files include each other through deploy_files.include (by absolute path,
+        # named deploy/NAME.py), never by a path from the working folder
+        assert "local.include(" not in (packaged / f"{name}.py").read_text()
 
 
 #: Modules whose source runs on the hosts, where nothing else of the package is installed:
