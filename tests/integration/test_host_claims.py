@@ -99,7 +99,7 @@ def clash_deploy(tmp_path: Path) -> str:
     """The site deploy with the port check passing: a listener that came after the checks."""
     deploy = tmp_path / "clash_after_checks.py"
     deploy.write_text("from pyinfra import local\n"
-                      "from tabpy_provision import host_claims\n"
+                      "from tabpy_provision.run import host_claims\n"
                       "host_claims.port_problems = lambda *args, **kwargs: []\n"
                       "local.include('deploy/site.py')\n")
     return str(deploy)

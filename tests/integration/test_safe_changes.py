@@ -100,7 +100,7 @@ def broken_key_deploy(tmp_path: Path) -> Path:
     deploy.write_text(
         "import dataclasses\n"
         "from pyinfra import local\n"
-        "from tabpy_provision import preflight\n"
+        "from tabpy_provision.run import preflight\n"
         "real = preflight.plan_tabpy_server\n"
         f"wrong = open({str(tmp_path / 'wrong.key')!r}, 'rb').read()\n"
         "def planner(name, data, **kwargs):\n"
@@ -392,7 +392,7 @@ def test_a_failing_health_check_fails_the_run_even_when_nothing_changed(converge
     deploy.write_text(
         "import dataclasses\n"
         "from pyinfra import local\n"
-        "from tabpy_provision import preflight\n"
+        "from tabpy_provision.run import preflight\n"
         "real = preflight.plan_tabpy_server\n"
         "def planner(name, data, **kwargs):\n"
         "    return dataclasses.replace(real(name, data, **kwargs), health_password='wrong')\n"
