@@ -37,7 +37,7 @@ tabpy_servers = (_hosts("tabpy_servers"), {
     # The lab keeps its backup key beside its other generated secrets; production should use
     # a reference kept off the controller (vault:, cmd:), or a lost controller loses the key.
     "backup_key": "generate",
-    # Encrypts backups of this controller's state (python -m tabpy_provision.controller_state).
+    # Encrypts backups of this controller's state (tabpy-provision state backup).
     "controller_state_key": "env:TABPY_LAB_STATE_KEY",
     # Who reaches TabPy's ports besides the host, the controller and the pool: the Tableau
     # node and the client also connect to each TabPy server directly in the lab's checks;
