@@ -65,9 +65,11 @@ def inventory_path(args: argparse.Namespace) -> str:
     return str(path)
 
 
-def load_state(args: argparse.Namespace):
+def load_state(args: argparse.Namespace, *, values_checked_by_the_run: bool = False):
     """A pyinfra State of the inventory, its hosts not yet connected, after the one check of
-    every host's data that a deploy runs first (settings.input_problems)."""
+    every host's data (settings.input_problems: unknown keys, then every value). A job's run
+    checks the values itself, with its plans' own checks, so that all of a host's problems are
+    listed at once (`values_checked_by_the_run`: unknown keys only here, as its run starts)."""
     from pyinfra.api import Config, State
     from pyinfra.context import ctx_state
     from pyinfra_cli.inventory import make_inventory
@@ -85,8 +87,8 @@ def load_state(args: argparse.Namespace):
     except Exception as error:  # the inventory is the site's code: any error of it
         cause = error.__cause__ or error.__context__ or error
         raise Refused(f"{path}: cannot be read: {type(cause).__name__}: {cause}") from None
-    problems = [line for host in inventory
-                for line in settings.input_problems(host.name, host.data.dict())]
+    check = settings.unknown_keys if values_checked_by_the_run else settings.input_problems
+    problems = [line for host in inventory for line in check(host.name, host.data.dict())]
     if problems:
         raise Refused(problems)
     state.init(inventory, Config())

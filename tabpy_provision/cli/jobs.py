@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace, deploy: str, data: dict) -> int:
     if args.json and not args.dry:
         raise common.Refused(["--json: only with --dry (a preview); a run's log is for eyes"])
     inventory = common.inventory_path(args)
-    common.load_state(args)  # the one check, before pyinfra connects anywhere
+    common.load_state(args, values_checked_by_the_run=True)  # before pyinfra connects
     data = {key: value for key, value in data.items() if value}
     done = common.run_deploy(inventory, deploy, dry=args.dry, limit=args.limit, data=data)
     if not args.dry:
@@ -150,7 +150,7 @@ def _backup(args: argparse.Namespace) -> int:
     if args.log is None or args.dry:
         return _run(args, "backup", {})
     inventory = common.inventory_path(args)
-    common.load_state(args)
+    common.load_state(args, values_checked_by_the_run=True)
     with args.log.open("w") as log:
         done = common.run_deploy(inventory, "backup", dry=False, limit=args.limit, log=log)
     if done.returncode == 0:

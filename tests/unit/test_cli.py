@@ -170,3 +170,20 @@ def test_the_reports_schema_names_match_the_commands():
 
 def test_python_dash_m_is_the_same_command():
     assert os.path.isfile(CLI.parent / "__main__.py")
+
+
+def test_a_bad_value_is_refused_by_reports_and_left_to_a_jobs_run_which_lists_all(
+        tmp_path, capsys, monkeypatch):
+    """A job's run checks values with its plans' own checks (every problem of a host at once);
+    a report refuses them itself."""
+    path = tmp_path / "inventory.py"
+    path.write_text("tabpy_servers = ([('a.example.com', {'tabpy_port': -1})], {})\n")
+    ran = []
+    monkeypatch.setattr(common, "run_deploy", lambda *a, **k: ran.append(a) or common.RunResult(
+        1, {}, {"controller": [], "failures": {}}))
+    assert main(["check", "-i", str(path)]) == common.ERROR
+    assert "a.example.com: tabpy_port: must be an integer from 1 to 65535, got -1" in \
+        capsys.readouterr().err
+    assert ran == []
+    assert main(["deploy", "--dry", "-i", str(path)]) == common.ERROR
+    assert len(ran) == 1
