@@ -82,7 +82,7 @@ def test_a_lost_controller_is_refused_then_restored_with_no_change(converged, tm
         assert [name for name in changed if not name.endswith(CONTROLLER_STEP)] == []
         done = [line.split("controller: ", 1)[1] for line in deployed.output.splitlines()
                 if "controller: " in line]
-        assert done and all(what.startswith("write the trust artifact") for what in done), done
+        assert done and all(what.startswith("wrote the trust artifact") for what in done), done
     finally:
         for relative in STATE:
             shutil.rmtree(ROOT / relative, ignore_errors=True)
