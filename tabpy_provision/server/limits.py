@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tabpy_provision.settings.value_checks import accepts
+
 _SIZE = re.compile(r"([1-9][0-9]{0,6})([KMGT])")
 _SHARE = re.compile(r"([1-9][0-9]?)%")
 _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -42,6 +44,7 @@ class Limits:
         return self.memory_max * 9 // 10
 
 
+@accepts("str")
 def memory_problem(value: Any) -> str | None:
     if value == "auto" or (isinstance(value, str) and (
             _SIZE.fullmatch(value) or _SHARE.fullmatch(value))):
