@@ -62,6 +62,7 @@ from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.errors import ProvisionError
 from tabpy_provision.settings.groups import TABPY_SERVERS
 from tabpy_provision.settings.secret_refs import SecretError
+from tabpy_provision.settings.typed import for_role
 from tabpy_provision.settings.value_checks import TRUST_ROLES
 from tabpy_provision.tableau import TableauPlan
 from tabpy_provision.tableau import cloud as tableau_cloud
@@ -360,7 +361,7 @@ def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, froze
         values = settings.with_defaults(host.data.dict())
         try:
             ca_root = project_path(values["pki_dir"]) / pki.CA_DIR / pki.ROOT_CERT
-            store = users_secret_store(values, files)
+            store = users_secret_store(for_role("secrets", values), files)
             users = values["tabpy_users"] if isinstance(values["tabpy_users"], Mapping) else {}
             missing = frozenset(user.lower() for user, ref in users.items()
                                 if ref == "generate" and not store.exists(user.lower()))
