@@ -19,6 +19,7 @@ from tabpy_provision.server.certificate import certificate_names
 from tabpy_provision.server.plan import endpoint, project_path
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.groups import POOL, TABPY_SERVERS
+from tabpy_provision.settings.typed import for_role
 
 Hosts = Iterable[tuple[str, Mapping[str, Any]]]
 
@@ -47,12 +48,13 @@ def private_ca_names(tabpy_servers: Hosts, balancers: Hosts) -> dict[Path, CaNam
         if is_balancer:
             if values["lb_service_name"] is None:
                 continue
-            names = certificate_names(values["lb_service_name"], values, "lb_service_name")
+            names = certificate_names(values["lb_service_name"], for_role("certificates", values),
+                                      "lb_service_name")
         else:
             fqdn = endpoint(host, data).fqdn
             if values["tabpy_transfer_protocol"] != "https" or settings.dns_name_problem(fqdn):
                 continue
-            names = certificate_names(fqdn, values)
+            names = certificate_names(fqdn, for_role("certificates", values))
         pki_dir = project_path(values["pki_dir"])
         known = found.get(pki_dir, CaNames())
         found[pki_dir] = CaNames((*known.uses, *((host, field, name) for field, name in names)),

@@ -39,6 +39,7 @@ from tabpy_provision.server.plan import TabpyServerPlan, endpoint
 from tabpy_provision.server.tls_profile import TlsProfile, strictest
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.groups import POOL as GROUP
+from tabpy_provision.settings.typed import host_settings
 
 PACKAGES = ["haproxy", "socat"]  # socat: the runtime API from the deploy
 VRRP_PACKAGES = ["keepalived"]
@@ -241,7 +242,7 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
     tls = None
     if https:
         # The certificate of the service name, from the same PKI settings as a TabPy host's.
-        tls = plan_tls(host, service, values, problems, now,
+        tls = plan_tls(host, service, host_settings(values), problems, now,
                        files if files is not None else Staged(), renew=data.get("acme_renew"),
                        permitted=permitted, name_field="lb_service_name")
     if problems:

@@ -51,6 +51,7 @@ from tabpy_provision.run.current import run_of
 from tabpy_provision.run.facts import CertificatesIn, HostMemory
 from tabpy_provision.run.hosts import correct_pyinfra
 from tabpy_provision.server import render
+from tabpy_provision.server.certificate import ca_common_name
 from tabpy_provision.server.facts import PasswordFileUsers
 from tabpy_provision.server.plan import (
     TabpyServerPlan,
@@ -562,6 +563,6 @@ def _stage_trust_artifacts(result: Preflight, files: Staged) -> list[str]:
             continue
         wanted = trust.artifact_files(selected, script,
                                       identifier=trust.profile_identifier(folder),
-                                      organization=settings.ca_common_name(group[0].values))
+                                      organization=ca_common_name(group[0].settings))
         trust.stage_artifacts(folder, wanted, files)
     return problems

@@ -263,7 +263,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     problems += host_claims.shape_problems(host, values)
     instance_count = cpus if tabpy.tabpy_instances == "auto" else tabpy.tabpy_instances
     problems += _instance_problems(host, tabpy, instance_count)
-    limits = process_limits(values, memory, instance_count)
+    limits = process_limits(given.network, memory, instance_count)
     if (problem := floor_problem(limits)) is not None:
         problems.append(f"{host}: tabpy_memory_max: {problem}")
     health_user = given.secrets.tabpy_health_check_user or next(iter(tabpy.tabpy_users), None)
@@ -276,7 +276,7 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     notes: list[str] = []
     store = users_secret_store(given.secrets, files)
     users = _resolve_users(host, given, store, rotating, problems, notes)
-    tls = plan_tls(host, fqdn, values, problems, now, files, renew=data.get("acme_renew"),
+    tls = plan_tls(host, fqdn, given, problems, now, files, renew=data.get("acme_renew"),
                    permitted=permitted) if tabpy.tabpy_transfer_protocol == "https" else None
     analytics = given.analytics
     functions = _declared_functions(host, analytics, problems)
