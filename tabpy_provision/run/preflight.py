@@ -63,7 +63,7 @@ from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.errors import ProvisionError
 from tabpy_provision.settings.groups import TABPY_SERVERS
 from tabpy_provision.settings.secret_refs import SecretError
-from tabpy_provision.settings.typed import for_role
+from tabpy_provision.settings.typed import for_role, host_settings
 from tabpy_provision.settings.value_checks import TRUST_ROLES
 from tabpy_provision.tableau import TableauPlan
 from tabpy_provision.tableau import cloud as tableau_cloud
@@ -229,7 +229,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         # The deploy installs the platform's Python when it is missing: its ABI is known.
         target = remote.read_once(host, PythonTarget, python=platform.python) or {
             "abi": platform.abi, "arch": host.get_fact(Arch)}
-        version = result.plans[host.name]["tabpy_version"]
+        version = result.plans[host.name].settings.tabpy.tabpy_version
         if not pinning.lock_file(version, target["abi"], target["arch"]).exists():
             problems.append(f"{host.name}: tabpy_version: no wheelhouse lock for TabPy {version} "
                             f"on {target['abi']} {target['arch']}")
@@ -359,12 +359,11 @@ def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, froze
     found = {}
     for host in (*state.inventory.get_group(TABPY_SERVERS, []),
                  *state.inventory.get_group(balancer.GROUP, [])):
-        values = settings.with_defaults(host.data.dict())
+        given = host_settings(settings.with_defaults(host.data.dict()))  # checked: _check_all
         try:
-            ca_root = project_path(values["pki_dir"]) / pki.CA_DIR / pki.ROOT_CERT
-            store = users_secret_store(for_role("secrets", values), files)
-            users = values["tabpy_users"] if isinstance(values["tabpy_users"], Mapping) else {}
-            missing = frozenset(user.lower() for user, ref in users.items()
+            ca_root = project_path(given.certificates.pki_dir) / pki.CA_DIR / pki.ROOT_CERT
+            store = users_secret_store(given.secrets, files)
+            missing = frozenset(user.lower() for user, ref in given.tabpy.tabpy_users.items()
                                 if ref == "generate" and not store.exists(user.lower()))
         except (TypeError, ValueError, AttributeError, SecretError):  # the plans name them
             continue
@@ -429,26 +428,27 @@ def plan_fences(state: State, result: Preflight) -> list[str]:
         lambda name: addresses.host_addresses(name, inventory.get_host(name).data.dict()))
     problems = []
     for name, plan in result.plans.items():
-        if not plan["tabpy_firewall"]:
+        tabpy, network = plan.settings.tabpy, plan.settings.network
+        if not network.tabpy_firewall:
             result.fences[name] = None
             continue
         pools = [pool for pool in result.balancers.values()
                  if name in {server.host for server in pool.servers}]
         reach, problems_out = outbound.destinations(
-            [*plan["tabpy_outbound_allowed"], *_oauth_destinations(plan, inventory)],
+            [*network.tabpy_outbound_allowed, *_oauth_destinations(plan, inventory)],
             lambda target: addresses.host_addresses(target, {}),
             f"{name}: tabpy_outbound_allowed")
         problems += problems_out
         fence, found = firewall.plan_firewall(
-            name, service_port=plan["tabpy_port"],
+            name, service_port=tabpy.tabpy_port,
             process_ports=[instance.port for instance in plan.instances],
-            allowed=plan["tabpy_allowed_sources"], groups=groups, address_of=address_of,
+            allowed=network.tabpy_allowed_sources, groups=groups, address_of=address_of,
             balancers={pool.host: [*address_of(pool.host),
                                    *([pool.vrrp.address] if pool.vrrp else [])]
                        for pool in pools},
             controller=addresses.controller_source(plan.connect_address),
-            user=plan["tabpy_system_user"], outbound=reach, arrow_port=plan.arrow_port,
-            allow_everyone=plan["tabpy_fence_allow_everyone"])
+            user=tabpy.tabpy_system_user, outbound=reach, arrow_port=plan.arrow_port,
+            allow_everyone=network.tabpy_fence_allow_everyone)
         problems += found
         for line in fence.warnings if fence else ():
             logger.warning(f"tabpy-provision: {line}")
@@ -459,10 +459,11 @@ def plan_fences(state: State, result: Preflight) -> list[str]:
 def _oauth_destinations(plan: TabpyServerPlan, inventory: Inventory) -> list[str]:
     """With OAuth on, TabPy fetches its issuer's keys: those hosts, and the host's DNS
     resolvers (a loopback stub needs nothing)."""
-    if not plan["tabpy_oauth_enabled"]:
+    tabpy = plan.settings.tabpy
+    if not tabpy.tabpy_oauth_enabled:
         return []
     found = []
-    for url in (plan["tabpy_oauth_issuer"], plan["tabpy_oauth_jwks_uri"]):
+    for url in (tabpy.tabpy_oauth_issuer, tabpy.tabpy_oauth_jwks_uri):
         parts = urllib.parse.urlsplit(url or "")
         if parts.hostname:
             host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
@@ -494,7 +495,7 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
             problems.append(f"{host.name}: tabpy_instances: a {balancer.GROUP} host cannot also "
                             "run several TabPy processes (one HAProxy per host)")
             continue
-        group = settings.with_defaults(data)["lb_backend_group"]
+        group = for_role("pool", settings.with_defaults(data)).lb_backend_group
         members = inventory.get_group(group, []) if isinstance(group, str) else []
         backends = [plans[m.name] for m in members if m.name in plans]
         if len(backends) < len(members):
@@ -517,7 +518,7 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
     trust_os_family says)."""
     problems: list[str] = []
     cas = result.client_cas(result.plans.values())
-    scope = trust.scope_of(plan["environment"] for plan in result.plans.values())
+    scope = trust.scope_of(plan.settings.backup.environment for plan in result.plans.values())
     for name, host in trust_hosts(state.inventory).items():
         if host in state.failed_hosts:  # unreachable: pyinfra reports it, the others go on
             continue
@@ -552,10 +553,11 @@ def _stage_trust_artifacts(result: Preflight, files: Staged) -> list[str]:
     problems = []
     by_folder: dict[Path, list[TabpyServerPlan]] = {}
     for plan in result.plans.values():
-        by_folder.setdefault(project_path(plan["trust_artifacts_dir"]), []).append(plan)
+        folder = project_path(plan.settings.certificates.trust_artifacts_dir)
+        by_folder.setdefault(folder, []).append(plan)
     for folder, group in by_folder.items():
         selected = trust.trust_set(result.client_cas(group), TRUST_ROLES)
-        scope = trust.scope_of(plan["environment"] for plan in group)
+        scope = trust.scope_of(plan.settings.backup.environment for plan in group)
         try:
             script = render.windows_trust_script(selected, scope)
         except ValueError as error:
