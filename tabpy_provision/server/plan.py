@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from tabpy_provision.settings.secret_refs import (
     resolve,
     secret_store,
 )
-from tabpy_provision.settings.typed import for_role, host_settings
+from tabpy_provision.settings.typed import WithSettings, for_role, host_settings
 from tabpy_provision.settings.values import (
     AnalyticsSettings,
     SecretsSettings,
@@ -54,7 +53,7 @@ class Instance:
 
 
 @dataclass(frozen=True)
-class TabpyServerPlan:
+class TabpyServerPlan(WithSettings):
     host: str
     fqdn: str
     connect_address: str
@@ -78,11 +77,6 @@ class TabpyServerPlan:
     limits: Limits = field(default_factory=lambda: Limits(1 << 30, 512, 100))
     #: The pre-built models and analysts' functions published on every TabPy process.
     functions: tuple[functions_source.Function, ...] = ()
-
-    @cached_property
-    def settings(self) -> Settings:
-        """Every setting, typed and frozen: `plan.settings.tabpy.tabpy_port`."""
-        return host_settings(self.values)
 
     @property
     def nltk_resources(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import fields
+from functools import cached_property
 from typing import Any
 
 from tabpy_provision.settings import values as typed_values
@@ -39,6 +40,18 @@ def for_role(role_name: str, values: Mapping[str, Any]) -> Any:
 def host_settings(values: Mapping[str, Any]) -> typed_values.Settings:
     """Every role's settings object of one host (`settings.tabpy.tabpy_port`)."""
     return typed_values.Settings(**{role.name: for_role(role.name, values) for role in ROLES})
+
+
+class WithSettings:
+    """A frozen plan that holds `values` (every setting of its host, checked) gets `settings`:
+    the typed objects, built once."""
+
+    values: Mapping[str, Any]
+
+    @cached_property
+    def settings(self) -> typed_values.Settings:
+        """`plan.settings.tabpy.tabpy_port`."""
+        return host_settings(self.values)
 
 
 def _literal(value: Any) -> str:
