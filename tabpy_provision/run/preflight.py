@@ -202,15 +202,17 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     targets = {}
     extras_locks: dict[Path, str | WheelhouseError] = {}
     glibc_checked: dict[tuple, str | None] = {}
-    pool_monitors = frozenset(pool.data.get("lb_monitor_user")
-                              for pool in state.inventory.get_group(balancer.GROUP, []))
+    pool_monitors = frozenset(
+        for_role("pool", settings.with_defaults(pool.data.dict())).lb_monitor_user
+        for pool in state.inventory.get_group(balancer.GROUP, []))
     permitted = ca_names.permitted_sets(state.inventory)
     for host in state.inventory.get_group(TABPY_SERVERS, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
-        cpus = host.get_fact(Cpus) if data.get("tabpy_instances") == "auto" else 1
+        given = host_settings(settings.with_defaults(data))
+        cpus = host.get_fact(Cpus) if given.tabpy.tabpy_instances == "auto" else 1
         # a share of the host's memory (auto is one) needs its size
         memory = host.get_fact(HostMemory) \
-            if str(data.get("tabpy_memory_max", "auto")).endswith(("auto", "%")) else 0
+            if given.network.tabpy_memory_max.endswith(("auto", "%")) else 0
         if memory is None:
             problems.append(f"{host.name}: tabpy_memory_max: the host's memory cannot be read "
                             "(/proc/meminfo): give a size like 2G")
@@ -380,13 +382,14 @@ def _identity_problems(state: State, result: Preflight,
         host = state.inventory.get_host(name)
         ca_is_new, missing = before.get(name, (False, frozenset()))
         data = host.data.dict()
+        certificates = for_role("certificates", settings.with_defaults(data))
         found: list[str] = []
-        if plan.tls is not None and data.get("tabpy_certificate_file") is None and \
-                data.get("acme_directory_url") is None:
+        if plan.tls is not None and certificates.tabpy_certificate_file is None and \
+                certificates.acme_directory_url is None:
             path = plan.certificate_path if name in result.plans else balancer.SERVICE_PEM
             served = host.get_fact(CertificatesIn, path=path)
             problem = identity.foreign_certificate(name, served, plan.tls.cas,
-                                                   str(data.get("pki_dir", "pki")), ca_is_new)
+                                                   certificates.pki_dir, ca_is_new)
             found += [problem] if problem else []
         if name in result.plans and missing:
             users = host.get_fact(PasswordFileUsers, path=plan.password_path)
@@ -488,7 +491,7 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
     permitted = ca_names.permitted_sets(inventory)
     for host in inventory.get_group(balancer.GROUP, []):
         data = host.data.dict()
-        service = str(data.get("lb_service_name")).lower()
+        service = str(for_role("pool", settings.with_defaults(data)).lb_service_name).lower()
         rank = ranks.get(service, 0)
         ranks[service] = rank + 1
         if host.name in plans and plans[host.name].local_balancer:
@@ -523,7 +526,8 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
         if host in state.failed_hosts:  # unreachable: pyinfra reports it, the others go on
             continue
         data = host.data.dict()
-        detected, description = (None, "") if data.get("trust_os_family") else \
+        chosen = for_role("trust", settings.with_defaults(data)).trust_os_family
+        detected, description = (None, "") if chosen else \
             detect_trust_os(host)
         try:
             result.trust[name] = trust.plan_client_trust(
