@@ -130,7 +130,8 @@ class TabpyServerPlan(WithSettings):
         return tuple(sorted(user.lower() for user in self.settings.tabpy.tabpy_users))
 
     def __getitem__(self, name: str) -> Any:
-        """A setting by name: the reads not yet typed (`settings`) in other modules."""
+        """A setting by name: no module of the package reads one so any more (they read
+        `settings`); the lab suite (tests/integration) still does."""
         return self.values[name]
 
     @property
