@@ -91,12 +91,13 @@ def snapshot_script(plan: TabpyServerPlan) -> str:
     """The host's script that takes the snapshot (backup_commands.snapshot_script). The
     release files are those the host's active release lists in its manifest (a release made
     by an older or newer version of this tool has other files than this one builds)."""
+    tabpy = plan.settings.tabpy
     return backup_commands.snapshot_script(
         release_dir=plan.current_dir, release_manifest=f"{plan.current_dir}/{MANIFEST}",
         state_folders=archive_members.outermost(
-            [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]),
-        service=f"{plan['tabpy_service_name']}.service", venv=plan.venv_link,
-        max_bytes=plan["backup_max_bytes"])
+            [tabpy.tabpy_state_path, tabpy.tabpy_query_object_path]),
+        service=f"{tabpy.tabpy_service_name}.service", venv=plan.venv_link,
+        max_bytes=plan.settings.backup.backup_max_bytes)
 
 
 @operation()
@@ -105,6 +106,7 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
     backup_dir/environment/host (0600), keep the newest backup_keep."""
     if not host.state.is_executing:
         return
+    tabpy, backup = plan.settings.tabpy, plan.settings.backup
 
     def back_up(state, host) -> bool:
         def failed(reason: str) -> bool:
@@ -114,13 +116,13 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
 
         ok, output = remote.run(host, "sh", "-c", shlex.quote(snapshot_script(plan)))
         refusal = backup_commands.snapshot_refusal(output.stdout_lines,
-                                                   max_bytes=plan["backup_max_bytes"])
+                                                   max_bytes=backup.backup_max_bytes)
         taken = backup_commands.snapshot_taken(output.stdout_lines) if ok else None
         if refusal or taken is None:
             said = (output.stderr_lines or output.stdout_lines)[-3:]
             return failed(refusal or f"snapshot failed: {' '.join(said)}")
         now = datetime.now(UTC)
-        backup_dir, environment = project_path(plan["backup_dir"]), plan["environment"]
+        backup_dir, environment = project_path(backup.backup_dir), backup.environment
         room = disk_space.room_problem(backup_dir, 3 * taken.size, "this backup (the snapshot, "
                                        "its archive and the archive's proof)")
         if room:
@@ -137,8 +139,8 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
                 manifest = backup_archive.manifest_from_tar(
                     tar, host=plan.host, fqdn=plan.fqdn, created=now.isoformat(),
                     tabpy_version=taken.tabpy_version, python_version=taken.python_version,
-                    query_object_path=plan["tabpy_query_object_path"],
-                    state_path=plan["tabpy_state_path"], settings=_public_settings(plan))
+                    query_object_path=tabpy.tabpy_query_object_path,
+                    state_path=tabpy.tabpy_state_path, settings=_public_settings(plan))
             except backup_archive.ArchiveError as error:
                 return failed(f"backup refused: {error}")
             proof = Path(work) / "proof"
@@ -151,7 +153,7 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
                               "older archives untouched")
             summary = proven.models_summary()
         kept = backup_archive.archives(backup_dir, environment, plan.host)
-        for old in backup_archive.expired(kept, plan["backup_keep"], path):
+        for old in backup_archive.expired(kept, backup.backup_keep, path):
             old.unlink()
         host.log_styled(f"backed up to {path}, proven restorable ({len(manifest['files'])} "
                         f"members, {taken.size} bytes of tar, TabPy {taken.tabpy_version}; "
@@ -162,7 +164,8 @@ def backup_host(plan: TabpyServerPlan, passphrase_of: Callable[[], str]):
 
 
 def _public_settings(plan: TabpyServerPlan) -> dict:
-    """The host's settings for the manifest: secret references described, never resolved."""
+    """The host's settings for the manifest: secret references described, never resolved.
+    (Every setting by its name, as the manifest keeps them: read from the mapping.)"""
     values = dict(plan.values)
     values["tabpy_users"] = {user: describe(ref) for user, ref in values["tabpy_users"].items()}
     for name in ("backup_key", "tabpy_key_passphrase"):
@@ -269,7 +272,8 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
     if not host.state.is_executing:
         host.noop(f"would restore {source}")
         return
-    state_dirs = [plan["tabpy_state_path"], plan["tabpy_query_object_path"]]
+    tabpy = plan.settings.tabpy
+    state_dirs = [tabpy.tabpy_state_path, tabpy.tabpy_query_object_path]
     q = shlex.quote
     staging = " ".join(q(f"{d}.restore") for d in state_dirs)
     yield StringCommand("rm -rf", staging)
@@ -287,11 +291,11 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
 
     yield FunctionCommand(send, (), {})
     yield StringCommand(f"trap 'rm -rf {WORK}' EXIT;", backup_commands.extract_command(
-        f"{WORK}/state.tar", snapshot.staging_moves(plan["tabpy_state_path"],
-                                                    plan["tabpy_query_object_path"])))
+        f"{WORK}/state.tar", snapshot.staging_moves(tabpy.tabpy_state_path,
+                                                    tabpy.tabpy_query_object_path)))
 
     def swap(state, host) -> bool:
-        service = q(f"{plan['tabpy_service_name']}.service")
+        service = q(f"{tabpy.tabpy_service_name}.service")
         move_in = "; ".join(f"rm -rf {q(d)}.pre-restore; mv {q(d)} {q(d)}.pre-restore; "
                             f"mv {q(d)}.restore {q(d)}" for d in state_dirs)
         move_back = "; ".join(f"rm -rf {q(d)}; mv {q(d)}.pre-restore {q(d)}" for d in state_dirs)
@@ -312,10 +316,11 @@ def restore_host(plan: TabpyServerPlan, snapshot: backup_archive.Snapshot, sourc
 def models_problem(plan: TabpyServerPlan, models: list[str]) -> str | None:
     """None when TabPy serves and every model is listed and answers on /query/<name>."""
     common = dict(plan.endpoint_args, credentials=plan.health_credentials)
-    up = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"],
-                               evaluate=plan["tabpy_evaluate_enable"], **common)
+    timeout = plan.settings.secrets.tabpy_health_check_timeout
+    up = verify.wait_for_tabpy(timeout, evaluate=plan.settings.tabpy.tabpy_evaluate_enable,
+                               **common)
     if up.ok:
-        up = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"],
+        up = verify.wait_for_tabpy(timeout,
                                    check=verify.check_models_loaded, **common)
     if not up.ok:
         return up.detail

@@ -47,7 +47,7 @@ from tabpy_provision.tableau.operations import tableau_side_check
 
 def check_host(plan: TabpyServerPlan) -> dict[str, str]:
     return check_endpoint(plan.host, plan.endpoint_args, plan.health_credentials,
-                          plan["tabpy_evaluate_enable"])
+                          plan.settings.tabpy.tabpy_evaluate_enable)
 
 
 def check_endpoint(host: str, where: dict, credentials: tuple[str, str] | None,
@@ -101,7 +101,8 @@ def client_rows(state: State, plans: dict[str, TabpyServerPlan],
                 pools: dict[str, BalancerPlan]) -> list[dict[str, str]]:
     """Each client (group clients) reaching every TabPy name over HTTPS, verified through its
     own OS trust store only (client_check.py)."""
-    endpoints = [(plan.fqdn, plan["tabpy_port"]) for plan in plans.values() if plan.https]
+    endpoints = [(plan.fqdn, plan.settings.tabpy.tabpy_port) for plan in plans.values()
+                 if plan.https]
     endpoints += list(dict.fromkeys((pool.service_name, pool.port) for pool in pools.values()
                                     if pool.https))
     rows = []

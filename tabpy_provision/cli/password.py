@@ -13,6 +13,7 @@ from tabpy_provision.server.plan import users_secret_store
 from tabpy_provision.settings import groups
 from tabpy_provision.settings.secret_refs import SecretError, resolve
 from tabpy_provision.settings.table import with_defaults
+from tabpy_provision.settings.typed import for_role
 
 
 def find_password(inventory, user: str) -> str:
@@ -21,7 +22,8 @@ def find_password(inventory, user: str) -> str:
         if user.lower() not in users:
             continue
         reference = users[user.lower()]
-        store = users_secret_store(with_defaults(data), Staged())  # read only: never applied
+        store = users_secret_store(for_role("secrets", with_defaults(data)),
+                                   Staged())  # read only: never applied
         if reference == "generate" and not store.exists(user.lower()):
             raise SecretError(f"{user}: no password generated yet (deploy first)")
         return resolve(reference, store=store, store_key=user.lower(),

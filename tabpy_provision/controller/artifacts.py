@@ -65,12 +65,13 @@ def extras_lock(plan: TabpyServerPlan, target: Mapping[str, str],
     none), or why there is none: read from tabpy_locks_dir, else resolved now by the
     controller's pip in a temporary folder and its writing staged. Resolved once per
     requirements and target (`found`), however many hosts share them."""
-    requirements = wheelhouse_extras.normalized_requirements(plan["tabpy_requirements"])
+    analytics = plan.settings.analytics
+    requirements = wheelhouse_extras.normalized_requirements(analytics.tabpy_requirements)
     if not requirements:
         return None
-    version, abi, arch = plan["tabpy_version"], target["abi"], target["arch"]
+    version, abi, arch = plan.settings.tabpy.tabpy_version, target["abi"], target["arch"]
     path = wheelhouse_extras.extras_lock_file(version, abi, arch, requirements,
-                                              project_path(plan["tabpy_locks_dir"]))
+                                              project_path(analytics.tabpy_locks_dir))
     if path not in found:
         try:
             if files.exists(path):

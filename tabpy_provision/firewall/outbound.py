@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tabpy_provision.firewall import networks
 from tabpy_provision.firewall.networks import Network
-from tabpy_provision.settings.value_checks import dns_name_problem
+from tabpy_provision.settings.value_checks import accepts, dns_name_problem
 
 _ITEM = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:/\d{1,3})?)\]"
                    r"|(?P<target>[^\s:\[\]/]+(?:/\d{1,3})?))"
@@ -60,6 +60,7 @@ def parse(item: object) -> tuple[str, str, int | None, str] | str:
     return f"{item!r} is not an address, a network or a DNS name"
 
 
+@accepts("tuple[str, ...]")
 def destinations_problem(value: object) -> str | None:
     if not isinstance(value, list | tuple):
         return f"must be a list of ADDRESS[:PORT][/udp] items, got {value!r}"

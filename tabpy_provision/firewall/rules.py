@@ -24,6 +24,7 @@ from tabpy_provision.firewall import outbound as reach
 from tabpy_provision.firewall.networks import Network
 from tabpy_provision.firewall.outbound import Destination, port_set
 from tabpy_provision.settings.groups import CLIENTS, TABLEAU
+from tabpy_provision.settings.value_checks import accepts
 
 TABLE = "tabpy_provision"
 RULESET_PATH = "/etc/tabpy-provision/firewall.nft"
@@ -143,6 +144,7 @@ def source_problem(item: object) -> str | None:
         f"{item!r} is not an address, a network, a host name or @group"
 
 
+@accepts("tuple[str, ...]")
 def sources_problem(value: object) -> str | None:
     if not isinstance(value, list | tuple):
         return f"must be a list of addresses, networks, hosts or @groups, got {value!r}"

@@ -184,7 +184,7 @@ def behind_names(plans: Mapping[str, TabpyServerPlan],
                  pools: Iterable[BalancerPlan]) -> dict[str, list[Process]]:
     """Every name in front of several TabPy processes (a host's own balancer; each pool, once
     per service name and port) -> its processes, each reached on its own port."""
-    groups = {f"{plan.fqdn}:{plan['tabpy_port']}": host_processes(plan)
+    groups = {f"{plan.fqdn}:{plan.settings.tabpy.tabpy_port}": host_processes(plan)
               for plan in plans.values() if plan.local_balancer}
     for pool in pools:
         hosts = dict.fromkeys(server.host for server in pool.servers)

@@ -47,8 +47,8 @@ def tabpy_functions(plan: TabpyServerPlan, functions: tuple[Function, ...], venv
     # What --dry shows (pyinfra runs this to detect changes), and a real run before it acts.
     for line in pending:
         host.log(f"functions on {line}")
-    account = plan["tabpy_system_user"]
-    folder = f"{plan['tabpy_install_dir']}/{PUBLISHER_DIR}"
+    account = plan.settings.tabpy.tabpy_system_user
+    folder = f"{plan.settings.tabpy.tabpy_install_dir}/{PUBLISHER_DIR}"
     yield StringCommand("install -d -m 0755", shlex.quote(folder))
     for name in ("publisher.py", "source.py"):
         yield remote.upload(HERE / name, f"{folder}/{name}", mode="0644")

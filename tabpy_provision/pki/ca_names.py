@@ -19,6 +19,7 @@ from tabpy_provision.server.certificate import certificate_names
 from tabpy_provision.server.plan import endpoint, project_path
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.groups import POOL, TABPY_SERVERS
+from tabpy_provision.settings.typed import host_settings
 
 Hosts = Iterable[tuple[str, Mapping[str, Any]]]
 
@@ -40,24 +41,26 @@ def private_ca_names(tabpy_servers: Hosts, balancers: Hosts) -> dict[Path, CaNam
     hosts = [*((host, data, False) for host, data in tabpy_servers),
              *((host, data, True) for host, data in balancers)]
     for host, data, is_balancer in hosts:
-        values = settings.with_defaults(data)
-        if settings.check_values(host, data) or values["acme_directory_url"] or \
-                values["tabpy_certificate_file"]:
+        if settings.check_values(host, data):
+            continue
+        given = host_settings(settings.with_defaults(data))
+        certificates = given.certificates
+        if certificates.acme_directory_url or certificates.tabpy_certificate_file:
             continue
         if is_balancer:
-            if values["lb_service_name"] is None:
+            if given.pool.lb_service_name is None:
                 continue
-            names = certificate_names(values["lb_service_name"], values, "lb_service_name")
+            names = certificate_names(given.pool.lb_service_name, certificates, "lb_service_name")
         else:
             fqdn = endpoint(host, data).fqdn
-            if values["tabpy_transfer_protocol"] != "https" or settings.dns_name_problem(fqdn):
+            if given.tabpy.tabpy_transfer_protocol != "https" or settings.dns_name_problem(fqdn):
                 continue
-            names = certificate_names(fqdn, values)
-        pki_dir = project_path(values["pki_dir"])
+            names = certificate_names(fqdn, certificates)
+        pki_dir = project_path(certificates.pki_dir)
         known = found.get(pki_dir, CaNames())
         found[pki_dir] = CaNames((*known.uses, *((host, field, name) for field, name in names)),
                                  tuple(dict.fromkeys((*known.widen,
-                                                      *values["pki_permitted_names"]))))
+                                                      *certificates.pki_permitted_names))))
     return found
 
 

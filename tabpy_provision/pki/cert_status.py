@@ -21,6 +21,8 @@ from tabpy_provision.controller.files import project_path, site_folder
 from tabpy_provision.pki import acme as pki_acme
 from tabpy_provision.server.plan import endpoint
 from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.typed import for_role, host_settings
+from tabpy_provision.settings.values import CertificatesSettings
 from tabpy_provision.trust import plan as trust
 
 OK, RENEW, BROKEN = "OK", "RENEW", "BROKEN"
@@ -72,17 +74,18 @@ class ServerCerts:
 
 def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
     """None for a server without TLS."""
-    values = settings.with_defaults(data)
-    if values["tabpy_transfer_protocol"] != "https":
+    given = host_settings(settings.with_defaults(data))
+    if given.tabpy.tabpy_transfer_protocol != "https":
         return None
+    certificates = given.certificates
     where = endpoint(name, data)
     common = dict(host=name, fqdn=where.fqdn, address=where.address, port=where.port,
-                  window=values["pki_renew_before_days"],
-                  artifacts=project_path(values["trust_artifacts_dir"]))
-    if values["acme_directory_url"] is not None:
-        return _expected_acme_certs(values, where.fqdn, common)
-    if values["tabpy_certificate_file"] is None:
-        folder = project_path(values["pki_dir"])
+                  window=certificates.pki_renew_before_days,
+                  artifacts=project_path(certificates.trust_artifacts_dir))
+    if certificates.acme_directory_url is not None:
+        return _expected_acme_certs(certificates, where.fqdn, common)
+    if certificates.tabpy_certificate_file is None:
+        folder = project_path(certificates.pki_dir)
         server = ServerCerts(source=_shown(folder), private=True, **common)
         try:
             server.cas = list(pki.load_ca(folder).registry)
@@ -91,7 +94,7 @@ def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
         except (pki.PkiError, OSError, ValueError) as error:
             server.problem = str(error)
         return server
-    cert_path = project_path(values["tabpy_certificate_file"])
+    cert_path = project_path(certificates.tabpy_certificate_file)
     server = ServerCerts(source=_shown(cert_path), private=False, **common)
     try:
         certs, _, problem = pki.read_certificates(cert_path.read_bytes())
@@ -99,8 +102,9 @@ def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
         if problem:
             raise ValueError(f"{cert_path}: {problem}")
         ca_file = None
-        if values["tabpy_ca_file"] is not None:
-            ca_file = pki.read_certificates(project_path(values["tabpy_ca_file"]).read_bytes())[0]
+        if certificates.tabpy_ca_file is not None:
+            ca_file = pki.read_certificates(
+                project_path(certificates.tabpy_ca_file).read_bytes())[0]
     except (OSError, ValueError) as error:
         server.problem = str(error)
         return server
@@ -112,12 +116,14 @@ def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
     return server
 
 
-def _expected_acme_certs(values: Mapping, fqdn: str, common: dict) -> ServerCerts:
+def _expected_acme_certs(certificates: CertificatesSettings, fqdn: str,
+                         common: dict) -> ServerCerts:
     """The certificate the deploy last ordered for this name, and the root it leads to."""
-    ca_path = project_path(values["tabpy_ca_file"]) if values["tabpy_ca_file"] else None
-    server = ServerCerts(source=_shown(ca_path) if ca_path else values["acme_directory_url"],
+    ca_file = certificates.tabpy_ca_file
+    ca_path = project_path(ca_file) if ca_file else None
+    server = ServerCerts(source=_shown(ca_path) if ca_path else certificates.acme_directory_url,
                          private=False, acme=True, **common)
-    folder = pki_acme.certificate_folder(project_path(values["pki_dir"]), fqdn)
+    folder = pki_acme.certificate_folder(project_path(certificates.pki_dir), fqdn)
     try:
         chain = pki.read_certificates((folder / pki_acme.CHAIN_FILE).read_bytes())[0]
         server.expected_leaf = chain[0] if chain else None
@@ -132,11 +138,12 @@ def _expected_acme_certs(values: Mapping, fqdn: str, common: dict) -> ServerCert
 def expected_pool_certs(name: str, data: Mapping) -> ServerCerts | None:
     """What a pool balancer serves: the certificate of its lb_service_name on lb_port, from
     the same PKI settings as a TabPy server's (None without a service name)."""
-    values = settings.with_defaults(data)
-    if not isinstance(values["lb_service_name"], str):
+    pool = for_role("pool", settings.with_defaults(data))
+    if pool.lb_service_name is None:
         return None
-    return expected_certs(name, {**data, "tabpy_fqdn": values["lb_service_name"],
-                                 "tabpy_port": values["lb_port"]})
+    # Its data as a TabPy server's that answers on the service name and port.
+    return expected_certs(name, {**data, "tabpy_fqdn": pool.lb_service_name,
+                                 "tabpy_port": pool.lb_port})
 
 
 def artifact_contents(folder: Path) -> frozenset[bytes]:
@@ -240,7 +247,8 @@ def expected_by_host(servers: Sequence[ServerCerts], hosts: Mapping[str, Mapping
     """What each trust host's store should hold (SHA-256s), per its trust_ca_certificates."""
     cas = [ca for server in servers for ca in server.cas]
     return {name: frozenset(c.sha256 for c in trust.trust_set(
-        cas, settings.with_defaults(data)["trust_ca_certificates"], now=now).install)
+        cas, for_role("trust", settings.with_defaults(data)).trust_ca_certificates,
+        now=now).install)
         for name, data in hosts.items()}
 
 

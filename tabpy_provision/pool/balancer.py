@@ -39,6 +39,8 @@ from tabpy_provision.server.plan import TabpyServerPlan, endpoint
 from tabpy_provision.server.tls_profile import TlsProfile, strictest
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.groups import POOL as GROUP
+from tabpy_provision.settings.typed import host_settings
+from tabpy_provision.settings.values import PoolSettings
 
 PACKAGES = ["haproxy", "socat"]  # socat: the runtime API from the deploy
 VRRP_PACKAGES = ["keepalived"]
@@ -190,7 +192,7 @@ def render_config(plan: BalancerPlan) -> str:
 
 def _server_timeout(plans: Sequence[TabpyServerPlan]) -> int:
     """Longer than the longest /evaluate TabPy allows, so TabPy's own 408 reaches the client."""
-    return int(max(p["tabpy_evaluate_timeout"] for p in plans)) + 30
+    return int(max(p.settings.tabpy.tabpy_evaluate_timeout for p in plans)) + 30
 
 
 def _backend_cas(plans: Sequence[TabpyServerPlan]) -> bytes | None:
@@ -201,16 +203,17 @@ def _backend_cas(plans: Sequence[TabpyServerPlan]) -> bytes | None:
 
 def local_balancer(plan: TabpyServerPlan) -> BalancerPlan:
     """The balancer on a TabPy host with several processes: its own name and certificate."""
+    pool = plan.settings.pool
     return BalancerPlan(
         host=plan.host, service_name=plan.fqdn, connect_address=plan.connect_address,
-        port=plan["tabpy_port"],
+        port=plan.settings.tabpy.tabpy_port,
         servers=tuple(Server(plan.host, plan.fqdn, "127.0.0.1", i.port) for i in plan.instances),
         https=plan.https, tls=plan.tls, tls_profile=plan.tls_profile,
         backend_ca_pem=_backend_cas([plan]),
         monitor_user=plan.health_user, monitor_password=plan.health_password,
-        check_interval_ms=plan["lb_check_interval_ms"], check_fall=plan["lb_check_fall"],
-        check_rise=plan["lb_check_rise"], server_timeout_s=_server_timeout([plan]),
-        evaluate=plan["tabpy_evaluate_enable"], local=True)
+        check_interval_ms=pool.lb_check_interval_ms, check_fall=pool.lb_check_fall,
+        check_rise=pool.lb_check_rise, server_timeout_s=_server_timeout([plan]),
+        evaluate=plan.settings.tabpy.tabpy_evaluate_enable, local=True)
 
 
 def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpyServerPlan],
@@ -224,24 +227,25 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
     problems = settings.check_values(host, data)
     if problems:
         raise settings.SettingsError(problems)
-    values = settings.with_defaults(data)
-    service = values["lb_service_name"]
+    given = host_settings(settings.with_defaults(data))
+    pool = given.pool
+    service = pool.lb_service_name
     if service is None:
         raise settings.SettingsError([f"{host}: lb_service_name: required on a {GROUP} host "
                                       "(the name Tableau uses for the pool)"])
     service = service.lower()
     if not backends:
         raise settings.SettingsError([f"{host}: lb_backend_group: group "
-                                      f"{values['lb_backend_group']!r} has no TabPy server"])
+                                      f"{pool.lb_backend_group!r} has no TabPy server"])
     protocols = {p.https for p in backends}
     if len(protocols) > 1:
         problems.append(f"{host}: lb_backend_group: its TabPy servers mix https and http")
     https = protocols == {True}
-    monitor_user, monitor_password = _monitor(host, values, backends, problems)
+    monitor_user, monitor_password = _monitor(host, pool, backends, problems)
     tls = None
     if https:
         # The certificate of the service name, from the same PKI settings as a TabPy host's.
-        tls = plan_tls(host, service, values, problems, now,
+        tls = plan_tls(host, service, given, problems, now,
                        files if files is not None else Staged(), renew=data.get("acme_renew"),
                        permitted=permitted, name_field="lb_service_name")
     if problems:
@@ -250,16 +254,16 @@ def plan_balancer(host: str, data: Mapping[str, Any], backends: Sequence[TabpySe
                     for p in backends for instance in p.instances)
     return BalancerPlan(
         host=host, service_name=service,
-        connect_address=endpoint(host, data).address, port=values["lb_port"],
+        connect_address=endpoint(host, data).address, port=pool.lb_port,
         servers=servers, https=https, tls=tls,
         tls_profile=strictest(p.tls_profile for p in backends),
         backend_ca_pem=_backend_cas(backends) if https else None,
         monitor_user=monitor_user, monitor_password=monitor_password,
-        check_interval_ms=values["lb_check_interval_ms"], check_fall=values["lb_check_fall"],
-        check_rise=values["lb_check_rise"], server_timeout_s=_server_timeout(backends),
-        evaluate=all(p["tabpy_evaluate_enable"] for p in backends),
-        vrrp=Vrrp(values["lb_virtual_address"], values["lb_vrrp_router_id"], 150 - 10 * rank,
-                  values["lb_vrrp_interface"]) if values["lb_virtual_address"] else None,
+        check_interval_ms=pool.lb_check_interval_ms, check_fall=pool.lb_check_fall,
+        check_rise=pool.lb_check_rise, server_timeout_s=_server_timeout(backends),
+        evaluate=all(p.settings.tabpy.tabpy_evaluate_enable for p in backends),
+        vrrp=Vrrp(pool.lb_virtual_address, pool.lb_vrrp_router_id, 150 - 10 * rank,
+                  pool.lb_vrrp_interface) if pool.lb_virtual_address else None,
         functions=tuple(function for function in backends[0].functions
                         if all(function in other.functions for other in backends[1:])))
 
@@ -290,13 +294,13 @@ def keepalived_config(plan: BalancerPlan) -> str:
     return render.keepalived_config(plan, health=HEALTH_SCRIPT)
 
 
-def _monitor(host: str, values: Mapping[str, Any], backends: Sequence[TabpyServerPlan],
+def _monitor(host: str, pool: PoolSettings, backends: Sequence[TabpyServerPlan],
              problems: list[str]) -> tuple[str | None, str | None]:
     """The monitor user and its password: the same on every backend (one check config)."""
-    authenticated = [p for p in backends if p["tabpy_auth_enabled"]]
+    authenticated = [p for p in backends if p.settings.tabpy.tabpy_auth_enabled]
     if not authenticated:
         return None, None
-    user = values["lb_monitor_user"]
+    user = pool.lb_monitor_user
     if user is None:
         users = {p.health_user for p in authenticated}
         if len(users) > 1:

@@ -51,6 +51,7 @@ from tabpy_provision.run.current import run_of
 from tabpy_provision.run.facts import CertificatesIn, HostMemory
 from tabpy_provision.run.hosts import correct_pyinfra
 from tabpy_provision.server import render
+from tabpy_provision.server.certificate import ca_common_name
 from tabpy_provision.server.facts import PasswordFileUsers
 from tabpy_provision.server.plan import (
     TabpyServerPlan,
@@ -62,6 +63,7 @@ from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.errors import ProvisionError
 from tabpy_provision.settings.groups import TABPY_SERVERS
 from tabpy_provision.settings.secret_refs import SecretError
+from tabpy_provision.settings.typed import for_role, host_settings
 from tabpy_provision.settings.value_checks import TRUST_ROLES
 from tabpy_provision.tableau import TableauPlan
 from tabpy_provision.tableau import cloud as tableau_cloud
@@ -200,15 +202,17 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
     targets = {}
     extras_locks: dict[Path, str | WheelhouseError] = {}
     glibc_checked: dict[tuple, str | None] = {}
-    pool_monitors = frozenset(pool.data.get("lb_monitor_user")
-                              for pool in state.inventory.get_group(balancer.GROUP, []))
+    pool_monitors = frozenset(
+        for_role("pool", settings.with_defaults(pool.data.dict())).lb_monitor_user
+        for pool in state.inventory.get_group(balancer.GROUP, []))
     permitted = ca_names.permitted_sets(state.inventory)
     for host in state.inventory.get_group(TABPY_SERVERS, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
-        cpus = host.get_fact(Cpus) if data.get("tabpy_instances") == "auto" else 1
+        given = host_settings(settings.with_defaults(data))
+        cpus = host.get_fact(Cpus) if given.tabpy.tabpy_instances == "auto" else 1
         # a share of the host's memory (auto is one) needs its size
         memory = host.get_fact(HostMemory) \
-            if str(data.get("tabpy_memory_max", "auto")).endswith(("auto", "%")) else 0
+            if given.network.tabpy_memory_max.endswith(("auto", "%")) else 0
         if memory is None:
             problems.append(f"{host.name}: tabpy_memory_max: the host's memory cannot be read "
                             "(/proc/meminfo): give a size like 2G")
@@ -227,7 +231,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         # The deploy installs the platform's Python when it is missing: its ABI is known.
         target = remote.read_once(host, PythonTarget, python=platform.python) or {
             "abi": platform.abi, "arch": host.get_fact(Arch)}
-        version = result.plans[host.name]["tabpy_version"]
+        version = result.plans[host.name].settings.tabpy.tabpy_version
         if not pinning.lock_file(version, target["abi"], target["arch"]).exists():
             problems.append(f"{host.name}: tabpy_version: no wheelhouse lock for TabPy {version} "
                             f"on {target['abi']} {target['arch']}")
@@ -357,12 +361,11 @@ def _identity_before(state: State, files: Staged) -> dict[str, tuple[bool, froze
     found = {}
     for host in (*state.inventory.get_group(TABPY_SERVERS, []),
                  *state.inventory.get_group(balancer.GROUP, [])):
-        values = settings.with_defaults(host.data.dict())
+        given = host_settings(settings.with_defaults(host.data.dict()))  # checked: _check_all
         try:
-            ca_root = project_path(values["pki_dir"]) / pki.CA_DIR / pki.ROOT_CERT
-            store = users_secret_store(values, files)
-            users = values["tabpy_users"] if isinstance(values["tabpy_users"], Mapping) else {}
-            missing = frozenset(user.lower() for user, ref in users.items()
+            ca_root = project_path(given.certificates.pki_dir) / pki.CA_DIR / pki.ROOT_CERT
+            store = users_secret_store(given.secrets, files)
+            missing = frozenset(user.lower() for user, ref in given.tabpy.tabpy_users.items()
                                 if ref == "generate" and not store.exists(user.lower()))
         except (TypeError, ValueError, AttributeError, SecretError):  # the plans name them
             continue
@@ -379,13 +382,14 @@ def _identity_problems(state: State, result: Preflight,
         host = state.inventory.get_host(name)
         ca_is_new, missing = before.get(name, (False, frozenset()))
         data = host.data.dict()
+        certificates = for_role("certificates", settings.with_defaults(data))
         found: list[str] = []
-        if plan.tls is not None and data.get("tabpy_certificate_file") is None and \
-                data.get("acme_directory_url") is None:
+        if plan.tls is not None and certificates.tabpy_certificate_file is None and \
+                certificates.acme_directory_url is None:
             path = plan.certificate_path if name in result.plans else balancer.SERVICE_PEM
             served = host.get_fact(CertificatesIn, path=path)
             problem = identity.foreign_certificate(name, served, plan.tls.cas,
-                                                   str(data.get("pki_dir", "pki")), ca_is_new)
+                                                   certificates.pki_dir, ca_is_new)
             found += [problem] if problem else []
         if name in result.plans and missing:
             users = host.get_fact(PasswordFileUsers, path=plan.password_path)
@@ -427,26 +431,27 @@ def plan_fences(state: State, result: Preflight) -> list[str]:
         lambda name: addresses.host_addresses(name, inventory.get_host(name).data.dict()))
     problems = []
     for name, plan in result.plans.items():
-        if not plan["tabpy_firewall"]:
+        tabpy, network = plan.settings.tabpy, plan.settings.network
+        if not network.tabpy_firewall:
             result.fences[name] = None
             continue
         pools = [pool for pool in result.balancers.values()
                  if name in {server.host for server in pool.servers}]
         reach, problems_out = outbound.destinations(
-            [*plan["tabpy_outbound_allowed"], *_oauth_destinations(plan, inventory)],
+            [*network.tabpy_outbound_allowed, *_oauth_destinations(plan, inventory)],
             lambda target: addresses.host_addresses(target, {}),
             f"{name}: tabpy_outbound_allowed")
         problems += problems_out
         fence, found = firewall.plan_firewall(
-            name, service_port=plan["tabpy_port"],
+            name, service_port=tabpy.tabpy_port,
             process_ports=[instance.port for instance in plan.instances],
-            allowed=plan["tabpy_allowed_sources"], groups=groups, address_of=address_of,
+            allowed=network.tabpy_allowed_sources, groups=groups, address_of=address_of,
             balancers={pool.host: [*address_of(pool.host),
                                    *([pool.vrrp.address] if pool.vrrp else [])]
                        for pool in pools},
             controller=addresses.controller_source(plan.connect_address),
-            user=plan["tabpy_system_user"], outbound=reach, arrow_port=plan.arrow_port,
-            allow_everyone=plan["tabpy_fence_allow_everyone"])
+            user=tabpy.tabpy_system_user, outbound=reach, arrow_port=plan.arrow_port,
+            allow_everyone=network.tabpy_fence_allow_everyone)
         problems += found
         for line in fence.warnings if fence else ():
             logger.warning(f"tabpy-provision: {line}")
@@ -457,10 +462,11 @@ def plan_fences(state: State, result: Preflight) -> list[str]:
 def _oauth_destinations(plan: TabpyServerPlan, inventory: Inventory) -> list[str]:
     """With OAuth on, TabPy fetches its issuer's keys: those hosts, and the host's DNS
     resolvers (a loopback stub needs nothing)."""
-    if not plan["tabpy_oauth_enabled"]:
+    tabpy = plan.settings.tabpy
+    if not tabpy.tabpy_oauth_enabled:
         return []
     found = []
-    for url in (plan["tabpy_oauth_issuer"], plan["tabpy_oauth_jwks_uri"]):
+    for url in (tabpy.tabpy_oauth_issuer, tabpy.tabpy_oauth_jwks_uri):
         parts = urllib.parse.urlsplit(url or "")
         if parts.hostname:
             host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
@@ -485,14 +491,14 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
     permitted = ca_names.permitted_sets(inventory)
     for host in inventory.get_group(balancer.GROUP, []):
         data = host.data.dict()
-        service = str(data.get("lb_service_name")).lower()
+        service = str(for_role("pool", settings.with_defaults(data)).lb_service_name).lower()
         rank = ranks.get(service, 0)
         ranks[service] = rank + 1
         if host.name in plans and plans[host.name].local_balancer:
             problems.append(f"{host.name}: tabpy_instances: a {balancer.GROUP} host cannot also "
                             "run several TabPy processes (one HAProxy per host)")
             continue
-        group = settings.with_defaults(data)["lb_backend_group"]
+        group = for_role("pool", settings.with_defaults(data)).lb_backend_group
         members = inventory.get_group(group, []) if isinstance(group, str) else []
         backends = [plans[m.name] for m in members if m.name in plans]
         if len(backends) < len(members):
@@ -515,12 +521,13 @@ def _plan_trust(state: State, result: Preflight) -> list[str]:
     trust_os_family says)."""
     problems: list[str] = []
     cas = result.client_cas(result.plans.values())
-    scope = trust.scope_of(plan["environment"] for plan in result.plans.values())
+    scope = trust.scope_of(plan.settings.backup.environment for plan in result.plans.values())
     for name, host in trust_hosts(state.inventory).items():
         if host in state.failed_hosts:  # unreachable: pyinfra reports it, the others go on
             continue
         data = host.data.dict()
-        detected, description = (None, "") if data.get("trust_os_family") else \
+        chosen = for_role("trust", settings.with_defaults(data)).trust_os_family
+        detected, description = (None, "") if chosen else \
             detect_trust_os(host)
         try:
             result.trust[name] = trust.plan_client_trust(
@@ -550,10 +557,11 @@ def _stage_trust_artifacts(result: Preflight, files: Staged) -> list[str]:
     problems = []
     by_folder: dict[Path, list[TabpyServerPlan]] = {}
     for plan in result.plans.values():
-        by_folder.setdefault(project_path(plan["trust_artifacts_dir"]), []).append(plan)
+        folder = project_path(plan.settings.certificates.trust_artifacts_dir)
+        by_folder.setdefault(folder, []).append(plan)
     for folder, group in by_folder.items():
         selected = trust.trust_set(result.client_cas(group), TRUST_ROLES)
-        scope = trust.scope_of(plan["environment"] for plan in group)
+        scope = trust.scope_of(plan.settings.backup.environment for plan in group)
         try:
             script = render.windows_trust_script(selected, scope)
         except ValueError as error:
@@ -561,6 +569,6 @@ def _stage_trust_artifacts(result: Preflight, files: Staged) -> list[str]:
             continue
         wanted = trust.artifact_files(selected, script,
                                       identifier=trust.profile_identifier(folder),
-                                      organization=settings.ca_common_name(group[0].values))
+                                      organization=ca_common_name(group[0].settings))
         trust.stage_artifacts(folder, wanted, files)
     return problems

@@ -15,8 +15,8 @@ from typing import Any
 from tabpy_provision import pki
 from tabpy_provision.controller.files import ControllerFileError, Staged, project_path
 from tabpy_provision.pki import acme as pki_acme
-from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.secret_refs import SecretError, describe, resolve, secret_store
+from tabpy_provision.settings.values import CertificatesSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -39,65 +39,73 @@ class Tls:
 
 
 
-def acme_problems(host: str, values: Mapping[str, Any]) -> list[str]:
+def ca_common_name(given: Settings) -> str:
+    """The name a new private CA gets: pki_common_name, else one naming the environment, so a
+    message quoting a CA's subject says whose it is."""
+    return given.certificates.pki_common_name or f"tabpy-provision {given.backup.environment}"
+
+
+def acme_problems(host: str, certificates: CertificatesSettings) -> list[str]:
     """ACME settings that cannot work together (TabPy servers and balancers alike)."""
-    if values["acme_directory_url"] is None:
+    if certificates.acme_directory_url is None:
         return []
     problems = []
-    if values["tabpy_certificate_file"] is not None:
+    if certificates.tabpy_certificate_file is not None:
         problems.append(f"{host}: acme_directory_url: the certificate comes either from ACME or "
                         "from tabpy_certificate_file, not both")
-    if values["acme_challenge"] == "dns-01" and values["acme_dns_hook"] is None:
+    if certificates.acme_challenge == "dns-01" and certificates.acme_dns_hook is None:
         problems.append(f"{host}: acme_dns_hook: required with acme_challenge dns-01 (the "
                         "challenge is answered by publishing a TXT record)")
-    if values["tabpy_cert_ip_addresses"]:
+    if certificates.tabpy_cert_ip_addresses:
         problems.append(f"{host}: tabpy_cert_ip_addresses: the deploy orders DNS names only "
                         "from an ACME CA: use DNS names")
     return problems
 
 
-def certificate_names(fqdn: str, values: Mapping[str, Any],
+def certificate_names(fqdn: str, certificates: CertificatesSettings,
                       field: str = "tabpy_fqdn") -> list[tuple[str, str]]:
     """(setting, name) of every name a private CA's certificate for `fqdn` carries."""
     return [(field, fqdn.lower()),
             *(("tabpy_cert_dns_aliases", str(alias).lower().rstrip("."))
-              for alias in values["tabpy_cert_dns_aliases"]),
+              for alias in certificates.tabpy_cert_dns_aliases),
             *(("tabpy_cert_ip_addresses", str(address))
-              for address in values["tabpy_cert_ip_addresses"])]
+              for address in certificates.tabpy_cert_ip_addresses)]
 
 
-def plan_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
+def plan_tls(host: str, fqdn: str, given: Settings, problems: list[str],
              now: datetime | None, files: Staged, *, renew: Any = None,
              permitted: Mapping[Path, pki.Permitted] | None = None,
              name_field: str = "tabpy_fqdn") -> Tls | None:
     """The certificate a host serves: from an ACME CA, the private CA or supplied files.
     `renew`: the run's acme_renew option; `permitted`: see plan_tabpy_server; `name_field`:
     the setting `fqdn` comes from."""
-    if values["acme_directory_url"] is not None:
-        return _plan_acme_tls(host, fqdn, values, problems, now, files, renew)
-    if values["tabpy_certificate_file"] is None:
-        names = certificate_names(fqdn, values, name_field)
+    certificates = given.certificates
+    if certificates.acme_directory_url is not None:
+        return _plan_acme_tls(host, fqdn, certificates, problems, now, files, renew)
+    if certificates.tabpy_certificate_file is None:
+        names = certificate_names(fqdn, certificates, name_field)
         try:
-            pki_dir = project_path(values["pki_dir"])
+            pki_dir = project_path(certificates.pki_dir)
             wanted = (permitted or {}).get(pki_dir) or pki.permitted_for(
-                [name for _, name in names], values["pki_permitted_names"])
-            ca = pki.ensure_ca(pki_dir, permitted=wanted,
-                               common_name=settings.ca_common_name(values), now=now, files=files)
+                [name for _, name in names], certificates.pki_permitted_names)
+            ca = pki.ensure_ca(pki_dir, permitted=wanted, common_name=ca_common_name(given),
+                               now=now, files=files)
             outside = [f"{host}: {problem}" for field, name in names if (problem := (
                 pki.coverage_problem(field, name, ca.root_cert, ca.intermediate_cert)))]
             if outside:  # nothing is issued that clients would refuse
                 problems += outside
                 return None
             leaf = pki.ensure_leaf(
-                ca, pki_dir, fqdn, dns_names=values["tabpy_cert_dns_aliases"],
-                ip_addresses=values["tabpy_cert_ip_addresses"], days=values["pki_leaf_days"],
-                renew_before_days=values["pki_renew_before_days"], now=now, files=files)
+                ca, pki_dir, fqdn, dns_names=certificates.tabpy_cert_dns_aliases,
+                ip_addresses=certificates.tabpy_cert_ip_addresses,
+                days=certificates.pki_leaf_days,
+                renew_before_days=certificates.pki_renew_before_days, now=now, files=files)
         except (pki.PkiError, ControllerFileError) as error:
             problems.append(f"{host}: pki_dir: {error}")
             return None
         return Tls(leaf.chain_pem, leaf.key_pem, ca.trusted_roots_pem,
                    f"private CA, {leaf.reason}", ca.registry, ca.notes)
-    return _plan_supplied_tls(host, fqdn, values, problems, now, files)
+    return _plan_supplied_tls(host, fqdn, given, problems, now, files)
 
 
 def acme_renewal_asked(asked: Any, names: Sequence[str]) -> bool:
@@ -109,19 +117,20 @@ def acme_renewal_asked(asked: Any, names: Sequence[str]) -> bool:
     return "all" in asked or bool(asked & set(names))
 
 
-def _plan_acme_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
-                   now: datetime | None, files: Staged, renew: Any) -> Tls | None:
+def _plan_acme_tls(host: str, fqdn: str, certificates: CertificatesSettings,
+                   problems: list[str], now: datetime | None, files: Staged,
+                   renew: Any) -> Tls | None:
     """The stored ACME certificate while it fits; else an order, placed by the run once every
     check passed (pki/acme.py)."""
-    found = acme_problems(host, values)
+    found = acme_problems(host, certificates)
     if found:
         problems += found
         return None
-    names = tuple(dict.fromkeys([fqdn, *values["tabpy_cert_dns_aliases"]]))
-    pki_dir = project_path(values["pki_dir"])
-    url = values["acme_directory_url"]
-    paths = {name: project_path(values[name]) for name in ("tabpy_ca_file", "acme_server_ca_file")
-             if values[name] is not None}
+    names = tuple(dict.fromkeys([fqdn, *certificates.tabpy_cert_dns_aliases]))
+    pki_dir = project_path(certificates.pki_dir)
+    url = certificates.acme_directory_url
+    paths = _given_paths(tabpy_ca_file=certificates.tabpy_ca_file,
+                         acme_server_ca_file=certificates.acme_server_ca_file)
     ca_data, unread = None, False
     for name, path in paths.items():
         try:
@@ -144,7 +153,7 @@ def _plan_acme_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: li
     try:
         current, reason = pki_acme.stored_certificate(
             files, folder, names, url, ca_data=ca_data,
-            renew_before_days=values["pki_renew_before_days"],
+            renew_before_days=certificates.pki_renew_before_days,
             renew=acme_renewal_asked(renew, names), now=now)
     except ControllerFileError as error:
         problems.append(f"{host}: pki_dir: {error}")
@@ -154,10 +163,10 @@ def _plan_acme_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: li
     if reason is None:
         return Tls(current.chain_pem, current.key_pem, ca_pem, f"ACME {url}, reused", cas)
     order = pki_acme.AcmeOrder(
-        names=names, directory_url=url, challenge=values["acme_challenge"], folder=folder,
+        names=names, directory_url=url, challenge=certificates.acme_challenge, folder=folder,
         account_key=pki_acme.account_key_path(pki_dir, url),
-        dns_hook=tuple(values["acme_dns_hook"] or ()), server_ca=paths.get("acme_server_ca_file"),
-        email=values["acme_email"], timeout=int(values["acme_timeout"]), reason=reason,
+        dns_hook=certificates.acme_dns_hook or (), server_ca=paths.get("acme_server_ca_file"),
+        email=certificates.acme_email, timeout=int(certificates.acme_timeout), reason=reason,
         current=current)
     return Tls(pki_acme.PENDING_PEM, pki_acme.PENDING_PEM, ca_pem, f"ACME {url}, {reason}", cas,
                acme_order=order)
@@ -167,25 +176,32 @@ _SUPPLIED_INPUTS = {pki.CERTIFICATE_INPUT: "tabpy_certificate_file",
                     pki.KEY_INPUT: "tabpy_key_file", pki.CA_INPUT: "tabpy_ca_file"}
 
 
-def _plan_supplied_tls(host: str, fqdn: str, values: Mapping[str, Any], problems: list[str],
+def _given_paths(**paths: str | None) -> dict[str, Path]:
+    """Setting name -> controller path of the file settings that are set."""
+    return {name: project_path(path) for name, path in paths.items() if path is not None}
+
+
+def _plan_supplied_tls(host: str, fqdn: str, given: Settings, problems: list[str],
                        now: datetime | None, files: Staged) -> Tls | None:
     """A company CA's certificate: read, put in order, decrypted, checked (see pki)."""
-    paths = {name: project_path(values[name]) for name in _SUPPLIED_INPUTS.values()
-             if values[name] is not None}
+    certificates, secrets = given.certificates, given.secrets
+    paths = _given_paths(tabpy_certificate_file=certificates.tabpy_certificate_file,
+                         tabpy_key_file=certificates.tabpy_key_file,
+                         tabpy_ca_file=certificates.tabpy_ca_file)
     contents = {}
     for name, path in paths.items():
         try:
             contents[name] = path.read_bytes()
         except OSError as error:
             problems.append(f"{host}: {name}: {path}: {error.strerror}")
-    reference = values["tabpy_key_passphrase"]
+    reference = certificates.tabpy_key_passphrase
     passphrase = None
     if reference is not None:
         try:
             passphrase = resolve(reference, store=secret_store(
-                project_path(values["secrets_dir"]), values["secrets_vault_path"], "tls", files),
+                project_path(secrets.secrets_dir), secrets.secrets_vault_path, "tls", files),
                 store_key="tabpy_key_passphrase",
-                allow_plaintext=values["allow_plaintext_secrets"])
+                allow_plaintext=secrets.allow_plaintext_secrets)
         except SecretError as error:
             problems.append(f"{host}: tabpy_key_passphrase ({describe(reference)}): {error}")
             return None
@@ -194,7 +210,7 @@ def _plan_supplied_tls(host: str, fqdn: str, values: Mapping[str, Any], problems
     supplied, found = pki.load_supplied_certificate(
         contents["tabpy_certificate_file"], contents["tabpy_key_file"], fqdn,
         passphrase=passphrase, ca_data=contents.get("tabpy_ca_file"),
-        renew_before_days=values["pki_renew_before_days"], now=now)
+        renew_before_days=certificates.pki_renew_before_days, now=now)
     for what, problem in found:
         if what == pki.PASSPHRASE_INPUT:
             problems.append(f"{host}: tabpy_key_passphrase ({describe(reference)}): {problem} "

@@ -93,9 +93,9 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     balancers in front of each TabPy process (drained around restarts);
     `fence`: who may reach its ports (None: no fence of ours); `platform`: the host's
     distribution."""
-    v = plan.values
-    account = v["tabpy_system_user"]
-    install_dir = v["tabpy_install_dir"]
+    tabpy = plan.settings.tabpy
+    account = tabpy.tabpy_system_user
+    install_dir = tabpy.tabpy_install_dir
     units = [instance.unit for instance in plan.instances]
     identity = venv_identity(wheelhouse, data)
     venv = venv_path(plan, wheelhouse, data)
@@ -106,7 +106,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     room_for(name="Room on the host's disks for what this deploy writes",
              needs=lambda: disk_needs(plan, wheelhouse, data, venv, identity, release))
     system_account(name="TabPy system user and group", account=account,
-                   home=v["tabpy_state_path"])
+                   home=tabpy.tabpy_state_path)
     folders(name="TabPy folders", wanted=tabpy_folders(plan))
     # Before TabPy (re)starts: a new host never serves unfenced.
     os_packages(platform, [*platform.python_packages,
@@ -140,24 +140,24 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
         # One TabPy process again: it takes tabpy_port back from the host's balancer.
         host_balancer_stopped(name="This host's balancer stopped (one TabPy process)")
 
-    ports = sorted({v["tabpy_port"], *(instance.port for instance in plan.instances),
+    ports = sorted({tabpy.tabpy_port, *(instance.port for instance in plan.instances),
                     *([plan.arrow_port] if plan.arrow_port else [])})
     firewall_ports_open(name=f"TabPy's ports open in {platform.firewall or 'no'} firewall "
                              "front end (the fence decides who)", platform=platform, ports=ports)
     selinux_labelled(name="SELinux labels of TabPy's ports and files (when SELinux is on)",
                      ports=ports, balancer=bool(local), paths=[
-                         plan.config_dir, v["tabpy_state_path"], v["tabpy_query_object_path"],
-                         v["tabpy_log_dir"], f"/etc/systemd/system/{plan.unit_file}"])
+                         plan.config_dir, tabpy.tabpy_state_path, tabpy.tabpy_query_object_path,
+                         tabpy.tabpy_log_dir, f"/etc/systemd/system/{plan.unit_file}"])
     tabpy_activate(
         name="Activate the release (rolling; rollback on a failed start)",
         plan=plan, release_name=release.name, members=members,
         restart_anyway=lambda: unit.did_change() or built.did_change(),
-        _parallel=v["tabpy_rolling_batch"])
+        _parallel=tabpy.tabpy_rolling_batch)
     for name in units:
         systemd.service(name=f"{name} enabled at boot", service=name, running=None,
                         enabled=True)
     other_units_stopped(name="TabPy units of another process count stopped",
-                        service=v["tabpy_service_name"], wanted=units)
+                        service=tabpy.tabpy_service_name, wanted=units)
     if local:
         written = balancer_files(name="This host's balancer: HAProxy config and certificate",
                                  plan=local)
@@ -165,7 +165,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
         balancer_service(name="This host's balancer running (reloaded on change)",
                          reload=written.did_change)
     prune_releases(name="Prune old releases", config_dir=plan.config_dir,
-                   keep=v["tabpy_releases_to_keep"])
+                   keep=tabpy.tabpy_releases_to_keep)
     prune_venvs(name="Prune unused virtualenvs", venvs_dir=f"{install_dir}/venvs",
                 config_dir=plan.config_dir, protect=venv.rsplit("/", 1)[1])
     controller_check(name="Health check as Tableau would do it",
@@ -174,7 +174,7 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
                          "answering its examples", plan=plan, functions=plan.functions,
                     venv=venv, members=members)
     if local:
-        name = f"{plan.fqdn}:{v['tabpy_port']}"
+        name = f"{plan.fqdn}:{tabpy.tabpy_port}"
         controller_check(name="Every TabPy process behind this host's balancer serving the "
                               "same endpoints",
                          check=lambda: pool_balancer.processes_alike(
@@ -203,17 +203,17 @@ def disk_needs(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData | N
 
 def tabpy_folders(plan: TabpyServerPlan) -> tuple[tuple[str, str, str, str], ...]:
     """(path, owner, group, mode) of every folder TabPy's files live in."""
-    v = plan.values
-    account, install_dir = v["tabpy_system_user"], v["tabpy_install_dir"]
+    tabpy = plan.settings.tabpy
+    account, install_dir = tabpy.tabpy_system_user, tabpy.tabpy_install_dir
     return (
         (REMOTE_CACHE, "root", "root", "0700"),
         (install_dir, "root", "root", "0755"),
         (f"{install_dir}/venvs", "root", "root", "0755"),
         (plan.config_dir, "root", account, "0750"),
         (plan.releases_dir, "root", account, "0750"),
-        (v["tabpy_state_path"], account, account, "0750"),
-        (v["tabpy_query_object_path"], account, account, "0750"),
-        (v["tabpy_log_dir"], account, account, "0750"),
+        (tabpy.tabpy_state_path, account, account, "0750"),
+        (tabpy.tabpy_query_object_path, account, account, "0750"),
+        (tabpy.tabpy_log_dir, account, account, "0750"),
         *[(path, account, account, "0750") for instance in plan.instances if plan.local_balancer
           for path in (instance.state_path, instance.query_object_path)],
     )
@@ -222,17 +222,17 @@ def tabpy_folders(plan: TabpyServerPlan) -> tuple[tuple[str, str, str, str], ...
 def venv_path(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData | None) -> str:
     """Where the virtualenv of this wheelhouse and NLTK data lives (one per content)."""
     identity = venv_identity(wheelhouse, data)
-    return f"{plan['tabpy_install_dir']}/venvs/{wheelhouse.name}-{identity[:12]}"
+    return f"{plan.settings.tabpy.tabpy_install_dir}/venvs/{wheelhouse.name}-{identity[:12]}"
 
 
 def facts_asked(plan: TabpyServerPlan, platform: Platform, venv: str,
                 release_name: str) -> list[tuple[type, dict]]:
     """The facts this deploy's operations ask for on a host where nothing changes, with their
     operations' own arguments: read together in one command (run/fact_batch.py)."""
-    v, config_dir = plan.values, plan.config_dir
+    tabpy, config_dir = plan.settings.tabpy, plan.config_dir
     services = {"machine": None, "user_mode": False, "user_name": None}
     return [
-        (SystemAccount, {"account": v["tabpy_system_user"]}),
+        (SystemAccount, {"account": tabpy.tabpy_system_user}),
         (FolderStates, {"paths": [path for path, *_ in tabpy_folders(plan)]}),
         *([(DebPackages, {})] if platform.packager == "apt" else []),
         (Sha256s, {"paths": list(fence_rules.FILES)}),
@@ -253,10 +253,10 @@ def facts_asked(plan: TabpyServerPlan, platform: Platform, venv: str,
         *[(RunningRelease, {"service": instance.unit}) for instance in plan.instances],
         *[(fact, {**services, "services": [instance.unit]}) for instance in plan.instances
           for fact in (SystemdStatus, SystemdEnabled)],
-        (TabpyUnits, {"service": v["tabpy_service_name"]}),
+        (TabpyUnits, {"service": tabpy.tabpy_service_name}),
         (SubfoldersByAge, {"path": plan.releases_dir}),
         (ReferencedVenvs, {"releases_dir": plan.releases_dir}),
-        (SubfoldersByAge, {"path": f"{v['tabpy_install_dir']}/venvs"}),
+        (SubfoldersByAge, {"path": f"{tabpy.tabpy_install_dir}/venvs"}),
         (PublishedFunctions, {"folders": [instance.state_path for instance in plan.instances],
                               "record": FUNCTIONS_RECORD}),
     ]
@@ -271,7 +271,8 @@ def venv_identity(wheelhouse: Wheelhouse, data: NltkData | None) -> str:
 
 
 def _health(plan: TabpyServerPlan) -> tuple[bool, str]:
-    result = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], **check_args(plan))
+    result = verify.wait_for_tabpy(plan.settings.secrets.tabpy_health_check_timeout,
+                                   **check_args(plan))
     return result.ok, result.detail
 
 

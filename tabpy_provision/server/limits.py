@@ -16,6 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tabpy_provision.settings.value_checks import accepts
+from tabpy_provision.settings.values import NetworkSettings
+
 _SIZE = re.compile(r"([1-9][0-9]{0,6})([KMGT])")
 _SHARE = re.compile(r"([1-9][0-9]?)%")
 _UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -42,6 +45,7 @@ class Limits:
         return self.memory_max * 9 // 10
 
 
+@accepts("str")
 def memory_problem(value: Any) -> str | None:
     if value == "auto" or (isinstance(value, str) and (
             _SIZE.fullmatch(value) or _SHARE.fullmatch(value))):
@@ -49,10 +53,10 @@ def memory_problem(value: Any) -> str | None:
     return f"must be auto, a size like 2G or 512M, or a share of the host like 50%, got {value!r}"
 
 
-def process_limits(values: Any, host_memory: int, processes: int) -> Limits:
+def process_limits(network: NetworkSettings, host_memory: int, processes: int) -> Limits:
     """`host_memory`: bytes; a share (and auto) is of the host, split over its processes; a
     size is per process."""
-    setting = values["tabpy_memory_max"]
+    setting = network.tabpy_memory_max
     share = AUTO_SHARE if setting == "auto" else None
     if share is None and (found := _SHARE.fullmatch(setting)):
         share = int(found.group(1))
@@ -61,7 +65,7 @@ def process_limits(values: Any, host_memory: int, processes: int) -> Limits:
     else:
         number, unit = _SIZE.fullmatch(setting).groups()
         memory = int(number) * _UNITS[unit]
-    return Limits(memory, values["tabpy_tasks_max"], values["tabpy_cpu_weight"], processes)
+    return Limits(memory, network.tabpy_tasks_max, network.tabpy_cpu_weight, processes)
 
 
 def floor_problem(limits: Limits) -> str | None:

@@ -23,13 +23,20 @@ from tabpy_provision.server import passwords
 from tabpy_provision.server.certificate import Tls, plan_tls
 from tabpy_provision.server.limits import Limits, floor_problem, process_limits
 from tabpy_provision.server.tls_profile import TlsProfile, host_profile
-from tabpy_provision.settings import table as settings
+from tabpy_provision.settings import table
 from tabpy_provision.settings.secret_refs import (
     SecretError,
     SecretStore,
     describe,
     resolve,
     secret_store,
+)
+from tabpy_provision.settings.typed import WithSettings, for_role, host_settings
+from tabpy_provision.settings.values import (
+    AnalyticsSettings,
+    SecretsSettings,
+    Settings,
+    TabpySettings,
 )
 from tabpy_provision.wheelhouse import nltk_data
 
@@ -46,11 +53,13 @@ class Instance:
 
 
 @dataclass(frozen=True)
-class TabpyServerPlan:
+class TabpyServerPlan(WithSettings):
     host: str
     fqdn: str
     connect_address: str
-    values: Mapping[str, Any]  # every setting, defaults filled in
+    #: Every setting, defaults filled in, checked: what templates read by name (the code reads
+    #: `settings`).
+    values: Mapping[str, Any]
     tls: Tls | None
     password_file: bytes | None = field(repr=False)
     health_user: str | None
@@ -72,11 +81,12 @@ class TabpyServerPlan:
     @property
     def nltk_resources(self) -> tuple[str, ...]:
         """The NLTK data shipped to the host: what it asks for and what its models need."""
-        return functions_source.nltk_data_needed(self.values["tabpy_nltk_data"], self.functions)
+        return functions_source.nltk_data_needed(self.settings.analytics.tabpy_nltk_data,
+                                                 self.functions)
 
     @property
     def nltk_folder(self) -> Path | None:
-        folder = self.values["tabpy_nltk_data_dir"]
+        folder = self.settings.analytics.tabpy_nltk_data_dir
         return project_path(folder) if folder else None
 
     @property
@@ -84,23 +94,25 @@ class TabpyServerPlan:
         """One process on tabpy_port (unit tabpy.service), or, above one, processes on ports
         from tabpy_instance_ports_start (units tabpy@PORT.service), each writing its own
         folders, behind the host's HAProxy on tabpy_port."""
-        v = self.values
-        service = v["tabpy_service_name"]
+        tabpy = self.settings.tabpy
+        service = tabpy.tabpy_service_name
         if self.instance_count == 1:
-            return (Instance(v["tabpy_port"], f"{service}.service", "tabpy.conf",
-                             v["tabpy_state_path"], v["tabpy_query_object_path"],
-                             f"{v['tabpy_log_dir']}/tabpy.log"),)
-        start = v["tabpy_instance_ports_start"]
+            return (Instance(tabpy.tabpy_port, f"{service}.service", "tabpy.conf",
+                             tabpy.tabpy_state_path, tabpy.tabpy_query_object_path,
+                             f"{tabpy.tabpy_log_dir}/tabpy.log"),)
+        start = tabpy.tabpy_instance_ports_start
         return tuple(
             Instance(port, f"{service}@{port}.service", f"instances/{port}.conf",
-                     f"{v['tabpy_state_path']}/{port}", f"{v['tabpy_query_object_path']}/{port}",
-                     f"{v['tabpy_log_dir']}/tabpy-{port}.log")
+                     f"{tabpy.tabpy_state_path}/{port}",
+                     f"{tabpy.tabpy_query_object_path}/{port}",
+                     f"{tabpy.tabpy_log_dir}/tabpy-{port}.log")
             for port in range(start, start + self.instance_count))
 
     @property
     def arrow_port(self) -> int | None:
         """Arrow Flight's port when it is on (it binds every interface), else None."""
-        return self["tabpy_arrowflight_port"] if self["tabpy_arrow_enable"] else None
+        tabpy = self.settings.tabpy
+        return tabpy.tabpy_arrowflight_port if tabpy.tabpy_arrow_enable else None
 
     @property
     def local_balancer(self) -> bool:
@@ -109,30 +121,32 @@ class TabpyServerPlan:
 
     @property
     def unit_file(self) -> str:
-        service = self["tabpy_service_name"]
+        service = self.settings.tabpy.tabpy_service_name
         return f"{service}@.service" if self.local_balancer else f"{service}.service"
 
     @property
     def user_names(self) -> tuple[str, ...]:
         """Declared TabPy users as TabPy knows them (lower-cased)."""
-        return tuple(sorted(user.lower() for user in self.values["tabpy_users"]))
+        return tuple(sorted(user.lower() for user in self.settings.tabpy.tabpy_users))
 
     def __getitem__(self, name: str) -> Any:
+        """A setting by name: no module of the package reads one so any more (they read
+        `settings`); the lab suite (tests/integration) still does."""
         return self.values[name]
 
     @property
     def https(self) -> bool:
-        return self.values["tabpy_transfer_protocol"] == "https"
+        return self.settings.tabpy.tabpy_transfer_protocol == "https"
 
     @property
     def tls_profile(self) -> TlsProfile:
         """What every TLS listener of the host offers: TabPy's and its own HAProxy's."""
-        return host_profile(self.values["tabpy_tls_profile"],
-                            self.values["tabpy_minimum_tls_version"])
+        tabpy = self.settings.tabpy
+        return host_profile(tabpy.tabpy_tls_profile, tabpy.tabpy_minimum_tls_version)
 
     @property
     def config_dir(self) -> str:
-        return self.values["tabpy_config_dir"]
+        return self.settings.tabpy.tabpy_config_dir
 
     @property
     def current_dir(self) -> str:
@@ -162,8 +176,9 @@ class TabpyServerPlan:
     @property
     def endpoint_args(self) -> dict[str, Any]:
         """How Tableau reaches this TabPy: the keyword arguments of verify's requests."""
-        return dict(fqdn=self.fqdn, address=self.connect_address, port=self.values["tabpy_port"],
-                    https=self.https, ca_pem=self.tls.ca_pem if self.tls else None)
+        return dict(fqdn=self.fqdn, address=self.connect_address,
+                    port=self.settings.tabpy.tabpy_port, https=self.https,
+                    ca_pem=self.tls.ca_pem if self.tls else None)
 
     @property
     def health_credentials(self) -> tuple[str, str] | None:
@@ -179,9 +194,9 @@ class TabpyServerPlan:
         return f"{self.config_dir}/ca.crt"
 
 
-def users_secret_store(values: Mapping[str, Any], files: Staged) -> SecretStore:
+def users_secret_store(secrets: SecretsSettings, files: Staged) -> SecretStore:
     """Where the generated passwords of TabPy users live."""
-    return secret_store(project_path(values["secrets_dir"]), values["secrets_vault_path"],
+    return secret_store(project_path(secrets.secrets_dir), secrets.secrets_vault_path,
                         "tabpy_users", files)
 
 
@@ -193,11 +208,12 @@ class Endpoint:
 
 
 def endpoint(host: str, data: Mapping[str, Any]) -> Endpoint:
-    """Where a TabPy server answers, from its inventory data alone (nothing resolved)."""
-    values = settings.with_defaults(data)
-    fqdn = (values["tabpy_fqdn"] or host).lower()
-    return Endpoint(fqdn, values["tabpy_connect_address"] or data.get("ssh_hostname") or fqdn,
-                    values["tabpy_port"])
+    """Where a TabPy server answers, from its checked inventory data alone (nothing
+    resolved)."""
+    tabpy = for_role("tabpy", table.with_defaults(data))
+    fqdn = (tabpy.tabpy_fqdn or host).lower()
+    return Endpoint(fqdn, tabpy.tabpy_connect_address or data.get("ssh_hostname") or fqdn,
+                    tabpy.tabpy_port)
 
 
 def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | None = None,
@@ -218,59 +234,64 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     `rotate`: users (lower-cased) whose generated password is being rotated: the plan uses the
     pending value from the secret store. An empty set means every generated user."""
     files = files if files is not None else Staged()
-    problems = settings.check_values(host, data)
-    values = settings.with_defaults(data)
+    problems = table.check_values(host, data)
+    values = table.with_defaults(data)
     if not problems:  # the checks below need well-typed values
-        fqdn_problem = settings.dns_name_problem(values["tabpy_fqdn"] or host)
+        fqdn_problem = table.dns_name_problem(for_role("tabpy", values).tabpy_fqdn or host)
         if fqdn_problem:
             problems.append(f"{host}: tabpy_fqdn: {fqdn_problem}")
-        elif settings.dns_name_problem(host):  # it names the host's folders under backup_dir
+        elif table.dns_name_problem(host):  # it names the host's folders under backup_dir
             problems.append(f"{host}: inventory name: must be a DNS name or an IPv4 address "
                             "(it names folders on the controller)")
-    if isinstance(values["tabpy_users"], Mapping):
-        problems += _user_name_problems(host, values["tabpy_users"])
+    # Read as the inventory gave it (other settings may have failed their checks), so that a
+    # bad user name is reported in the same run.
+    if isinstance(declared_users := data.get("tabpy_users", {}), Mapping):
+        problems += _user_name_problems(host, declared_users)
     if problems:
-        raise settings.SettingsError(problems)
+        raise table.SettingsError(problems)
+    given = host_settings(values)
+    tabpy = given.tabpy
     where = endpoint(host, data)
     fqdn = where.fqdn
 
-    problems += _cross_field_problems(host, values)
+    problems += _cross_field_problems(host, given)
     problems += host_claims.shape_problems(host, values)
-    instance_count = cpus if values["tabpy_instances"] == "auto" else values["tabpy_instances"]
-    problems += _instance_problems(host, values, instance_count)
-    limits = process_limits(values, memory, instance_count)
+    instance_count = cpus if tabpy.tabpy_instances == "auto" else tabpy.tabpy_instances
+    problems += _instance_problems(host, tabpy, instance_count)
+    limits = process_limits(given.network, memory, instance_count)
     if (problem := floor_problem(limits)) is not None:
         problems.append(f"{host}: tabpy_memory_max: {problem}")
-    health_user = values["tabpy_health_check_user"] or next(iter(values["tabpy_users"]), None)
+    health_user = given.secrets.tabpy_health_check_user or next(iter(tabpy.tabpy_users), None)
     # Users a balancer checks this host's processes with: never rotated in a roll.
     monitors = {user for user in pool_monitors if user is not None}
     if health_user and (None in pool_monitors or instance_count > 1):
         monitors.add(health_user)
-    rotating = _rotating_users(host, values, rotate,
+    rotating = _rotating_users(host, tabpy.tabpy_users, rotate,
                                frozenset(user.lower() for user in monitors), problems)
     notes: list[str] = []
-    store = users_secret_store(values, files)
-    users = _resolve_users(host, values, store, rotating, problems, notes)
-    tls = plan_tls(host, fqdn, values, problems, now, files, renew=data.get("acme_renew"),
-                   permitted=permitted) if values["tabpy_transfer_protocol"] == "https" else None
-    functions = _declared_functions(host, values, problems)
-    if values["tabpy_nltk_data_dir"] and (problem := nltk_data.folder_problem(
-            project_path(values["tabpy_nltk_data_dir"]),
-            resources=functions_source.nltk_data_needed(values["tabpy_nltk_data"], functions))):
+    store = users_secret_store(given.secrets, files)
+    users = _resolve_users(host, given, store, rotating, problems, notes)
+    tls = plan_tls(host, fqdn, given, problems, now, files, renew=data.get("acme_renew"),
+                   permitted=permitted) if tabpy.tabpy_transfer_protocol == "https" else None
+    analytics = given.analytics
+    functions = _declared_functions(host, analytics, problems)
+    if analytics.tabpy_nltk_data_dir and (problem := nltk_data.folder_problem(
+            project_path(analytics.tabpy_nltk_data_dir),
+            resources=functions_source.nltk_data_needed(analytics.tabpy_nltk_data, functions))):
         problems.append(f"{host}: tabpy_nltk_data_dir: {problem}")
     if problems:
-        raise settings.SettingsError(problems)
+        raise table.SettingsError(problems)
 
+    auth = tabpy.tabpy_auth_enabled
     return TabpyServerPlan(
         host=host,
         fqdn=fqdn,
         connect_address=where.address,
         values=values,
         tls=tls,
-        password_file=passwords.render_password_file(users) if values["tabpy_auth_enabled"]
-        else None,
-        health_user=health_user if values["tabpy_auth_enabled"] else None,
-        health_password=users.get(health_user) if values["tabpy_auth_enabled"] else None,
+        password_file=passwords.render_password_file(users) if auth else None,
+        health_user=health_user if auth else None,
+        health_password=users.get(health_user) if auth else None,
         notes=tuple(notes),
         rotating=rotating,
         passwords={user.lower(): password for user, password in users.items()},
@@ -281,66 +302,68 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     )
 
 
-def _declared_functions(host: str, values: Mapping[str, Any],
+def _declared_functions(host: str, analytics: AnalyticsSettings,
                         problems: list[str]) -> tuple[functions_source.Function, ...]:
     """The models and function files the host publishes, read (never run) here."""
-    folder = values["tabpy_functions_dir"]
+    folder = analytics.tabpy_functions_dir
     try:
-        return functions_source.declared(values["tabpy_prebuilt_models"],
+        return functions_source.declared(list(analytics.tabpy_prebuilt_models),
                                          project_path(folder) if folder else None)
     except functions_source.FunctionError as error:
         problems.append(f"{host}: tabpy_functions_dir: {error}")
         return ()
 
 
-def _instance_problems(host: str, values: Mapping[str, Any], count: int) -> list[str]:
+def _instance_problems(host: str, tabpy: TabpySettings, count: int) -> list[str]:
     if count == 1:
         return []
-    start = values["tabpy_instance_ports_start"]
+    start = tabpy.tabpy_instance_ports_start
     ports = range(start, start + count)
     problems = []
     if ports[-1] > 65535:
         problems.append(f"{host}: tabpy_instance_ports_start: {count} processes from {start} "
                         "go past port 65535")
-    if values["tabpy_port"] in ports:
+    if tabpy.tabpy_port in ports:
         problems.append(f"{host}: tabpy_instance_ports_start: ports {start}-{ports[-1]} of the "
-                        f"{count} processes include tabpy_port {values['tabpy_port']} (the "
+                        f"{count} processes include tabpy_port {tabpy.tabpy_port} (the "
                         "host's HAProxy listens there)")
-    if values["tabpy_arrow_enable"]:
+    if tabpy.tabpy_arrow_enable:
         problems.append(f"{host}: tabpy_arrow_enable: Arrow Flight cannot be balanced: use "
                         "tabpy_instances: 1")
     return problems
 
 
-def _cross_field_problems(host: str, values: Mapping[str, Any]) -> list[str]:
+def _cross_field_problems(host: str, given: Settings) -> list[str]:
+    tabpy, certificates = given.tabpy, given.certificates
     problems = []
-    if not values["tabpy_auth_enabled"] and not values["tabpy_allow_no_auth"]:
+    if not tabpy.tabpy_auth_enabled and not tabpy.tabpy_allow_no_auth:
         problems.append(f"{host}: tabpy_auth_enabled: false needs tabpy_allow_no_auth: true "
                         "(anyone who reaches the port could run code)")
-    if values["tabpy_auth_enabled"] and not values["tabpy_users"]:
+    if tabpy.tabpy_auth_enabled and not tabpy.tabpy_users:
         problems.append(f"{host}: tabpy_users: authentication is on but no user is declared")
-    if (values["tabpy_certificate_file"] is None) != (values["tabpy_key_file"] is None):
+    if (certificates.tabpy_certificate_file is None) != (certificates.tabpy_key_file is None):
         problems.append(f"{host}: tabpy_key_file: tabpy_certificate_file and tabpy_key_file "
                         "go together")
-    if values["pki_renew_before_days"] >= values["pki_leaf_days"]:
+    if certificates.pki_renew_before_days >= certificates.pki_leaf_days:
         problems.append(f"{host}: pki_renew_before_days: must be below pki_leaf_days "
-                        f"({values['pki_leaf_days']})")
-    if values["tabpy_arrow_enable"] and values["tabpy_arrowflight_port"] == values["tabpy_port"]:
+                        f"({certificates.pki_leaf_days})")
+    if tabpy.tabpy_arrow_enable and tabpy.tabpy_arrowflight_port == tabpy.tabpy_port:
         problems.append(f"{host}: tabpy_arrowflight_port: same as tabpy_port")
-    minimum = host_profile(values["tabpy_tls_profile"], values["tabpy_minimum_tls_version"]).minimum
-    if values["tabpy_arrow_enable"] and values["tabpy_transfer_protocol"] == "https" and \
+    minimum = host_profile(tabpy.tabpy_tls_profile, tabpy.tabpy_minimum_tls_version).minimum
+    if tabpy.tabpy_arrow_enable and tabpy.tabpy_transfer_protocol == "https" and \
             minimum == "TLSv1_3":
         # gRPC's own TLS, which TabPy gives no minimum: its default, TLS 1.2, holds there.
         problems.append(f"{host}: tabpy_arrow_enable: Arrow Flight accepts TLS 1.2, which "
                         "tabpy_minimum_tls_version or tabpy_tls_profile refuses")
-    health_user = values["tabpy_health_check_user"]
-    if health_user is not None and health_user not in values["tabpy_users"]:
+    health_user = given.secrets.tabpy_health_check_user
+    if health_user is not None and health_user not in tabpy.tabpy_users:
         problems.append(f"{host}: tabpy_health_check_user: {health_user!r} is not in tabpy_users")
-    if values["tabpy_oauth_enabled"]:
-        for name in ("tabpy_oauth_issuer", "tabpy_oauth_jwks_uri"):
-            if not values[name]:
+    if tabpy.tabpy_oauth_enabled:
+        for name, value in (("tabpy_oauth_issuer", tabpy.tabpy_oauth_issuer),
+                            ("tabpy_oauth_jwks_uri", tabpy.tabpy_oauth_jwks_uri)):
+            if not value:
                 problems.append(f"{host}: {name}: required when tabpy_oauth_enabled is true")
-        if not (values["tabpy_oauth_audience"] or values["tabpy_oauth_required_scopes"]):
+        if not (tabpy.tabpy_oauth_audience or tabpy.tabpy_oauth_required_scopes):
             problems.append(f"{host}: tabpy_oauth_audience: OAuth needs an audience or "
                             "tabpy_oauth_required_scopes (TabPy refuses to start otherwise)")
     return problems
@@ -355,13 +378,13 @@ def _user_name_problems(host: str, declared: Mapping[str, Any]) -> list[str]:
             "case-insensitive)" for pair in passwords.duplicate_users(declared)]
 
 
-def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str] | None,
+def _rotating_users(host: str, declared: Mapping[str, str], rotate: frozenset[str] | None,
                     monitors: frozenset[str], problems: list[str]) -> frozenset[str]:
     """The users to rotate. A balancer's monitor user is not one: HAProxy checks every TabPy
     process with one password, so rotating it in a roll would take them out one by one."""
     if rotate is None:
         return frozenset()
-    generated = {user.lower() for user, ref in values["tabpy_users"].items() if ref == "generate"}
+    generated = {user.lower() for user, ref in declared.items() if ref == "generate"}
     if not rotate:
         return frozenset(generated - monitors)
     for user in sorted(rotate & monitors):
@@ -370,7 +393,7 @@ def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str]
                         "remove the old one (docs/pool.md: changing the monitor user)")
     rotate = rotate - monitors
     for user in sorted(rotate - generated):
-        reference = {u.lower(): r for u, r in values["tabpy_users"].items()}.get(user)
+        reference = {u.lower(): r for u, r in declared.items()}.get(user)
         if reference is None:
             problems.append(f"{host}: rotate_users: {user!r} is not in tabpy_users")
         else:
@@ -379,12 +402,12 @@ def _rotating_users(host: str, values: Mapping[str, Any], rotate: frozenset[str]
     return frozenset(rotate & generated)
 
 
-def _resolve_users(host: str, values: Mapping[str, Any], store: SecretStore,
+def _resolve_users(host: str, given: Settings, store: SecretStore,
                    rotating: frozenset[str], problems: list[str],
                    notes: list[str]) -> dict[str, str]:
     """Passwords of the declared users (names already checked), from their references."""
     users = {}
-    for user, reference in values["tabpy_users"].items():
+    for user, reference in given.tabpy.tabpy_users.items():
         key = user.lower()
         try:
             if key in rotating:
@@ -394,7 +417,7 @@ def _resolve_users(host: str, values: Mapping[str, Any], store: SecretStore,
                              f"(pending in {store.location(key)})")
             else:
                 password = resolve(reference, store=store, store_key=key,
-                                   allow_plaintext=values["allow_plaintext_secrets"])
+                                   allow_plaintext=given.secrets.allow_plaintext_secrets)
         except SecretError as error:
             problems.append(f"{host}: tabpy_users.{user} ({describe(reference)}): {error}")
             continue

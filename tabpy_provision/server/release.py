@@ -60,7 +60,7 @@ class Release:
 
 
 def build_release(plan: TabpyServerPlan, venv: str) -> Release:
-    account = plan["tabpy_system_user"]
+    account = plan.settings.tabpy.tabpy_system_user
     files = [ReleaseFile(instance.config_name, render.tabpy_config(plan, instance).encode(),
                          "root", account, "0640", secret=False) for instance in plan.instances]
     if plan.password_file is not None:

@@ -43,7 +43,8 @@ def _render(template: str, plan: TabpyServerPlan, **extra: Any) -> str:
 
 def writable_paths(plan: TabpyServerPlan) -> list[str]:
     """Folders TabPy writes to: the only ones its unit lets it write."""
-    paths = [plan["tabpy_state_path"], plan["tabpy_query_object_path"], plan["tabpy_log_dir"]]
+    tabpy = plan.settings.tabpy
+    paths = [tabpy.tabpy_state_path, tabpy.tabpy_query_object_path, tabpy.tabpy_log_dir]
     return list(dict.fromkeys(paths))
 
 

@@ -125,7 +125,8 @@ def restart_process(host, plan: TabpyServerPlan, instance: Instance, members: li
     """Restart one TabPy process, drained from the balancers in front of it meanwhile; back
     in once it passes `check` and every balancer's own health check sees it serving."""
     unit = instance.unit
-    interval = plan["lb_check_interval_ms"] / 1000
+    pool, timeout = plan.settings.pool, plan.settings.secrets.tabpy_health_check_timeout
+    interval = pool.lb_check_interval_ms / 1000
 
     def exited() -> str | None:
         _, lines = _shell(host, "systemctl show -p NRestarts -p ActiveState", unit)
@@ -138,15 +139,15 @@ def restart_process(host, plan: TabpyServerPlan, instance: Instance, members: li
         return None
 
     drain = Drain(host, [m for m in members if m.port == instance.port],
-                  timeout=plan["lb_drain_timeout"],
-                  back_timeout=(plan["lb_check_rise"] + 2) * interval + 10,
+                  timeout=pool.lb_drain_timeout,
+                  back_timeout=(pool.lb_check_rise + 2) * interval + 10,
                   log=lambda line: host.log(f"{unit}: {line}"))
     drain.out()
     _shell(host, "systemctl reset-failed", unit, "; systemctl restart", unit)
-    result = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], give_up=exited,
+    result = verify.wait_for_tabpy(timeout, give_up=exited,
                                    check=check, **check_args(plan, instance))
     if result.ok and check is verify.check_tabpy:  # back only once /query answers too
-        loaded = verify.wait_for_tabpy(plan["tabpy_health_check_timeout"], give_up=exited,
+        loaded = verify.wait_for_tabpy(timeout, give_up=exited,
                                        check=verify.check_models_loaded,
                                        **check_args(plan, instance))
         result = result if loaded.ok else loaded
@@ -160,7 +161,7 @@ def check_args(plan: TabpyServerPlan, instance: Instance | None = None) -> dict:
     """How a check reaches TabPy: on tabpy_port, or one process on its own port."""
     where = dict(plan.endpoint_args, port=instance.port) if instance else plan.endpoint_args
     return dict(where, credentials=plan.health_credentials,
-                evaluate=plan["tabpy_evaluate_enable"])
+                evaluate=plan.settings.tabpy.tabpy_evaluate_enable)
 
 
 def _shell(host, *command) -> tuple[bool, list[str]]:

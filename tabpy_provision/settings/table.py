@@ -510,12 +510,6 @@ def with_defaults(data: Mapping[str, Any]) -> dict[str, Any]:
     return {s.name: data.get(s.name, s.default) for s in SETTINGS}
 
 
-def ca_common_name(values: Mapping[str, Any]) -> str:
-    """The name a new private CA gets: pki_common_name, else one naming the environment, so a
-    message quoting a CA's subject says whose it is."""
-    return values["pki_common_name"] or f"tabpy-provision {values['environment']}"
-
-
 def check_values(host: str, data: Mapping[str, Any]) -> list[str]:
     """Check the declared settings of one host; return `host: field: problem` lines."""
     problems = []

@@ -21,6 +21,23 @@ from tabpy_provision.wheelhouse.pinning import WheelhouseError
 Check = Callable[[Any], str | None]
 
 
+def accepts(annotation: str) -> Callable[[Check], Check]:
+    """Mark a check with the type of the values it lets through: the typed settings
+    (settings/values.py, generated) declare each field with it, so a setting's type is said
+    where its values are checked."""
+    def mark(check: Check) -> Check:
+        check.accepts = annotation  # type: ignore[attr-defined]
+        return check
+
+    return mark
+
+
+def accepted_type(check: Check) -> str:
+    """The annotation a check was marked with (AttributeError: a check without one)."""
+    return check.accepts  # type: ignore[attr-defined]
+
+
+@accepts("bool")
 def is_bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
 
@@ -31,9 +48,10 @@ def int_between(low: int, high: int) -> Check:
             return f"must be an integer from {low} to {high}, got {value!r}"
         return None
 
-    return check
+    return accepts("int")(check)
 
 
+@accepts("int")
 def leaf_days(value: Any) -> str | None:
     """Days a server certificate the private CA issues is valid."""
     problem = int_between(2, MAX_LEAF_DAYS)(value)
@@ -49,7 +67,7 @@ def seconds_up_to(maximum: int) -> Check:
             return f"must be a number of seconds above 0 and at most {maximum}, got {value!r}"
         return None
 
-    return check
+    return accepts("float")(check)  # an int is a float to a type checker
 
 
 def one_of(*choices: str) -> Check:
@@ -58,12 +76,14 @@ def one_of(*choices: str) -> Check:
             return f"must be one of {', '.join(choices)}, got {value!r}"
         return None
 
-    return check
+    listed = ", ".join(f'"{choice}"' for choice in choices)
+    return accepts(f"Literal[{listed}]")(check)
 
 
 _PATH_PART = re.compile(r"[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*")
 
 
+@accepts("str")
 def absolute_path(value: Any) -> str | None:
     """Absolute, normal (no `.`, `..`, `//`, trailing `/`) and of a safe character set: a path
     reaches shell commands, unit files and TabPy's config."""
@@ -75,6 +95,7 @@ def absolute_path(value: Any) -> str | None:
     return None
 
 
+@accepts("str")
 def https_address(value: Any) -> str | None:
     """An https URL with a host, maybe a path and a query (TabPy refuses to start with an
     http:// OAuth issuer or JWKS URI: refused here, before any host is touched)."""
@@ -131,6 +152,7 @@ def parse_https_url(value: Any, expected: str) -> HttpsUrl | str:
     return HttpsUrl(host, port, match["rest"] or "")
 
 
+@accepts("str")
 def interface_name(value: Any) -> str | None:
     """A Linux network interface name (at most 15 characters; the kernel also refuses '/', ':'
     and whitespace, and ':' only ever named an address label, not a device)."""
@@ -141,7 +163,8 @@ def interface_name(value: Any) -> str | None:
 
 
 def optional(check: Check) -> Check:
-    return lambda value: None if value is None else check(value)
+    return accepts(f"{accepted_type(check)} | None")(
+        lambda value: None if value is None else check(value))
 
 
 def control_character(value: str) -> str | None:
@@ -166,6 +189,7 @@ def text(value: Any) -> str | None:
     return None
 
 
+@accepts("str")
 def non_empty_text(value: Any) -> str | None:
     return text(value) or (None if value.strip() else "must not be empty")
 
@@ -173,6 +197,7 @@ def non_empty_text(value: Any) -> str | None:
 _NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
 
+@accepts("str")
 def unix_name(value: Any) -> str | None:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         return f"must be a lower-case Unix name, got {value!r}"
@@ -183,18 +208,21 @@ _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _DNS_NAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})*")
 
 
+@accepts("str")
 def dns_name_problem(value: Any) -> str | None:
     if not isinstance(value, str) or not _DNS_NAME.fullmatch(value.lower()):
         return f"must be a DNS name, got {value!r}"
     return None
 
 
+@accepts("tuple[str, ...]")
 def dns_names(value: Any) -> str | None:
     if not isinstance(value, list | tuple):
         return f"must be a list of DNS names, got {value!r}"
     return next((p for p in map(dns_name_problem, value) if p), None)
 
 
+@accepts("str")
 def ip_address(value: Any) -> str | None:
     try:
         ipaddress.ip_address(value)
@@ -203,12 +231,14 @@ def ip_address(value: Any) -> str | None:
     return None
 
 
+@accepts("tuple[str, ...]")
 def ip_addresses(value: Any) -> str | None:
     if not isinstance(value, list | tuple):
         return f"must be a list of IP addresses, got {value!r}"
     return next((p for p in map(ip_address, value) if p), None)
 
 
+@accepts("tuple[str, ...]")
 def permitted_names(value: Any) -> str | None:
     """What a private CA may issue for besides its hosts' names: DNS domains, IP networks."""
     if not isinstance(value, list | tuple):
@@ -222,10 +252,12 @@ def permitted_names(value: Any) -> str | None:
     return None
 
 
+@accepts("Mapping[str, str]")
 def mapping(value: Any) -> str | None:
     return None if isinstance(value, Mapping) else f"must be a mapping, got {value!r}"
 
 
+@accepts("str")
 def version(value: Any) -> str | None:
     if not isinstance(value, str) or not re.fullmatch(r"\d+\.\d+\.\d+", value):
         return f"must be a release like 2.16.0, got {value!r}"
@@ -235,6 +267,7 @@ def version(value: Any) -> str | None:
 _OAUTH_SCOPE = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+")
 
 
+@accepts("str")
 def oauth_scope(value: Any) -> str | None:
     if not isinstance(value, str) or not _OAUTH_SCOPE.fullmatch(value):
         return f"must be an OAuth scope token, got {value!r}"
@@ -248,13 +281,14 @@ def given_secret(what: str) -> Check:
             return f"{what} cannot be generated; use env:, file:, cmd: or vault:"
         return non_empty_text(value)
 
-    return check
+    return accepts("str")(check)
 
 
 TRUST_OS_FAMILIES = ("debian", "rhel", "suse", "macos")
 TRUST_ROLES = ("root", "intermediate")
 
 
+@accepts("tuple[str, ...]")
 def trust_selection(value: Any) -> str | None:
     if not isinstance(value, list | tuple) or any(item not in TRUST_ROLES for item in value):
         return f"must be a list of {' and '.join(TRUST_ROLES)}, got {value!r}"
@@ -269,12 +303,14 @@ _TABLEAU_VERSION = re.compile(r"20\d\d\.\d+(\.\d+)?")
 _SITE = re.compile(r"[A-Za-z0-9_-]*")
 
 
+@accepts("str")
 def tableau_version(value: Any) -> str | None:
     if not isinstance(value, str) or not _TABLEAU_VERSION.fullmatch(value):
         return f"must be a Tableau Server version like 2019.4 or 2021.1 (a string), got {value!r}"
     return None
 
 
+@accepts("str")
 def site_content_url(value: Any) -> str | None:
     if not isinstance(value, str) or not _SITE.fullmatch(value):
         return f"must be a site contentUrl (letters, digits, - and _; \"\" for Default), " \
@@ -282,12 +318,14 @@ def site_content_url(value: Any) -> str | None:
     return None
 
 
+@accepts("tuple[str, ...]")
 def site_list(value: Any) -> str | None:
     if not isinstance(value, list | tuple) or not value:
         return f"must be a non-empty list of site contentUrls, got {value!r}"
     return next((p for p in map(site_content_url, value) if p), None)
 
 
+@accepts("Mapping[str, Mapping[str, str]]")
 def cloud_sites(value: Any) -> str | None:
     """Tableau Cloud sites: contentUrl -> {token_name, token_secret} (a secret reference)."""
     if not isinstance(value, Mapping):
@@ -305,12 +343,14 @@ def cloud_sites(value: Any) -> str | None:
     return None
 
 
+@accepts("tuple[str, ...]")
 def text_list(value: Any) -> str | None:
     if not isinstance(value, list | tuple):
         return f"must be a list of names, got {value!r}"
     return next((p for p in map(non_empty_text, value) if p), None)
 
 
+@accepts("str")
 def https_url(value: Any) -> str | None:
     expected = "an https URL without a path, like https://tableau.example.com"
     parsed = parse_https_url(value, expected)
@@ -319,6 +359,7 @@ def https_url(value: Any) -> str | None:
     return parsed if isinstance(parsed, str) else None
 
 
+@accepts("str")
 def acme_directory(value: Any) -> str | None:
     """An ACME directory: https, a host, an optional port and path (no query)."""
     expected = "the https URL of an ACME directory, like " \
@@ -330,6 +371,7 @@ def acme_directory(value: Any) -> str | None:
     return parsed if isinstance(parsed, str) else None
 
 
+@accepts("tuple[str, ...]")
 def command(value: Any) -> str | None:
     """A command as its arguments (run without a shell)."""
     if not isinstance(value, list | tuple) or not value:
@@ -337,6 +379,7 @@ def command(value: Any) -> str | None:
     return text_list(value)
 
 
+@accepts('int | Literal["auto"]')
 def instance_count(value: Any) -> str | None:
     if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
                            and 1 <= value <= 64):
@@ -344,6 +387,7 @@ def instance_count(value: Any) -> str | None:
     return f"must be an integer from 1 to 64 or auto, got {value!r}"
 
 
+@accepts("tuple[str, ...]")
 def requirement_list(value: Any) -> str | None:
     """PEP 508 requirements TabPy's virtualenv gets besides TabPy's own."""
     if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
@@ -355,10 +399,12 @@ def requirement_list(value: Any) -> str | None:
     return None
 
 
+@accepts("tuple[str, ...]")
 def nltk_resources(value: Any) -> str | None:
     return text_list(value) or resources_problem(value)
 
 
+@accepts("tuple[str, ...]")
 def prebuilt_model_list(value: Any) -> str | None:
     if problem := text_list(value):
         return problem

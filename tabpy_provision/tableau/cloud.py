@@ -27,6 +27,8 @@ from tabpy_provision.server.certificate import Tls
 from tabpy_provision.server.plan import TabpyServerPlan, project_path
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.groups import CLOUD as GROUP  # noqa: F401  (tableau_cloud.GROUP)
+from tabpy_provision.settings.typed import host_settings
+from tabpy_provision.settings.values import CloudSettings, Settings
 from tabpy_provision.tableau import plan as server_plan
 from tabpy_provision.tableau.connection import Connection, RestTarget
 
@@ -50,57 +52,60 @@ def plan_tableau_cloud(host: str, data: Mapping[str, Any], tabpy_plans: Sequence
     if problems:
         raise settings.SettingsError(problems)
     values = settings.with_defaults(data)
-    for name in ("tableau_cloud_url", "tableau_tabpy_host"):
-        if values[name] is None:
+    given = host_settings(values)
+    cloud, tableau = given.cloud, given.tableau
+    for name, value in (("tableau_cloud_url", cloud.tableau_cloud_url),
+                        ("tableau_tabpy_host", tableau.tableau_tabpy_host)):
+        if value is None:
             problems.append(f"{host}: {name}: required for Tableau Cloud")
-    if not values["tableau_cloud_sites"]:
+    if not cloud.tableau_cloud_sites:
         problems.append(f"{host}: tableau_cloud_sites: required: each site's contentUrl and "
                         "its personal access token")
-    if not values["tableau_tabpy_ssl"]:
+    if not tableau.tableau_tabpy_ssl:
         problems.append(f"{host}: tableau_tabpy_ssl: Tableau Cloud connects to TabPy only over "
                         "SSL")
     connection = None
-    if values["tableau_tabpy_host"] is not None:
-        connection = server_plan.connect_to(host, values, tabpy_plans, problems, pools or {})
+    if tableau.tableau_tabpy_host is not None:
+        connection = server_plan.connect_to(host, tableau, tabpy_plans, problems, pools or {})
     if connection is not None and connection.user is None and not any(
             p.startswith(f"{host}: tableau_tabpy_user") for p in problems):
         problems.append(f"{host}: tableau_tabpy_user: Tableau Cloud requires authentication: "
                         "TabPy must use it (tabpy_auth_enabled) and Tableau sign in")
-    target = _rest_target(host, data, values, problems)
+    target = _rest_target(host, given, problems)
     if problems:
         raise settings.SettingsError(problems)
     ignored = tuple(f"{name} (Tableau Server only)" for name in SERVER_ONLY if name in data)
     return server_plan.TableauPlan(host, values, None, CLOUD, connection, None, target, ignored)
 
 
-def _rest_target(host: str, data: Mapping[str, Any], values: Mapping[str, Any],
-                 problems: list[str]) -> RestTarget | None:
-    url = values["tableau_cloud_url"]
+def _rest_target(host: str, given: Settings, problems: list[str]) -> RestTarget | None:
+    tableau, sites = given.tableau, given.cloud.tableau_cloud_sites
+    url = given.cloud.tableau_cloud_url
     if url is None:
         return None
     url = url.rstrip("/")
     parts = urlsplit(url)
-    ca_pem = server_plan.rest_ca(host, values, problems)
+    ca_pem = server_plan.rest_ca(host, tableau, problems)
     tokens = {}
-    for site, token in values["tableau_cloud_sites"].items():
+    for site, token in sites.items():
         secret = server_plan.resolve_secret(host, f"tableau_cloud_sites.{site}.token_secret",
-                                            token["token_secret"], values, problems)
+                                            token["token_secret"], given.secrets, problems)
         if secret is not None:
             tokens[site] = (token["token_name"], secret)
-    absent = tuple(values["tableau_rest_absent_connections"])
-    if not tokens or len(tokens) < len(values["tableau_cloud_sites"]):
+    absent = tableau.tableau_rest_absent_connections
+    if not tokens or len(tokens) < len(sites):
         return None
     first = next(iter(tokens))
-    return RestTarget(url, parts.hostname or "", values["tableau_rest_connect_address"] or
+    return RestTarget(url, parts.hostname or "", tableau.tableau_rest_connect_address or
                       parts.hostname or "", parts.port or 443, ca_pem, tokens[first][0],
                       tokens[first][1], first, tuple(tokens), absent, cloud=True,
                       site_tokens=tokens)
 
 
-def public_roots(values: Mapping[str, Any]) -> tuple[list[x509.Certificate], str]:
+def public_roots(cloud: CloudSettings) -> tuple[list[x509.Certificate], str]:
     """The roots Tableau Cloud is taken to trust, and where they were read from: the
     tableau_cloud_public_roots file, else the controller's OS trust store."""
-    configured = values["tableau_cloud_public_roots"]
+    configured = cloud.tableau_cloud_public_roots
     paths = ssl.get_default_verify_paths()
     path = project_path(configured) if configured else Path(paths.cafile or
                                                             paths.openssl_cafile)
@@ -127,7 +132,7 @@ def served_at(name: str, plans: Iterable, pools: Iterable) -> list:
     the TabPy servers with that name or alias (their plans)."""
     pools = [pool for pool in pools if pool.service_name == name]
     return pools or [plan for plan in plans if name in (
-        plan.fqdn, *(alias.lower() for alias in plan["tabpy_cert_dns_aliases"]))]
+        plan.fqdn, *(alias.lower() for alias in plan.settings.certificates.tabpy_cert_dns_aliases))]
 
 
 def chain_problems(tableau_plans: Mapping[str, server_plan.TableauPlan], plans: Iterable,
@@ -139,7 +144,7 @@ def chain_problems(tableau_plans: Mapping[str, server_plan.TableauPlan], plans: 
         if plan.mechanism != CLOUD:
             continue
         try:
-            roots, where = public_roots(plan.values)
+            roots, where = public_roots(plan.settings.cloud)
         except OSError as error:
             problems.append(f"{name}: tableau_cloud_public_roots: {error.filename}: "
                             f"{error.strerror}")
@@ -157,7 +162,7 @@ def test_connection(plan: server_plan.TableauPlan, plans: Iterable, pools: Itera
     roots only, basic auth, /evaluate answering."""
     c = plan.connection
     try:
-        roots, _ = public_roots(plan.values)
+        roots, _ = public_roots(plan.settings.cloud)
     except OSError as error:
         return verify.CheckResult(False, f"tableau_cloud_public_roots: {error}")
     found = served_at(c.host, list(plans), list(pools))

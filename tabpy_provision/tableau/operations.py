@@ -167,7 +167,7 @@ def tableau_trust_restart(plan: TableauPlan, trust_changed: Callable[[], bool]):
     tableau_restart_on_trust_change allows it, else say that it must restart."""
     if not trust_changed():
         return
-    if not plan["tableau_restart_on_trust_change"]:
+    if not plan.settings.tableau.tableau_restart_on_trust_change:
         if host.state.is_executing:
             host.log_styled("trust store changed: Tableau Server must restart to pick it up "
                             "(tableau_restart_on_trust_change is false: run `tsm restart` in a "

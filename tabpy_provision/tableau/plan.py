@@ -21,6 +21,8 @@ from tabpy_provision.controller.files import Staged
 from tabpy_provision.server.plan import TabpyServerPlan, project_path
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.secret_refs import SecretError, describe, resolve, secret_store
+from tabpy_provision.settings.typed import WithSettings, for_role, host_settings
+from tabpy_provision.settings.values import SecretsSettings, Settings, TableauSettings
 from tabpy_provision.tableau.connection import Connection, RestTarget, Version
 
 TSM_PACKAGES = "/opt/tableau/tableau_server/packages"
@@ -99,8 +101,9 @@ class Tsm:
 
 
 @dataclass(frozen=True)
-class TableauPlan:
+class TableauPlan(WithSettings):
     host: str
+    #: Every setting, defaults filled in, checked (the code reads `settings`).
     values: Mapping[str, Any]
     version: Version | None
     mechanism: str | None  # None: the connection is not managed here (trust only)
@@ -110,15 +113,12 @@ class TableauPlan:
     #: Settings given that this node's mechanism does not read (a warning, not a problem).
     ignored: tuple[str, ...] = ()
 
-    def __getitem__(self, name: str) -> Any:
-        return self.values[name]
-
     @property
     def record_path(self) -> str:
         """Where the record of the passwords Tableau was given is kept: on the node, or, for
         a Tableau Cloud site, with the controller's generated secrets."""
         if self.mechanism == CLOUD:
-            return str(project_path(self.values["secrets_dir"]) / CLOUD_RECORD)
+            return str(project_path(self.settings.secrets.secrets_dir) / CLOUD_RECORD)
         return RECORD
 
     @property
@@ -141,10 +141,12 @@ def plan_tableau_server(host: str, data: Mapping[str, Any],
     if problems:
         raise settings.SettingsError(problems)
     values = settings.with_defaults(data)
-    connection = connect_to(host, values, tabpy_plans, problems, pools or {})
-    managed = values["tableau_tabpy_host"] is not None
+    given = host_settings(values)
+    tableau = given.tableau
+    connection = connect_to(host, tableau, tabpy_plans, problems, pools or {})
+    managed = tableau.tableau_tabpy_host is not None
     found = pick_tsm(tsm_programs)
-    version = _plan_version(host, values, found, managed, problems)
+    version = _plan_version(host, tableau, found, managed, problems)
     how = None
     if managed and version:
         try:
@@ -152,11 +154,11 @@ def plan_tableau_server(host: str, data: Mapping[str, Any],
         except ValueError as error:
             problems.append(f"{host}: tableau_version: {error}")
     if connection and how:
-        problems += _mechanism_problems(host, values, how, version)
+        problems += _mechanism_problems(host, tableau, how, version)
     tsm = None
-    if how in (TSM_CONFIGURATION, TSM_EXTSVC_SSL) or values["tableau_restart_on_trust_change"]:
-        tsm = _plan_tsm(host, values, found, how, problems)
-    rest = _plan_rest(host, data, values, problems, version) if how == REST else None
+    if how in (TSM_CONFIGURATION, TSM_EXTSVC_SSL) or tableau.tableau_restart_on_trust_change:
+        tsm = _plan_tsm(host, given, found, how, problems)
+    rest = _plan_rest(host, data, given, problems, version) if how == REST else None
     if problems:
         raise settings.SettingsError(problems)
     return TableauPlan(host, values, version, how, connection, tsm, rest,
@@ -186,15 +188,16 @@ def plan_connection(host: str, data: Mapping[str, Any], tabpy_plans: Sequence[Ta
     it is not managed; SettingsError on bad inputs. `pools`: as for plan_tableau_server."""
     problems = settings.check_values(host, data)
     connection = None if problems else connect_to(
-        host, settings.with_defaults(data), tabpy_plans, problems, pools)
+        host, for_role("tableau", settings.with_defaults(data)), tabpy_plans, problems, pools)
     if problems:
         raise settings.SettingsError(problems)
     return connection
 
 
-def _plan_version(host: str, values: Mapping[str, Any], found: tuple[str, Version | None] | None,
-                  managed: bool, problems: list[str]) -> Version | None:
-    declared = values["tableau_version"]
+def _plan_version(host: str, tableau: TableauSettings,
+                  found: tuple[str, Version | None] | None, managed: bool,
+                  problems: list[str]) -> Version | None:
+    declared = tableau.tableau_version
     if declared is not None:
         version = parse_version(declared)
         if found and found[1] and found[1] != version:
@@ -217,16 +220,16 @@ def _servers_behind(endpoint: str, tabpy_plans: Sequence[TabpyServerPlan]
     inventory does not list)."""
     return ([p for p in tabpy_plans if p.fqdn == endpoint]
             or [p for p in tabpy_plans if endpoint in
-                (alias.lower() for alias in p["tabpy_cert_dns_aliases"])]
+                (alias.lower() for alias in p.settings.certificates.tabpy_cert_dns_aliases)]
             or list(tabpy_plans))
 
 
-def connect_to(host: str, values: Mapping[str, Any],
+def connect_to(host: str, tableau: TableauSettings,
                      tabpy_plans: Sequence[TabpyServerPlan], problems: list[str],
                      pools: Mapping[str, tuple[int, frozenset[str]]]) -> Connection | None:
-    if values["tableau_tabpy_host"] is None:
+    if tableau.tableau_tabpy_host is None:
         return None
-    endpoint = values["tableau_tabpy_host"].lower()
+    endpoint = tableau.tableau_tabpy_host.lower()
     pool = pools.get(endpoint)
     behind = [p for p in tabpy_plans if p.host in pool[1]] if pool else \
         _servers_behind(endpoint, tabpy_plans)
@@ -235,18 +238,18 @@ def connect_to(host: str, values: Mapping[str, Any],
                         "(group tabpy_servers)")
         return None
     names = ", ".join(p.host for p in behind)
-    ports = [pool[0]] if pool else sorted({p["tabpy_port"] for p in behind})
-    port = values["tableau_tabpy_port"] or ports[0]
-    if values["tableau_tabpy_port"] is None and len(ports) > 1:
+    ports = [pool[0]] if pool else sorted({p.settings.tabpy.tabpy_port for p in behind})
+    port = tableau.tableau_tabpy_port or ports[0]
+    if tableau.tableau_tabpy_port is None and len(ports) > 1:
         problems.append(f"{host}: tableau_tabpy_port: TabPy on {names} listens on ports "
                         f"{', '.join(map(str, ports))}: set it")
-    ssl = values["tableau_tabpy_ssl"]
+    ssl = tableau.tableau_tabpy_ssl
     mismatched = [p.host for p in behind if p.https != ssl]
     if mismatched:
         problems.append(f"{host}: tableau_tabpy_ssl: {str(ssl).lower()}, but TabPy on "
                         f"{', '.join(mismatched)} serves {'http' if ssl else 'https'}")
-    user, password = values["tableau_tabpy_user"], None
-    if any(p["tabpy_auth_enabled"] for p in behind):
+    user, password = tableau.tableau_tabpy_user, None
+    if any(p.settings.tabpy.tabpy_auth_enabled for p in behind):
         if user is None:
             problems.append(f"{host}: tableau_tabpy_user: required: TabPy on {names} uses "
                             "authentication")
@@ -256,7 +259,7 @@ def connect_to(host: str, values: Mapping[str, Any],
         problems.append(f"{host}: tableau_tabpy_user: TabPy on {names} has no authentication; "
                         "leave it unset")
     return Connection(endpoint, port, ssl, user.lower() if user else None, password,
-                      values["tableau_connect_timeout_ms"], values["tableau_connection_name"],
+                      tableau.tableau_connect_timeout_ms, tableau.tableau_connection_name,
                       tuple(p.host for p in behind))
 
 
@@ -271,7 +274,8 @@ def _shared_password(host: str, user: str, behind: Sequence[TabpyServerPlan],
         return None
     if len({p.passwords[key] for p in behind}) > 1:
         references = sorted({describe(ref) for p in behind
-                             for name, ref in p["tabpy_users"].items() if name.lower() == key})
+                             for name, ref in p.settings.tabpy.tabpy_users.items()
+                             if name.lower() == key})
         problems.append(f"{host}: tableau_tabpy_user: {user!r} has different passwords on "
                         f"{', '.join(p.host for p in behind)} ({', '.join(references)}); "
                         "Tableau holds one: give them the same secret reference")
@@ -279,31 +283,32 @@ def _shared_password(host: str, user: str, behind: Sequence[TabpyServerPlan],
     return behind[0].passwords[key]
 
 
-def _mechanism_problems(host: str, values: Mapping[str, Any], how: str, version: Version
+def _mechanism_problems(host: str, tableau: TableauSettings, how: str, version: Version
                         ) -> list[str]:
-    if how == TSM_CONFIGURATION and values["tableau_tabpy_ssl"]:
+    if how == TSM_CONFIGURATION and tableau.tableau_tabpy_ssl:
         return [f"{host}: tableau_tabpy_ssl: Tableau Server {version_text(version)} ({how}: "
                 "keys host and port "
                 "only) connects without TLS or credentials; TabPy must serve http without "
                 "authentication for it (better: upgrade Tableau Server to 2019.1 or later)"]
-    if how == TSM_EXTSVC_SSL and not values["tableau_tabpy_ssl"]:
+    if how == TSM_EXTSVC_SSL and not tableau.tableau_tabpy_ssl:
         return [f"{host}: tableau_tabpy_ssl: false is not supported with {how} (2019.1-2020.1); "
                 "TabPy is connected over TLS"]
-    if how == REST and values["tableau_connect_timeout_ms"] is not None:
+    if how == REST and tableau.tableau_connect_timeout_ms is not None:
         return [f"{host}: tableau_connect_timeout_ms: Tableau Server 2020.2+ connections (REST "
                 "API) have no timeout field; leave it unset"]
     return []
 
 
-def _plan_tsm(host: str, values: Mapping[str, Any], found: tuple[str, Version | None] | None,
+def _plan_tsm(host: str, given: Settings, found: tuple[str, Version | None] | None,
               how: str | None, problems: list[str]) -> Tsm | None:
     why = f"{how} needs it" if how in (TSM_CONFIGURATION, TSM_EXTSVC_SSL) else \
         "tableau_restart_on_trust_change needs it"
     if found is None:
         problems.append(f"{host}: tsm: not found on the host ({TSM_GLOB} or PATH); {why}")
         return None
-    run_as, login_user = values["tableau_tsm_run_as"], values["tableau_tsm_login_user"]
-    reference = values["tableau_tsm_login_password"]
+    tableau = given.tableau
+    run_as, login_user = tableau.tableau_tsm_run_as, tableau.tableau_tsm_login_user
+    reference = tableau.tableau_tsm_login_password
     if run_as and login_user:
         problems.append(f"{host}: tableau_tsm_login_user: set tableau_tsm_run_as or tsm login "
                         "credentials, not both")
@@ -316,23 +321,20 @@ def _plan_tsm(host: str, values: Mapping[str, Any], found: tuple[str, Version | 
         problems.append(f"{host}: tableau_tsm_login_password: required with "
                         "tableau_tsm_login_user")
     elif login_user:
-        password = _resolve(host, "tableau_tsm_login_password", values, problems)
+        password = resolve_secret(host, "tableau_tsm_login_password", reference, given.secrets,
+                                  problems)
     return Tsm(found[0], found[1], run_as, login_user, password)
 
 
-def _resolve(host: str, name: str, values: Mapping[str, Any], problems: list[str]) -> str | None:
-    return resolve_secret(host, name, values[name], values, problems)
-
-
-def resolve_secret(host: str, name: str, reference: str, values: Mapping[str, Any],
+def resolve_secret(host: str, name: str, reference: str, secrets: SecretsSettings,
                    problems: list[str]) -> str | None:
     """A secret issued elsewhere (a password, a token), from its reference (the settings
     refuse `generate` for these: the store is never written); `name` is said in problems."""
-    store = secret_store(project_path(values["secrets_dir"]), values["secrets_vault_path"],
+    store = secret_store(project_path(secrets.secrets_dir), secrets.secrets_vault_path,
                          "tableau", Staged())
     try:
         value = resolve(reference, store=store, store_key=name,
-                        allow_plaintext=values["allow_plaintext_secrets"])
+                        allow_plaintext=secrets.allow_plaintext_secrets)
     except SecretError as error:
         problems.append(f"{host}: {name} ({describe(reference)}): {error}")
         return None
@@ -342,11 +344,11 @@ def resolve_secret(host: str, name: str, reference: str, values: Mapping[str, An
     return value
 
 
-def rest_ca(host: str, values: Mapping[str, Any], problems: list[str]) -> bytes | None:
+def rest_ca(host: str, tableau: TableauSettings, problems: list[str]) -> bytes | None:
     """tableau_rest_ca_file's certificates (PEM), or None: the controller's OS trust store."""
-    if values["tableau_rest_ca_file"] is None:
+    if tableau.tableau_rest_ca_file is None:
         return None
-    path = project_path(values["tableau_rest_ca_file"])
+    path = project_path(tableau.tableau_rest_ca_file)
     try:
         ca_pem = path.read_bytes()
         x509.load_pem_x509_certificates(ca_pem)
@@ -358,31 +360,34 @@ def rest_ca(host: str, values: Mapping[str, Any], problems: list[str]) -> bytes 
     return None
 
 
-def _plan_rest(host: str, data: Mapping[str, Any], values: Mapping[str, Any],
+def _plan_rest(host: str, data: Mapping[str, Any], given: Settings,
                problems: list[str], version: Version) -> RestTarget | None:
-    url = (values["tableau_rest_url"] or f"https://{host}").rstrip("/")
+    tableau = given.tableau
+    url = (tableau.tableau_rest_url or f"https://{host}").rstrip("/")
     parts = urlsplit(url)
     fqdn = parts.hostname or ""
-    address = values["tableau_rest_connect_address"] or (
+    address = tableau.tableau_rest_connect_address or (
         data.get("ssh_hostname") if fqdn == host.lower() else None) or fqdn
-    ca_pem = rest_ca(host, values, problems)
-    for name in ("tableau_rest_token_name", "tableau_rest_token_secret"):
-        if values[name] is None:
+    ca_pem = rest_ca(host, tableau, problems)
+    for name, value in (("tableau_rest_token_name", tableau.tableau_rest_token_name),
+                        ("tableau_rest_token_secret", tableau.tableau_rest_token_secret)):
+        if value is None:
             problems.append(f"{host}: {name}: required for the REST API (Tableau Server "
                             "2020.2+): a server administrator's personal access token")
     secret = None
-    if values["tableau_rest_token_secret"] is not None:
-        secret = _resolve(host, "tableau_rest_token_secret", values, problems)
-    absent = tuple(values["tableau_rest_absent_connections"])
-    if values["tableau_connection_name"] in absent:
+    if tableau.tableau_rest_token_secret is not None:
+        secret = resolve_secret(host, "tableau_rest_token_secret",
+                                tableau.tableau_rest_token_secret, given.secrets, problems)
+    absent = tableau.tableau_rest_absent_connections
+    if tableau.tableau_connection_name in absent:
         problems.append(f"{host}: tableau_rest_absent_connections: holds "
-                        f"{values['tableau_connection_name']!r}, the connection to keep")
-    if secret is None or values["tableau_rest_token_name"] is None:
+                        f"{tableau.tableau_connection_name!r}, the connection to keep")
+    if secret is None or tableau.tableau_rest_token_name is None:
         return None
     return RestTarget(url, fqdn, address, parts.port or 443, ca_pem,
-                      values["tableau_rest_token_name"], secret,
-                      values["tableau_rest_token_site"] or "",
-                      tuple(values["tableau_rest_sites"] or [""]), absent,
+                      tableau.tableau_rest_token_name, secret,
+                      tableau.tableau_rest_token_site or "",
+                      tableau.tableau_rest_sites or ("",), absent,
                       one_connection_per_site=version < (2021, 2))
 
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tabpy_provision.server import limits, render
+from tabpy_provision.settings.values import NetworkSettings
 from tests.unit.planning import planned
 
 GIB = 1 << 30
-
-
-def values(**changes):
-    return {"tabpy_memory_max": "auto", "tabpy_tasks_max": 512, "tabpy_cpu_weight": 100,
-            **changes}
 
 
 @pytest.mark.parametrize(("setting", "memory", "processes", "expected"), [
@@ -24,12 +20,12 @@ def values(**changes):
     ("auto", 256 << 20, 4, limits.FLOOR),  # a share never goes below what TabPy needs
 ])
 def test_memory_per_process(setting, memory, processes, expected):
-    found = limits.process_limits(values(tabpy_memory_max=setting), memory, processes)
+    found = limits.process_limits(NetworkSettings(tabpy_memory_max=setting), memory, processes)
     assert found.memory_max == expected and found.memory_high == expected * 9 // 10
 
 
 def test_the_user_task_limit_covers_every_process_of_the_host():
-    assert limits.process_limits(values(), 8 * GIB, 3).user_tasks == 3 * 512
+    assert limits.process_limits(NetworkSettings(), 8 * GIB, 3).user_tasks == 3 * 512
 
 
 @pytest.mark.parametrize("value", ["1.5G", "0G", "100%", "0%", "2g", "-1M", "", 2048, None,

@@ -13,6 +13,7 @@ from tabpy_provision.server.plan import TabpyServerPlan
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.table import SettingsError
 from tabpy_provision.settings.value_checks import cloud_sites
+from tabpy_provision.settings.values import CloudSettings
 from tabpy_provision.tableau import cloud
 from tabpy_provision.tableau.connection import Connection
 from tests.company_ca import CompanyCa
@@ -130,5 +131,5 @@ def test_a_certificate_not_ordered_yet_is_checked_once_ordered(public_ca):
 
 
 def test_the_controllers_public_roots_are_its_os_trust_store():
-    roots, where = cloud.public_roots(settings.with_defaults({}))
+    roots, where = cloud.public_roots(CloudSettings())
     assert len(roots) > 50 and where.startswith("/")

@@ -17,6 +17,7 @@ import pytest
 
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings import value_checks
+from tabpy_provision.settings.typed import host_settings
 from tabpy_provision.tableau import cloud
 from tests.unit import test_tableau_cloud_plan, test_tableau_plan
 
@@ -72,8 +73,8 @@ def test_the_rest_and_cloud_targets_dial_and_verify_the_host_the_check_saw(monke
         made = test_tableau_plan.plan(programs=(test_tableau_plan.TSM_2021,),
                                       **test_tableau_plan.REST, tableau_rest_url=url)
         assert (made.rest.fqdn, made.rest.address, made.rest.port) == (host, host, port), url
-        target = cloud._rest_target("cloud", {}, settings.with_defaults(
-            {"tableau_cloud_url": url, "tableau_cloud_sites": test_tableau_cloud_plan.SITES}),
+        target = cloud._rest_target("cloud", host_settings(settings.with_defaults(
+            {"tableau_cloud_url": url, "tableau_cloud_sites": test_tableau_cloud_plan.SITES})),
             [])
         assert (target.fqdn, target.address, target.port) == (host, host, port), url
 
