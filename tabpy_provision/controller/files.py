@@ -36,9 +36,6 @@ FILE_MODE = 0o600
 #: name may either): an interrupted write's leftovers are known by it.
 TEMPORARY_PREFIX = "."
 
-#: This repository (its templates, until they move into the package).
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 def site_folder() -> Path:
     """The site's folder, where its commands run (`tabpy-provision init` makes one; this
