@@ -85,11 +85,17 @@ def _deploy(args: argparse.Namespace) -> int:
     return _run(args, args.part, data)
 
 
+def _checked_inventory(args: argparse.Namespace) -> str:
+    """The inventory's path, once its unknown keys are refused (before pyinfra connects; the
+    run checks the values with its plans)."""
+    common.load_state(args, values_checked_by_the_run=True)
+    return common.inventory_path(args)
+
+
 def _run(args: argparse.Namespace, deploy: str, data: dict) -> int:
     if args.json and not args.dry:
         raise common.Refused(["--json: only with --dry (a preview); a run's log is for eyes"])
-    inventory = common.inventory_path(args)
-    common.load_state(args, values_checked_by_the_run=True)  # before pyinfra connects
+    inventory = _checked_inventory(args)
     data = {key: value for key, value in data.items() if value}
     done = common.run_deploy(inventory, deploy, dry=args.dry, limit=args.limit, data=data)
     if not args.dry:
@@ -149,8 +155,7 @@ def failure_lines(done: common.RunResult) -> list[str]:
 def _backup(args: argparse.Namespace) -> int:
     if args.log is None or args.dry:
         return _run(args, "backup", {})
-    inventory = common.inventory_path(args)
-    common.load_state(args, values_checked_by_the_run=True)
+    inventory = _checked_inventory(args)
     with args.log.open("w") as log:
         done = common.run_deploy(inventory, "backup", dry=False, limit=args.limit, log=log)
     if done.returncode == 0:
