@@ -1,6 +1,7 @@
 import logging
 import re
 import stat
+from types import SimpleNamespace
 
 import pytest
 
@@ -85,6 +86,16 @@ def test_planning_a_new_environment_writes_nothing(tmp_path):
     assert pki.load_ca(tmp_path / "pki").root_pem == first.tls.ca_pem
 
 
+
+class RecordingHost:
+    """The part of a pyinfra Host the controller's apply step logs through."""
+
+    def __init__(self) -> None:
+        self.logged: list[str] = []
+
+    def log_styled(self, line, **style):
+        self.logged.append(line)
+
 def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
     from pyinfra.api import FunctionCommand
 
@@ -96,18 +107,10 @@ def test_the_runs_first_operation_applies_the_staging_once(tmp_path):
     (command,) = controller_prepared._inner(files=files)
     assert isinstance(command, FunctionCommand) and not (tmp_path / "secrets").exists()
 
-    class Host:
-        logged: list = []
-
-        def log_styled(self, line, **style):
-            self.logged.append(line)
-
-    class State:
-        pass
-
-    assert _apply_staged(State(), Host(), files)
+    host = RecordingHost()
+    assert _apply_staged(SimpleNamespace(), host, files)
     assert (tmp_path / "secrets" / "alice").read_bytes() == b"pw\n"
-    assert Host.logged == ["controller: generated a password"]
+    assert host.logged == ["controller: generated a password"]
     assert list(controller_prepared._inner(files=files)) == []
 
 
@@ -130,17 +133,9 @@ def test_a_preview_claims_no_write_and_the_apply_says_each_one_done(tmp_path, ca
     assert preview == [f"    [controller] would {what}" for what in files.changes()]
     assert len(preview) == 4 and not any(PAST_WRITE.search(line) for line in preview)
 
-    class Host:
-        logged: list = []
-
-        def log_styled(self, line, **style):
-            self.logged.append(line)
-
-    class State:
-        pass
-
-    _apply_staged(State(), Host(), files)
-    assert Host.logged == [
+    host = RecordingHost()
+    _apply_staged(SimpleNamespace(), host, files)
+    assert host.logged == [
         f"controller: generated a password in {tmp_path}/secrets/tabpy_users/alice",
         f"controller: created a new private CA in {tmp_path}/pki/ca",
         "controller: issued a certificate for tabpy1.example.com (new)",
