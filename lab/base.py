@@ -26,6 +26,8 @@ PACKAGES = (
     "haproxy", "socat", "keepalived",
     # the TabPy servers' fence (an nftables table of tabpy-provision's own)
     "nftables",
+    # the finished virtualenvs shipped to TabPy servers are zstd-compressed tars
+    "zstd",
 )
 
 # Per suite: Pebble, the lab's ACME server (lab/acme.py; runs on a bookworm host).

@@ -168,6 +168,33 @@ def stream(target, command: str, data: bytes | Path = b"") -> tuple[int, bytes, 
         channel.close()
 
 
+def fetch(target, command: str, dest: Path) -> tuple[int, bytes]:
+    """Run `command` as root on its own SSH channel, its stdout written to the controller file
+    `dest` (created 0600) in chunks, never held whole in memory; its exit status and stderr.
+    `dest` is removed unless the command succeeded."""
+    channel = _root_channel(target, command, TRANSFER_IDLE_TIMEOUT)
+    try:
+        channel.shutdown_write()
+        with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            source = channel.makefile("rb")
+            while chunk := source.read(CHUNK):
+                out.write(chunk)
+        err = channel.makefile_stderr("rb").read()
+        status = channel.recv_exit_status()
+    except TimeoutError:
+        dest.unlink(missing_ok=True)
+        raise ConnectionError(f"{target.name}: no answer for {TRANSFER_IDLE_TIMEOUT:.0f} s "
+                              "during a transfer") from None
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    finally:
+        channel.close()
+    if status != 0:
+        dest.unlink(missing_ok=True)
+    return status, err
+
+
 @contextlib.contextmanager
 def session(target, command: str, first_line: bytes, timeout: float) -> Iterator[str]:
     """`command` running as root on `target` for the length of the block, on its own SSH

@@ -68,19 +68,20 @@ from tabpy_provision.run.operations import (
 from tabpy_provision.server import render, verify
 from tabpy_provision.server.facts import IntactManifest, ReferencedVenvs, RunningRelease, TabpyUnits
 from tabpy_provision.server.operations import (
-    VENV_MARKER,
     other_units_stopped,
     prune_releases,
     prune_venvs,
     tabpy_release,
-    tabpy_venv,
 )
 from tabpy_provision.server.plan import TabpyServerPlan
 from tabpy_provision.server.release import Release, build_release
 from tabpy_provision.server.roll import check_args, tabpy_activate
+from tabpy_provision.server.venv import VenvJob, tabpy_venv
 from tabpy_provision.settings import table as settings
+from tabpy_provision.wheelhouse import venvs
 from tabpy_provision.wheelhouse.build import Wheelhouse
 from tabpy_provision.wheelhouse.nltk_data import NltkData
+from tabpy_provision.wheelhouse.venvs import MARKER as VENV_MARKER
 
 REMOTE_CACHE = "/var/cache/tabpy-provision"
 
@@ -99,30 +100,31 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     units = [instance.unit for instance in plan.instances]
     identity = venv_identity(wheelhouse, data)
     venv = venv_path(plan, wheelhouse, data)
+    job = VenvJob(venvs.VenvKind(venv, identity, platform.key, platform.python),
+                  wheelhouse.archive,
+                  (f"tabpy=={wheelhouse.tabpy_version}", *wheelhouse.requirements),
+                  f"{REMOTE_CACHE}/install", data.archive if data else None,
+                  venvs.default_cache_dir())
     release = build_release(plan, venv)
     fact_batch.read_together(host, facts_asked(plan, platform, venv, release.name))
 
     take_lease(name="Take the deploy lease (one deploy per host at a time)")
     room_for(name="Room on the host's disks for what this deploy writes",
-             needs=lambda: disk_needs(plan, wheelhouse, data, venv, identity, release))
+             needs=lambda: disk_needs(plan, job, release))
     system_account(name="TabPy system user and group", account=account,
                    home=tabpy.tabpy_state_path)
     folders(name="TabPy folders", wanted=tabpy_folders(plan))
     # Before TabPy (re)starts: a new host never serves unfenced.
-    os_packages(platform, [*platform.python_packages,
+    os_packages(platform, [*platform.python_packages, *venvs.PACKAGES,
                            *(fence_rules.PACKAGES if fence is not None else ())],
-                name=f"Python for TabPy ({platform.python})"
+                name=f"Python for TabPy ({platform.python}), zstd (its shipped virtualenv)"
                      + (" and nftables (the fence's tool)" if fence is not None else ""))
     tabpy_fence(name="Fence: who may reach TabPy (nftables table inet tabpy_provision)",
                 plan=fence)
 
     tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv"
                     + (f" with NLTK data ({', '.join(data.resources) or 'a folder'})"
-                       if data else ""),
-               venv=venv, archive=wheelhouse.archive, identity=identity,
-               requirements=(f"tabpy=={wheelhouse.tabpy_version}", *wheelhouse.requirements),
-               work_dir=f"{REMOTE_CACHE}/install", python=platform.python,
-               nltk_archive=data.archive if data else None)
+                       if data else ""), job=job)
     built = tabpy_release(name="TabPy release (config, users, TLS, venv)",
                           config_dir=plan.config_dir, release=release, users=plan.user_names)
     if plan.tls is not None and plan.tls.ca_pem:
@@ -183,16 +185,21 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     release_lease(name="Release the deploy lease")
 
 
-def disk_needs(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData | None,
-               venv: str, identity: str, release: Release) -> list[disk_space.Need]:
-    """What this deploy writes on the host: a virtualenv not installed yet (once its wheelhouse
-    is built: not in a preview that has none yet) and a release it does not have."""
+def disk_needs(plan: TabpyServerPlan, job: VenvJob, release: Release) -> list[disk_space.Need]:
+    """What this deploy writes on the host: a virtualenv not installed yet (shipped finished,
+    or built once its wheelhouse is: not in a preview that has none yet) and a release it does
+    not have."""
     needs = []
-    if (host.get_fact(FirstLine, path=f"{venv}/{VENV_MARKER}") != identity
-            and wheelhouse.archive.is_file()):
-        needs += disk_space.venv_needs(
-            archive=wheelhouse.archive, nltk_archive=data.archive if data else None,
-            work_dir=f"{REMOTE_CACHE}/install", install_dir=venv.rsplit("/", 1)[0])
+    kind, install_dir = job.kind, job.kind.venv.rsplit("/", 1)[0]
+    if host.get_fact(FirstLine, path=f"{kind.venv}/{VENV_MARKER}") != kind.identity:
+        finished = venvs.cached(kind, job.cache_dir)
+        if finished is not None:
+            needs.append(disk_space.Need("tabpy_install_dir", install_dir,
+                                         finished["unpacked_bytes"],
+                                         "the new virtualenv (shipped finished)"))
+        elif job.wheelhouse.is_file():
+            needs += disk_space.venv_needs(archive=job.wheelhouse, nltk_archive=job.nltk_archive,
+                                           work_dir=job.work_dir, install_dir=install_dir)
     if host.get_fact(IntactManifest,
                      path=f"{plan.releases_dir}/{release.name}") != release.manifest:
         size = sum(len(item.content) for item in release.files) + len(release.manifest)

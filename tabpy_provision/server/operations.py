@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
-from pathlib import Path
-
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 
 from tabpy_provision.run import remote
 from tabpy_provision.run.facts import (
-    FirstLine,
     LinkName,
     SubfoldersByAge,
 )
@@ -100,52 +96,3 @@ def prune_venvs(venvs_dir: str, config_dir: str, protect: str):
     for name in host.get_fact(SubfoldersByAge, path=venvs_dir):
         if name not in used:
             yield StringCommand("rm -rf", QuoteString(f"{venvs_dir}/{name}"))
-
-
-#: In a virtualenv: the identity of what it holds, written once its install completed.
-VENV_MARKER = ".tabpy-provision-wheelhouse"
-
-
-#: Paths whose Python is never byte-compiled at install: the libraries' own test suites
-#: (40% of the files; TabPy never imports them, and Python compiles in memory if one does).
-NOT_COMPILED = r"/tests?/"
-
-
-@operation()
-def tabpy_venv(venv: str, archive: Path, identity: str, requirements: tuple[str, ...],
-               work_dir: str, python: str, nltk_archive: Path | None = None):
-    """A virtualenv of `python` with `requirements` (TabPy's, and the analysts' extras)
-    installed from a pushed wheelhouse archive, offline, and the NLTK data archive unpacked in
-    its share/ (where NLTK looks by default, and where the unit's NLTK_DATA points).
-    Marked complete by a file holding `identity`: a partial install is redone.
-    Files are hard links into uv's unpacked wheels (each written once; uv copies when the work
-    folder is on another filesystem), removed with the work folder; bytecode is compiled as
-    root, so the service runs from a venv it cannot write."""
-    marker = f"{venv}/{VENV_MARKER}"
-    if host.get_fact(FirstLine, path=marker) == identity:
-        return
-    q = shlex.quote
-    archive_on_host, uv = f"{work_dir}/wheelhouse.tar", f"{work_dir}/bin/uv"
-    # An install left running by a killed deploy must finish (or die) before this one starts.
-    lock = ("flock", f"{work_dir}.lock", "sh", "-c")
-    yield StringCommand(*lock, QuoteString(
-        f"rm -rf {q(venv)} {q(work_dir)} && install -d -m 0700 {q(work_dir)}"))
-    yield remote.upload(archive, archive_on_host)
-    data_on_host = f"{work_dir}/nltk-data.tar"
-    if nltk_archive is not None:
-        yield remote.upload(nltk_archive, data_on_host)
-    # Unpacked by root under umask 022: NLTK refuses data folders others may write.
-    unpack_data = (f"mkdir -p {q(venv + '/share')}; tar -xf {q(data_on_host)} --no-same-owner "
-                   f"-C {q(venv + '/share')}; ") if nltk_archive is not None else ""
-    yield StringCommand(*lock, QuoteString(
-        # a failed install (a full disk) leaves no partial virtualenv or work folder behind
-        f"set -e; umask 022; v={q(venv)} w={q(work_dir)}; trap 'rm -rf \"$v\" \"$w\"' EXIT; "
-        f"tar -xf {q(archive_on_host)} -C {q(work_dir)}; "
-        f"export UV_CACHE_DIR={q(work_dir + '/cache')} UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never; "
-        f"{q(uv)} venv --quiet --python {q(python)} {q(venv)}; "
-        f"{q(uv)} pip install --quiet --offline --no-index --link-mode hardlink "
-        f"--python {q(venv + '/bin/python')} --find-links {q(work_dir + '/wheels')} "
-        f"{' '.join(map(q, requirements))}; {unpack_data}"
-        f"{q(venv + '/bin/python')} -W ignore -m compileall -q -j 0 -x {q(NOT_COMPILED)} "
-        f"{q(venv + '/lib')}; "
-        f"echo {identity} > {q(marker)}; trap - EXIT; rm -rf {q(work_dir)}"))

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from lab import paths
 from tabpy_provision.server import passwords, verify
+from tabpy_provision.wheelhouse import venvs
 from tests.integration.conftest import (
     LAB_INVENTORY,
     PYINFRA,
@@ -186,6 +187,7 @@ echo partial=$(ls /var/cache/tabpy-provision/install/.tabpy-provision.* 2>/dev/n
 echo upload=$(stat -c %s /var/cache/tabpy-provision/install/wheelhouse.tar 2>/dev/null || echo -1)
 echo unpacked=$([ -e /var/cache/tabpy-provision/install/bin/uv ] && echo 1 || echo 0)
 echo staging=$(ls -d /etc/tabpy/releases/.staging-* 2>/dev/null | wc -l)
+echo incoming=$(ls -d /opt/tabpy/venvs/.incoming-* 2>/dev/null | wc -l)
 echo current=$(readlink /etc/tabpy/current)
 echo started=$(systemctl show -P ActiveEnterTimestampMonotonic tabpy.service)
 """
@@ -211,6 +213,8 @@ class KillPoint:
     until: str | None = None
     #: Start without the new virtualenv, so the kill meets its install (not one already done).
     fresh_venv: bool = False
+    #: ...and none finished in the controller's cache, so the kill meets its build.
+    built_here: bool = False
     #: A rerun of the change completes it (where the kill cut the install or the activation);
     #: after the other points the next deploy, back to the old set, is the run after the kill.
     finish: bool = False
@@ -226,12 +230,19 @@ KILL_POINTS = [
     KillPoint("uploading the wheelhouse",
               until="[ -n \"$(find /var/cache/tabpy-provision/install -maxdepth 1 -name "
                     "'.tabpy-provision.*' -size +1M 2>/dev/null)\" ]", fresh_venv=True,
-              landed=lambda b, a: a["venv_done"] == "0" and a["unpacked"] == "0"
+              built_here=True, landed=lambda b, a: a["venv_done"] == "0" and a["unpacked"] == "0"
               and a["upload"] == "-1" and a["partial"] == "0"),
     KillPoint("installing the virtualenv", finish=True,
               until=f'v={VENV}; [ -n "$v" ] && [ -e "$v/bin/python" ] '
                     '&& [ ! -e "$v/.tabpy-provision-wheelhouse" ]', fresh_venv=True,
+              built_here=True,
               landed=lambda b, a: a["venv_dir"] == "1" and a["current"] == b["current"]),
+    # the rerun after the last point kept the finished virtualenv in the controller's cache:
+    # killed while it streams into its staging folder, no virtualenv is left under its name
+    KillPoint("unpacking the shipped virtualenv", finish=True,
+              until="ls -d /opt/tabpy/venvs/.incoming-tabpy-2.15.1-* >/dev/null 2>&1",
+              fresh_venv=True,
+              landed=lambda b, a: a["venv_done"] == "0" and a["current"] == b["current"]),
     KillPoint("starting the release", marker="TabPy release (config, users, TLS, venv)",
               landed=lambda b, a: a["venv_done"] == "1" and a["current"] == b["current"]),
     KillPoint("staging the release", finish=True,
@@ -309,6 +320,9 @@ def test_a_deploy_killed_at_any_point_leaves_a_complete_set(converged, tmp_path)
         previous = point.step
         if point.fresh_venv:
             lab_host(TARGET).check_output("rm -rf /opt/tabpy/venvs/tabpy-2.15.1-*")
+        if point.built_here:
+            for cached in venvs.default_cache_dir().glob("*.tabpy-2.15.1-*"):
+                cached.unlink()
         before = host_state(TARGET)
         output = run_and_kill(changing, point, before)
         after = host_state(TARGET)
