@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INVENTORY ?= inventory/lab.py
 ABIS := --abi cp311 --abi cp313
 
-.PHONY: venv lab-up lab-down lab-status wheelhouse deploy dry test unit lint bench clean
+.PHONY: venv lab-up lab-down lab-status wheelhouse prepare deploy dry test unit lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,18 @@ lab-status: venv
 wheelhouse: venv
 	$(VENV)/bin/tabpy-provision wheelhouse build $(ABIS)
 
-deploy: lab-up wheelhouse
+# The lab's hosts (on a new machine: its two base images, built by mmdebstrap) and the
+# wheelhouses (their downloads) at the same time. Each prints whole lines of its own (lab: ...,
+# wheelhouse ...); make stops with the failing one's name when either fails.
+prepare: venv
+	@$(MAKE) --no-print-directory -j2 lab-up wheelhouse
+
+deploy: prepare
 	$(VENV)/bin/tabpy-provision deploy -i $(INVENTORY)
 	$(VENV)/bin/tabpy-provision check -i $(INVENTORY)
 
 # A preview: exit 0 when nothing would change, 2 when something would.
-dry: lab-up wheelhouse
+dry: prepare
 	$(VENV)/bin/tabpy-provision deploy --dry -i $(INVENTORY)
 
 lint: venv
@@ -43,14 +49,14 @@ unit: venv wheelhouse
 
 # The unit tests run beside the lab's (they share no host, only this machine's two cores);
 # their report follows the lab's.
-test: lint lab-up wheelhouse
+test: lint prepare
 	@mkdir -p .cache
 	@$(VENV)/bin/pytest -p no:cacheprovider tests/unit > .cache/unit-tests.log 2>&1 & unit=$$!; \
 	$(VENV)/bin/pytest tests/integration; lab=$$?; \
 	wait $$unit; units=$$?; cat .cache/unit-tests.log; \
 	test $$lab -eq 0 && test $$units -eq 0
 
-bench: lab-up wheelhouse
+bench: prepare
 	$(PY) -m bench
 
 clean: lab-down

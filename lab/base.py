@@ -8,20 +8,21 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import paths
 from .hosts import LAB_HOSTS
 from .util import LabError, pid_alive, safe_rmtree, tail, write_atomic
 
-# Bump when customise() or the layout changes: a new key means a new base.
-BASE_FORMAT = 4
+# Bump when customise(), the bootstrap or the layout changes: a new key means a new base.
+# 5: built by mmdebstrap (debootstrap before), with zstd.
+BASE_FORMAT = 5
 
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "sudo",
-    "ca-certificates", "iproute2", "curl", "openssl", "procps",
+    "ca-certificates", "iproute2", "curl", "openssl", "procps", "zstd",
     # the TabPy pool's balancer (HAProxy, its runtime API through socat, keepalived for VRRP)
     "haproxy", "socat", "keepalived",
     # the TabPy servers' fence (an nftables table of tabpy-provision's own)
@@ -45,7 +46,7 @@ SUITES = tuple(sorted({h.suite for h in LAB_HOSTS}))
 
 # controller command -> Debian package providing it
 PREREQUISITES = {
-    "debootstrap": "debootstrap",
+    "mmdebstrap": "mmdebstrap",
     "systemd-nspawn": "systemd-container",
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
@@ -88,7 +89,7 @@ def ensure_prerequisites() -> None:
     missing = sorted({pkg for cmd, pkg in PREREQUISITES.items() if not shutil.which(cmd)})
     if not missing:
         return
-    print(f"lab: installing controller prerequisites ({', '.join(missing)})", file=sys.stderr)
+    started = time.monotonic()
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     if not _apt_updated:
         _apt(["apt-get", "update"], env)
@@ -98,6 +99,8 @@ def ensure_prerequisites() -> None:
     still = [cmd for cmd in PREREQUISITES if not shutil.which(cmd)]
     if still:
         raise LabError(f"prerequisites still missing after apt-get install: {', '.join(still)}")
+    print(f"lab: controller prerequisites ({', '.join(missing)}) installed in "
+          f"{time.monotonic() - started:.1f} s", flush=True)
 
 
 def _apt(cmd: list[str], env: dict[str, str]) -> None:
@@ -170,8 +173,27 @@ def _clean_leftovers() -> None:
             safe_rmtree(entry)
 
 
+# dpkg's own setting, written by mmdebstrap to etc/dpkg/dpkg.cfg.d/99mmdebstrap
+UNSAFE_IO = "force-unsafe-io"
+# /usr merged as debootstrap does it, with usr-is-merged (apt alone would pick the usrmerge
+# conversion package and perl with it on bookworm)
+MERGED_USR_HOOKS = "/usr/share/mmdebstrap/hooks/merged-usr"
+
+
+def bootstrap_command(suite: str, rootfs: Path, mirror: str) -> list[str]:
+    """mmdebstrap's command line for a base: what `debootstrap --variant=minbase --include=...`
+    made, as root and chrooted like debootstrap (--mode=root), into a directory.
+
+    dpkg skips its fsync per unpacked file (force-unsafe-io; build_base syncs the finished tree
+    once before it is put in place), and the setting is removed from the tree by customise().
+    """
+    return ["mmdebstrap", "--mode=root", "--format=directory", "--variant=minbase",
+            f"--include={','.join(packages(suite))}", f"--hook-dir={MERGED_USR_HOOKS}",
+            f"--dpkgopt={UNSAFE_IO}", suite, str(rootfs), mirror]
+
+
 def build_base(suite: str, log=print) -> Path:
-    """debootstrap + customise into a temp dir, then rename into place."""
+    """mmdebstrap + customise into a temp dir, then rename into place."""
     mirror = debian_mirror()
     root = paths.base_cache_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -180,10 +202,8 @@ def build_base(suite: str, log=print) -> Path:
     if tmp.exists():
         safe_rmtree(tmp)
     tmp.mkdir()
-    logfile = root / f"{final.name}.log"
-    cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(packages(suite))}",
-           suite, str(tmp / "rootfs"), mirror]
-    log(f"lab: building base {suite} from {mirror} (debootstrap, 1-2 min; log {logfile})")
+    logfile = log_path(suite)
+    cmd = bootstrap_command(suite, tmp / "rootfs", mirror)
     started = time.monotonic()
     try:
         with open(logfile, "w") as fh:
@@ -192,9 +212,10 @@ def build_base(suite: str, log=print) -> Path:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=fh,
                                   stderr=subprocess.STDOUT, timeout=1800)
         if proc.returncode != 0:
-            raise LabError(f"debootstrap {suite} failed (exit {proc.returncode}); "
+            raise LabError(f"mmdebstrap {suite} failed (exit {proc.returncode}); "
                            f"log tail: {tail(logfile, 3)}")
         customise(tmp / "rootfs")
+        os.sync()  # dpkg wrote without fsync: on disk before the base counts as built
         meta = {"suite": suite, "packages": list(packages(suite)), "format": BASE_FORMAT,
                 "mirror": mirror, "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "seconds": round(time.monotonic() - started, 1)}
@@ -211,6 +232,10 @@ def build_base(suite: str, log=print) -> Path:
         raise
     log(f"lab: base {suite} built in {time.monotonic() - started:.1f} s")
     return final
+
+
+def log_path(suite: str) -> Path:
+    return paths.base_cache_dir() / f"{base_dir(suite).name}.log"
 
 
 def _referenced_bases() -> set[str]:
@@ -244,30 +269,44 @@ def _prune_old_bases() -> None:
             (root / f"{entry.name}.log").unlink(missing_ok=True)
 
 
-def ensure_bases(suites: set[str], rebuild: bool = False, log=print) -> None:
-    """Build the missing (or, with rebuild, all requested) bases, in parallel."""
+def ensure_bases(suites: set[str], rebuild: bool = False, log=print, build=None) -> None:
+    """Build the missing (or, with rebuild, all requested) bases, all at the same time.
+
+    `build(suite, log)` builds one (build_base; the unit tests pass a fake). Every build runs
+    to its end; the errors of all are raised together, one line per suite.
+    """
+    build = build or build_base
     _clean_leftovers()
     _prune_old_bases()
     todo = sorted(s for s in suites if rebuild or not base_ready(s))
     if not todo:
         return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=len(todo)) as pool:
-        futures = [pool.submit(build_base, s, log) for s in todo]
-        errors = []
-        for f in futures:
-            try:
-                f.result()
-            except LabError as exc:
-                errors.append(str(exc))
+    log(f"lab: building base images {', '.join(todo)} with mmdebstrap (1-2 min; logs "
+        f"{paths.base_cache_dir()}/SUITE-*.log)")
+    errors = run_together(todo, lambda suite: build(suite, log))
     if errors:
         raise LabError("\n".join(errors))
 
 
+def run_together(names: list[str], fn) -> list[str]:
+    """fn(name) for every name, each in a thread of its own; 'name: error' lines."""
+    errors = []
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        futures = {name: pool.submit(fn, name) for name in names}
+        for name, future in futures.items():
+            try:
+                future.result()
+            except (LabError, OSError, subprocess.SubprocessError) as exc:
+                msg = str(exc)
+                errors.append(msg if msg.startswith(f"{name}:") else f"{name}: {msg}")
+    return errors
+
+
 def customise(rootfs: Path) -> None:
-    """One-time changes to a fresh debootstrap, shared by every host of that suite."""
+    """One-time changes to a fresh mmdebstrap tree, shared by every host of that suite."""
     etc = rootfs / "etc"
+    # dpkg in the hosts writes safely again (the build's force-unsafe-io goes)
+    (etc / "dpkg" / "dpkg.cfg.d" / "99mmdebstrap").unlink(missing_ok=True)
     # sshd: no DNS, key-only root
     write_atomic(etc / "ssh" / "sshd_config.d" / "tabpy-lab.conf", SSHD_DROPIN)
     # host keys are made per host
@@ -279,7 +318,7 @@ def customise(rootfs: Path) -> None:
     if dbus_id.exists() or dbus_id.is_symlink():
         dbus_id.unlink()
         dbus_id.symlink_to("/etc/machine-id")
-    # no DNS: an empty resolv.conf (debootstrap copied the controller's)
+    # no DNS: an empty resolv.conf (mmdebstrap copied the controller's)
     resolv = etc / "resolv.conf"
     if resolv.exists() or resolv.is_symlink():
         resolv.unlink()
@@ -302,6 +341,6 @@ def customise(rootfs: Path) -> None:
         for unit in DISABLED_UNITS:
             if (wants / unit).is_symlink():
                 (wants / unit).unlink()
-    # apt caches from debootstrap are not needed in every host
+    # apt caches are not needed in every host (mmdebstrap removes them already)
     for leftover in (rootfs / "var" / "cache" / "apt").glob("*.bin"):
         leftover.unlink()

@@ -138,6 +138,7 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     to_wait = [h for h in hosts if h in up and h not in answering]
     if to_boot or rebuild_base:
         base.ensure_bases({h.suite for h in (to_boot or hosts)}, rebuild=rebuild_base, log=log)
+    booting = time.monotonic()  # the bases' own lines gave their seconds
     # the lab's own stale ControlMaster sockets (hosts not up) must not break ssh
     for h in present():
         if h not in up and h not in to_boot and machine.status(h).state != "up":
@@ -165,11 +166,12 @@ def cmd_up(hosts: list[LabHost], rebuild_base: bool = False) -> None:
     if acme.acme_host() in hosts:  # Pebble's root and DNS records go when it restarts
         acme.save_root()
         acme.publish_lab_names()
-    elapsed = time.monotonic() - started
+    now = time.monotonic()
     booted = " ".join(h.name for h in to_boot) or "none"
     already = " ".join(h.name for h in hosts if h in answering) or "none"
-    log(f"lab: up in {elapsed:.1f} s (booted: {booted}; already up: {already}); "
-        f"ssh -F {paths.ssh_config_path()} NAME.lab.test")
+    log(f"lab: {len(hosts)} hosts up in {now - booting:.1f} s, {now - started:.1f} s in all "
+        f"(booted: {booted}; already up: {already}); ssh -F {paths.ssh_config_path()} "
+        "NAME.lab.test")
 
 
 def cmd_root_login(hosts: list[LabHost], allowed: bool) -> None:
@@ -234,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                       help=f"also boot the scale hosts scale1..scaleN (N <= {len(SCALE_HOSTS)}; "
                       "inventory/lab_scale.py)")
     p_up.add_argument("--rebuild-base", action="store_true",
-                      help="rebuild the debootstrap base image(s) first")
+                      help="rebuild the base image(s) (mmdebstrap) first")
     p_down = sub.add_parser("down", help="power off and DELETE hosts (all by default)")
     p_down.add_argument("names", nargs="*")
     sub.add_parser("status", help="table of the lab hosts")

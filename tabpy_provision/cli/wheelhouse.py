@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tabpy_provision.cli.common import OK, Refused
@@ -58,34 +59,57 @@ def run(args) -> int:
         print(line, file=sys.stderr, flush=True)
 
     try:
-        for abi in args.abi:
-            started = time.monotonic()
-            if args.command == "lock":
-                from tabpy_provision.wheelhouse import lock as wl
-
-                path = wl.write_extras_lock(
-                    args.tabpy_version, abi, args.arch, args.requirement, args.locks_dir,
-                    python=args.python, log=log,
-                ) if args.requirement else wl.write_lock(
-                    args.tabpy_version, abi, args.arch, python=args.python, log=log)
-                count = len(parse_lock(path.read_text()))
-                print(f"{path}  {count} pins  {time.monotonic() - started:.1f} s")
-            else:
-                lock_text = None
-                if args.requirement:
-                    from tabpy_provision.wheelhouse.extras import read_extras_lock
-
-                    lock_text = read_extras_lock(args.tabpy_version, abi, args.arch,
-                                                 args.requirement, args.locks_dir)
-                found = ensure_wheelhouse(
-                    args.tabpy_version, abi, arch=args.arch, cache_dir=args.cache_dir,
-                    python=args.python, log=log, force=args.force, lock_text=lock_text,
-                    glibc=glibc_floor(args.glibc))
-                size = found.archive.stat().st_size / 1e6
-                print(
-                    f"{found.archive}  {size:.1f} MB  sha256 {sha256_file(found.archive)}  "
-                    f"{time.monotonic() - started:.1f} s"
-                )
+        if args.command == "lock":
+            for abi in args.abi:
+                lock_one(args, abi, log)
+        else:  # each ABI's downloads at the same time (separate folders and archive locks)
+            together(args.abi, lambda abi: build_one(args, abi, log))
     except WheelhouseError as exc:
-        raise Refused(str(exc)) from None
+        raise Refused(str(exc).splitlines()) from None
     return OK
+
+
+def together(abis: list[str], fn) -> None:
+    """fn(abi) for every ABI, each in a thread of its own; every one runs to its end, then the
+    errors of all are raised together (WheelhouseError, one line per ABI, named when several)."""
+    errors = []
+    wanted = list(dict.fromkeys(abis))
+    with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
+        futures = {abi: pool.submit(fn, abi) for abi in wanted}
+        for abi, future in futures.items():
+            try:
+                future.result()
+            except WheelhouseError as exc:
+                errors.append(f"{abi}: {exc}" if len(wanted) > 1 else str(exc))
+    if errors:
+        raise WheelhouseError("\n".join(errors))
+
+
+def lock_one(args, abi: str, log) -> None:
+    from tabpy_provision.wheelhouse import lock as wl
+
+    started = time.monotonic()
+    path = wl.write_extras_lock(
+        args.tabpy_version, abi, args.arch, args.requirement, args.locks_dir,
+        python=args.python, log=log,
+    ) if args.requirement else wl.write_lock(
+        args.tabpy_version, abi, args.arch, python=args.python, log=log)
+    count = len(parse_lock(path.read_text()))
+    print(f"{path}  {count} pins  {time.monotonic() - started:.1f} s", flush=True)
+
+
+def build_one(args, abi: str, log) -> None:
+    started = time.monotonic()
+    lock_text = None
+    if args.requirement:
+        from tabpy_provision.wheelhouse.extras import read_extras_lock
+
+        lock_text = read_extras_lock(args.tabpy_version, abi, args.arch, args.requirement,
+                                     args.locks_dir)
+    found = ensure_wheelhouse(
+        args.tabpy_version, abi, arch=args.arch, cache_dir=args.cache_dir,
+        python=args.python, log=log, force=args.force, lock_text=lock_text,
+        glibc=glibc_floor(args.glibc))
+    size = found.archive.stat().st_size / 1e6
+    print(f"{found.archive}  {size:.1f} MB  sha256 {sha256_file(found.archive)}  "
+          f"{time.monotonic() - started:.1f} s", flush=True)

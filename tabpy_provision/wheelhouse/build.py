@@ -43,7 +43,6 @@ from tabpy_provision.wheelhouse import archive_cache, pip_command
 from tabpy_provision.wheelhouse.extras import checked_extras_lock, requirements_digest
 from tabpy_provision.wheelhouse.pinning import (
     GLIBC_MAX,
-    SDIST_ONLY,
     UV_VERSION,
     WheelhouseError,
     checked_lock,
@@ -175,9 +174,7 @@ def _build(
         if lock_text is not None:  # an extras lock: pip reads it from the work folder
             lock = work / lock.name
             lock.write_text(lock_text)
-        log(f"  pip wheel {' '.join(SDIST_ONLY)} (sdist-only on PyPI) ...")
         pip_command.build_sdist_wheels(python, wheels_dir, pins)
-        log(f"  pip download {len(pins)} locked wheels for {abi} {arch} ...")
         pick = target_args(abi, arch, glibc)
         pip_command.run(
             python,
@@ -195,7 +192,6 @@ def _build(
             f"pip download -r {lock.name}",
         )
         wheels = check_wheels(wheels_dir, pins)
-        log(f"  pip download uv=={UV_VERSION} ...")
         pip_command.run(
             python,
             ["download", "--no-deps", "-d", str(uv_dir), *pick, f"uv=={UV_VERSION}"],
@@ -206,7 +202,6 @@ def _build(
             raise WheelhouseError(f"expected one uv wheel, got {[p.name for p in uv_wheels]}")
         uv_binary = extract_uv(uv_wheels[0], work / "uv-binary")
         tmp = work / (archive.name + ".tmp")  # removed with the work folder if cut short
-        log(f"  packing {len(wheels)} wheels + bin/uv -> {archive}")
         pack_archive(tmp, wheels, uv_binary)
         return archive_cache.put_in_place(tmp, archive, {
             "lock": lock.name,
