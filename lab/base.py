@@ -22,13 +22,13 @@ BASE_FORMAT = 5
 
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "sudo",
-    "ca-certificates", "iproute2", "curl", "openssl", "procps", "zstd",
+    "ca-certificates", "iproute2", "curl", "openssl", "procps",
+    # the finished virtualenvs shipped to TabPy servers are zstd-compressed tars
+    "zstd",
     # the TabPy pool's balancer (HAProxy, its runtime API through socat, keepalived for VRRP)
     "haproxy", "socat", "keepalived",
     # the TabPy servers' fence (an nftables table of tabpy-provision's own)
     "nftables",
-    # the finished virtualenvs shipped to TabPy servers are zstd-compressed tars
-    "zstd",
 )
 
 # Per suite: Pebble, the lab's ACME server (lab/acme.py; runs on a bookworm host).
