@@ -9,7 +9,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import acme, base, machine, net, paths, ssh, sudo
+from . import acme, base, disk, machine, net, paths, ssh, sudo
 from .hosts import EVERY_HOST, LAB_HOSTS, SCALE_HOSTS, LabHost, get_host, scale_hosts
 from .util import LabError, ensure_sbin_path
 
@@ -78,7 +78,15 @@ def parallel(fn, hosts: list[LabHost]) -> list[str]:
 def prepare_controller() -> None:
     paths.state_dir().mkdir(parents=True, exist_ok=True)
     os.chmod(paths.state_dir(), 0o755)
-    paths.hosts_dir().mkdir(parents=True, exist_ok=True)
+    if not disk.attached():
+        earlier = [h for h in present() if machine.hdir(h).is_dir()]
+        if earlier:
+            log("lab: the hosts move to a file system of their own (lab/disk.py): removing "
+                f"{' '.join(h.name for h in earlier)}")
+            errors = parallel(machine.remove, earlier)
+            if errors:
+                raise LabError("\n".join(errors))
+        disk.attach(log)
     base.ensure_prerequisites()
     ssh.ensure_key()
     ssh.write_ssh_config()
@@ -199,6 +207,8 @@ def cmd_down(hosts: list[LabHost], keep: bool = False) -> None:
         net.remove_bridge()
     if errors:
         raise LabError("\n".join(errors))
+    if not keep and not any(machine.hdir(h).is_dir() for h in present()):
+        disk.detach()
     verb = "stopped" if keep else "removed"
     log(f"lab: {verb} {' '.join(h.name for h in hosts)} in {time.monotonic() - started:.1f} s")
 
@@ -255,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         print("lab: must run as root (mounts, namespaces, nspawn)", file=sys.stderr)
         return 1
     try:
+        if disk.image().exists() and not disk.attached():  # after the machine restarted
+            with Lock():
+                disk.attach(log)
         hosts = select(getattr(args, "names", []), getattr(args, "scale", 0))
         if args.cmd == "status":
             cmd_status()
