@@ -19,7 +19,8 @@ Targets (issues #17 and #31): lab up <= 5 s, a cold TabPy host <= 2x its floor, 
 <= 1.5 s, make deploy rerun <= 4 s, RTO onto a warm standby <= 10 s and onto a fresh host
 <= 2x a cold host, 1 -> 2 processes >= 1.6x; `bench scale`: 20 cold hosts <= 5x one.
 
-`python -m bench cold` measures 1 to 3 but the make deploy rerun; `python -m bench throughput`
+`python -m bench cold` measures 1 to 3 but the make deploy rerun; `python -m bench rto` a cold
+host and the RTO onto a fresh DR host; `python -m bench throughput`
 measures 5 only; `python -m bench phases` prints where the time of
 a cold TabPy host (tabpy2, reset first) and of a no-op rerun goes, phase by phase
 (bench/phases.py); `python -m bench functions` measures 6 only; `python -m bench scale [N ...]`
@@ -122,6 +123,14 @@ def main() -> None:
         return
     if sys.argv[1:] == ["cold"]:
         report(cold_figures()[0])
+        return
+    if sys.argv[1:] == ["rto"]:
+        timed("full deploy", DEPLOY)
+        cold = median_of(lambda: cold_deploy("tabpy1.lab.test"))
+        report([Figure("cold TabPy deploy, fresh tabpy1.lab.test", cold),
+                Figure("failover RTO onto a fresh DR host",
+                       median_of(lambda: failover_rto(standby=False)), floor=cold,
+                       target="<= 2x a cold host")])
         return
     if sys.argv[1:] == ["phases"]:
         phase_figures()
