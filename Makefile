@@ -13,7 +13,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The project's own bytecode, written here once: where PYTHONDONTWRITEBYTECODE is set (as on
+# this machine), every pyinfra run would otherwise compile about 100 of its modules again.
 venv: $(VENV)/.installed
+	@$(PY) -m compileall -q -j 0 tabpy_provision lab bench tests
 
 lab-up: venv
 	$(PY) -m lab up
