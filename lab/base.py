@@ -9,12 +9,11 @@ import re
 import shutil
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import paths
 from .hosts import LAB_HOSTS
-from .util import LabError, pid_alive, safe_rmtree, tail, write_atomic
+from .util import LabError, pid_alive, run_together, safe_rmtree, tail, write_atomic
 
 # Bump when customise(), the bootstrap or the layout changes: a new key means a new base.
 # 5: built by mmdebstrap (debootstrap before), with zstd.
@@ -286,20 +285,6 @@ def ensure_bases(suites: set[str], rebuild: bool = False, log=print, build=None)
     errors = run_together(todo, lambda suite: build(suite, log))
     if errors:
         raise LabError("\n".join(errors))
-
-
-def run_together(names: list[str], fn) -> list[str]:
-    """fn(name) for every name, each in a thread of its own; 'name: error' lines."""
-    errors = []
-    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
-        futures = {name: pool.submit(fn, name) for name in names}
-        for name, future in futures.items():
-            try:
-                future.result()
-            except (LabError, OSError, subprocess.SubprocessError) as exc:
-                msg = str(exc)
-                errors.append(msg if msg.startswith(f"{name}:") else f"{name}: {msg}")
-    return errors
 
 
 def customise(rootfs: Path) -> None:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import acme, base, disk, machine, net, paths, ssh, sudo
 from .hosts import EVERY_HOST, LAB_HOSTS, SCALE_HOSTS, LabHost, get_host, scale_hosts
-from .util import LabError, ensure_sbin_path
+from .util import LabError, ensure_sbin_path, run_together
 
 LOCK_TIMEOUT = 600.0
 
@@ -59,20 +59,7 @@ def select(names: list[str], scale: int = 0) -> list[LabHost]:
 
 def parallel(fn, hosts: list[LabHost]) -> list[str]:
     """Run fn(host) for each host in parallel; return 'name: error' lines."""
-    errors = []
-    if not hosts:
-        return errors
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        futures = {h: pool.submit(fn, h) for h in hosts}
-        for h, f in futures.items():
-            try:
-                f.result()
-            except LabError as exc:
-                msg = str(exc)
-                errors.append(msg if msg.startswith(f"{h.name}:") else f"{h.name}: {msg}")
-            except OSError as exc:
-                errors.append(f"{h.name}: {exc}")
-    return errors
+    return run_together(hosts, fn, name=lambda h: h.name)
 
 
 def prepare_controller() -> None:

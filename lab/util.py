@@ -10,6 +10,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
@@ -159,3 +160,20 @@ def tail(path: Path, lines: int = 5) -> str:
     text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)  # systemd's colours
     rows = [r.strip() for r in text.replace("\r", "\n").splitlines() if r.strip()]
     return " | ".join(rows[-lines:]) or "(console log empty)"
+
+
+def run_together(items: Sequence, fn, name=str) -> list[str]:
+    """fn(item) for every item, each in a thread of its own, every one to its end: one
+    'NAME: error' line per item that failed (a LabError, an OSError or a subprocess's error)."""
+    errors = []
+    if not items:
+        return errors
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        futures = {item: pool.submit(fn, item) for item in items}
+        for item, future in futures.items():
+            try:
+                future.result()
+            except (LabError, OSError, subprocess.SubprocessError) as exc:
+                msg, label = str(exc), name(item)
+                errors.append(msg if msg.startswith(f"{label}:") else f"{label}: {msg}")
+    return errors
