@@ -152,8 +152,7 @@ def stream(target, command: str, data: bytes | Path = b"") -> tuple[int, bytes, 
         done = subprocess.run(["sh", "-c", command], input=data.read_bytes() if isinstance(
             data, Path) else data, capture_output=True, timeout=TRANSFER_IDLE_TIMEOUT)
         return done.returncode, done.stdout, done.stderr
-    channel = _root_channel(target, command, TRANSFER_IDLE_TIMEOUT)
-    try:
+    with _transfer(target, command) as channel:
         with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as source:
             while chunk := source.read(CHUNK):
                 channel.sendall(chunk)
@@ -161,38 +160,34 @@ def stream(target, command: str, data: bytes | Path = b"") -> tuple[int, bytes, 
         out = channel.makefile("rb").read()
         err = channel.makefile_stderr("rb").read()
         return channel.recv_exit_status(), out, err
-    except TimeoutError:
-        raise ConnectionError(f"{target.name}: no answer for {TRANSFER_IDLE_TIMEOUT:.0f} s "
-                              "during a transfer") from None
-    finally:
-        channel.close()
 
 
 def fetch(target, command: str, dest: Path) -> tuple[int, bytes]:
     """Run `command` as root on its own SSH channel, its stdout written to the controller file
-    `dest` (created 0600) in chunks, never held whole in memory; its exit status and stderr.
-    `dest` is removed unless the command succeeded."""
+    `dest` (made here, 0600) in chunks, never held whole in memory; its exit status and stderr.
+    What arrived stays in `dest` whatever the status: the caller keeps or removes it."""
+    with _transfer(target, command) as channel, \
+            os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+        channel.shutdown_write()
+        source = channel.makefile("rb")
+        while chunk := source.read(CHUNK):
+            out.write(chunk)
+        err = channel.makefile_stderr("rb").read()
+        return channel.recv_exit_status(), err
+
+
+@contextlib.contextmanager
+def _transfer(target, command: str) -> Iterator:
+    """An SSH channel of its own running `command` as root for one transfer, closed after it;
+    a transfer silent for TRANSFER_IDLE_TIMEOUT is a lost connection."""
     channel = _root_channel(target, command, TRANSFER_IDLE_TIMEOUT)
     try:
-        channel.shutdown_write()
-        with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-            source = channel.makefile("rb")
-            while chunk := source.read(CHUNK):
-                out.write(chunk)
-        err = channel.makefile_stderr("rb").read()
-        status = channel.recv_exit_status()
+        yield channel
     except TimeoutError:
-        dest.unlink(missing_ok=True)
         raise ConnectionError(f"{target.name}: no answer for {TRANSFER_IDLE_TIMEOUT:.0f} s "
                               "during a transfer") from None
-    except BaseException:
-        dest.unlink(missing_ok=True)
-        raise
     finally:
         channel.close()
-    if status != 0:
-        dest.unlink(missing_ok=True)
-    return status, err
 
 
 @contextlib.contextmanager
