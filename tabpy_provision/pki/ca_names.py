@@ -20,6 +20,7 @@ from tabpy_provision.server.plan import endpoint, project_path
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.groups import POOL, TABPY_SERVERS
 from tabpy_provision.settings.typed import host_settings
+from tabpy_provision.settings.value_checks import dns_name_problem
 
 Hosts = Iterable[tuple[str, Mapping[str, Any]]]
 
@@ -53,7 +54,7 @@ def private_ca_names(tabpy_servers: Hosts, balancers: Hosts) -> dict[Path, CaNam
             names = certificate_names(given.pool.lb_service_name, certificates, "lb_service_name")
         else:
             fqdn = endpoint(host, data).fqdn
-            if given.tabpy.tabpy_transfer_protocol != "https" or settings.dns_name_problem(fqdn):
+            if given.tabpy.tabpy_transfer_protocol != "https" or dns_name_problem(fqdn):
                 continue
             names = certificate_names(fqdn, certificates)
         pki_dir = project_path(certificates.pki_dir)

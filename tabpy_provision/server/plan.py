@@ -32,6 +32,7 @@ from tabpy_provision.settings.secret_refs import (
     secret_store,
 )
 from tabpy_provision.settings.typed import WithSettings, for_role, host_settings
+from tabpy_provision.settings.value_checks import dns_name_problem
 from tabpy_provision.settings.values import (
     AnalyticsSettings,
     SecretsSettings,
@@ -237,10 +238,10 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
     problems = table.check_values(host, data)
     values = table.with_defaults(data)
     if not problems:  # the checks below need well-typed values
-        fqdn_problem = table.dns_name_problem(for_role("tabpy", values).tabpy_fqdn or host)
+        fqdn_problem = dns_name_problem(for_role("tabpy", values).tabpy_fqdn or host)
         if fqdn_problem:
             problems.append(f"{host}: tabpy_fqdn: {fqdn_problem}")
-        elif table.dns_name_problem(host):  # it names the host's folders under backup_dir
+        elif dns_name_problem(host):  # it names the host's folders under backup_dir
             problems.append(f"{host}: inventory name: must be a DNS name or an IPv4 address "
                             "(it names folders on the controller)")
     # Read as the inventory gave it (other settings may have failed their checks), so that a

@@ -38,6 +38,7 @@ from tabpy_provision import pki
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.groups import CLIENTS, TABLEAU
+from tabpy_provision.settings.value_checks import TRUST_OS_FAMILIES
 
 MANAGED_PREFIX = "tabpy-provision-"
 SYSTEM_KEYCHAIN = "/Library/Keychains/System.keychain"
@@ -246,7 +247,7 @@ def plan_client_trust(host: str, data: Mapping[str, Any], cas: Iterable[pki.CaCe
     if family is None:
         raise settings.SettingsError([
             f"{host}: trust_os_family: cannot tell the trust store of {os_description}; set it "
-            f"to one of {', '.join(settings.TRUST_OS_FAMILIES)}"])
+            f"to one of {', '.join(TRUST_OS_FAMILIES)}"])
     selected = trust_set(cas, values["trust_ca_certificates"], now=now)
     return ClientTrustPlan(host, family, scope, selected.install, selected.retire)
 

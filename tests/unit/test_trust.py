@@ -15,6 +15,7 @@ from tabpy_provision import pki
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.server import render
 from tabpy_provision.settings import table as settings
+from tabpy_provision.settings.value_checks import TRUST_OS_FAMILIES
 from tabpy_provision.trust import plan as trust
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -122,7 +123,7 @@ def test_trust_store_paths_and_commands_per_family(rotated, family, path, update
 
 
 def test_every_family_setting_has_a_store():
-    assert {*trust.LINUX_STORES, "macos"} == set(settings.TRUST_OS_FAMILIES)
+    assert {*trust.LINUX_STORES, "macos"} == set(TRUST_OS_FAMILIES)
 
 
 def test_scope_is_the_servers_environment():
