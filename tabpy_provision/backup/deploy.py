@@ -43,10 +43,10 @@ from tabpy_provision.run.preflight import (
     root_access_problems,
     tabpy_python,
 )
+from tabpy_provision.run.release import MANIFEST
 from tabpy_provision.run.summary import note_failure
 from tabpy_provision.server import verify
 from tabpy_provision.server.plan import TabpyServerPlan, project_path
-from tabpy_provision.server.release import MANIFEST
 from tabpy_provision.settings import value_checks
 from tabpy_provision.settings.groups import TABPY_SERVERS
 from tabpy_provision.settings.secret_refs import (

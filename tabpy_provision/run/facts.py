@@ -216,3 +216,30 @@ class HostClaims(FactBase):
 
     def process(self, output):
         return list(output)
+
+
+class IntactManifest(FactBase):
+    """A release folder's manifest when it is complete and every file matches its checksum;
+    None otherwise (missing, half-built or altered by hand)."""
+
+    def command(self, path):
+        return StringCommand("cd", QuoteString(path), "2>/dev/null && test -f .manifest &&",
+                             "sha256sum --quiet --status -c .sha256sums && cat .manifest || true")
+
+    def process(self, output):
+        return "\n".join(output) + "\n" if output else None
+
+
+class PasswordFileUsers(FactBase):
+    """User names in a password file (TabPy's and Rserve's: `user secret` lines, comments
+    skipped); never the secrets, which stay on the host. [] when the file is absent."""
+
+    default = list
+
+    def command(self, path, lowered=True):
+        name = "tolower($1)" if lowered else "$1"  # TabPy's names are case-insensitive
+        return StringCommand("! test -f", QuoteString(path), "|| awk",
+                             QuoteString(f"!/^#/ && NF {{ print {name} }}"), QuoteString(path))
+
+    def process(self, output):
+        return list(output)

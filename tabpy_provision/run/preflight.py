@@ -48,11 +48,10 @@ from tabpy_provision.pool.facts import InterfaceFor
 from tabpy_provision.run import fact_batch, host_checks, remote
 from tabpy_provision.run import report as run_report
 from tabpy_provision.run.current import run_of
-from tabpy_provision.run.facts import CertificatesIn, HostMemory
+from tabpy_provision.run.facts import CertificatesIn, HostMemory, PasswordFileUsers
 from tabpy_provision.run.hosts import correct_pyinfra
 from tabpy_provision.server import render
 from tabpy_provision.server.certificate import ca_common_name
-from tabpy_provision.server.facts import PasswordFileUsers
 from tabpy_provision.server.plan import (
     TabpyServerPlan,
     plan_tabpy_server,

@@ -52,6 +52,7 @@ from tabpy_provision.run.facts import (
     FileState,
     FirstLine,
     FolderStates,
+    IntactManifest,
     LinkName,
     Sha256s,
     SubfoldersByAge,
@@ -65,16 +66,16 @@ from tabpy_provision.run.operations import (
     room_for,
     system_account,
 )
+from tabpy_provision.run.release import Release
+from tabpy_provision.run.release_operations import prune_releases, release_folder
 from tabpy_provision.server import render, verify
-from tabpy_provision.server.facts import IntactManifest, ReferencedVenvs, RunningRelease, TabpyUnits
+from tabpy_provision.server.facts import ReferencedVenvs, RunningRelease, TabpyUnits
 from tabpy_provision.server.operations import (
     other_units_stopped,
-    prune_releases,
     prune_venvs,
-    tabpy_release,
 )
 from tabpy_provision.server.plan import TabpyServerPlan
-from tabpy_provision.server.release import Release, build_release
+from tabpy_provision.server.release import build_release
 from tabpy_provision.server.roll import check_args, tabpy_activate
 from tabpy_provision.server.venv import VenvJob, tabpy_venv
 from tabpy_provision.settings import table as settings
@@ -125,8 +126,9 @@ def tabpy_server(plan: TabpyServerPlan, wheelhouse: Wheelhouse, data: NltkData |
     tabpy_venv(name=f"TabPy {wheelhouse.tabpy_version} virtualenv"
                     + (f" with NLTK data ({', '.join(data.resources) or 'a folder'})"
                        if data else ""), job=job)
-    built = tabpy_release(name="TabPy release (config, users, TLS, venv)",
-                          config_dir=plan.config_dir, release=release, users=plan.user_names)
+    built = release_folder(name="TabPy release (config, users, TLS, venv)",
+                           config_dir=plan.config_dir, release=release, users=plan.user_names,
+                           service="TabPy")
     if plan.tls is not None and plan.tls.ca_pem:
         file_content(name="CA certificate (for checks on the host)", path=plan.ca_path,
                      content=plan.tls.ca_pem, group=account)

@@ -1,24 +1,10 @@
-"""A TabPy server's facts (pyinfra): its releases, virtualenvs, units and password file."""
+"""A TabPy server's facts (pyinfra): its running release, virtualenvs and units."""
 
 from __future__ import annotations
 
 import shlex
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
-
-
-class PasswordFileUsers(FactBase):
-    """User names in a TabPy password file (first field of each non-comment line); never the
-    hashes, which stay on the host. [] when the file is absent."""
-
-    default = list
-
-    def command(self, path):
-        return StringCommand("! test -f", QuoteString(path), "|| awk",
-                             QuoteString("!/^#/ && NF { print tolower($1) }"), QuoteString(path))
-
-    def process(self, output):
-        return list(output)
 
 
 class RunningRelease(FactBase):
@@ -32,18 +18,6 @@ class RunningRelease(FactBase):
 
     def process(self, output):
         return output[0] if output else None
-
-
-class IntactManifest(FactBase):
-    """A release folder's manifest when it is complete and every file matches its checksum;
-    None otherwise (missing, half-built or altered by hand)."""
-
-    def command(self, path):
-        return StringCommand("cd", QuoteString(path), "2>/dev/null && test -f .manifest &&",
-                             "sha256sum --quiet --status -c .sha256sums && cat .manifest || true")
-
-    def process(self, output):
-        return "\n".join(output) + "\n" if output else None
 
 
 class ReferencedVenvs(FactBase):

@@ -22,10 +22,10 @@ from tabpy_provision.pool.operations import Drain
 from tabpy_provision.run import remote
 from tabpy_provision.run.current import run_of
 from tabpy_provision.run.facts import LinkName
+from tabpy_provision.run.release_operations import switch_command
 from tabpy_provision.run.summary import note_failure
 from tabpy_provision.server import verify
 from tabpy_provision.server.facts import RunningRelease
-from tabpy_provision.server.operations import switch_command
 from tabpy_provision.server.plan import Instance, TabpyServerPlan
 
 JOURNAL_ERROR_LINES = 8
