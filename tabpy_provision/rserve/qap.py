@@ -11,6 +11,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from tabpy_provision.settings.errors import ProvisionError
+
 CMD_LOGIN = 0x001
 CMD_EVAL = 0x003
 CMD_RESP = 0x10000
@@ -40,7 +42,7 @@ _NA_INT = -(2**31)
 _NA_REAL_BITS = 0x7FF00000000007A2
 
 
-class QapError(Exception):
+class QapError(ProvisionError):
     """A failed QAP exchange; status is Rserve's status code (None: protocol or I/O)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
