@@ -56,6 +56,10 @@ PREREQUISITES = {
     # by `haproxy -c` in the unit tests (Debian starts it with its own config: no listener).
     "testssl": "testssl.sh",
     "haproxy": "haproxy",
+    # The Rserve tests run Debian's Rserve: `R CMD` runs its binary, which is not on PATH
+    # (shutil.which takes the path itself).
+    "R": "r-base-core",
+    "/usr/lib/R/site-library/Rserve/libs/Rserve": "r-cran-rserve",
 }
 
 # Units that slow the boot, do pointless work in a throwaway host, or reach out.

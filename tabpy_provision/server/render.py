@@ -4,15 +4,15 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from tabpy_provision.rendering import templating
 from tabpy_provision.server.plan import Instance, TabpyServerPlan
 from tabpy_provision.trust import plan as trust
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES = templating.TEMPLATES
 
 
 def _ini(value: Any) -> str:
@@ -24,14 +24,7 @@ def _ini(value: Any) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    env = templating.environment()
     env.filters["ini"] = _ini
     env.filters["pyrepr"] = repr
     return env

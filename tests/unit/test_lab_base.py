@@ -103,3 +103,9 @@ def test_ready_bases_are_not_built_again(cache):
     lines = []
     base.ensure_bases({"trixie", "bookworm"}, log=lines.append, build=build)
     assert lines == []
+
+
+def test_rserve_is_a_prerequisite_found_by_its_path():
+    from tabpy_provision.rserve import render
+    assert base.PREREQUISITES["R"] == "r-base-core"
+    assert base.PREREQUISITES[render.RSERVE_BINARY] == "r-cran-rserve"

@@ -1,0 +1,1 @@
+"""What the TabPy and Rserve renderers share: the Jinja2 environment of the templates."""
