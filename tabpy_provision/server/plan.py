@@ -25,10 +25,9 @@ from tabpy_provision.server.limits import Limits, floor_problem, process_limits
 from tabpy_provision.server.tls_profile import TlsProfile, host_profile
 from tabpy_provision.settings import table
 from tabpy_provision.settings.secret_refs import (
-    SecretError,
     SecretStore,
     describe,
-    resolve,
+    resolve_users,
     secret_store,
 )
 from tabpy_provision.settings.typed import WithSettings, for_role, host_settings
@@ -271,7 +270,9 @@ def plan_tabpy_server(host: str, data: Mapping[str, Any], *, now: datetime | Non
                                frozenset(user.lower() for user in monitors), problems)
     notes: list[str] = []
     store = users_secret_store(given.secrets, files)
-    users = _resolve_users(host, given, store, rotating, problems, notes)
+    users = resolve_users(host, "tabpy_users", tabpy.tabpy_users, store, rotating,
+                          given.secrets.allow_plaintext_secrets, passwords.password_problem,
+                          problems, notes)
     tls = plan_tls(host, fqdn, given, problems, now, files, renew=data.get("acme_renew"),
                    permitted=permitted) if tabpy.tabpy_transfer_protocol == "https" else None
     analytics = given.analytics
@@ -401,31 +402,3 @@ def _rotating_users(host: str, declared: Mapping[str, str], rotate: frozenset[st
             problems.append(f"{host}: rotate_users: {user!r} comes from {describe(reference)}: "
                             "change it there and redeploy (only generated passwords rotate here)")
     return frozenset(rotate & generated)
-
-
-def _resolve_users(host: str, given: Settings, store: SecretStore,
-                   rotating: frozenset[str], problems: list[str],
-                   notes: list[str]) -> dict[str, str]:
-    """Passwords of the declared users (names already checked), from their references."""
-    users = {}
-    for user, reference in given.tabpy.tabpy_users.items():
-        key = user.lower()
-        try:
-            if key in rotating:
-                state = "pending" if store.has_pending(key) else "new"
-                password = store.pending(key)
-                notes.append(f"tabpy_users.{user}: rotating to the {state} password "
-                             f"(pending in {store.location(key)})")
-            else:
-                password = resolve(reference, store=store, store_key=key,
-                                   allow_plaintext=given.secrets.allow_plaintext_secrets)
-        except SecretError as error:
-            problems.append(f"{host}: tabpy_users.{user} ({describe(reference)}): {error}")
-            continue
-        password_problem = passwords.password_problem(password)
-        if password_problem:
-            problems.append(f"{host}: tabpy_users.{user} ({describe(reference)}): "
-                            f"{password_problem}")
-            continue
-        users[user] = password
-    return users

@@ -9,7 +9,14 @@ from tabpy_provision.firewall.outbound import destinations_problem
 from tabpy_provision.firewall.rules import sources_problem
 from tabpy_provision.server.limits import memory_problem
 from tabpy_provision.server.tls_profile import PROFILES, VERSIONS
-from tabpy_provision.settings.groups import CLIENTS, CLOUD, POOL, TABLEAU, TABPY_SERVERS
+from tabpy_provision.settings.groups import (
+    CLIENTS,
+    CLOUD,
+    POOL,
+    RSERVE_SERVERS,
+    TABLEAU,
+    TABPY_SERVERS,
+)
 from tabpy_provision.settings.model import Role, Setting, in_role
 from tabpy_provision.settings.value_checks import (
     TRUST_OS_FAMILIES,
@@ -50,13 +57,15 @@ from tabpy_provision.settings.value_checks import (
 
 ROLES: tuple[Role, ...] = (
     Role("tabpy", "TabPy server", (TABPY_SERVERS,)),
-    Role("certificates", "Certificates (private CA or supplied)", (TABPY_SERVERS, POOL)),
-    Role("secrets", "Secrets and checks", (TABPY_SERVERS, POOL, TABLEAU)),
+    Role("certificates", "Certificates (private CA or supplied)",
+         (TABPY_SERVERS, POOL, RSERVE_SERVERS)),
+    Role("secrets", "Secrets and checks", (TABPY_SERVERS, POOL, TABLEAU, RSERVE_SERVERS)),
     Role("pool", "Pool balancer (and a host's own HAProxy)", (POOL, TABPY_SERVERS)),
     Role("network", "The fence: who reaches TabPy, what TabPy reaches and uses",
          (TABPY_SERVERS,)),
     Role("analytics", "What the analysts' scripts get: libraries, data, models, functions",
          (TABPY_SERVERS,)),
+    Role("rserve", "Rserve server (R's analytics extension; docs/rserve.md)", (RSERVE_SERVERS,)),
     Role("access", "Reaching the host as root (directly or through sudo)", None),
     Role("backup", "Backups and the environment", None),
     Role("trust", "Client trust", (CLIENTS, TABLEAU)),
@@ -282,6 +291,36 @@ SETTINGS: tuple[Setting, ...] = (
                 "On TabPy servers: controller folder where the trust deploy writes the Windows "
                 "(.cer, PowerShell) and macOS (.mobileconfig) artifacts of their CAs; relative to "
                 "the project.", non_empty_text),
+    ),
+    *in_role(
+        "rserve",
+        Setting("rserve_fqdn", None,
+                "Name Tableau uses for this Rserve; default: the inventory host name.",
+                optional(dns_name_problem)),
+        Setting("rserve_connect_address", None,
+                "Address the controller dials for its checks; default: ssh_hostname, else "
+                "rserve_fqdn.", optional(non_empty_text)),
+        Setting("rserve_port", 6311,
+                "Port of QAP over TLS (qap.tls.port), every interface; Rserve listens on no "
+                "other.", int_between(1, 65535)),
+        Setting("rserve_users", {},
+                "Rserve users: name -> secret reference (env:VAR, file:/path, cmd:..., generate).",
+                mapping),
+        Setting("rserve_check_user", None,
+                "User the post-deploy check logs in as; default: the first of rserve_users.",
+                optional(non_empty_text)),
+        Setting("rserve_system_user", "rserve",
+                "System user and group Rserve and its R sessions run as (no login shell).",
+                unix_name),
+        Setting("rserve_service_name", "rserve", "systemd unit name.", unix_name),
+        Setting("rserve_config_dir", "/etc/rserve",
+                "Releases of Rserv.conf, the users file, the login function and TLS files "
+                "(root:rserve 0750).", absolute_path),
+        Setting("rserve_workdir", "/var/lib/rserve",
+                "Working folder of the R sessions: the only folder Rserve may write.",
+                absolute_path),
+        Setting("rserve_releases_to_keep", 2,
+                "Releases kept, the active and previous included.", int_between(2, 20)),
     ),
     *in_role(
         "secrets",

@@ -9,3 +9,5 @@ CLIENTS = "clients"
 TABLEAU = "tableau_servers"
 #: Tableau Cloud sites: @local, the controller, speaks for them.
 CLOUD = "tableau_cloud"
+#: Rserve servers (R's analytics extension; a host may also be a TabPy server).
+RSERVE_SERVERS = "rserve_servers"

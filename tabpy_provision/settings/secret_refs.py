@@ -22,6 +22,7 @@ import stat
 import string
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -397,3 +398,33 @@ def _vault_call(location: str, call):
     except (hvac.exceptions.VaultError, requests.RequestException) as error:
         raise SecretError(f"{location}: Vault at {address} failed: "
                           f"{type(error).__name__}") from None
+
+
+def resolve_users(host: str, field: str, declared: Mapping[str, object], store: SecretStore,
+                  rotating: frozenset[str], allow_plaintext: bool,
+                  password_problem: Callable[[str], str | None], problems: list[str],
+                  notes: list[str], key: Callable[[str], str] = str.lower) -> dict[str, str]:
+    """Passwords of the declared users of `field` (names already checked), from their
+    references; `key`: a user's name in the store (and in `rotating`); `password_problem`:
+    why the service could not take a password (never naming it)."""
+    users = {}
+    for user, reference in declared.items():
+        store_key = key(user)
+        try:
+            if store_key in rotating:
+                state = "pending" if store.has_pending(store_key) else "new"
+                password = store.pending(store_key)
+                notes.append(f"{field}.{user}: rotating to the {state} password "
+                             f"(pending in {store.location(store_key)})")
+            else:
+                password = resolve(reference, store=store, store_key=store_key,
+                                   allow_plaintext=allow_plaintext)
+        except SecretError as error:
+            problems.append(f"{host}: {field}.{user} ({describe(reference)}): {error}")
+            continue
+        problem = password_problem(password)
+        if problem:
+            problems.append(f"{host}: {field}.{user} ({describe(reference)}): {problem}")
+            continue
+        users[user] = password
+    return users

@@ -138,6 +138,22 @@ class AnalyticsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RserveSettings:
+    """Rserve server (R's analytics extension; docs/rserve.md)."""
+
+    rserve_fqdn: str | None = None
+    rserve_connect_address: str | None = None
+    rserve_port: int = 6311
+    rserve_users: Mapping[str, str] = FrozenMapping()
+    rserve_check_user: str | None = None
+    rserve_system_user: str = "rserve"
+    rserve_service_name: str = "rserve"
+    rserve_config_dir: str = "/etc/rserve"
+    rserve_workdir: str = "/var/lib/rserve"
+    rserve_releases_to_keep: int = 2
+
+
+@dataclass(frozen=True, slots=True)
 class AccessSettings:
     """Reaching the host as root (directly or through sudo)."""
 
@@ -208,6 +224,7 @@ class Settings:
     pool: PoolSettings
     network: NetworkSettings
     analytics: AnalyticsSettings
+    rserve: RserveSettings
     access: AccessSettings
     backup: BackupSettings
     trust: TrustSettings
