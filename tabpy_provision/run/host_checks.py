@@ -23,6 +23,17 @@ def claim_problems(state: State, plans: dict[str, TabpyServerPlan],
     return [line for lines in found for line in lines]
 
 
+def tabpy_ports(plan: TabpyServerPlan) -> dict[int, str]:
+    """The ports a TabPy server takes on its host -> the setting that gives each."""
+    v = plan.values
+    ports = {v["tabpy_port"]: "tabpy_port"}
+    if plan.local_balancer:
+        ports.update({i.port: "tabpy_instance_ports_start" for i in plan.instances})
+    if v["tabpy_arrow_enable"]:
+        ports[v["tabpy_arrowflight_port"]] = "tabpy_arrowflight_port"
+    return ports
+
+
 def _problems(host: Host, plan: TabpyServerPlan | None, pool: BalancerPlan | None) -> list[str]:
     v = plan.values if plan else {}
     account = v.get("tabpy_system_user", "haproxy")
@@ -44,12 +55,9 @@ def _problems(host: Host, plan: TabpyServerPlan | None, pool: BalancerPlan | Non
         problems += foreign_unit
         if not foreign_unit:  # a unit of that name is TabPy's only when it is ours
             ours |= host_claims.tabpy_units(service, (i.port for i in plan.instances))
-        wanted[v["tabpy_port"]] = "tabpy_port"
+        wanted.update(tabpy_ports(plan))
         if plan.local_balancer:
-            wanted.update({i.port: "tabpy_instance_ports_start" for i in plan.instances})
             configs[HAPROXY_CONFIG] = "tabpy_instances"
-        if v["tabpy_arrow_enable"]:
-            wanted[v["tabpy_arrowflight_port"]] = "tabpy_arrowflight_port"
     if pool:
         wanted[pool.port] = "lb_port"
         configs[HAPROXY_CONFIG] = "lb_service_name"

@@ -149,22 +149,26 @@ class HostState:
     configs: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
 
 
-def account_is_ours(account: Account, state_path: str) -> bool:
-    """This tool's account: its comment, or (made before the comment) the state path as home."""
+def account_is_ours(account: Account, state_path: str,
+                    comment: str = ACCOUNT_COMMENT) -> bool:
+    """This tool's account: its comment, or (a TabPy account made before the comment) the
+    state path as home."""
     if account.uid == 0:
         return False
-    return account.comment == ACCOUNT_COMMENT or (account.comment == "" and
-                                                  account.home == state_path)
+    return account.comment == comment or (comment == ACCOUNT_COMMENT and account.comment == ""
+                                          and account.home == state_path)
 
 
-def account_problems(host: str, name: str, state_path: str, found: HostState) -> list[str]:
-    field_ = f"{host}: tabpy_system_user"
+def account_problems(host: str, name: str, state_path: str, found: HostState,
+                     setting: str = "tabpy_system_user", comment: str = ACCOUNT_COMMENT,
+                     service: str = "TabPy") -> list[str]:
+    field_ = f"{host}: {setting}"
     if found.account is None:
         if found.group is not None:
             return [f"{field_}: {name} is an existing group (gid {found.group[0]}) of this "
-                    "host: TabPy gets an account and group of its own"]
+                    f"host: {service} gets an account and group of its own"]
         return []
-    if account_is_ours(found.account, state_path):
+    if account_is_ours(found.account, state_path, comment):
         return []
     account = found.account
     return [f"{field_}: {name} is an existing account of this host (uid {account.uid}, home "
@@ -172,10 +176,13 @@ def account_problems(host: str, name: str, state_path: str, found: HostState) ->
 
 
 def folder_problems(host: str, values: Mapping[str, Any], found: HostState,
-                    account_ours: bool) -> list[str]:
+                    account_ours: bool, owned: Iterable[str] = OWNED_FOLDERS,
+                    account_setting: str = "tabpy_system_user",
+                    service: str = "TabPy") -> list[str]:
+    """`owned`: the settings naming the service's folders; `account_setting`: its account's."""
     problems = []
-    account = values["tabpy_system_user"]
-    for name, path in ((name, values[name]) for name in OWNED_FOLDERS):
+    account = values[account_setting]
+    for name, path in ((name, values[name]) for name in owned):
         folder = found.folders.get(path)
         if folder is None:
             continue
@@ -193,19 +200,20 @@ def folder_problems(host: str, values: Mapping[str, Any], found: HostState,
                 entries <= INSTALL_ENTRIES:
             continue
         shown = ", ".join(sorted(entries)[:3])
-        problems.append(f"{host}: {name}: {path} already holds files that are not TabPy's "
-                        f"({folder.owner}:{folder.group}; {shown}...): give TabPy a folder of "
-                        "its own (absent or empty)")
+        problems.append(f"{host}: {name}: {path} already holds files that are not "
+                        f"{service}'s ({folder.owner}:{folder.group}; {shown}...): give "
+                        f"{service} a folder of its own (absent or empty)")
     return problems
 
 
-def unit_problems(host: str, service: str, found: HostState) -> list[str]:
+def unit_problems(host: str, service: str, found: HostState,
+                  setting: str = "tabpy_service_name") -> list[str]:
     foreign = [unit for unit in found.units
                if not (unit.kind == "file" and unit.path.startswith(OWN_UNIT_DIR + "/")
                        and unit.first_line.startswith(MARKER))]
     if not foreign:
         return []
-    return [f"{host}: tabpy_service_name: {service} is already a unit of this host "
+    return [f"{host}: {setting}: {service} is already a unit of this host "
             f"({', '.join(sorted({unit.path for unit in foreign}))}): choose another name"]
 
 

@@ -33,13 +33,13 @@ def barrier():
 
 
 @operation()
-def system_account(account: str, home: str, shell: str = "/usr/sbin/nologin"):
+def system_account(account: str, home: str, shell: str = "/usr/sbin/nologin",
+                   comment: str = host_claims.ACCOUNT_COMMENT):
     """A system user `account` with a group of its own, this home (not created), shell and
-    this tool's comment (how a later run knows the account is TabPy's: run/host_claims.py): what
+    this tool's comment (how a later run knows the account is ours: run/host_claims.py): what
     server.group + server.user do, read with one command instead of a loop over every
     account of the host."""
     present = host.get_fact(SystemAccount, account=account)
-    comment = host_claims.ACCOUNT_COMMENT
     named = ("--home-dir", QuoteString(home), "--shell", QuoteString(shell), "--comment",
              QuoteString(comment), QuoteString(account))
     if present["user"] is None:  # the preflight refused a group of that name alone

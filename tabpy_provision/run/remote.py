@@ -125,6 +125,31 @@ def run(target, *command, stdin: str | None = None) -> tuple[bool, CommandOutput
     return target.run_shell_command(StringCommand(*command), **arguments)
 
 
+def run_lines(target, *command) -> tuple[bool, list[str]]:
+    """`run`, its standard output as lines."""
+    ok, output = run(target, *command)
+    return ok, output.stdout_lines
+
+
+def journal_cursor(target, unit: str) -> str | None:
+    """Where `unit`'s journal ends now (what it says next is read after it)."""
+    _, cursor = run_lines(target, "journalctl -u", unit, "-n 0 --show-cursor --no-pager",
+                          "| sed -n 's/^-- cursor: //p'")
+    return cursor[0] if cursor else None
+
+
+def unit_gave_up(target, unit: str, service: str) -> str | None:
+    """Why waiting for a restarted `unit` to answer is pointless, or None. One restart by
+    systemd is waited out: systemd itself sometimes fails to spawn a process (result
+    'resources') and its restart succeeds; failing twice is final."""
+    _, lines = run_lines(target, "systemctl show -p NRestarts -p ActiveState", unit)
+    shown = dict(line.split("=", 1) for line in lines if "=" in line)
+    active, restarts = shown.get("ActiveState", ""), int(shown.get("NRestarts") or 0)
+    if active == "failed" or restarts >= 2:
+        return f"{service} exited ({active}, restarted {restarts} times by systemd)"
+    return None
+
+
 def _root_channel(target, command: str, timeout: float):
     """An SSH channel of its own running `command` as root (sudo's password, when it asks for
     one, sent first on stdin)."""

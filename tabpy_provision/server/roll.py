@@ -65,7 +65,7 @@ def restart_each(host, plan: TabpyServerPlan, release: str, previous: str | None
     """Restart each TabPy process into `release` in turn, checked; on a failure roll back."""
     moved: list[Instance] = []
     for instance in plan.instances:
-        cursor = _journal_cursor(host, instance.unit)
+        cursor = remote.journal_cursor(host, instance.unit)
         result = restart_process(host, plan, instance, members)
         if result.ok:
             moved.append(instance)
@@ -109,11 +109,11 @@ def _roll_back(host, plan: TabpyServerPlan, previous: str | None, release: str,
     if not previous or previous == release:
         host.log_styled("no previous release to roll back to", fg="red")
         return
-    _shell(host, switch_command(plan.config_dir, "current", previous))
+    remote.run_lines(host, switch_command(plan.config_dir, "current", previous))
     for instance in touched:
-        ok, _ = _shell(host, "test -f", f"{plan.current_dir}/{instance.config_name}")
+        ok, _ = remote.run_lines(host, "test -f", f"{plan.current_dir}/{instance.config_name}")
         if not ok:  # the previous release had another process count: its units run
-            _shell(host, "systemctl stop", instance.unit)
+            remote.run_lines(host, "systemctl stop", instance.unit)
             continue
         back = restart_process(host, plan, instance, members, check=verify.check_serving)
         host.log_styled(f"{instance.unit} rolled back to release {previous}: {back.detail}",
@@ -128,22 +128,16 @@ def restart_process(host, plan: TabpyServerPlan, instance: Instance, members: li
     pool, timeout = plan.settings.pool, plan.settings.secrets.tabpy_health_check_timeout
     interval = pool.lb_check_interval_ms / 1000
 
-    def exited() -> str | None:
-        _, lines = _shell(host, "systemctl show -p NRestarts -p ActiveState", unit)
-        shown = dict(line.split("=", 1) for line in lines if "=" in line)
-        active, restarts = shown.get("ActiveState", ""), int(shown.get("NRestarts") or 0)
-        # One restart by systemd is waited out: systemd itself sometimes fails to spawn a
-        # process (result 'resources') and its restart succeeds; TabPy failing twice is final.
-        if active == "failed" or restarts >= 2:
-            return f"TabPy exited ({active}, restarted {restarts} times by systemd)"
-        return None
-
     drain = Drain(host, [m for m in members if m.port == instance.port],
                   timeout=pool.lb_drain_timeout,
                   back_timeout=(pool.lb_check_rise + 2) * interval + 10,
                   log=lambda line: host.log(f"{unit}: {line}"))
     drain.out()
-    _shell(host, "systemctl reset-failed", unit, "; systemctl restart", unit)
+    remote.run_lines(host, "systemctl reset-failed", unit, "; systemctl restart", unit)
+
+    def exited() -> str | None:
+        return remote.unit_gave_up(host, unit, "TabPy")
+
     result = verify.wait_for_tabpy(timeout, give_up=exited,
                                    check=check, **check_args(plan, instance))
     if result.ok and check is verify.check_tabpy:  # back only once /query answers too
@@ -164,22 +158,11 @@ def check_args(plan: TabpyServerPlan, instance: Instance | None = None) -> dict:
                 evaluate=plan.settings.tabpy.tabpy_evaluate_enable)
 
 
-def _shell(host, *command) -> tuple[bool, list[str]]:
-    ok, output = remote.run(host, *command)
-    return ok, output.stdout_lines
-
-
-def _journal_cursor(host, unit: str) -> str | None:
-    _, cursor = _shell(host, "journalctl -u", unit, "-n 0 --show-cursor --no-pager",
-                       "| sed -n 's/^-- cursor: //p'")
-    return cursor[0] if cursor else None
-
-
 def _journal_errors(host, unit: str, cursor: str | None) -> list[str]:
     after = QuoteString(f"--after-cursor={cursor}") if cursor else "-n 200"
     # A TabPy exiting while it loads published functions logs "can't register atexit after
     # shutdown" for each: a consequence of the exit, which would push its cause out of view.
-    _, said = _shell(host, "journalctl -u", unit, after, "-o cat --no-pager",
+    _, said = remote.run_lines(host, "journalctl -u", unit, after, "-o cat --no-pager",
                      r"| grep -E '\b(ERROR|CRITICAL)\b|Error:|Exception:'",
                      r"| grep -v 'after shutdown' | tail -n", JOURNAL_ERROR_LINES)
     return said
