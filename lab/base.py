@@ -43,7 +43,7 @@ DISABLED_UNITS = ("haproxy.service", "keepalived.service")
 
 SUITES = tuple(sorted({h.suite for h in LAB_HOSTS}))
 
-# controller command -> Debian package providing it
+# controller command (or the absolute path of a file the package installs) -> Debian package
 PREREQUISITES = {
     "mmdebstrap": "mmdebstrap",
     "systemd-nspawn": "systemd-container",
@@ -56,11 +56,20 @@ PREREQUISITES = {
     # by `haproxy -c` in the unit tests (Debian starts it with its own config: no listener).
     "testssl": "testssl.sh",
     "haproxy": "haproxy",
-    # The Rserve tests run Debian's Rserve: `R CMD` runs its binary, which is not on PATH
-    # (shutil.which takes the path itself).
+    # The Rserve tests run Debian's Rserve: `R CMD` runs its binary, which is not on PATH;
+    # its login function (templates/etc/rserve/auth.R.j2) needs R's openssl package.
     "R": "r-base-core",
     "/usr/lib/R/site-library/Rserve/libs/Rserve": "r-cran-rserve",
+    "/usr/lib/R/site-library/openssl/R/openssl": "r-cran-openssl",
 }
+
+
+def _present(prerequisite: str) -> bool:
+    """A command on PATH, or a file given by its absolute path (not necessarily executable:
+    an R package's files are not)."""
+    if prerequisite.startswith("/"):
+        return os.path.exists(prerequisite)
+    return shutil.which(prerequisite) is not None
 
 # Units that slow the boot, do pointless work in a throwaway host, or reach out.
 MASKED_UNITS = (
@@ -89,7 +98,7 @@ _apt_updated = False
 def ensure_prerequisites() -> None:
     """Install the controller tools the lab needs when any is missing (fresh CI machine)."""
     global _apt_updated
-    missing = sorted({pkg for cmd, pkg in PREREQUISITES.items() if not shutil.which(cmd)})
+    missing = sorted({pkg for cmd, pkg in PREREQUISITES.items() if not _present(cmd)})
     if not missing:
         return
     started = time.monotonic()
@@ -99,7 +108,7 @@ def ensure_prerequisites() -> None:
         _apt_updated = True
     _apt(["apt-get", "install", "-y", "--no-install-recommends",
           *sorted(set(PREREQUISITES.values()))], env)
-    still = [cmd for cmd in PREREQUISITES if not shutil.which(cmd)]
+    still = [cmd for cmd in PREREQUISITES if not _present(cmd)]
     if still:
         raise LabError(f"prerequisites still missing after apt-get install: {', '.join(still)}")
     print(f"lab: controller prerequisites ({', '.join(missing)}) installed in "

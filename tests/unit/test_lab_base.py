@@ -109,3 +109,11 @@ def test_rserve_is_a_prerequisite_found_by_its_path():
     from tabpy_provision.rserve import render
     assert base.PREREQUISITES["R"] == "r-base-core"
     assert base.PREREQUISITES[render.RSERVE_BINARY] == "r-cran-rserve"
+    assert base.PREREQUISITES["/usr/lib/R/site-library/openssl/R/openssl"] == "r-cran-openssl"
+
+
+def test_a_prerequisite_file_need_not_be_executable(tmp_path):
+    (tmp_path / "lazyload").write_text("")  # mode 644, as R packages' files are
+    assert base._present(str(tmp_path / "lazyload"))
+    assert not base._present(str(tmp_path / "absent"))
+    assert base._present("sh") and not base._present("no-such-command-here")

@@ -4,6 +4,8 @@ intermediate -> leaf chain; and the client's decoding without a server."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -72,32 +74,57 @@ def _wait_listening(port: int, proc: subprocess.Popen, log: Path) -> None:
     raise AssertionError(f"Rserve did not listen on {port}: {log.read_text()[-2000:]}")
 
 
-@pytest.fixture(scope="module")
-def rserve(pki, tmp_path_factory):
-    """A foreground Rserve run from the RENDERED config, stopped by its pid."""
-    folder = tmp_path_factory.mktemp("rserve")
-    (folder / "passwords").write_text(files.password_file({"tableau": PASSWORD}))
-    params = render.RserveParams(
-        port=_free_port(), tls_key=str(pki / "leaf.key"), tls_cert=str(pki / "leaf.pem"),
-        tls_chain=str(pki / "intermediate.pem"), pwdfile=str(folder / "passwords"),
-        workdir=str(folder / "work"), listen_all=False)
-    config = folder / "Rserv.conf"
-    config.write_text(render.render_config(params))
-    log = folder / "rserve.log"
+@contextlib.contextmanager
+def _running(config: Path, port: int):
+    """A foreground Rserve run from `config`, stopped by its pid: (process, log path)."""
+    log = config.with_suffix(".log")
     with open(log, "wb") as out:
         proc = subprocess.Popen(["R", "CMD", render.RSERVE_BINARY, "--no-save", "--RS-conf",
                                  str(config)], stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, cwd=folder)
+                                stderr=subprocess.STDOUT, cwd=config.parent)
     try:
-        _wait_listening(params.port, proc, log)
-        yield params, proc, log
+        _wait_listening(port, proc, log)
+        yield proc, log
     finally:
-        os.kill(proc.pid, signal.SIGTERM)  # `R CMD` exec()s Rserve: the pid is Rserve's
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)  # `R CMD` exec()s Rserve: the pid is Rserve's
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def _write_users(path: Path, text: str) -> None:
+    """Replace the users file as a deploy does: a new file renamed over the old one."""
+    new = path.with_name(path.name + ".new")
+    new.write_text(text)
+    new.replace(path)
+
+
+@pytest.fixture(scope="module")
+def rserve(pki, tmp_path_factory):
+    """Rserve from the RENDERED config and login script, users file {tableau: PASSWORD}."""
+    folder = tmp_path_factory.mktemp("rserve")
+    params = render.RserveParams(
+        port=_free_port(), tls_key=str(pki / "leaf.key"), tls_cert=str(pki / "leaf.pem"),
+        tls_chain=str(pki / "intermediate.pem"), users_file=str(folder / "users"),
+        auth_script=str(folder / "auth.R"), workdir=str(folder / "work"), listen_all=False)
+    _write_users(folder / "users", files.users_file({"tableau": PASSWORD}))
+    (folder / "auth.R").write_text(render.render_auth_script(params))
+    config = folder / "Rserv.conf"
+    config.write_text(render.render_config(params))
+    with _running(config, params.port) as (proc, log):
+        yield params, proc, log
+
+
+@pytest.fixture
+def users(rserve):
+    """The running Rserve's users file, put back after the test."""
+    path = Path(rserve[0].users_file)
+    saved = path.read_text()
+    yield path
+    _write_users(path, saved)
 
 
 def _context(pki: Path) -> ssl.SSLContext:
@@ -152,14 +179,104 @@ def test_rserve_runs_the_rendered_config_without_warnings(rserve):
 
 
 @needs_rserve
-def test_debian_rserve_accepts_the_crypt_failure_token(rserve, pki):
-    """Rserve 1.8-11 on libxcrypt: crypt() of the stored value with the 3-byte salt fails
-    and returns "*0", which Rserve compares with what the client sent (docs/rserve.md). When
-    this fails, Debian's Rserve has the fix: update the docs' warning."""
-    params, _proc, _log = rserve
+def test_rserve_stops_when_the_login_script_defines_no_function(pki, tmp_path):
+    """`source` is try(source(...)): the config's `eval` line stops Rserve instead."""
+    params = render.RserveParams(
+        port=_free_port(), tls_key=str(pki / "leaf.key"), tls_cert=str(pki / "leaf.pem"),
+        users_file=str(tmp_path / "users"), auth_script=str(tmp_path / "absent.R"),
+        workdir=str(tmp_path / "work"), listen_all=False)
+    config = tmp_path / "Rserv.conf"
+    config.write_text(render.render_config(params))
+    proc = subprocess.run(["R", "CMD", render.RSERVE_BINARY, "--no-save", "--RS-conf",
+                           str(config)], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"{params.auth_script} did not define tabpy_provision_login" in proc.stderr
+
+
+def _login(params: render.RserveParams, pki: Path, user: str, password: str) -> int | None:
+    """None when the login evaluates 1+1 = 2, else Rserve's status (ERR_auth_failed...)."""
     with qap.connect("127.0.0.1", params.port, _context(pki), 10) as session:
-        session.login("tableau", "*0")
+        try:
+            session.login(user, password)
+        except qap.QapError as exc:
+            return exc.status
         assert session.eval("1+1") == 2
+        return None
+
+
+@needs_rserve
+def test_the_crypt_failure_token_is_refused(rserve, pki):
+    """Debian's 1.8-11 lets `*0` in for any user of a `pwdfile` (docs/rserve.md; the next
+    test): the R login function is called before that check and refuses it."""
+    params, _proc, _log = rserve
+    assert _login(params, pki, "tableau", "*0") == qap.ERR_AUTH_FAILED
+    assert _login(params, pki, "nobody", "*0") == qap.ERR_AUTH_FAILED
+
+
+@needs_rserve
+def test_debian_rserve_pwdfile_accepts_the_crypt_failure_token(tmp_path):
+    """Why the role never uses `pwdfile`: with it (and no auth.function), Rserve 1.8-11 on
+    libxcrypt compares crypt(stored value, 3-byte salt), libxcrypt's failure token "*0", with
+    what the client sent. When this fails, Debian's Rserve has the fix (1.8-14): update the
+    docs. Plain QAP on loopback: the hole is in the check, not in the transport."""
+    port = _free_port()
+    (tmp_path / "passwords").write_text(f"tableau ${hashlib.sha1(PASSWORD.encode()).hexdigest()}\n")
+    config = tmp_path / "Rserv.conf"
+    config.write_text(f"daemon disable\nqap.port {port}\nremote disable\nauth required\n"
+                      f"plaintext enable\npwdfile {tmp_path / 'passwords'}\n"
+                      f"workdir {tmp_path / 'work'}\n")
+    with _running(config, port):
+        assert qap.check("127.0.0.1", port, "tableau", PASSWORD, None, 10)[0]
+        assert not qap.check("127.0.0.1", port, "tableau", "wrong", None, 10)[0]
+        assert qap.check("127.0.0.1", port, "tableau", "*0", None, 10)[0]
+
+
+@needs_rserve
+def test_a_user_not_in_the_file_is_refused(rserve, pki):
+    params, _proc, _log = rserve
+    assert _login(params, pki, "nobody", PASSWORD) == qap.ERR_AUTH_FAILED
+    assert _login(params, pki, "Tableau", PASSWORD) == qap.ERR_AUTH_FAILED
+
+
+@needs_rserve
+def test_a_new_users_file_is_read_at_the_next_login(rserve, pki, users):
+    params, proc, _log = rserve
+    new_password = "new é€ password with spaces *0"
+    _write_users(users, files.users_file({"tableau": new_password, "a.b@c": "other"}))
+    assert _login(params, pki, "tableau", new_password) is None
+    assert _login(params, pki, "tableau", PASSWORD) == qap.ERR_AUTH_FAILED
+    assert _login(params, pki, "a.b@c", "other") is None
+    assert proc.poll() is None  # no restart
+
+
+@needs_rserve
+@pytest.mark.parametrize("broken", ["blank line", "name twice", "missing", "empty",
+                                    "tab", "truncated"])
+def test_a_malformed_users_file_refuses_everyone(rserve, pki, users, broken):
+    params, _proc, _log = rserve
+    good = files.users_file({"tableau": PASSWORD})
+    line = good.splitlines()[1]
+    if broken == "missing":
+        users.unlink()
+    else:
+        _write_users(users, {
+            "blank line": good + "\n", "name twice": good + line + "\n", "empty": "",
+            "tab": good.replace(line, line.replace(" ", "\t", 1)),
+            "truncated": good[:-10]}[broken])
+    assert _login(params, pki, "tableau", PASSWORD) == qap.ERR_AUTH_FAILED
+
+
+@needs_rserve
+def test_the_log_shows_no_password_and_no_r_error(rserve, pki):
+    params, _proc, log = rserve
+    assert _login(params, pki, "tableau", "a-wrong-password") == qap.ERR_AUTH_FAILED
+    text = log.read_text(errors="replace")
+    for secret in (PASSWORD, "a-wrong-password", "new é€ password"):
+        assert secret not in text
+    # The only R error is the one a session raised on purpose (stop('no')).
+    assert [line for line in text.splitlines() if "Error" in line or "Warning" in line
+            or "tabpy_provision" in line] in ([], ["Error: no"])
 
 
 def _reply(words: bytes) -> bytes:
