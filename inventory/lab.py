@@ -72,4 +72,12 @@ tableau_servers = (_hosts("tableau_servers"), {
     "tableau_tsm_run_as": "tabadmin",  # a member of tsmadmin: tsm without a login
     "secrets_dir": "secrets/lab",
 })
+# Rserve on rserve1 (docs/rserve.md): QAP over TLS only, on Rserve's usual port 6311, its
+# certificate from the lab's private CA.
+rserve_servers = (_hosts("rserve_servers"), {
+    "rserve_users": {"tableau": "generate", "analyst": "generate"},
+    "rserve_check_user": "tableau",
+    "pki_dir": "pki/lab",
+    "secrets_dir": "secrets/lab",
+})
 clients = _hosts("clients")

@@ -26,4 +26,5 @@ def _through_sudo(hosts: list) -> list:
 tabpy_servers = (_through_sudo(_lab["tabpy_servers"][0]), _lab["tabpy_servers"][1])
 tabpy_lb = (_through_sudo(_lab["tabpy_lb"][0]), _lab["tabpy_lb"][1])
 tableau_servers = (_through_sudo(_lab["tableau_servers"][0]), _lab["tableau_servers"][1])
+rserve_servers = (_through_sudo(_lab["rserve_servers"][0]), _lab["rserve_servers"][1])
 clients = _through_sudo(_lab["clients"])

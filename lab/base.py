@@ -16,8 +16,8 @@ from .hosts import LAB_HOSTS
 from .util import LabError, pid_alive, run_together, safe_rmtree, tail, write_atomic
 
 # Bump when customise(), the bootstrap or the layout changes: a new key means a new base.
-# 5: built by mmdebstrap (debootstrap before), with zstd.
-BASE_FORMAT = 5
+# 5: built by mmdebstrap (debootstrap before), with zstd. 6: R and Rserve on bookworm.
+BASE_FORMAT = 6
 
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-venv", "sudo",
@@ -30,8 +30,9 @@ PACKAGES = (
     "nftables",
 )
 
-# Per suite: Pebble, the lab's ACME server (lab/acme.py; runs on a bookworm host).
-SUITE_PACKAGES = {"bookworm": ("pebble",)}
+# Per suite: Pebble, the lab's ACME server (lab/acme.py), and Debian's R, Rserve and R's
+# openssl for rserve1 (rserve/deploy.py PACKAGES): both run on bookworm hosts.
+SUITE_PACKAGES = {"bookworm": ("pebble", "r-base-core", "r-cran-rserve", "r-cran-openssl")}
 
 
 def packages(suite: str) -> tuple[str, ...]:

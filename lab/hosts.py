@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tabpy_provision.settings.groups import CLIENTS, POOL, TABLEAU, TABPY_SERVERS
+from tabpy_provision.settings.groups import CLIENTS, POOL, RSERVE_SERVERS, TABLEAU, TABPY_SERVERS
 
 DOMAIN = "lab.test"
 BRIDGE = "tplabbr0"
@@ -47,6 +47,9 @@ LAB_HOSTS = (
     LabHost("tabpylb2", "bookworm", "169.254.213.52", (POOL,)),
     # Pebble, a real ACME server (lab/acme.py), for inventory/lab_acme.py.
     LabHost("acme1", "bookworm", "169.254.213.61", ("acme_servers",)),
+    # Rserve (R's analytics extension) on Debian 12: its 1.8-11 is the one whose own password
+    # check must not be used (docs/rserve.md).
+    LabHost("rserve1", "bookworm", "169.254.213.81", (RSERVE_SERVERS,)),
 )
 
 #: Extra TabPy servers for measuring how a deploy scales (`python -m lab up --scale N`,

@@ -8,7 +8,9 @@ password: 401). Then, from every Tableau Server node
 whose connection is managed, Tableau's own "Test Connection" (over SSH: the node's OS trust
 store, the configured name, port and credentials), Tableau Cloud's (from here, trusting only
 the public roots), every client reaching each TabPy name through its own OS trust store, and
-the fence each TabPy server has loaded
+each Rserve server logged in to over TLS as Tableau does (a QAP login, `1+1`) and
+refusing a wrong password, the password `*0` and plain QAP, the fence each TabPy server has
+loaded
 (who may reach its ports) against the one the inventory asks for, each published function
 answering its examples on every TabPy process and through each pool, and, behind each name in
 front of several TabPy processes (a host's own balancer, a pool), every process serving the
@@ -30,6 +32,8 @@ from tabpy_provision.firewall.facts import FenceLoaded
 from tabpy_provision.functions import check as function_check
 from tabpy_provision.pki.ca_names import permitted_sets
 from tabpy_provision.pool.balancer import BalancerPlan
+from tabpy_provision.rserve import verify as rserve_verify
+from tabpy_provision.rserve.plan import RservePlan, plan_rserve
 from tabpy_provision.run import remote
 from tabpy_provision.run.preflight import (
     Preflight,
@@ -39,7 +43,7 @@ from tabpy_provision.run.preflight import (
 )
 from tabpy_provision.server import client_check, verify
 from tabpy_provision.server.plan import TabpyServerPlan, plan_tabpy_server
-from tabpy_provision.settings.groups import CLIENTS, TABPY_SERVERS
+from tabpy_provision.settings.groups import CLIENTS, RSERVE_SERVERS, TABPY_SERVERS
 from tabpy_provision.settings.table import SettingsError
 from tabpy_provision.tableau import cloud as tableau_cloud
 from tabpy_provision.tableau.operations import tableau_side_check
@@ -97,16 +101,30 @@ def tableau_rows(state: State, tabpy_plans: list[TabpyServerPlan],
     return rows
 
 
+def rserve_row(plan: RservePlan) -> dict[str, str]:
+    """Tableau's login to one Rserve server, and the refusals it relies on."""
+    ok, detail, _ = rserve_verify.login_check(plan)
+    refused = rserve_verify.refusal_problems(plan) if ok else []
+    if refused:
+        ok, detail = False, f"{detail}; but {'; '.join(refused)}"
+    elif ok:
+        detail += "; refused a wrong password, *0 and plain QAP"
+    return {"host": plan.host, "endpoint": f"qap+tls://{plan.fqdn}:{plan.port}",
+            "result": "PASS" if ok else "FAIL", "detail": detail}
+
+
 def client_rows(state: State, plans: dict[str, TabpyServerPlan],
-                pools: dict[str, BalancerPlan]) -> list[dict[str, str]]:
-    """Each client (group clients) reaching every TabPy name over HTTPS, verified through its
-    own OS trust store only (client_check.py)."""
+                pools: dict[str, BalancerPlan],
+                rserve: dict[str, RservePlan]) -> list[dict[str, str]]:
+    """Each client (group clients) reaching every TabPy name over HTTPS and every Rserve name
+    over TLS, verified through its own OS trust store only (client_check.py)."""
     endpoints = [(plan.fqdn, plan.settings.tabpy.tabpy_port) for plan in plans.values()
                  if plan.https]
     endpoints += list(dict.fromkeys((pool.service_name, pool.port) for pool in pools.values()
                                     if pool.https))
+    qap = [(plan.fqdn, plan.port) for plan in rserve.values()]
     rows = []
-    if not endpoints:
+    if not endpoints and not qap:
         return rows
     with ctx_state.use(state):
         for host in state.inventory.get_group(CLIENTS, []):
@@ -115,9 +133,9 @@ def client_rows(state: State, plans: dict[str, TabpyServerPlan],
                 result = verify.CheckResult(False, problem)
             else:
                 ran, output = remote.run(host, client_check.command(),
-                                         stdin=client_check.stdin(endpoints))
+                                         stdin=client_check.stdin(endpoints, qap))
                 result = client_check.result(host.name, ran, endpoints, output.stdout_lines,
-                                             output.stderr_lines)
+                                             output.stderr_lines, qap)
             rows.append({"host": host.name, "endpoint": "OS trust store",
                          "result": "PASS" if result.ok else "FAIL", "detail": result.detail})
     return rows
@@ -195,6 +213,14 @@ def run(args) -> int:
         except SettingsError as error:
             unplanned.append({"host": host.name, "endpoint": "-", "result": "FAIL",
                               "detail": "; ".join(error.problems)})
+    rserve = {}
+    for host in inventory.get_group(RSERVE_SERVERS, []):
+        try:
+            rserve[host.name] = plan_rserve(host.name, host.data.dict(), files=files,
+                                            permitted=permitted)
+        except SettingsError as error:
+            unplanned.append({"host": host.name, "endpoint": "-", "result": "FAIL",
+                              "detail": "; ".join(error.problems)})
     pools, problems = plan_pools(inventory, plans, files)
     unplanned += [{"host": line.split(":", 1)[0], "endpoint": "-", "result": "FAIL",
                    "detail": line} for line in problems]
@@ -206,7 +232,9 @@ def run(args) -> int:
                 for pool in pools.values()),
               lambda: tableau_rows(state, list(plans.values()), tableau_pools(pools.values())),
               lambda: cloud_rows(inventory, plans, pools),
-              lambda: client_rows(state, plans, pools),
+              *(functools.partial(lambda plan: [rserve_row(plan)], plan)
+                for plan in rserve.values()),
+              lambda: client_rows(state, plans, pools, rserve),
               *function_check.checks(plans, pools.values()),
               lambda: function_check.consistency_rows(plans, pools.values(), remote.at_once)]
     if not problems:

@@ -13,10 +13,11 @@ from tabpy_provision.cli import common
 
 #: deploy's parts (packaged deploy files), the whole site first.
 DEPLOY_PARTS = {
-    "site": "the whole site, in order: TabPy servers, the pool's balancers, trust on clients "
-            "and Tableau nodes, Tableau's connection",
+    "site": "the whole site, in order: TabPy servers, the pool's balancers, Rserve servers, "
+            "trust on clients and Tableau nodes, Tableau's connection",
     "tabpy": "TabPy servers only (balancers are told to trust the CAs the servers move to)",
     "balancer": "the pool's balancers only (HAProxy, keepalived)",
+    "rserve": "Rserve servers only (QAP over TLS, logins checked by a function of ours)",
     "trust": "clients and Tableau nodes trust the servers' CAs; Windows and macOS artifacts",
     "tableau": "Tableau Server's and Tableau Cloud's connection to TabPy, where it differs",
 }

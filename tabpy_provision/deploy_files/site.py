@@ -1,6 +1,6 @@
-"""The whole site, in order: TabPy servers, the pool's balancers, then clients and Tableau
-nodes trusting their CAs, then Tableau Server's connection to TabPy, then a summary of the
-hosts that failed."""
+"""The whole site, in order: TabPy servers, the pool's balancers, Rserve servers, then
+clients and Tableau nodes trusting their CAs, then Tableau Server's connection to TabPy, then
+a summary of the hosts that failed."""
 
 from pyinfra import state
 
@@ -10,6 +10,7 @@ from tabpy_provision.run.summary import failure_summary, record_failures
 record_failures(state)
 include("tabpy")
 include("balancer")
+include("rserve")
 include("trust")
 include("tableau")
 failure_summary(name="Summary of failed hosts")

@@ -101,12 +101,13 @@ class Session:
 
 
 def connect(host: str, port: int, context: ssl.SSLContext | None = None,
-            timeout: float = 10.0) -> Session:
-    """Open a session (TLS when a context is given) and read Rserve's 32-byte ID string."""
+            timeout: float = 10.0, server_name: str | None = None) -> Session:
+    """Open a session (TLS when a context is given) and read Rserve's 32-byte ID string.
+    `server_name`: the name TLS verifies when `host` is an address (default: `host`)."""
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         if context is not None:
-            sock = context.wrap_socket(sock, server_hostname=host)
+            sock = context.wrap_socket(sock, server_hostname=server_name or host)
         ident = _recv(sock, 32)
     except BaseException:
         sock.close()
@@ -120,26 +121,35 @@ def connect(host: str, port: int, context: ssl.SSLContext | None = None,
 
 
 def check(host: str, port: int, user: str, password: str,
-          context: ssl.SSLContext | None, timeout: float = 10.0) -> tuple[bool, str]:
-    """Log in and evaluate 1+1: (ok, one line). The password is never in the line."""
+          context: ssl.SSLContext | None, timeout: float = 10.0,
+          server_name: str | None = None) -> tuple[bool, str, bool]:
+    """Log in and evaluate 1+1: (ok, one line, final). The password is never in the line.
+    `final`: a failure that waiting cannot fix (TLS refused or not verified, the login
+    refused), unlike a server not listening yet."""
     where = "QAP over TLS" if context is not None else "plain QAP"
     try:
-        with connect(host, port, context, timeout) as session:
+        with connect(host, port, context, timeout, server_name) as session:
             session.login(user, password)
             value = session.eval("1+1")
             tls = session.tls_version
     except ssl.SSLCertVerificationError as exc:
-        return False, f"{where} to {host}:{port}: certificate not verified ({exc.verify_message})"
-    except (OSError, QapError, ValueError) as exc:
-        return False, f"{where} to {host}:{port} as {user}: {_reason(exc)}"
+        return False, f"{where} to {host}:{port}: certificate not verified " \
+                      f"({exc.verify_message})", True
+    except ssl.SSLError as exc:
+        return False, f"{where} to {host}:{port}: TLS failed ({exc.reason or exc})", True
+    except QapError as exc:
+        return False, f"{where} to {host}:{port} as {user}: {_reason(exc)}", \
+            exc.status == ERR_AUTH_FAILED
+    except (OSError, ValueError) as exc:
+        return False, f"{where} to {host}:{port} as {user}: {_reason(exc)}", False
     if value != 2:
-        return False, f"{where} as {user}: 1+1 = {value!r}, not 2"
+        return False, f"{where} as {user}: 1+1 = {value!r}, not 2", True
     detail = ""
     if context is not None:
         verified = "chain verified" if context.verify_mode == ssl.CERT_REQUIRED \
             else "chain NOT verified"
         detail = f" ({tls}, {verified})"
-    return True, f"{where} as {user}: 1+1 = {value:g}{detail}"
+    return True, f"{where} as {user}: 1+1 = {value:g}{detail}", False
 
 
 def _reason(exc: BaseException) -> str:

@@ -9,7 +9,6 @@ from tabpy_provision.rserve import files
 
 #: Debian's r-cran-rserve: the standalone server, run through `R CMD` (it is not on PATH).
 RSERVE_BINARY = "/usr/lib/R/site-library/Rserve/libs/Rserve"
-CONFIG_PATH = "/etc/rserve/Rserv.conf"
 #: The R function auth.R defines and Rserv.conf names in `auth.function`.
 AUTH_FUNCTION = "tabpy_provision_login"
 MAX_PATH = 200
@@ -62,8 +61,9 @@ def render_auth_script(params: RserveParams) -> str:
         users_file=params.users_file, rounds=files.ROUNDS)
 
 
-def render_unit(params: RserveParams, config_path: str = CONFIG_PATH) -> str:
-    """rserve.service: the foreground Rserve as its own user, writing only its workdir."""
+def render_unit(params: RserveParams, config_dir: str) -> str:
+    """rserve.service: the foreground Rserve as its own user, writing only its workdir, started
+    from the release `config_dir/current` points to (resolved: its command line names it)."""
     return templating.environment().get_template(
         "etc/systemd/system/rserve.service.j2").render(
-            p=params, config_path=config_path, rserve_binary=RSERVE_BINARY)
+            p=params, config_dir=config_dir, rserve_binary=RSERVE_BINARY)

@@ -45,6 +45,8 @@ from tabpy_provision.platforms.facts import Glibc, PythonTarget
 from tabpy_provision.pool import balancer
 from tabpy_provision.pool.balancer import BalancerPlan, Membership
 from tabpy_provision.pool.facts import InterfaceFor
+from tabpy_provision.rserve import checks as rserve_checks
+from tabpy_provision.rserve.plan import RservePlan
 from tabpy_provision.run import fact_batch, host_checks, remote
 from tabpy_provision.run import report as run_report
 from tabpy_provision.run.current import run_of
@@ -110,6 +112,8 @@ class Preflight:
     #: What each Tableau node whose connection is managed holds now (tsm or REST API).
     tableau_state: dict[str, tableau.TsmState | tableau_rest.RestState] = field(
         default_factory=dict)
+    #: The Rserve servers (group rserve_servers).
+    rserve: dict[str, RservePlan] = field(default_factory=dict)
 
     def client_cas(self, plans: Iterable[TabpyServerPlan]) -> list[pki.CaCert]:
         """The CA certificates a client needs to reach these TabPy servers: theirs, and those
@@ -246,10 +250,15 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
             problems.append(f"{host.name}: {refusal}")
             continue
         targets[host.name] = (version, target["abi"], target["arch"], extras, floor)
+    result.rserve, found = rserve_checks.plan_rserve_servers(
+        state, files, permitted, lambda host, lines: _platform(host, result, lines))
+    problems += found
     if not problems:  # balancers and the Tableau side check against the TabPy servers' plans
         problems += _plan_balancers(state, result, files)
     if not problems:
         problems += host_checks.claim_problems(state, result.plans, result.balancers)
+        problems += rserve_checks.claim_problems(state, result.rserve, {
+            name: host_checks.tabpy_ports(plan) for name, plan in result.plans.items()})
     if not problems:
         problems += plan_fences(state, result)
     if not problems:
@@ -516,10 +525,11 @@ def plan_pools(inventory: Inventory, plans: Mapping[str, TabpyServerPlan],
 
 def _plan_trust(state: State, result: Preflight) -> list[str]:
     """Plan every client and Tableau node: which of the TabPy servers' (and their pool
-    balancers') CA certificates its OS trust store gets (its OS read from facts unless
-    trust_os_family says)."""
+    balancers') and Rserve servers' CA certificates its OS trust store gets (its OS read from
+    facts unless trust_os_family says)."""
     problems: list[str] = []
-    cas = result.client_cas(result.plans.values())
+    cas = [*result.client_cas(result.plans.values()),
+           *(ca for plan in result.rserve.values() for ca in plan.tls.cas)]
     scope = trust.scope_of(plan.settings.backup.environment for plan in result.plans.values())
     for name, host in trust_hosts(state.inventory).items():
         if host in state.failed_hosts:  # unreachable: pyinfra reports it, the others go on

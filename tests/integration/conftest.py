@@ -84,6 +84,8 @@ def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
            "{'secrets_dir': tableau_data['secrets_dir']})\n" if tableau is not None else
            "tableau_servers = (with_extra(tableau_hosts), tableau_data)\n") +
         "clients = with_extra(inventory['clients'])\n"
+        "rserve_hosts, rserve_data = inventory['rserve_servers']\n"
+        "rserve_servers = (with_extra(rserve_hosts), rserve_data)\n"
         + ("" if pool is False else
            "lb_hosts, lb_data = inventory['tabpy_lb']\n"
            f"tabpy_lb = (with_extra(lb_hosts), {{**lb_data, **{pool or {}!r}}})\n"))

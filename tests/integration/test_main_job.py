@@ -15,6 +15,7 @@ from tests.integration.conftest import LAB_INVENTORY, ROOT, lab_host, pyinfra
 
 TABLEAU = "tableau1.lab.test"
 CLIENT = "client1.lab.test"
+RSERVE = "rserve1.lab.test"
 SERVICE = "tabpy.lab.test"
 
 
@@ -46,10 +47,14 @@ def test_the_verification_table_has_tableau1s_test_connection_and_client1s_row(c
                            cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert table.returncode == 0, table.stdout + table.stderr
     rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:]
-            if line.startswith((TABLEAU, CLIENT))}
+            if line.startswith((TABLEAU, CLIENT, RSERVE))}
     assert re.search(rf"https://{SERVICE}:9004\s+PASS\s+from {TABLEAU} \(its OS trust store\): "
                      r"TabPy [\d.]+: /evaluate = 42 over verified TLS with basic auth",
                      rows[TABLEAU]), rows
     assert re.search(rf"OS trust store\s+PASS\s+from {CLIENT}, through its OS trust store: TLS "
                      rf"verified and TabPy answering at tabpy1.lab.test:9004, tabpy2.lab.test:"
-                     rf"9004, {SERVICE}:9004", rows[CLIENT]), rows
+                     rf"9004, {SERVICE}:9004; Rserve answering at {RSERVE}:6311",
+                     rows[CLIENT]), rows
+    assert re.search(rf"qap\+tls://{RSERVE}:6311\s+PASS\s+{RSERVE}:6311 QAP over TLS as tableau: "
+                     r"1\+1 = 2 \(TLSv1.3, chain verified\); refused a wrong password, \*0 and "
+                     "plain QAP", rows[RSERVE]), rows

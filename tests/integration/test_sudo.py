@@ -7,11 +7,13 @@ control). Figures are printed as FIGURE lines (`pytest -s`)."""
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import secrets
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -183,6 +185,9 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
     a command line or in a readable file."""
     root = machine.root_dir(lab_hosts.get_host(CLIENT))
     password = f"sudo-{secrets.token_hex(10)}"
+    # This test takes about 130 s in the whole suite and 10 s alone or after its module: where
+    # it waits is written to the run's own log (past pytest's capture) once it passes 60 s.
+    faulthandler.dump_traceback_later(60, file=sys.__stderr__)
     sudo.set_sudo_password(root, password)
     try:
         started = time.monotonic()
@@ -227,6 +232,7 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
         assert f"sudo_password (env:{PASSWORD_ENV}): environment variable" in without.stdout, \
             without.stdout
     finally:
+        faulthandler.cancel_dump_traceback_later()
         sudo.set_sudo_password(root, None)
     print(f"\nFIGURE sudo with a password: missing and wrong refused in {refused_in:.1f} s; "
           f"deploy {took:.1f} s; {len(sampler.samples)} process samples on {CLIENT}, watcher: "

@@ -39,4 +39,23 @@ def test_a_check_that_did_not_run_says_what_the_client_said():
 def test_the_client_gets_verify_and_the_names_on_stdin_never_a_credential():
     sent = json.loads(client_check.stdin(ENDPOINTS))
     assert sent["endpoints"] == [list(e) for e in ENDPOINTS]
-    assert "def request(" in sent["source"] and set(sent) == {"source", "endpoints"}
+    assert "def request(" in sent["source"] and set(sent) == {"source", "endpoints", "rserve"}
+
+
+def test_rserve_names_are_checked_beside_tabpys_and_said_as_qap():
+    rserve = [("rserve1.example.com", 6311)]
+    sent = json.loads(client_check.stdin(ENDPOINTS, rserve))
+    assert sent["rserve"] == [["rserve1.example.com", 6311]]
+    passing = [line("tabpy1.example.com", True), line("tabpy.example.com", True)]
+    qap = json.dumps(["rserve1.example.com", 6311, True, "Rserve's QAP1 ID string"])
+    result = client_check.result("client1", True, ENDPOINTS, [*passing, qap], [], rserve)
+    assert result.ok and result.detail.endswith(
+        "TabPy answering at tabpy1.example.com:9004, tabpy.example.com:9004; Rserve answering "
+        "at rserve1.example.com:6311")
+    refused = json.dumps(["rserve1.example.com", 6311, False, "TLS verification failed: x"])
+    result = client_check.result("client1", True, ENDPOINTS, [*passing, refused], [], rserve)
+    assert not result.ok
+    assert result.detail == "from client1: qap+tls://rserve1.example.com:6311: TLS " \
+                            "verification failed: x"
+    missing = client_check.result("client1", True, ENDPOINTS, passing, [], rserve)
+    assert not missing.ok and "did not run" in missing.detail

@@ -178,10 +178,10 @@ def test_the_config_is_tls_only_and_checks_logins_in_r():
     longest = render.RserveParams(6311, *["/" + "p" * (render.MAX_PATH - 1)] * 5)
     # Rserve reads a config line into 511 bytes (fgets 511: at most 510 and the line end).
     assert max(len(line) for line in render.render_config(longest).splitlines()) < 510
-    # Rserve's own password file check is never used; Rserve 1.8 warns on any control
-    # setting, "disable" included.
-    assert not any(line.startswith(("pwdfile", "cachepwd", "control", "r-control"))
-                   for line in lines)
+    # Rserve's own password file check is never used (an empty one guards the login function
+    # being lost); Rserve 1.8 warns on any control setting, "disable" included.
+    assert [line for line in lines if line.startswith("pwdfile")] == ["pwdfile /dev/null"]
+    assert not any(line.startswith(("cachepwd", "control", "r-control")) for line in lines)
 
 
 def test_the_login_script_names_the_users_file_and_the_rounds():
@@ -193,10 +193,11 @@ def test_the_login_script_names_the_users_file_and_the_rounds():
 
 
 def test_the_unit_runs_rserve_in_the_foreground_as_its_user():
-    unit = render.render_unit(PARAMS)
+    unit = render.render_unit(PARAMS, "/etc/rserve")
     assert "Type=simple" in unit and "User=rserve" in unit
-    assert f"ExecStart=/usr/bin/R CMD {render.RSERVE_BINARY} --no-save --RS-conf " \
-        f"{render.CONFIG_PATH}" in unit
+    # `$$` is systemd's `$`: the shell resolves the link when the unit starts.
+    assert f"ExecStart=/bin/sh -c 'exec /usr/bin/R CMD {render.RSERVE_BINARY} --no-save " \
+        "--RS-conf \"$$(readlink -f /etc/rserve/current)/Rserv.conf\"'\n" in unit
     assert "ReadWritePaths=/var/lib/rserve\n" in unit and "ProtectSystem=strict" in unit
     assert "NoNewPrivileges=yes" in unit
 

@@ -134,7 +134,7 @@ def _context(pki: Path) -> ssl.SSLContext:
 @needs_rserve
 def test_a_tls_login_verified_against_the_root_evaluates(rserve, pki):
     params, proc, _log = rserve
-    ok, line = qap.check("127.0.0.1", params.port, "tableau", PASSWORD, _context(pki), 10)
+    ok, line, _ = qap.check("127.0.0.1", params.port, "tableau", PASSWORD, _context(pki), 10)
     assert ok, line
     assert line == "QAP over TLS as tableau: 1+1 = 2 (TLSv1.3, chain verified)"
     with qap.connect("127.0.0.1", params.port, _context(pki), 10) as session:
@@ -159,7 +159,7 @@ def test_a_wrong_password_is_refused_and_never_shown(rserve, pki):
             pytest.raises(qap.QapError, match="ERR_auth_failed") as refused:
         session.login("tableau", "not " + PASSWORD)
     assert refused.value.status == qap.ERR_AUTH_FAILED
-    ok, line = qap.check("127.0.0.1", params.port, "tableau", "wrong-secret", _context(pki), 10)
+    ok, line, _ = qap.check("127.0.0.1", params.port, "tableau", "wrong-secret", _context(pki), 10)
     assert not ok and "ERR_auth_failed (0x41)" in line and "wrong-secret" not in line
 
 
@@ -167,7 +167,7 @@ def test_a_wrong_password_is_refused_and_never_shown(rserve, pki):
 def test_plain_qap_reaches_no_session(rserve):
     params, _proc, _log = rserve
     # The TLS port waits for a ClientHello: a plain client never gets the ID string.
-    ok, line = qap.check("127.0.0.1", params.port, "tableau", PASSWORD, None, 1)
+    ok, line, _ = qap.check("127.0.0.1", params.port, "tableau", PASSWORD, None, 1)
     assert not ok and line.startswith("plain QAP to 127.0.0.1:"), line
 
 
@@ -230,6 +230,26 @@ def test_debian_rserve_pwdfile_accepts_the_crypt_failure_token(tmp_path):
         assert qap.check("127.0.0.1", port, "tableau", PASSWORD, None, 10)[0]
         assert not qap.check("127.0.0.1", port, "tableau", "wrong", None, 10)[0]
         assert qap.check("127.0.0.1", port, "tableau", "*0", None, 10)[0]
+
+
+@needs_rserve
+def test_a_config_that_lost_its_login_function_refuses_every_login(pki, tmp_path):
+    """`auth required` with neither `pwdfile` nor `auth.function` lets every login in: the
+    config's `pwdfile /dev/null` refuses them all should the auth.function line be lost."""
+    params = render.RserveParams(
+        port=_free_port(), tls_key=str(pki / "leaf.key"), tls_cert=str(pki / "leaf.pem"),
+        tls_chain=str(pki / "intermediate.pem"), users_file=str(tmp_path / "users"),
+        auth_script=str(tmp_path / "auth.R"), workdir=str(tmp_path / "work"), listen_all=False)
+    _write_users(tmp_path / "users", files.users_file({"tableau": PASSWORD}))
+    (tmp_path / "auth.R").write_text(render.render_auth_script(params))
+    lines = render.render_config(params).splitlines()
+    assert "pwdfile /dev/null" in lines
+    config = tmp_path / "Rserv.conf"
+    config.write_text("".join(f"{line}\n" for line in lines
+                              if not line.startswith("auth.function")))
+    with _running(config, params.port):
+        for password in (PASSWORD, "*0", "anything"):
+            assert _login(params, pki, "tableau", password) == qap.ERR_AUTH_FAILED
 
 
 @needs_rserve
