@@ -203,24 +203,23 @@ def register(sub) -> None:
 def run(args) -> int:
     state = common.load_state(args)
     inventory = state.inventory
-    plans, unplanned = {}, []
     files = Staged()  # a report: what planning would write is never applied
     permitted = permitted_sets(inventory)
-    for host in inventory.get_group(TABPY_SERVERS, []):
-        try:
-            plans[host.name] = plan_tabpy_server(host.name, host.data.dict(), files=files,
-                                                 permitted=permitted)
-        except SettingsError as error:
-            unplanned.append({"host": host.name, "endpoint": "-", "result": "FAIL",
-                              "detail": "; ".join(error.problems)})
-    rserve = {}
-    for host in inventory.get_group(RSERVE_SERVERS, []):
-        try:
-            rserve[host.name] = plan_rserve(host.name, host.data.dict(), files=files,
-                                            permitted=permitted)
-        except SettingsError as error:
-            unplanned.append({"host": host.name, "endpoint": "-", "result": "FAIL",
-                              "detail": "; ".join(error.problems)})
+    unplanned: list[dict[str, str]] = []
+
+    def planned(group: str, planner) -> dict:
+        found = {}
+        for host in inventory.get_group(group, []):
+            try:
+                found[host.name] = planner(host.name, host.data.dict(), files=files,
+                                           permitted=permitted)
+            except SettingsError as error:
+                unplanned.append({"host": host.name, "endpoint": "-", "result": "FAIL",
+                                  "detail": "; ".join(error.problems)})
+        return found
+
+    plans = planned(TABPY_SERVERS, plan_tabpy_server)
+    rserve = planned(RSERVE_SERVERS, plan_rserve)
     pools, problems = plan_pools(inventory, plans, files)
     unplanned += [{"host": line.split(":", 1)[0], "endpoint": "-", "result": "FAIL",
                    "detail": line} for line in problems]

@@ -14,7 +14,7 @@ from tabpy_provision.rserve.plan import RservePlan
 from tabpy_provision.rserve.verify import wait_for_login
 from tabpy_provision.run import remote
 from tabpy_provision.run.facts import LinkName
-from tabpy_provision.run.release_operations import switch_command
+from tabpy_provision.run.release_operations import switch_command, switched
 from tabpy_provision.run.summary import note_failure
 
 JOURNAL_LINES = 8
@@ -28,12 +28,8 @@ def rserve_activate(plan: RservePlan, release_name: str, restart_anyway: Callabl
     if current == release_name and running == release_name and not (
             host.state.is_executing and restart_anyway()):
         return
-    previous = current if current != release_name else host.get_fact(
-        LinkName, path=f"{config_dir}/previous")
-    if current != release_name:
-        if current:
-            yield switch_command(config_dir, "previous", current)
-        yield switch_command(config_dir, "current", release_name)
+    commands, previous = switched(config_dir, current, release_name)
+    yield from commands
     # A closure, not arguments: FunctionCommand's repr (shown at -vv) would print them.
     yield FunctionCommand(lambda state, host: _restart(host, plan, release_name, previous),
                           (), {})

@@ -59,6 +59,16 @@ def _announce_changes(config_dir: str, release: Release, users: tuple[str, ...],
             (("added", added), ("removed", removed)) if who))
 
 
+def switched(config_dir: str, current: str | None,
+             release_name: str) -> tuple[list[StringCommand], str | None]:
+    """The commands making `release_name` current (the current one becomes `previous`), and
+    the release a failed start rolls back to."""
+    if current == release_name:
+        return [], host.get_fact(LinkName, path=f"{config_dir}/previous")
+    commands = [switch_command(config_dir, "previous", current)] if current else []
+    return [*commands, switch_command(config_dir, "current", release_name)], current
+
+
 def switch_command(config_dir: str, link: str, release_name: str) -> StringCommand:
     """Point `link` at a release by an atomic rename (never a moment without the link)."""
     return StringCommand("cd", QuoteString(config_dir), "&& ln -sfn",

@@ -22,7 +22,7 @@ from tabpy_provision.pool.operations import Drain
 from tabpy_provision.run import remote
 from tabpy_provision.run.current import run_of
 from tabpy_provision.run.facts import LinkName
-from tabpy_provision.run.release_operations import switch_command
+from tabpy_provision.run.release_operations import switch_command, switched
 from tabpy_provision.run.summary import note_failure
 from tabpy_provision.server import verify
 from tabpy_provision.server.facts import RunningRelease
@@ -49,12 +49,8 @@ def tabpy_activate(plan: TabpyServerPlan, release_name: str, members: list[Membe
         if host.name in run_of(host.state).fences_before:  # its fence goes with the release
             yield FunctionCommand(lambda state, host: _fence_back(host), (), {})
         return
-    previous = current if current != release_name else host.get_fact(
-        LinkName, path=f"{config_dir}/previous")
-    if current != release_name:
-        if current:
-            yield switch_command(config_dir, "previous", current)
-        yield switch_command(config_dir, "current", release_name)
+    commands, previous = switched(config_dir, current, release_name)
+    yield from commands
     # A closure, not arguments: FunctionCommand's repr (shown at -vv) would print them.
     yield FunctionCommand(lambda state, host: restart_each(host, plan, release_name, previous,
                                                            members), (), {})

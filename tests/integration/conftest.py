@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 import testinfra
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from lab import paths
 from lab.hosts import LAB_HOSTS
@@ -90,6 +92,31 @@ def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
            "lb_hosts, lb_data = inventory['tabpy_lb']\n"
            f"tabpy_lb = (with_extra(lb_hosts), {{**lb_data, **{pool or {}!r}}})\n"))
     return str(path)
+
+
+def wrong_key_site(folder: Path, module: str, planner: str, host: str) -> Path:
+    """A site deploy whose plan for `host` (made by `module`.`planner`) carries a key that does
+    not match its certificate: the checks would refuse it, so the deploy replaces the planner
+    to reach the host."""
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+    (folder / "wrong.key").write_bytes(key)
+    deploy = folder / "wrong_key_site.py"
+    deploy.write_text(
+        "import dataclasses\n"
+        "from pyinfra import local\n"
+        f"import {module} as planning\n"
+        f"real = planning.{planner}\n"
+        f"wrong = open({str(folder / 'wrong.key')!r}, 'rb').read()\n"
+        "def planner(name, data, **kwargs):\n"
+        "    plan = real(name, data, **kwargs)\n"
+        f"    if name != {host!r}:\n"
+        "        return plan\n"
+        "    return dataclasses.replace(plan, tls=dataclasses.replace(plan.tls, key_pem=wrong))\n"
+        f"planning.{planner} = planner\n"
+        "local.include('deploy/site.py')\n")
+    return deploy
 
 
 def tabpy_hosts(inventory: str = LAB_INVENTORY) -> list[tuple[str, dict]]:

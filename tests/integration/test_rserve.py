@@ -12,13 +12,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from lab import paths
 from tabpy_provision.rserve import qap
 from tabpy_provision.server import verify
-from tests.integration.conftest import ROOT, lab_host, lab_inventory_with, pyinfra
+from tests.integration.conftest import (
+    ROOT,
+    lab_host,
+    lab_inventory_with,
+    pyinfra,
+    wrong_key_site,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -105,33 +109,12 @@ def test_rserve_sends_the_chain_an_os_store_needs(converged):
     assert len(chain) == 2, chain
 
 
-def wrong_key_deploy(tmp_path: Path) -> Path:
-    """A site deploy whose Rserve plan carries a key that does not match its certificate
-    (the checks would refuse it: the test replaces the planner to reach the host). Rserve
-    1.8-11 still starts with it and fails every handshake (docs/rserve.md)."""
-    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
-    (tmp_path / "wrong.key").write_bytes(key)
-    deploy = tmp_path / "wrong_rserve_key_site.py"
-    deploy.write_text(
-        "import dataclasses\n"
-        "from pyinfra import local\n"
-        "from tabpy_provision.rserve import checks\n"
-        "real = checks.plan_rserve\n"
-        f"wrong = open({str(tmp_path / 'wrong.key')!r}, 'rb').read()\n"
-        "def planner(name, data, **kwargs):\n"
-        "    plan = real(name, data, **kwargs)\n"
-        "    return dataclasses.replace(plan, tls=dataclasses.replace(plan.tls, key_pem=wrong))\n"
-        "checks.plan_rserve = planner\n"
-        "local.include('deploy/site.py')\n")
-    return deploy
-
-
 def test_a_release_that_cannot_serve_rolls_back_and_the_old_one_serves(converged, tmp_path):
     host = lab_host(RSERVE)
     before = host.file("/etc/rserve/current").linked_to
-    run = pyinfra("--limit", RSERVE, entry=str(wrong_key_deploy(tmp_path)))
+    # Rserve 1.8-11 starts with a key that does not match and fails every handshake.
+    run = pyinfra("--limit", RSERVE, entry=str(wrong_key_site(
+        tmp_path, "tabpy_provision.rserve.checks", "plan_rserve", RSERVE)))
     assert run.returncode != 0
     assert "rolled back to release" in run.output, run.output[-3000:]
     assert host.file("/etc/rserve/current").linked_to == before

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from lab import paths
 from tabpy_provision.server import passwords, verify
@@ -29,6 +27,7 @@ from tests.integration.conftest import (
     lab_inventory_with,
     lab_plans,
     pyinfra,
+    wrong_key_site,
 )
 
 pytestmark = pytest.mark.lab
@@ -90,36 +89,13 @@ def report(name: str, figure: str) -> None:
         handle.write(line + "\n")
 
 
-def broken_key_deploy(tmp_path: Path) -> Path:
-    """A site deploy whose plan for TARGET carries a key that does not match its certificate:
-    validation would refuse it, so the test replaces the planner to reach the host."""
-    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
-    (tmp_path / "wrong.key").write_bytes(key)
-    deploy = tmp_path / "broken_key_site.py"
-    deploy.write_text(
-        "import dataclasses\n"
-        "from pyinfra import local\n"
-        "from tabpy_provision.run import preflight\n"
-        "real = preflight.plan_tabpy_server\n"
-        f"wrong = open({str(tmp_path / 'wrong.key')!r}, 'rb').read()\n"
-        "def planner(name, data, **kwargs):\n"
-        "    plan = real(name, data, **kwargs)\n"
-        f"    if name != {TARGET!r}:\n"
-        "        return plan\n"
-        "    return dataclasses.replace(plan, tls=dataclasses.replace(plan.tls, key_pem=wrong))\n"
-        "preflight.plan_tabpy_server = planner\n"
-        "local.include('deploy/site.py')\n")
-    return deploy
-
-
 def test_failed_start_rolls_back_to_the_previous_release(converged, tmp_path):
     host = lab_host(TARGET)
     before = host.file("/etc/tabpy/current").linked_to
     plans = lab_plans()
     with Poller([plans[TARGET]]) as poller:
-        run = pyinfra("--limit", TARGET, entry=str(broken_key_deploy(tmp_path)))
+        run = pyinfra("--limit", TARGET, entry=str(wrong_key_site(
+            tmp_path, "tabpy_provision.run.preflight", "plan_tabpy_server", TARGET)))
         time.sleep(1)
     assert run.returncode != 0
     assert "KEY_VALUES_MISMATCH" in run.output, run.output[-3000:]

@@ -102,16 +102,23 @@ def _write_users(path: Path, text: str) -> None:
     new.replace(path)
 
 
-@pytest.fixture(scope="module")
-def rserve(pki, tmp_path_factory):
-    """Rserve from the RENDERED config and login script, users file {tableau: PASSWORD}."""
-    folder = tmp_path_factory.mktemp("rserve")
+def _set_up(folder: Path, pki: Path) -> render.RserveParams:
+    """Params on a free loopback port, the users file {tableau: PASSWORD} and auth.R in
+    `folder` (the config is the caller's)."""
     params = render.RserveParams(
         port=_free_port(), tls_key=str(pki / "leaf.key"), tls_cert=str(pki / "leaf.pem"),
         tls_chain=str(pki / "intermediate.pem"), users_file=str(folder / "users"),
         auth_script=str(folder / "auth.R"), workdir=str(folder / "work"), listen_all=False)
     _write_users(folder / "users", files.users_file({"tableau": PASSWORD}))
     (folder / "auth.R").write_text(render.render_auth_script(params))
+    return params
+
+
+@pytest.fixture(scope="module")
+def rserve(pki, tmp_path_factory):
+    """Rserve from the RENDERED config and login script, users file {tableau: PASSWORD}."""
+    folder = tmp_path_factory.mktemp("rserve")
+    params = _set_up(folder, pki)
     config = folder / "Rserv.conf"
     config.write_text(render.render_config(params))
     with _running(config, params.port) as (proc, log):
@@ -236,12 +243,7 @@ def test_debian_rserve_pwdfile_accepts_the_crypt_failure_token(tmp_path):
 def test_a_config_that_lost_its_login_function_refuses_every_login(pki, tmp_path):
     """`auth required` with neither `pwdfile` nor `auth.function` lets every login in: the
     config's `pwdfile /dev/null` refuses them all should the auth.function line be lost."""
-    params = render.RserveParams(
-        port=_free_port(), tls_key=str(pki / "leaf.key"), tls_cert=str(pki / "leaf.pem"),
-        tls_chain=str(pki / "intermediate.pem"), users_file=str(tmp_path / "users"),
-        auth_script=str(tmp_path / "auth.R"), workdir=str(tmp_path / "work"), listen_all=False)
-    _write_users(tmp_path / "users", files.users_file({"tableau": PASSWORD}))
-    (tmp_path / "auth.R").write_text(render.render_auth_script(params))
+    params = _set_up(tmp_path, pki)
     lines = render.render_config(params).splitlines()
     assert "pwdfile /dev/null" in lines
     config = tmp_path / "Rserv.conf"
