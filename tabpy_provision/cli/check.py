@@ -28,6 +28,7 @@ from pyinfra.context import ctx_host, ctx_state
 from tabpy_provision import tableau
 from tabpy_provision.cli import common
 from tabpy_provision.controller.files import Staged
+from tabpy_provision.firewall import site as fences
 from tabpy_provision.firewall.facts import FenceLoaded
 from tabpy_provision.functions import check as function_check
 from tabpy_provision.pki.ca_names import permitted_sets
@@ -37,7 +38,6 @@ from tabpy_provision.rserve.plan import RservePlan, plan_rserve
 from tabpy_provision.run import remote
 from tabpy_provision.run.preflight import (
     Preflight,
-    plan_fences,
     plan_pools,
     tableau_pools,
 )
@@ -163,11 +163,13 @@ def cloud_rows(inventory, plans: dict[str, TabpyServerPlan],
 
 
 def fence_rows(state: State, plans: dict[str, TabpyServerPlan],
-               pools: dict[str, BalancerPlan]) -> list[dict[str, str]]:
-    """The fence in force on each TabPy server (read over SSH) against the planned one."""
-    checked = Preflight(plans=plans, balancers=pools)
+               pools: dict[str, BalancerPlan],
+               rserve: dict[str, RservePlan]) -> list[dict[str, str]]:
+    """The fence in force on each TabPy and Rserve server (read over SSH) against the planned
+    one."""
+    checked = Preflight(plans=plans, balancers=pools, rserve=rserve)
     rows = [{"host": line.split(":", 1)[0], "endpoint": "nftables", "result": "FAIL",
-             "detail": line} for line in plan_fences(state, checked)]
+             "detail": line} for line in fences.plan_fences(state, checked)]
     with ctx_state.use(state):
         for name, fence in checked.fences.items():
             host = state.inventory.get_host(name)
@@ -237,7 +239,7 @@ def run(args) -> int:
               *function_check.checks(plans, pools.values()),
               lambda: function_check.consistency_rows(plans, pools.values(), remote.at_once)]
     if not problems:
-        checks.append(lambda: fence_rows(state, plans, pools))
+        checks.append(lambda: fence_rows(state, plans, pools, rserve))
     rows = list(unplanned)
     with ctx_state.use(state):  # set once, here, for the greenlets
         for found in remote.at_once(checks):

@@ -7,4 +7,5 @@ from tabpy_provision.run.preflight import preflight
 
 checked = preflight(state)
 if host.name in checked.rserve:
-    rserve_server(checked.rserve[host.name], checked.platforms[host.name])
+    rserve_server(checked.rserve[host.name], checked.platforms[host.name],
+                  checked.fences.get(host.name))

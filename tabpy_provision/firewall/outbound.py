@@ -105,28 +105,41 @@ def port_set(ports: Sequence[int]) -> str:
     return str(ports[0]) if len(ports) == 1 else "{ " + ", ".join(map(str, ports)) + " }"
 
 
-def chains(user: str, allowed: Sequence[Destination], listening: Sequence[int]) -> list[str]:
-    """The output-hook chains: packets of sockets owned by `user` (TabPy and every process its
-    scripts start) go to loopback, continue a connection `user` opened (its first packet passed
-    here), answer a connection made to one of `listening` (TabPy's own ports: a listener a
-    script opens elsewhere cannot answer), or open one to an allowed destination; anything else
-    is rejected at once. Other users' traffic is not looked at.
+@dataclass(frozen=True)
+class Confined:
+    """A service's user, whose processes (the service and the scripts it runs) reach only
+    loopback, their clients (replies from `listening`) and `outbound`; its rules are the
+    output chain `chain`."""
+
+    user: str
+    outbound: tuple[Destination, ...]
+    listening: tuple[int, ...]
+    chain: str = "tabpy_user_outbound"
+
+
+def chains(confined: Sequence[Confined]) -> list[str]:
+    """The output-hook chains: packets of sockets owned by each confined user (a service and
+    every process its scripts start) go to loopback, continue a connection the user opened (its
+    first packet passed here), answer a connection made to one of its listening ports (the
+    service's own: a listener a script opens elsewhere cannot answer), or open one to an
+    allowed destination; anything else is rejected at once. Other users' traffic is not looked
+    at.
 
     Nothing is accepted as related: ICMP errors leave from the kernel's own sockets, which
-    `meta skuid` never matches, and TabPy's user cannot send one (no CAP_NET_RAW; a ping
-    socket sends echo requests only), so what is left are connections a conntrack helper
-    expects, to ports the destinations did not open."""
-    return [
-        "\tchain tabpy_outbound {",
-        "\t\ttype filter hook output priority filter; policy accept;",
-        f'\t\tmeta skuid "{user}" jump tabpy_user_outbound',
-        "\t}",
-        "\tchain tabpy_user_outbound {",
+    `meta skuid` never matches, and the user cannot send one (no CAP_NET_RAW; a ping socket
+    sends echo requests only), so what is left are connections a conntrack helper expects, to
+    ports the destinations did not open."""
+    hook = ["\tchain tabpy_outbound {",
+            "\t\ttype filter hook output priority filter; policy accept;",
+            *(f'\t\tmeta skuid "{user.user}" jump {user.chain}' for user in confined),
+            "\t}"]
+    return [*hook, *(line for user in confined for line in (
+        f"\tchain {user.chain} {{",
         '\t\toif "lo" accept',
         "\t\tct direction original ct state established accept",
-        f"\t\tct direction reply ct state established tcp sport {port_set(listening)} accept",
-        *[f"\t\t{d.rule()}" for d in allowed],
+        f"\t\tct direction reply ct state established tcp sport {port_set(user.listening)} "
+        "accept",
+        *[f"\t\t{d.rule()}" for d in user.outbound],
         "\t\tmeta l4proto tcp reject with tcp reset",
         "\t\treject with icmpx admin-prohibited",
-        "\t}",
-    ]
+        "\t}"))]

@@ -1,11 +1,14 @@
-"""Who may reach TabPy on a host: the sources of each TabPy port, as an nftables table of this
-tool's own (`inet tabpy_provision`), loaded atomically and never touching another table.
+"""Who may reach TabPy and Rserve on a host: the sources of each of their ports, as an nftables
+table of this tool's own (`inet tabpy_provision`), loaded atomically and never touching another
+table.
 
-TabPy has no bind option: it listens on every interface. The table admits, on the host's
-TabPy ports only, the host itself, the controller (its checks), the pool balancers in front of
-it and `tabpy_allowed_sources`; every other connection to those ports is refused with a TCP
-reset (a client sees "connection refused" at once rather than a timeout). Other ports and other
-tables are left alone: the input hook of another table still decides for itself.
+TabPy has no bind option: it listens on every interface (Rserve, remote enabled, too). The
+table admits, on the host's TabPy ports only, the host itself, the controller (its checks),
+the pool balancers in front of it and `tabpy_allowed_sources` (on Rserve's port: the host, the
+controller and `rserve_allowed_sources`); every other connection to those ports is refused with
+a TCP reset (a client sees "connection refused" at once rather than a timeout). Other ports and
+other tables are left alone: the input hook of another table still decides for itself. Each
+service's user reaches only what its `*_outbound_allowed` lists (outbound.py).
 
 Pure: no pyinfra import. The ruleset embeds a digest of its own rules, so a host's loaded
 table is compared with the wanted one without parsing nft's output.
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from tabpy_provision.firewall import networks as nets
 from tabpy_provision.firewall import outbound as reach
 from tabpy_provision.firewall.networks import Network
-from tabpy_provision.firewall.outbound import Destination, port_set
+from tabpy_provision.firewall.outbound import Confined, Destination, port_set
 from tabpy_provision.settings.groups import CLIENTS, TABLEAU
 from tabpy_provision.settings.value_checks import accepts
 
@@ -54,16 +57,19 @@ class PortRule:
 class FirewallPlan:
     host: str
     rules: tuple[PortRule, ...]
-    #: TabPy's user, whose processes (TabPy and the scripts it runs) reach only loopback,
-    #: their clients (replies from TabPy's ports) and `outbound`.
-    user: str = "tabpy"
-    outbound: tuple[Destination, ...] = ()
+    #: TabPy's user, Rserve's, or both (a host serving both).
+    confined: tuple[Confined, ...]
     #: What the run warns about (everyone admitted or reached, as ALLOW_EVERYONE lets it).
     warnings: tuple[str, ...] = ()
 
     @property
     def ports(self) -> tuple[int, ...]:
         return tuple(sorted({port for rule in self.rules for port in rule.ports}))
+
+    def joined(self, other: FirewallPlan) -> FirewallPlan:
+        """One table for a host serving both: both services' rules and users."""
+        return FirewallPlan(self.host, (*self.rules, *other.rules),
+                            (*self.confined, *other.confined), (*self.warnings, *other.warnings))
 
     @property
     def digest(self) -> str:
@@ -73,7 +79,7 @@ class FirewallPlan:
         return "\n".join(("\tchain tabpy_inbound {",
                           "\t\ttype filter hook input priority filter; policy accept;",
                           _rules_text(self.rules), "\t}",
-                          *reach.chains(self.user, self.outbound, self.ports)))
+                          *reach.chains(self.confined)))
 
     def ruleset(self) -> str:
         """The file `nft -f` loads: creating, deleting and defining the table in one
@@ -95,8 +101,9 @@ class FirewallPlan:
         return [*(f"tcp {port_set(rule.ports)} from "
                   f"{', '.join(map(str, rule.sources)) or 'this host only'}"
                   for rule in self.rules),
-                f"{self.user} reaches loopback, its clients (from tcp {port_set(self.ports)})"
-                + "".join(f", {d}" for d in self.outbound)]
+                *(f"{user.user} reaches loopback, its clients (from tcp "
+                  f"{port_set(user.listening)})" + "".join(f", {d}" for d in user.outbound)
+                  for user in self.confined)]
 
 
 def loaded_digest(listing: str) -> str | None:
@@ -164,7 +171,8 @@ def plan_firewall(host: str, *, service_port: int, process_ports: Sequence[int],
                   balancers: Mapping[str, Sequence[str]],
                   controller: Sequence[str], user: str = "tabpy",
                   outbound: Sequence[Destination] = (), arrow_port: int | None = None,
-                  allow_everyone: bool = False) -> tuple[FirewallPlan | None, list[str]]:
+                  allow_everyone: bool = False,
+                  service: str = "tabpy") -> tuple[FirewallPlan | None, list[str]]:
     """The host's fence, or the problems (one line each, naming host and field).
 
     `allowed`: tabpy_allowed_sources (None: default_sources), items resolved through
@@ -174,9 +182,10 @@ def plan_firewall(host: str, *, service_port: int, process_ports: Sequence[int],
     host from. `user`, `outbound`: TabPy's user and where its processes may connect.
     `arrow_port`: Arrow Flight's port when it is on (it binds every interface: fenced like
     `service_port`). `allow_everyone`: ALLOW_EVERYONE (else everyone in `allowed` or
-    `outbound` is a problem; with it, a warning of the plan)."""
+    `outbound` is a problem; with it, a warning of the plan). `service`: whose settings
+    (`tabpy` or `rserve`: `SERVICE_allowed_sources`, `SERVICE_outbound_allowed`)."""
     problems: list[str] = []
-    field = f"{host}: tabpy_allowed_sources"
+    field = f"{host}: {service}_allowed_sources"
     hosts = {name for members in groups.values() for name in members}
 
     def of_host(name: str, why: str) -> list[str]:
@@ -206,7 +215,7 @@ def plan_firewall(host: str, *, service_port: int, process_ports: Sequence[int],
                             "known: give it an IP address as ssh_hostname")
     everyone = [*(f"{field}: the listed sources cover {whole}, everyone" for whole in
                   nets.everyone(nets.network(a, strict=False) for a in listed)),
-                *(f"{host}: tabpy_outbound_allowed: {where} reaches everyone"
+                *(f"{host}: {service}_outbound_allowed: {where} reaches everyone"
                   for where in reach.everyone(outbound))]
     if not allow_everyone:
         problems += [f"{line}: list only the networks that need it, or set {ALLOW_EVERYONE}: "
@@ -219,7 +228,9 @@ def plan_firewall(host: str, *, service_port: int, process_ports: Sequence[int],
     others = tuple(sorted(set(process_ports) - set(served)))
     if others:
         rules.append(PortRule(others, networks([*controller, *pool])))
-    return FirewallPlan(host, tuple(rules), user, tuple(outbound),
+    listening = tuple(sorted({port for rule in rules for port in rule.ports}))
+    return FirewallPlan(host, tuple(rules),
+                        (Confined(user, tuple(outbound), listening, f"{service}_user_outbound"),),
                         tuple(f"{line} ({ALLOW_EVERYONE}: true)" for line in everyone)), []
 
 

@@ -10,6 +10,10 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import systemd
 
+from tabpy_provision.firewall import FirewallPlan
+from tabpy_provision.firewall import rules as fence_rules
+from tabpy_provision.firewall.facts import FenceLoaded
+from tabpy_provision.firewall.operations import tabpy_fence
 from tabpy_provision.platforms import Platform
 from tabpy_provision.platforms.operations import os_packages
 from tabpy_provision.rserve import render
@@ -24,6 +28,7 @@ from tabpy_provision.run.facts import (
     FolderStates,
     IntactManifest,
     LinkName,
+    Sha256s,
     SubfoldersByAge,
     SystemAccount,
 )
@@ -37,7 +42,9 @@ PACKAGES = ("r-base-core", "r-cran-rserve", "r-cran-openssl")
 
 
 @deploy("Rserve server", data_defaults=settings.defaults())
-def rserve_server(plan: RservePlan, platform: Platform) -> None:
+def rserve_server(plan: RservePlan, platform: Platform, fence: FirewallPlan | None) -> None:
+    """`fence`: who may reach its port and where its R sessions may connect (None: no fence
+    of ours)."""
     rserve = plan.settings.rserve
     release = build_release(plan)
     unit_path = f"/etc/systemd/system/{plan.unit}"
@@ -47,7 +54,12 @@ def rserve_server(plan: RservePlan, platform: Platform) -> None:
     system_account(name="Rserve system user and group", account=rserve.rserve_system_user,
                    home=rserve.rserve_workdir, comment=ACCOUNT_COMMENT)
     folders(name="Rserve folders", wanted=rserve_folders(plan))
-    os_packages(platform, list(PACKAGES), name="R, Rserve and R's openssl (Debian's packages)")
+    os_packages(platform, [*PACKAGES, *(fence_rules.PACKAGES if fence is not None else ())],
+                name="R, Rserve and R's openssl (Debian's packages)"
+                     + (" and nftables (the fence's tool)" if fence is not None else ""))
+    # Before Rserve (re)starts: a new host never serves unfenced.
+    tabpy_fence(name="Fence: who may reach Rserve (nftables table inet tabpy_provision)",
+                plan=fence)
     built = release_folder(name="Rserve release (config, login function, users, TLS)",
                            config_dir=plan.config_dir, release=release,
                            users=tuple(sorted(plan.passwords)), service="Rserve",
@@ -91,5 +103,8 @@ def facts_asked(plan: RservePlan, platform: Platform,
         (LinkName, {"path": f"{plan.config_dir}/previous"}),
         (RunningRserveRelease, {"service": plan.unit}),
         (SystemdEnabled, {**services, "services": [plan.unit]}),
+        (Sha256s, {"paths": list(fence_rules.FILES)}),
+        (FenceLoaded, {}),
+        (SystemdEnabled, {"services": fence_rules.UNIT}),
         (SubfoldersByAge, {"path": plan.releases_dir}),
     ]

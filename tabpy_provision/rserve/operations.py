@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pyinfra import host
 from pyinfra.api import FunctionCommand, QuoteString, operation
 
+from tabpy_provision.firewall.operations import restore_fence
 from tabpy_provision.rserve.facts import RunningRserveRelease
 from tabpy_provision.rserve.plan import RservePlan
 from tabpy_provision.rserve.verify import wait_for_login
@@ -52,6 +53,9 @@ def _restart(host, plan: RservePlan, release: str, previous: str | None) -> bool
         back, said = _restart_checked(host, plan)
         host.log_styled(f"{plan.unit} rolled back to release {previous}: {said}",
                         fg="yellow" if back else "red")
+    restored = restore_fence(host)  # the fence the old release ran with
+    if restored:
+        host.log_styled(f"fence: {restored[1]}", fg="yellow" if restored[0] else "red")
     return False
 
 

@@ -15,9 +15,7 @@ confirmation) writes nothing, and a real run writes only once every check passed
 
 from __future__ import annotations
 
-import functools
 import sys
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,11 +31,11 @@ from pyinfra.facts.hardware import Cpus
 from pyinfra.facts.server import Arch, Kernel, LinuxDistribution
 from pyinfra_cli.exceptions import CliError
 
-from tabpy_provision import firewall, pki, platforms, tableau
+from tabpy_provision import pki, platforms, tableau
 from tabpy_provision.controller import artifacts, identity
 from tabpy_provision.controller.files import Staged
-from tabpy_provision.firewall import FirewallPlan, addresses, outbound
-from tabpy_provision.firewall.facts import Nameservers
+from tabpy_provision.firewall import FirewallPlan
+from tabpy_provision.firewall import site as fences
 from tabpy_provision.pki import ca_names
 from tabpy_provision.pki.acme_orders import order_acme_certificates
 from tabpy_provision.platforms import Platform
@@ -260,7 +258,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         problems += rserve_checks.claim_problems(state, result.rserve, {
             name: host_checks.tabpy_ports(plan) for name, plan in result.plans.items()})
     if not problems:
-        problems += plan_fences(state, result)
+        problems += fences.plan_fences(state, result)
     if not problems:
         problems += _identity_problems(state, result, identity_before)
     problems += _plan_trust(state, result)
@@ -428,59 +426,6 @@ def _plan_balancers(state: State, result: Preflight, files: Staged) -> list[str]
             pools[name] = replace(pool, vrrp=replace(pool.vrrp, interface=found))
     result.balancers = pools
     return problems
-
-
-def plan_fences(state: State, result: Preflight) -> list[str]:
-    """Each TabPy server's fence: who may reach its ports (firewall/rules.py); a list that lets
-    everyone in or out, as tabpy_fence_allow_everyone allows, is a warning line."""
-    inventory = state.inventory
-    groups = {name: [h.name for h in members] for name, members in inventory.groups.items()}
-    address_of = functools.cache(
-        lambda name: addresses.host_addresses(name, inventory.get_host(name).data.dict()))
-    problems = []
-    for name, plan in result.plans.items():
-        tabpy, network = plan.settings.tabpy, plan.settings.network
-        if not network.tabpy_firewall:
-            result.fences[name] = None
-            continue
-        pools = [pool for pool in result.balancers.values()
-                 if name in {server.host for server in pool.servers}]
-        reach, problems_out = outbound.destinations(
-            [*network.tabpy_outbound_allowed, *_oauth_destinations(plan, inventory)],
-            lambda target: addresses.host_addresses(target, {}),
-            f"{name}: tabpy_outbound_allowed")
-        problems += problems_out
-        fence, found = firewall.plan_firewall(
-            name, service_port=tabpy.tabpy_port,
-            process_ports=[instance.port for instance in plan.instances],
-            allowed=network.tabpy_allowed_sources, groups=groups, address_of=address_of,
-            balancers={pool.host: [*address_of(pool.host),
-                                   *([pool.vrrp.address] if pool.vrrp else [])]
-                       for pool in pools},
-            controller=addresses.controller_source(plan.connect_address),
-            user=tabpy.tabpy_system_user, outbound=reach, arrow_port=plan.arrow_port,
-            allow_everyone=network.tabpy_fence_allow_everyone)
-        problems += found
-        for line in fence.warnings if fence else ():
-            logger.warning(f"tabpy-provision: {line}")
-        result.fences[name] = fence
-    return problems
-
-
-def _oauth_destinations(plan: TabpyServerPlan, inventory: Inventory) -> list[str]:
-    """With OAuth on, TabPy fetches its issuer's keys: those hosts, and the host's DNS
-    resolvers (a loopback stub needs nothing)."""
-    tabpy = plan.settings.tabpy
-    if not tabpy.tabpy_oauth_enabled:
-        return []
-    found = []
-    for url in (tabpy.tabpy_oauth_issuer, tabpy.tabpy_oauth_jwks_uri):
-        parts = urllib.parse.urlsplit(url or "")
-        if parts.hostname:
-            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-            found.append(f"{host}:{parts.port or 443}")
-    resolvers = inventory.get_host(plan.host).get_fact(Nameservers)
-    return found + [f"{item}:53/{protocol}" for item in resolvers for protocol in ("udp", "tcp")]
 
 
 def tableau_pools(pools: Iterable[BalancerPlan]) -> dict[str, tuple[int, frozenset[str]]]:

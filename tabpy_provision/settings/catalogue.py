@@ -61,8 +61,8 @@ ROLES: tuple[Role, ...] = (
          (TABPY_SERVERS, POOL, RSERVE_SERVERS)),
     Role("secrets", "Secrets and checks", (TABPY_SERVERS, POOL, TABLEAU, RSERVE_SERVERS)),
     Role("pool", "Pool balancer (and a host's own HAProxy)", (POOL, TABPY_SERVERS)),
-    Role("network", "The fence: who reaches TabPy, what TabPy reaches and uses",
-         (TABPY_SERVERS,)),
+    Role("network", "The fence: who reaches TabPy (and Rserve), what they reach and use",
+         (TABPY_SERVERS, RSERVE_SERVERS)),
     Role("analytics", "What the analysts' scripts get: libraries, data, models, functions",
          (TABPY_SERVERS,)),
     Role("rserve", "Rserve server (R's analytics extension; docs/rserve.md)", (RSERVE_SERVERS,)),
@@ -185,9 +185,10 @@ SETTINGS: tuple[Setting, ...] = (
     *in_role(
         "network",
         Setting("tabpy_firewall", True,
-                "Fence TabPy's ports with nftables (table inet tabpy_provision): only the host, "
-                "the controller, the pool balancers in front and tabpy_allowed_sources reach "
-                "them; false removes the table.", is_bool),
+                "Fence TabPy's and Rserve's ports with nftables (table inet tabpy_provision): "
+                "only the host, the controller, the pool balancers in front and "
+                "tabpy_allowed_sources (rserve_allowed_sources) reach them; false removes the "
+                "table.", is_bool),
         Setting("tabpy_allowed_sources", None,
                 "Who else may reach tabpy_port (and Arrow Flight's): addresses, networks, "
                 "inventory hosts, @group; default: @tableau_servers and @clients, or nobody else "
@@ -321,6 +322,13 @@ SETTINGS: tuple[Setting, ...] = (
                 absolute_path),
         Setting("rserve_releases_to_keep", 2,
                 "Releases kept, the active and previous included.", int_between(2, 20)),
+        Setting("rserve_allowed_sources", None,
+                "Who else may reach rserve_port (the fence: tabpy_firewall): addresses, "
+                "networks, inventory hosts, @group; default: @tableau_servers and @clients.",
+                optional(sources_problem)),
+        Setting("rserve_outbound_allowed", [],
+                "Where Rserve's R sessions may connect besides loopback and their clients: "
+                "ADDRESS[:PORT][/udp] items.", destinations_problem),
     ),
     *in_role(
         "secrets",

@@ -114,7 +114,7 @@ class PoolSettings:
 
 @dataclass(frozen=True, slots=True)
 class NetworkSettings:
-    """The fence: who reaches TabPy, what TabPy reaches and uses."""
+    """The fence: who reaches TabPy (and Rserve), what they reach and use."""
 
     tabpy_firewall: bool = True
     tabpy_allowed_sources: tuple[str, ...] | None = None
@@ -151,6 +151,8 @@ class RserveSettings:
     rserve_config_dir: str = "/etc/rserve"
     rserve_workdir: str = "/var/lib/rserve"
     rserve_releases_to_keep: int = 2
+    rserve_allowed_sources: tuple[str, ...] | None = None
+    rserve_outbound_allowed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

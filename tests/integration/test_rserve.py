@@ -139,3 +139,24 @@ def test_an_account_or_port_the_host_already_has_is_refused_before_any_change(co
         refused = pyinfra("--limit", RSERVE, inventory=inventory)
         assert refused.returncode == 1 and said in refused.stderr, refused.stderr[-2000:]
     assert host.file("/etc/rserve/current").linked_to == before
+
+
+def test_the_fence_admits_only_rserves_sources_and_its_sessions_reach_only_whats_listed(
+        converged):
+    """rserve_allowed_sources is unset: the Tableau node and the clients (client1 logged in
+    above); tabpydr is outside. The R sessions may reach nothing beyond loopback and their
+    clients (rserve_outbound_allowed is empty)."""
+    outside = subprocess.run(
+        ["ssh", "-F", str(paths.ssh_config_path()), "tabpydr.lab.test",
+         f"timeout 10 bash -c 'exec 3<>/dev/tcp/{RSERVE}/{PORT}' 2>&1; echo exit=$?"],
+        capture_output=True, text=True, timeout=60, check=True)
+    assert "Connection refused" in outside.stdout and "exit=1" in outside.stdout, outside.stdout
+    with qap.connect(ADDRESS, PORT, ca_context(), 10.0, RSERVE) as session:
+        session.login("analyst", password("analyst"))
+        reach = ("tryCatch({{con <- socketConnection('{}', {}, open = 'r+', timeout = 5); "
+                 "close(con); 'connected'}}, warning = function(e) 'refused', "
+                 "error = function(e) 'refused')")
+        assert session.eval(reach.format("169.254.213.31", 22)) == "refused"
+        assert session.eval(reach.format("127.0.0.1", PORT)) == "connected"
+    fence = lab_host(RSERVE).run("nft list table inet tabpy_provision").stdout
+    assert 'meta skuid "rserve" jump rserve_user_outbound' in fence

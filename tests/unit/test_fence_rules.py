@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import os
@@ -126,6 +127,12 @@ def test_any_accepted_sources_are_admitted_exactly_and_never_overlap(listed):
             n for n in wanted if n.version == version)) == mine
 
 
+def with_outbound(plan: rules.FirewallPlan, found) -> rules.FirewallPlan:
+    """`plan` whose TabPy user reaches `found`."""
+    return dataclasses.replace(plan, confined=(
+        dataclasses.replace(plan.confined[0], outbound=tuple(found)),))
+
+
 @pytest.mark.parametrize(("item", "rule"), [
     ("10.0.0.5:5432", "ip daddr 10.0.0.5/32 tcp dport 5432 accept"),
     ("10.20.0.0/16", "ip daddr 10.20.0.0/16 meta l4proto tcp accept"),
@@ -137,7 +144,7 @@ def test_outbound_destinations_become_rules_of_tabpys_user_only(item, rule):
     assert outbound.destinations_problem([item]) is None
     found, problems = outbound.destinations([item], lambda name: ["198.51.100.7"], "f")
     plan, _ = fence()
-    text = rules.FirewallPlan(plan.host, plan.rules, "tabpy", found).ruleset()
+    text = with_outbound(plan, found).ruleset()
     user_chain = text.split("chain tabpy_user_outbound {")[1]
     assert problems == [] and f"\t\t{rule}\n" in user_chain
     assert 'meta skuid "tabpy" jump tabpy_user_outbound' in text
@@ -210,7 +217,7 @@ def test_the_digest_covers_both_chains_and_changes_with_any_rule():
     others = [fence(allowed=["198.51.100.0/24"], process_ports=(9101, 9103))[0],
               fence(allowed=["198.51.100.0/24"], process_ports=(9101, 9102),
                     arrow_port=13622)[0],
-              rules.FirewallPlan(plan.host, plan.rules, plan.user, found)]
+              with_outbound(plan, found)]
     assert len({plan.digest, *(other.digest for other in others)}) == 4
 
 
@@ -377,13 +384,14 @@ destinations = st.tuples(addresses, st.sampled_from(["", ":53", ":443", ":5432"]
 @hypothesis_settings(max_examples=200, deadline=None, database=None)
 @given(st.lists(addresses, max_size=8), st.sets(st.integers(1024, 65535), max_size=4),
        st.none() | st.integers(1024, 65535), st.lists(destinations, max_size=8),
-       st.booleans())
+       st.booleans(), st.none() | st.integers(1024, 65535))
 def test_nft_accepts_every_generated_ruleset(nft, listed, process_ports, arrow_port, items,
-                                             pool):
+                                             pool, rserve_port):
     """`nft -c` reads every ruleset the planner makes of generated sources (v4, v6,
-    IPv4-mapped, prefix 0 with tabpy_fence_allow_everyone), process ports, Arrow Flight's port
-    and destinations: both chains, the reply rule's port set among them. The user must exist
-    where nft runs (it resolves the name): this process's own."""
+    IPv4-mapped, prefix 0 with tabpy_fence_allow_everyone), process ports, Arrow Flight's port,
+    destinations, and Rserve's port and user on the same host: every chain, the reply rules'
+    port sets among them. The users must exist where nft runs (it resolves the names): this
+    process's own."""
     found, _ = outbound.destinations(items, lambda name: [], "f")
     plan, problems = rules.plan_firewall(
         "tabpy1", service_port=9004, process_ports=sorted(process_ports) or [9004],
@@ -392,9 +400,55 @@ def test_nft_accepts_every_generated_ruleset(nft, listed, process_ports, arrow_p
         controller=["192.0.2.1"], user=pwd.getpwuid(os.getuid()).pw_name, outbound=found,
         arrow_port=arrow_port, allow_everyone=True)
     assert problems == []
+    if rserve_port is not None:
+        rserve, problems = rules.plan_firewall(
+            "tabpy1", service_port=rserve_port, process_ports=[], allowed=listed, groups={},
+            address_of=lambda name: [], balancers={}, controller=["192.0.2.1"],
+            user=pwd.getpwuid(os.getuid()).pw_name, outbound=found, allow_everyone=True,
+            service="rserve")
+        assert problems == []
+        plan = plan.joined(rserve)
     checked = subprocess.run([nft, "-c", "-f", "-"], input=plan.ruleset(), capture_output=True,
                              text=True, timeout=30, check=False)
     assert checked.returncode == 0, checked.stderr
+
+
+def rserve_fence(**options):
+    return rules.plan_firewall(
+        "rserve1", service_port=6311, process_ports=[], groups=GROUPS,
+        address_of=ADDRESSES.__getitem__, balancers={}, controller=["192.0.2.1"],
+        user="rserve", service="rserve", **options)
+
+
+def test_rserves_fence_admits_its_sources_on_its_port_and_confines_its_user():
+    plan, problems = rserve_fence(allowed=["198.51.100.0/24"])
+    assert problems == [] and [rule.ports for rule in plan.rules] == [(6311,)]
+    assert sources(plan, 6311) == {"192.0.2.1/32", "198.51.100.0/24"}
+    text = plan.ruleset()
+    assert 'meta skuid "rserve" jump rserve_user_outbound' in text
+    assert "ct direction reply ct state established tcp sport 6311 accept" in text
+    _, problems = rserve_fence(allowed=["@nowhere", "0.0.0.0/0"])
+    assert problems == [
+        "rserve1: rserve_allowed_sources: @nowhere: no such inventory group",
+        "rserve1: rserve_allowed_sources: the listed sources cover 0.0.0.0/0, everyone: list "
+        "only the networks that need it, or set tabpy_fence_allow_everyone: true"]
+
+
+def test_a_host_serving_both_has_one_table_with_both_services_and_users():
+    tabpy, _ = fence(allowed=["198.51.100.0/24"])
+    rserve, _ = rserve_fence(allowed=["203.0.113.0/24"])
+    both = tabpy.joined(rserve)
+    assert sources(both, 9004) == sources(tabpy, 9004)
+    assert sources(both, 6311) == sources(rserve, 6311)
+    text = both.ruleset()
+    assert text.count("type filter hook output") == 1
+    assert 'meta skuid "tabpy" jump tabpy_user_outbound' in text
+    assert 'meta skuid "rserve" jump rserve_user_outbound' in text
+    # each user answers only from its own ports
+    tabpy_chain = text.split("chain tabpy_user_outbound {")[1].split("\t}")[0]
+    assert "tcp sport 9004 accept" in tabpy_chain and "6311" not in tabpy_chain
+    assert both.digest not in {tabpy.digest, rserve.digest}
+    assert "tcp dport { 6311, 9004 } reject with tcp reset" in text
 
 
 def test_every_nftables_service_command_loads_the_fence_in_its_own_batch():
