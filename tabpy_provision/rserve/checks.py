@@ -22,14 +22,17 @@ from tabpy_provision.settings.table import SettingsError
 
 def plan_rserve_servers(state: State, files: Staged, permitted: Mapping[Path, pki.Permitted],
                         platform_of: Callable[[Host, list[str]], Platform | None],
+                        rotation: Callable[[dict], frozenset[str] | None],
                         ) -> tuple[dict[str, RservePlan], list[str]]:
     """Each Rserve server's plan; `platform_of`: the host's distribution (None with a problem
-    line)."""
+    line); `rotation`: the users a host's data asks to rotate (run/preflight.py)."""
     plans: dict[str, RservePlan] = {}
     problems: list[str] = []
     for host in state.inventory.get_group(RSERVE_SERVERS, []):
+        data = host.data.dict()
         try:
-            plan = plan_rserve(host.name, host.data.dict(), files=files, permitted=permitted)
+            plan = plan_rserve(host.name, data, files=files, permitted=permitted,
+                               rotate=rotation(data))
         except SettingsError as error:
             problems += error.problems
             continue

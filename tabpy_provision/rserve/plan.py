@@ -16,7 +16,12 @@ from tabpy_provision.rserve import files as rserve_files
 from tabpy_provision.run import host_claims
 from tabpy_provision.server.certificate import Tls, plan_tls
 from tabpy_provision.settings import table
-from tabpy_provision.settings.secret_refs import resolve_users, secret_store
+from tabpy_provision.settings.secret_refs import (
+    SecretStore,
+    describe,
+    resolve_users,
+    secret_store,
+)
 from tabpy_provision.settings.typed import WithSettings, for_role, host_settings
 from tabpy_provision.settings.value_checks import dns_name_problem
 
@@ -41,6 +46,10 @@ class RservePlan(WithSettings):
     #: Every declared user's password: what Tableau Server is given for its connection.
     passwords: Mapping[str, str] = field(repr=False, default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: Users whose pending generated password is deployed (a rotation run).
+    rotating: frozenset[str] = frozenset()
+    #: Where the generated passwords of its users live (rotation promotes them there).
+    secret_store: SecretStore | None = field(repr=False, compare=False, default=None)
 
     @property
     def config_dir(self) -> str:
@@ -72,9 +81,12 @@ def endpoint(host: str, data: Mapping[str, Any]) -> tuple[str, str]:
 
 def plan_rserve(host: str, data: Mapping[str, Any], *, now: datetime | None = None,
                 files: Staged | None = None,
-                permitted: Mapping[Path, pki.Permitted] | None = None) -> RservePlan:
+                permitted: Mapping[Path, pki.Permitted] | None = None,
+                rotate: frozenset[str] | None = None) -> RservePlan:
     """Check every input of one Rserve host; raise SettingsError listing `host: field:
-    problem` lines. `files`, `permitted`: as for plan_tabpy_server."""
+    problem` lines. `files`, `permitted`: as for plan_tabpy_server; `rotate`: the users
+    (lower-cased) whose generated password a rotation run rotates (empty: every generated
+    one; None: no rotation)."""
     files = files if files is not None else Staged()
     problems = table.check_values(host, data)
     declared = data.get("rserve_users", {})
@@ -105,8 +117,9 @@ def plan_rserve(host: str, data: Mapping[str, Any], *, now: datetime | None = No
     secrets = given.secrets
     store = secret_store(project_path(secrets.secrets_dir), secrets.secrets_vault_path,
                          "rserve_users", files)
+    rotating = rotating_users(host, rserve.rserve_users, rotate, problems)
     # Rserve compares names exactly: the store keeps them as written.
-    users = resolve_users(host, "rserve_users", rserve.rserve_users, store, frozenset(),
+    users = resolve_users(host, "rserve_users", rserve.rserve_users, store, rotating,
                           secrets.allow_plaintext_secrets, rserve_files.password_problem,
                           problems, notes, key=str)
     tls = plan_tls(host, fqdn, given, problems, now, files, permitted=permitted,
@@ -116,7 +129,30 @@ def plan_rserve(host: str, data: Mapping[str, Any], *, now: datetime | None = No
     return RservePlan(host=host, fqdn=fqdn, connect_address=address, values=values, tls=tls,
                       users_file=rserve_files.users_file(users).encode(),
                       check_user=check_user, check_password=users[check_user],
-                      passwords=dict(users), notes=tuple(notes))
+                      passwords=dict(users), notes=tuple(notes), rotating=rotating,
+                      secret_store=store)
+
+
+def rotating_users(host: str, declared: Mapping[str, str], rotate: frozenset[str] | None,
+                   problems: list[str]) -> frozenset[str]:
+    """The users (as declared) whose generated password rotates: every generated one when
+    `rotate` is empty, else those named (lower-cased); a named user whose password is not
+    generated is a problem (it changes where it comes from)."""
+    generated = {user for user, reference in declared.items() if reference == "generate"}
+    if rotate is None:
+        return frozenset()
+    if not rotate:
+        return frozenset(generated)
+    by_name = {user.lower(): user for user in declared}
+    for name in sorted(rotate):
+        user = by_name.get(name)
+        if user is None:
+            problems.append(f"{host}: rotate_users: {name!r} is not in rserve_users")
+        elif user not in generated:
+            problems.append(f"{host}: rotate_users: {user!r} comes from "
+                            f"{describe(declared[user])}: change it there and redeploy (only "
+                            "generated passwords rotate here)")
+    return frozenset(by_name[name] for name in rotate if by_name.get(name) in generated)
 
 
 def shape_problems(host: str, values: Mapping[str, Any]) -> list[str]:

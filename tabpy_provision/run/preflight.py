@@ -60,7 +60,7 @@ from tabpy_provision.server.plan import (
 )
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.errors import ProvisionError
-from tabpy_provision.settings.groups import TABPY_SERVERS
+from tabpy_provision.settings.groups import RSERVE_SERVERS, TABPY_SERVERS
 from tabpy_provision.settings.secret_refs import SecretError
 from tabpy_provision.settings.typed import for_role, host_settings
 from tabpy_provision.settings.value_checks import TRUST_ROLES
@@ -129,11 +129,13 @@ class Preflight:
     def promote_rotations(self, failed_hosts: set[str]) -> tuple[bool, str]:
         """Make rotated passwords current once every TabPy host serves them and every
         Tableau node connecting to them holds them."""
-        rotating = {(plan.secret_store, key) for plan in self.plans.values()
+        rotating = {(plan.secret_store, key)
+                    for plan in (*self.plans.values(), *self.rserve.values())
                     for key in plan.rotating}
         if not rotating:
             return True, "no generated password to rotate"
-        failed = sorted((set(self.plans) | set(self.tableau_state)) & failed_hosts)
+        failed = sorted((set(self.plans) | set(self.rserve) | set(self.tableau_state))
+                        & failed_hosts)
         if failed:
             return False, (f"rotation incomplete on {', '.join(failed)}: the old passwords stay "
                            "current (a plain deploy puts them back); rerun tabpy-provision rotate")
@@ -186,6 +188,24 @@ def _rotation_request(data: dict) -> frozenset[str]:
     return frozenset(user.strip().lower() for user in requested if user.strip())
 
 
+def _declared_users(state: State, group: str, setting: str) -> frozenset[str]:
+    """Every user name (lower-cased) a group's hosts declare in `setting`."""
+    return frozenset(user.lower() for host in state.inventory.get_group(group, [])
+                     if isinstance(users := host.data.dict().get(setting), Mapping)
+                     for user in users if isinstance(user, str))
+
+
+def rotation_for(data: dict, own: str, others: frozenset[str]) -> frozenset[str] | None:
+    """What a host rotates of the run's request: every generated user when none is named;
+    else the named ones less those only another service declares (`others`), so naming an
+    Rserve user rotates nothing on TabPy hosts (None), and the reverse."""
+    requested = _rotation_request(data)
+    if not requested:
+        return requested
+    mine = {user.lower() for user in data.get(own) or {} if isinstance(user, str)}
+    return (requested - (others - mine)) or None
+
+
 def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
                files: Staged) -> Preflight:
     result = Preflight()
@@ -207,6 +227,8 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         for_role("pool", settings.with_defaults(pool.data.dict())).lb_monitor_user
         for pool in state.inventory.get_group(balancer.GROUP, []))
     permitted = ca_names.permitted_sets(state.inventory)
+    tabpy_users = _declared_users(state, TABPY_SERVERS, "tabpy_users")
+    rserve_users = _declared_users(state, RSERVE_SERVERS, "rserve_users")
     for host in state.inventory.get_group(TABPY_SERVERS, []):
         data = {**host.data.dict(), **overrides.get(host.name, {})}
         given = host_settings(settings.with_defaults(data))
@@ -220,7 +242,8 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
             continue
         try:
             result.plans[host.name] = plan_tabpy_server(
-                host.name, data, rotate=_rotation_request(data) if rotation else None,
+                host.name, data, rotate=rotation_for(data, "tabpy_users", rserve_users)
+                if rotation else None,
                 cpus=cpus or 1, memory=memory or 4 << 30, pool_monitors=pool_monitors,
                 files=files, permitted=permitted)
         except settings.SettingsError as error:
@@ -249,7 +272,8 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
             continue
         targets[host.name] = (version, target["abi"], target["arch"], extras, floor)
     result.rserve, found = rserve_checks.plan_rserve_servers(
-        state, files, permitted, lambda host, lines: _platform(host, result, lines))
+        state, files, permitted, lambda host, lines: _platform(host, result, lines),
+        lambda data: rotation_for(data, "rserve_users", tabpy_users) if rotation else None)
     problems += found
     if not problems:  # balancers and the Tableau side check against the TabPy servers' plans
         problems += _plan_balancers(state, result, files)
