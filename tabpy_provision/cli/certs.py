@@ -2,9 +2,9 @@
 table; exit 1 when one is inside its renewal window or broken (for cron or a monitoring check).
 
 It reads, and changes nothing: the private CA and supplied files on the controller, the chain
-each TabPy server and pool balancer SERVES over TLS (so a certificate changed by hand, or not
-deployed, is caught), and the OS trust store of every client and Tableau node over SSH (the
-same facts the trust deploy uses). Statuses and windows: see cert_status.py.
+each TabPy server, pool balancer and Rserve server SERVES over TLS (so a certificate changed by
+hand, or not deployed, is caught), and the OS trust store of every client and Tableau node
+over SSH (the same facts the trust deploy uses). Statuses and windows: see cert_status.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tabpy_provision.pki.cert_status import BROKEN, OK, Row, ServerCerts, TrustH
 from tabpy_provision.run import remote
 from tabpy_provision.run.preflight import detect_trust_os, trust_hosts
 from tabpy_provision.server import verify
-from tabpy_provision.settings.groups import POOL, TABPY_SERVERS
+from tabpy_provision.settings.groups import POOL, RSERVE_SERVERS, TABPY_SERVERS
 from tabpy_provision.trust import plan as trust
 from tabpy_provision.trust.facts import KeychainSha1s, ManagedTrustFiles
 
@@ -99,6 +99,8 @@ def run(args) -> int:
     if servers:  # a pool serves https when its TabPy servers do
         servers += [s for s in (cert_status.expected_pool_certs(host.name, host.data.dict())
                                 for host in inventory.get_group(POOL, [])) if s]
+    servers += [s for s in (cert_status.expected_rserve_certs(host.name, host.data.dict())
+                            for host in inventory.get_group(RSERVE_SERVERS, [])) if s]
     with ctx_state.use(state):
         connect_all(state)
         hosts = read_trust_hosts(state, servers, now)

@@ -19,6 +19,7 @@ from cryptography import x509
 from tabpy_provision import pki
 from tabpy_provision.controller.files import project_path, site_folder
 from tabpy_provision.pki import acme as pki_acme
+from tabpy_provision.rserve.plan import endpoint as rserve_endpoint
 from tabpy_provision.server.plan import endpoint
 from tabpy_provision.settings import table as settings
 from tabpy_provision.settings.typed import for_role, host_settings
@@ -70,6 +71,7 @@ class ServerCerts:
     cas: list[pki.CaCert] = field(default_factory=list)
     problem: str | None = None  # why the expectation could not be read
     acme: bool = False  # ordered from an ACME CA by the deploy (renewed by it, too)
+    service: str = "TabPy"  # whose certificate: TabPy's (a pool's too) or Rserve's
 
 
 def expected_certs(name: str, data: Mapping) -> ServerCerts | None:
@@ -146,6 +148,19 @@ def expected_pool_certs(name: str, data: Mapping) -> ServerCerts | None:
                                  "tabpy_port": pool.lb_port})
 
 
+def expected_rserve_certs(name: str, data: Mapping) -> ServerCerts | None:
+    """What an Rserve server serves (always over TLS): its rserve_fqdn's certificate on
+    rserve_port, from the same PKI settings as a TabPy server's."""
+    rserve = for_role("rserve", settings.with_defaults(data))
+    fqdn, address = rserve_endpoint(name, data)
+    server = expected_certs(name, {**data, "tabpy_fqdn": fqdn, "tabpy_connect_address": address,
+                                   "tabpy_port": rserve.rserve_port,
+                                   "tabpy_transfer_protocol": "https"})
+    if server is not None:
+        server.service = "Rserve"
+    return server
+
+
 def artifact_contents(folder: Path) -> frozenset[bytes]:
     """The certificates (DER) of an artifacts folder's Windows files: matched by content, not
     by name (trust/plan.artifact_stems)."""
@@ -213,7 +228,7 @@ def _ca_status(ca: pki.CaCert, server: ServerCerts, holders: list[str], missing:
 def leaf_row(server: ServerCerts, served: Sequence[x509.Certificate] | str,
              hosts: Sequence[TrustHost], now: datetime) -> Row:
     """The served leaf of one server (or why it could not be read) against the inventory."""
-    role = "TabPy leaf (served)"
+    role = f"{server.service} leaf (served)"
     if isinstance(served, str):
         return Row(server.host, role, None, "", BROKEN, f"cannot read it over TLS: {served}")
     leaf = served[0]

@@ -27,6 +27,7 @@ TRUST_HOSTS = ("client1.lab.test", "tableau1.lab.test")
 
 # each serves the pool's name, tabpy.lab.test
 BALANCERS = [h.fqdn for h in LAB_HOSTS if "tabpy_lb" in h.groups]
+RSERVE = "rserve1.lab.test"
 
 
 def report(inventory: str = LAB_INVENTORY) -> tuple[int, dict[tuple[str, str], str]]:
@@ -56,13 +57,15 @@ def test_deployed_lab_is_all_ok(converged):
     assert code == 0, rows
     assert set(rows) == {("pki/lab", "root CA"), ("pki/lab", "intermediate CA"),
                          *((fqdn, "TabPy leaf (served)") for fqdn in TABPY_HOSTS),
-                         *((lb, "TabPy leaf (served)") for lb in BALANCERS)}
+                         *((lb, "TabPy leaf (served)") for lb in BALANCERS),
+                         (RSERVE, "Rserve leaf (served)")}
     assert all(line.endswith("OK") for line in rows.values())
     root = rows[("pki/lab", "root CA")]
     assert "client1.lab.test, tableau1.lab.test, artifacts" in root
-    for host, name in [*((fqdn, fqdn) for fqdn in TABPY_HOSTS),
-                       *((lb, "tabpy.lab.test") for lb in BALANCERS)]:
-        leaf = rows[(host, "TabPy leaf (served)")]
+    for host, name, role in [*((fqdn, fqdn, "TabPy") for fqdn in TABPY_HOSTS),
+                             *((lb, "tabpy.lab.test", "TabPy") for lb in BALANCERS),
+                             (RSERVE, RSERVE, "Rserve")]:
+        leaf = rows[(host, f"{role} leaf (served)")]
         assert f" {name} " in leaf  # subject and SAN
         assert "via tabpy-provision lab Root CA: client1.lab.test, tableau1.lab.test" in leaf
 

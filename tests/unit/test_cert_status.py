@@ -47,6 +47,19 @@ def test_expected_certs_read_without_creating(tmp_path, lab):
     assert cert_status.expected_certs(FQDN, {"tabpy_transfer_protocol": "http"}) is None
 
 
+def test_an_rserve_servers_leaf_is_its_own_row_on_its_port(lab):
+    ca, leaf, data, _ = lab
+    server = cert_status.expected_rserve_certs("rserve1", {**data, "rserve_fqdn": FQDN,
+                                                           "tabpy_transfer_protocol": "http"})
+    assert (server.fqdn, server.address, server.port, server.service) == (FQDN, "192.0.2.1",
+                                                                          6311, "Rserve")
+    assert server.expected_leaf == chain_of(leaf)[0]
+    client = TrustHost("client1", frozenset({sha256(ca.root_cert)}),
+                       frozenset({sha256(ca.root_cert)}))
+    row = cert_status.leaf_row(server, chain_of(leaf), [client], NOW)
+    assert (row.role, row.status) == ("Rserve leaf (served)", OK)
+
+
 def test_served_leaf_ok_then_renew_then_broken(lab):
     ca, leaf, _, server = lab
     client = TrustHost("client1", frozenset({sha256(ca.root_cert)}),
