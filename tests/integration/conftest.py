@@ -64,12 +64,12 @@ def pyinfra(*args: str, inventory: str = LAB_INVENTORY, entry: str = "deploy/sit
 
 
 def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
-                       pool: dict | bool | None = None,
+                       pool: dict | bool | None = None, rserve: bool = True,
                        hosts: dict[str, dict] | None = None, **tabpy_group_data) -> str:
     """A copy of the lab inventory whose tabpy_servers group data is overridden; `tableau`:
     the Tableau Server node's settings in place of the lab's connection to the pool; `pool`:
-    added to the tabpy_lb group's data (False: no pool balancer in the inventory); `hosts`:
-    data added to single hosts by name."""
+    added to the tabpy_lb group's data (False: no pool balancer in the inventory); `rserve`:
+    False leaves the Rserve server out; `hosts`: data added to single hosts by name."""
     path = folder / "lab_inventory_variant.py"
     path.write_text(
         "import runpy\n"
@@ -86,8 +86,8 @@ def lab_inventory_with(folder: Path, *, tableau: dict | None = None,
            "{'secrets_dir': tableau_data['secrets_dir']})\n" if tableau is not None else
            "tableau_servers = (with_extra(tableau_hosts), tableau_data)\n") +
         "clients = with_extra(inventory['clients'])\n"
-        "rserve_hosts, rserve_data = inventory['rserve_servers']\n"
-        "rserve_servers = (with_extra(rserve_hosts), rserve_data)\n"
+        + ("rserve_hosts, rserve_data = inventory['rserve_servers']\n"
+           "rserve_servers = (with_extra(rserve_hosts), rserve_data)\n" if rserve else "")
         + ("" if pool is False else
            "lb_hosts, lb_data = inventory['tabpy_lb']\n"
            f"tabpy_lb = (with_extra(lb_hosts), {{**lb_data, **{pool or {}!r}}})\n"))

@@ -132,8 +132,9 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
     (tmp_path / "renewing").mkdir()
     # the pool's certificate moves to the test CA with the servers'
     pool_ca = {"pki_dir": test_ca["pki_dir"], "pki_common_name": test_ca["pki_common_name"]}
-    short = lab_inventory_with(tmp_path / "short", **test_ca, pool=pool_ca, pki_leaf_days=30,
-                               pki_renew_before_days=5)
+    # Rserve stays on the lab's CA (its clients keep that root): left out of this CA's life.
+    short = lab_inventory_with(tmp_path / "short", **test_ca, pool=pool_ca, rserve=False,
+                               pki_leaf_days=30, pki_renew_before_days=5)
 
     deploy(short, "deploy/tabpy.py", "servers on the test CA")
     expect_trusted(False, "before the trust deploy")
@@ -156,7 +157,7 @@ def test_a_whole_ca_life_with_only_the_os_trust_store(lab_ca_restored, tmp_path)
         "Trust test Intermediate CA G2"}
 
     # Leaf renewal: inside the renewal window (45 days) the 30-day leaves are re-issued.
-    renewing = lab_inventory_with(tmp_path / "renewing", **test_ca, pool=pool_ca,
+    renewing = lab_inventory_with(tmp_path / "renewing", **test_ca, pool=pool_ca, rserve=False,
                                   pki_leaf_days=90,
                                   pki_renew_before_days=45)
     before = {fqdn: served(fqdn)[0] for fqdn in TABPY_HOSTS}
@@ -218,7 +219,7 @@ def test_enterprise_certificate_with_an_encrypted_key(lab_ca_restored, tmp_path)
     company_cert = {"tabpy_certificate_file": str(tmp_path / "tabpy.crt"),
                     "tabpy_key_file": str(tmp_path / "tabpy.key"),
                     "tabpy_key_passphrase": "env:TABPY_IT_KEY"}
-    inventory = lab_inventory_with(tmp_path, **company_cert, pool=company_cert,
+    inventory = lab_inventory_with(tmp_path, **company_cert, pool=company_cert, rserve=False,
                                    trust_artifacts_dir=str(tmp_path / "artifacts"))
 
     refused = pyinfra(inventory=inventory)

@@ -158,5 +158,7 @@ def test_the_fence_admits_only_rserves_sources_and_its_sessions_reach_only_whats
                  "error = function(e) 'refused')")
         assert session.eval(reach.format("169.254.213.31", 22)) == "refused"
         assert session.eval(reach.format("127.0.0.1", PORT)) == "connected"
-    fence = lab_host(RSERVE).run("nft list table inet tabpy_provision").stdout
-    assert 'meta skuid "rserve" jump rserve_user_outbound' in fence
+    host = lab_host(RSERVE)
+    fence = host.run("nft list table inet tabpy_provision").stdout
+    uid = host.user("rserve").uid  # nft lists the user by its uid
+    assert f"meta skuid {uid} jump rserve_user_outbound" in fence, fence

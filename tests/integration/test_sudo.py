@@ -13,7 +13,6 @@ import os
 import secrets
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -186,8 +185,10 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
     root = machine.root_dir(lab_hosts.get_host(CLIENT))
     password = f"sudo-{secrets.token_hex(10)}"
     # This test takes about 130 s in the whole suite and 10 s alone or after its module: where
-    # it waits is written to the run's own log (past pytest's capture) once it passes 60 s.
-    faulthandler.dump_traceback_later(60, file=sys.__stderr__)
+    # it waits is written to .cache/ once it passes 60 s (pytest captures the run's stderr).
+    (ROOT / ".cache").mkdir(exist_ok=True)
+    stacks = open(ROOT / ".cache" / "sudo-password-test-stacks.txt", "w")  # noqa: SIM115
+    faulthandler.dump_traceback_later(60, repeat=True, file=stacks)
     sudo.set_sudo_password(root, password)
     try:
         started = time.monotonic()
@@ -233,6 +234,7 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
             without.stdout
     finally:
         faulthandler.cancel_dump_traceback_later()
+        stacks.close()
         sudo.set_sudo_password(root, None)
     print(f"\nFIGURE sudo with a password: missing and wrong refused in {refused_in:.1f} s; "
           f"deploy {took:.1f} s; {len(sampler.samples)} process samples on {CLIENT}, watcher: "
