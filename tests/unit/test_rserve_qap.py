@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tabpy_provision.rserve import files, qap, render
+from tabpy_provision.server import client_check
 
 needs_rserve = pytest.mark.skipif(
     not (shutil.which("R") and os.access(render.RSERVE_BINARY, os.X_OK)),
@@ -333,3 +334,24 @@ def test_strings_are_nul_terminated_and_padded():
 def test_a_status_is_named():
     assert str(qap.QapError("login refused", 0x41)) == "login refused: ERR_auth_failed (0x41)"
     assert str(qap.QapError("eval failed", 0x33)) == "eval failed: status (0x33)"
+
+
+@needs_rserve
+def test_a_clients_check_reaches_rserve_through_its_os_trust_store_only(rserve, pki):
+    """server/client_check.py's script, run as on a client (its own python3, the payload on
+    stdin), against the real Rserve: with the test root as the OS store (SSL_CERT_FILE) it
+    reads Rserve's QAP1 ID string over verified TLS; with the system's store, it is refused."""
+    params = rserve[0]
+    endpoint = [("localhost", params.port)]
+    for store, ok in ((str(pki / "root.pem"), True), (None, False)):
+        env = {k: v for k, v in os.environ.items() if k != "SSL_CERT_FILE"}
+        if store:
+            env["SSL_CERT_FILE"] = store
+        done = subprocess.run(["sh", "-c", client_check.command()], capture_output=True,
+                              text=True, timeout=60, env=env,
+                              input=client_check.stdin([], endpoint))
+        result = client_check.result("here", done.returncode == 0, [], done.stdout.splitlines(),
+                                     done.stderr.splitlines(), endpoint)
+        assert result.ok is ok, result.detail
+        assert ("Rserve answering at localhost" if ok else "TLS verification failed") in \
+            result.detail
