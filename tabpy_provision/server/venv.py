@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gevent.event
+from paramiko import SSHException
 from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 
@@ -121,21 +122,26 @@ def _keep(target, job: VenvJob) -> None:
     """Fetch the finished virtualenv into the controller's cache. A failure costs only speed
     (the next host of the kind builds its own): said, never fatal."""
     started = time.monotonic()
-    job.cache_dir.mkdir(parents=True, exist_ok=True)
     received = venvs.incoming(job.cache_dir, job.kind)
     try:
+        job.cache_dir.mkdir(parents=True, exist_ok=True)
         status, err = remote.fetch(target, venvs.pack_command(job.kind.venv), received)
         size = venvs.unpacked_bytes(err.decode(errors="replace"))
         if status != 0 or size is None:
-            target.log_styled(f"the finished virtualenv was not kept in the controller's cache "
-                              f"({_last_line(err)})", fg="yellow")
-            return
+            return _not_kept(target, _last_line(err))
         digest = venvs.store(received, job.kind, job.cache_dir, unpacked_bytes=size,
                              built_on=target.name)
+    except (OSError, SSHException, EOFError) as error:  # a lost connection, a full disk here
+        return _not_kept(target, f"{type(error).__name__}: {error}")
     finally:
         received.unlink(missing_ok=True)
     target.log_styled(f"finished virtualenv kept in the controller's cache (sha256 "
                       f"{digest[:12]}, {time.monotonic() - started:.1f} s)")
+
+
+def _not_kept(target, why: str) -> None:
+    target.log_styled(f"the finished virtualenv was not kept in the controller's cache ({why})",
+                      fg="yellow")
 
 
 def _last_line(said: bytes | str) -> str:

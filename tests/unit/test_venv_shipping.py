@@ -170,3 +170,32 @@ def test_the_cache_keeps_the_two_newest_of_a_family_and_other_families(tmp_path:
             if venvs.cached(kind(identity=identity), tmp_path)]
     assert kept == ["c" * 64, "d" * 64]
     assert len(list(tmp_path.glob("*.json"))) == 3
+
+
+@pytest.mark.parametrize("failure", [ConnectionError("tabpy1: no answer for 60 s"),
+                                     OSError(28, "No space left on device"),
+                                     EOFError("channel closed")])
+def test_a_virtualenv_not_kept_in_the_cache_is_said_never_fatal(tmp_path, monkeypatch, failure):
+    """Keeping the first host's virtualenv costs only speed when it fails (a lost connection,
+    a full disk here): a yellow line, no exception, no partial file in the cache."""
+    from tabpy_provision.server import venv as server_venv
+
+    def fetch(target, command, received):
+        received.write_bytes(b"part of it")
+        raise failure
+
+    said = []
+
+    class Target:
+        name = "tabpy1"
+
+        def log_styled(self, line, fg=None):
+            said.append((line, fg))
+
+    monkeypatch.setattr(server_venv.remote, "fetch", fetch)
+    job = server_venv.VenvJob(kind(), tmp_path / "wheelhouse.tar", (), "/var/cache/x", None,
+                              tmp_path / "cache")
+    server_venv._keep(Target(), job)
+    assert said == [(f"the finished virtualenv was not kept in the controller's cache "
+                     f"({type(failure).__name__}: {failure})", "yellow")]
+    assert list((tmp_path / "cache").iterdir()) == []
