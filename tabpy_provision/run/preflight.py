@@ -530,15 +530,18 @@ def detect_trust_os(host: Host) -> tuple[str | None, str]:
 
 def _stage_trust_artifacts(result: Preflight, files: Staged) -> list[str]:
     """Windows (.cer + PowerShell) and macOS (.mobileconfig) artifacts of the CAs behind the
-    TabPy servers (and their pool balancers), per trust_artifacts_dir; only what differs is
-    staged. A CA whose subject cannot go into the script is a problem line."""
+    TabPy servers (and their pool balancers) and the Rserve servers, per trust_artifacts_dir;
+    only what differs is staged. A CA whose subject cannot go into the script is a problem
+    line."""
     problems = []
-    by_folder: dict[Path, list[TabpyServerPlan]] = {}
-    for plan in result.plans.values():
+    by_folder: dict[Path, list[TabpyServerPlan | RservePlan]] = {}
+    for plan in (*result.plans.values(), *result.rserve.values()):
         folder = project_path(plan.settings.certificates.trust_artifacts_dir)
         by_folder.setdefault(folder, []).append(plan)
     for folder, group in by_folder.items():
-        selected = trust.trust_set(result.client_cas(group), TRUST_ROLES)
+        cas = [*result.client_cas(p for p in group if isinstance(p, TabpyServerPlan)),
+               *(ca for p in group if isinstance(p, RservePlan) for ca in p.tls.cas)]
+        selected = trust.trust_set(cas, TRUST_ROLES)
         scope = trust.scope_of(plan.settings.backup.environment for plan in group)
         try:
             script = render.windows_trust_script(selected, scope)

@@ -99,3 +99,28 @@ def test_naming_another_services_users_rotates_nothing_here():
     # a name no service declares stays: the host refuses it
     assert rotation_for({**tabpy_host, "rotate_users": "ghost"}, "tabpy_users",
                         rserve_only) == {"ghost"}
+
+
+def test_the_windows_and_macos_artifacts_carry_rserves_ca_beside_tabpys(base, tmp_path,
+                                                                        monkeypatch):
+    """Rserve on a CA of its own: the trust artifacts of the folder it shares with TabPy hold
+    both roots (clients and Tableau nodes that trust through them reach both)."""
+    from tabpy_provision.run.preflight import Preflight, _stage_trust_artifacts
+    from tests.unit.planning import planned
+
+    monkeypatch.setenv("TABPY_TEST_PW", "good-password")
+    artifacts = str(tmp_path / "artifacts")
+    tabpy = planned("tabpy1.example.com", {
+        "tabpy_users": {"tableau": "env:TABPY_TEST_PW"}, "pki_dir": str(tmp_path / "pki-tabpy"),
+        "pki_common_name": "TabPy side", "secrets_dir": base["secrets_dir"],
+        "trust_artifacts_dir": artifacts})
+    files = Staged()
+    rserve = plan_rserve(HOST, {**base, "pki_common_name": "Rserve side",
+                                "trust_artifacts_dir": artifacts}, files=files)
+    files.apply()
+    staged = Staged()
+    assert _stage_trust_artifacts(Preflight(plans={tabpy.host: tabpy},
+                                            rserve={HOST: rserve}), staged) == []
+    staged.apply()
+    script = (tmp_path / "artifacts" / "windows" / "Install-TabPyTrust.ps1").read_text()
+    assert "TabPy side Root CA" in script and "Rserve side Root CA" in script
