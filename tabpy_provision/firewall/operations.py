@@ -21,6 +21,12 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def facts_asked() -> list[tuple[type, dict]]:
+    """The facts tabpy_fence asks for (read with a deploy's others: run/fact_batch.py)."""
+    return [(Sha256s, {"paths": list(rules.FILES)}), (FenceLoaded, {}),
+            (SystemdEnabled, {"services": rules.UNIT})]
+
+
 @operation()
 def tabpy_fence(plan: FirewallPlan | None):
     """The table loaded as planned and at every boot (None: removed with its unit and file).

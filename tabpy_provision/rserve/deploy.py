@@ -12,7 +12,7 @@ from pyinfra.operations import systemd
 
 from tabpy_provision.firewall import FirewallPlan
 from tabpy_provision.firewall import rules as fence_rules
-from tabpy_provision.firewall.facts import FenceLoaded
+from tabpy_provision.firewall.operations import facts_asked as fence_facts
 from tabpy_provision.firewall.operations import tabpy_fence
 from tabpy_provision.platforms import Platform
 from tabpy_provision.platforms.operations import os_packages
@@ -28,7 +28,6 @@ from tabpy_provision.run.facts import (
     FolderStates,
     IntactManifest,
     LinkName,
-    Sha256s,
     SubfoldersByAge,
     SystemAccount,
 )
@@ -103,8 +102,6 @@ def facts_asked(plan: RservePlan, platform: Platform,
         (LinkName, {"path": f"{plan.config_dir}/previous"}),
         (RunningRserveRelease, {"service": plan.unit}),
         (SystemdEnabled, {**services, "services": [plan.unit]}),
-        (Sha256s, {"paths": list(fence_rules.FILES)}),
-        (FenceLoaded, {}),
-        (SystemdEnabled, {"services": fence_rules.UNIT}),
+        *fence_facts(),
         (SubfoldersByAge, {"path": plan.releases_dir}),
     ]

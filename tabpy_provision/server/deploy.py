@@ -23,7 +23,7 @@ from pyinfra.operations import systemd
 
 from tabpy_provision.firewall import FirewallPlan
 from tabpy_provision.firewall import rules as fence_rules
-from tabpy_provision.firewall.facts import FenceLoaded
+from tabpy_provision.firewall.operations import facts_asked as fence_facts
 from tabpy_provision.firewall.operations import tabpy_fence
 from tabpy_provision.functions import check as functions_check
 from tabpy_provision.functions.facts import PublishedFunctions
@@ -54,7 +54,6 @@ from tabpy_provision.run.facts import (
     FolderStates,
     IntactManifest,
     LinkName,
-    Sha256s,
     SubfoldersByAge,
     SystemAccount,
 )
@@ -244,9 +243,7 @@ def facts_asked(plan: TabpyServerPlan, platform: Platform, venv: str,
         (SystemAccount, {"account": tabpy.tabpy_system_user}),
         (FolderStates, {"paths": [path for path, *_ in tabpy_folders(plan)]}),
         *([(DebPackages, {})] if platform.packager == "apt" else []),
-        (Sha256s, {"paths": list(fence_rules.FILES)}),
-        (FenceLoaded, {}),
-        (SystemdEnabled, {"services": fence_rules.UNIT}),
+        *fence_facts(),
         (FirstLine, {"path": f"{venv}/{VENV_MARKER}"}),
         (IntactManifest, {"path": f"{plan.releases_dir}/{release_name}"}),
         (FileState, {"path": plan.ca_path}),
