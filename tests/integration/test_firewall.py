@@ -66,7 +66,8 @@ def test_the_dr_host_is_refused_and_tableau_and_the_client_are_admitted(fenced, 
 
 
 def test_site_check_shows_the_fence_in_force(fenced):
-    assert site_check_fence_rows() == dict.fromkeys(TABPY_HOSTS, "PASS")
+    # rserve1's fence (Rserve's port): test_rserve.py
+    assert site_check_fence_rows() == dict.fromkeys([*TABPY_HOSTS, "rserve1.lab.test"], "PASS")
 
 
 def test_a_lost_table_is_reported_and_loaded_again_by_a_rerun(fenced):
