@@ -39,8 +39,8 @@ def report(inventory: str = LAB_INVENTORY) -> tuple[int, dict[tuple[str, str], s
     rows = {}
     for line in lines[1:]:
         host, rest = line.split(maxsplit=1)
-        role = next(r for r in ("TabPy leaf (served)", "intermediate CA", "root CA",
-                                "trust store") if rest.startswith(r))
+        role = next(r for r in ("TabPy leaf (served)", "Rserve leaf (served)", "intermediate CA",
+                                "root CA", "trust store") if rest.startswith(r))
         rows[(host, role)] = line
     return done.returncode, rows
 

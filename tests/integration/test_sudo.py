@@ -7,7 +7,6 @@ control). Figures are printed as FIGURE lines (`pytest -s`)."""
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import os
 import secrets
@@ -16,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import gevent
+import gevent.util
 import pytest
 
 from lab import hosts as lab_hosts
@@ -185,10 +186,21 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
     root = machine.root_dir(lab_hosts.get_host(CLIENT))
     password = f"sudo-{secrets.token_hex(10)}"
     # This test takes about 130 s in the whole suite and 10 s alone or after its module: where
-    # it waits is written to .cache/ once it passes 60 s (pytest captures the run's stderr).
+    # it waits is written to .cache/ every 30 s (every greenlet's stack: pyinfra runs this
+    # process under gevent, so a thread's stack shows only gevent's hub).
     (ROOT / ".cache").mkdir(exist_ok=True)
-    stacks = open(ROOT / ".cache" / "sudo-password-test-stacks.txt", "w")  # noqa: SIM115
-    faulthandler.dump_traceback_later(60, repeat=True, file=stacks)
+    stacks = ROOT / ".cache" / "sudo-password-test-stacks.txt"
+    stacks.write_text("")
+
+    def dump_every_30_s() -> None:
+        while True:
+            gevent.sleep(30)
+            with open(stacks, "a") as out:
+                out.write(f"--- {time.monotonic() - begun:.0f} s\n")
+                gevent.util.print_run_info(file=out)
+
+    begun = time.monotonic()
+    dumper = gevent.spawn(dump_every_30_s)
     sudo.set_sudo_password(root, password)
     try:
         started = time.monotonic()
@@ -233,8 +245,7 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
         assert f"sudo_password (env:{PASSWORD_ENV}): environment variable" in without.stdout, \
             without.stdout
     finally:
-        faulthandler.cancel_dump_traceback_later()
-        stacks.close()
+        dumper.kill()
         sudo.set_sudo_password(root, None)
     print(f"\nFIGURE sudo with a password: missing and wrong refused in {refused_in:.1f} s; "
           f"deploy {took:.1f} s; {len(sampler.samples)} process samples on {CLIENT}, watcher: "
