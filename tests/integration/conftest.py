@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,23 +145,25 @@ def lab_host(name: str):
     return testinfra.get_host(f"ssh://{name}", ssh_config=str(paths.ssh_config_path()))
 
 
-class ProcessSampler(threading.Thread):
-    """Samples every process command line on lab hosts while a run goes on, from a loop on each
-    host (`ps` every 50 ms, so a process living a fraction of a second is seen; at most 30,000
-    samples a host), until `stop` is set.
+class ProcessSampler:
+    """Samples every process command line on lab hosts while its `with` block runs, from a
+    loop on each host (`ps` every 50 ms, so a process living a fraction of a second is seen; at
+    most 30,000 samples a host).
 
     Positive control: once sampling runs, a 0.3 s process carrying a known marker on its
     command line is started on each host; `saw_canary()` says whether every host's samples
-    caught it (a sampler that cannot see it proves nothing)."""
+    caught it (a sampler that cannot see it proves nothing).
+
+    No thread: pyinfra's gevent patches this process's threading mid-suite, and a thread
+    started on one side of that is joined only when its timeout ends (the sudo test waited
+    120 s for a sampler long done)."""
 
     LOOP = ("for i in $(seq 30000); do ps -eo args; echo @@; read -t 0.05 _; "
             "[ $? -gt 128 ] || break; done")
 
     def __init__(self, hosts: list[str] = TABPY_HOSTS, ssh_user: str = "root"):
-        super().__init__(daemon=True)
         self.hosts, self.ssh_user = hosts, ssh_user
         self.samples: list[str] = []
-        self.stop = threading.Event()
         self.canary = f"tabpy-provision-canary-{os.getpid()}-{id(self)}"
         self._canary_seen: dict[str, bool] = {}
 
@@ -170,28 +172,30 @@ class ProcessSampler(threading.Thread):
                                  fqdn, command],
                                 **kwargs)
 
-    def run(self):
-        with contextlib.ExitStack() as files:
-            self._sample({fqdn: files.enter_context(tempfile.TemporaryFile())
-                          for fqdn in self.hosts})
+    def __enter__(self) -> ProcessSampler:
+        self._files = contextlib.ExitStack()
+        self._outputs = {fqdn: self._files.enter_context(
+            tempfile.TemporaryFile())  # noqa: SIM115 (closed by the ExitStack at __exit__)
+                         for fqdn in self.hosts}
+        self._loops = {fqdn: self._ssh(fqdn, f"bash -c {shlex.quote(self.LOOP)}",
+                                       stdin=subprocess.PIPE, stdout=self._outputs[fqdn])
+                       for fqdn in self.hosts}
+        time.sleep(0.5)  # sampling runs before the work does
+        self._canaries = [self._ssh(fqdn, f"bash -c 'exec -a {self.canary} sleep 0.3'")
+                          for fqdn in self.hosts]
+        return self
 
-    def _sample(self, outputs):
-        loops = {fqdn: self._ssh(fqdn, f"bash -c {shlex.quote(self.LOOP)}",
-                                 stdin=subprocess.PIPE, stdout=outputs[fqdn])
-                 for fqdn in self.hosts}
-        self.stop.wait(0.5)
-        canaries = [self._ssh(fqdn, f"bash -c 'exec -a {self.canary} sleep 0.3'")
-                    for fqdn in self.hosts]
-        for canary in canaries:
-            canary.wait(timeout=30)
-        self.stop.wait()
-        for fqdn, loop in loops.items():
-            loop.stdin.close()
-            loop.wait(timeout=30)
-            outputs[fqdn].seek(0)
-            found = outputs[fqdn].read().decode(errors="replace").split("@@\n")
-            self._canary_seen[fqdn] = any(self.canary in sample for sample in found)
-            self.samples += [sample for sample in found if self.canary not in sample]
+    def __exit__(self, *exc) -> None:
+        with self._files:
+            for canary in self._canaries:
+                canary.wait(timeout=30)
+            for fqdn, loop in self._loops.items():
+                loop.stdin.close()
+                loop.wait(timeout=30)
+                self._outputs[fqdn].seek(0)
+                found = self._outputs[fqdn].read().decode(errors="replace").split("@@\n")
+                self._canary_seen[fqdn] = any(self.canary in sample for sample in found)
+                self.samples += [sample for sample in found if self.canary not in sample]
 
     def saw_canary(self) -> bool:
         return bool(self._canary_seen) and all(self._canary_seen.values())

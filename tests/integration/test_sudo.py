@@ -15,8 +15,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import gevent
-import gevent.util
 import pytest
 
 from lab import hosts as lab_hosts
@@ -185,22 +183,6 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
     a command line or in a readable file."""
     root = machine.root_dir(lab_hosts.get_host(CLIENT))
     password = f"sudo-{secrets.token_hex(10)}"
-    # This test takes about 130 s in the whole suite and 10 s alone or after its module: where
-    # it waits is written to .cache/ every 30 s (every greenlet's stack: pyinfra runs this
-    # process under gevent, so a thread's stack shows only gevent's hub).
-    (ROOT / ".cache").mkdir(exist_ok=True)
-    stacks = ROOT / ".cache" / "sudo-password-test-stacks.txt"
-    stacks.write_text("")
-
-    def dump_every_30_s() -> None:
-        while True:
-            gevent.sleep(30)
-            with open(stacks, "a") as out:
-                out.write(f"--- {time.monotonic() - begun:.0f} s\n")
-                gevent.util.print_run_info(file=out)
-
-    begun = time.monotonic()
-    dumper = gevent.spawn(dump_every_30_s)
     sudo.set_sudo_password(root, password)
     try:
         started = time.monotonic()
@@ -219,14 +201,11 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
         # a change on the host (its trust store) makes the run write through sudo
         as_deploy(CLIENT, f"echo {shlex.quote(password)} | sudo -S -p '' sh -c "
                   "'rm -f /usr/local/share/ca-certificates/tabpy-provision-*'")
-        sampler = ProcessSampler([CLIENT], ssh_user=sudo.DEPLOY_USER)
-        with SecretWatch([CLIENT], [password], sudo_password=password) as watch:
-            sampler.start()
+        with SecretWatch([CLIENT], [password], sudo_password=password) as watch, \
+                ProcessSampler([CLIENT], ssh_user=sudo.DEPLOY_USER) as sampler:
             started = time.monotonic()
             right = sudo_run(env={PASSWORD_ENV: password})
             took = time.monotonic() - started
-            sampler.stop.set()
-            sampler.join(timeout=120)
         assert right.returncode == 0, right.stderr[-3000:]
         assert any(CLIENT in hosts for hosts in right.changed().values()), right.changed()
         # the reports read client1 through the same sudo: with the password, and without it
@@ -245,7 +224,6 @@ def test_a_sudo_password_goes_to_sudo_on_stdin_only(sudo_mode):
         assert f"sudo_password (env:{PASSWORD_ENV}): environment variable" in without.stdout, \
             without.stdout
     finally:
-        dumper.kill()
         sudo.set_sudo_password(root, None)
     print(f"\nFIGURE sudo with a password: missing and wrong refused in {refused_in:.1f} s; "
           f"deploy {took:.1f} s; {len(sampler.samples)} process samples on {CLIENT}, watcher: "

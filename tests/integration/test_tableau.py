@@ -270,14 +270,9 @@ def assert_no_leak(secrets_: set[str], run, samples: list[str], allowed=lambda l
 
 def rotate(inventory: str, node: TableauNode):
     """deploy/rotate.py for the user Tableau signs in as, sampling processes everywhere."""
-    sampler = ProcessSampler([*TABPY_HOSTS, TABLEAU])
-    sampler.start()
-    try:
+    with ProcessSampler([*TABPY_HOSTS, TABLEAU]) as sampler:
         run = pyinfra("-vv", "--diff", "--data", "rotate_users=tableau", inventory=inventory,
                       entry="deploy/rotate.py", env=node.env)
-    finally:
-        sampler.stop.set()
-        sampler.join(timeout=30)
     assert sampler.saw_canary(), "the process sampler missed its 0.3 s canary"
     assert run.returncode == 0, why(run)
     assert "rotated: tableau" in run.output

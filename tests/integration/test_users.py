@@ -68,13 +68,8 @@ def test_rotate_entry_point_changes_the_password_everywhere_without_leaking(conv
     tableau = find_password(LAB_INVENTORY, "tableau")
     plans_before = lab_plans()
     counter = StartCounter()
-    sampler = ProcessSampler()
-    sampler.start()
-    try:
+    with ProcessSampler() as sampler:
         run = pyinfra("-vv", "--diff", "--data", "rotate_users=analyst", entry="deploy/rotate.py")
-    finally:
-        sampler.stop.set()
-        sampler.join(timeout=30)
     assert sampler.saw_canary(), "the process sampler missed its 0.3 s canary"
     assert run.returncode == 0, run.stderr[-3000:]
     assert "rotated: analyst" in run.output
