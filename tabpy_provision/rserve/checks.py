@@ -13,9 +13,16 @@ from pyinfra.api.state import State
 from tabpy_provision import pki
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.platforms import Platform
-from tabpy_provision.rserve.plan import ACCOUNT_COMMENT, OWNED_FOLDERS, RservePlan, plan_rserve
-from tabpy_provision.run import host_claims, remote
+from tabpy_provision.rserve.plan import (
+    ACCOUNT_COMMENT,
+    OWNED_FOLDERS,
+    RservePlan,
+    beside_tabpy_problems,
+    plan_rserve,
+)
+from tabpy_provision.run import host_checks, host_claims, remote
 from tabpy_provision.run.facts import HostClaims
+from tabpy_provision.server.plan import TabpyServerPlan
 from tabpy_provision.settings.groups import RSERVE_SERVERS
 from tabpy_provision.settings.table import SettingsError
 
@@ -48,16 +55,18 @@ def plan_rserve_servers(state: State, files: Staged, permitted: Mapping[Path, pk
 
 
 def claim_problems(state: State, plans: Mapping[str, RservePlan],
-                   ports_of_tabpy: Mapping[str, Mapping[int, str]]) -> list[str]:
-    """`ports_of_tabpy`: host -> the ports a TabPy server of the same host takes (port ->
-    setting): Rserve's port must be none of them."""
+                   tabpy_plans: Mapping[str, TabpyServerPlan]) -> list[str]:
+    """Each Rserve server's names against what its host has, and against its TabPy server's
+    (`tabpy_plans`) when it serves both."""
+    problems = [line for name, plan in plans.items() if name in tabpy_plans
+                for line in beside_tabpy_problems(name, plan.values, tabpy_plans[name].values,
+                                                  host_checks.tabpy_ports(tabpy_plans[name]))]
     hosts = [state.inventory.get_host(name) for name in plans]
-    found = remote.on_every_host(
-        hosts, lambda host: _problems(host, plans[host.name], ports_of_tabpy.get(host.name, {})))
-    return [line for lines in found for line in lines]
+    found = remote.on_every_host(hosts, lambda host: _problems(host, plans[host.name]))
+    return problems + [line for lines in found for line in lines]
 
 
-def _problems(host: Host, plan: RservePlan, tabpy_ports: Mapping[int, str]) -> list[str]:
+def _problems(host: Host, plan: RservePlan) -> list[str]:
     v = plan.values
     account, service = v["rserve_system_user"], v["rserve_service_name"]
     found = host_claims.parse(host.get_fact(
@@ -71,9 +80,7 @@ def _problems(host: Host, plan: RservePlan, tabpy_ports: Mapping[int, str]) -> l
                                             "rserve_system_user", "Rserve")
     foreign_unit = host_claims.unit_problems(host.name, service, found, "rserve_service_name")
     problems += foreign_unit
-    port = v["rserve_port"]
-    if port in tabpy_ports:
-        problems.append(f"{host.name}: rserve_port: {port} is this host's {tabpy_ports[port]}")
     ours = set() if foreign_unit else {plan.unit}
-    problems += host_claims.port_problems(host.name, {port: "rserve_port"}, ours, found)
+    problems += host_claims.port_problems(host.name, {v["rserve_port"]: "rserve_port"}, ours,
+                                          found)
     return problems

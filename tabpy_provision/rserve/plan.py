@@ -170,3 +170,28 @@ def shape_problems(host: str, values: Mapping[str, Any]) -> list[str]:
         problems.append(f"{host}: rserve_service_name: {values['rserve_service_name']} is a "
                         "unit this tool installs for itself")
     return problems
+
+
+def beside_tabpy_problems(host: str, values: Mapping[str, Any], tabpy: Mapping[str, Any],
+                          tabpy_ports: Mapping[int, str]) -> list[str]:
+    """A host serving TabPy too (`tabpy`: its TabPy values; `tabpy_ports`: port -> setting):
+    no account, unit, port or folder may be both services' (one deploy would undo the other's,
+    or one service's user would write the other's files)."""
+    problems = []
+    port = values["rserve_port"]
+    if port in tabpy_ports:
+        problems.append(f"{host}: rserve_port: {port} is this host's {tabpy_ports[port]}")
+    for name, twin in (("rserve_system_user", "tabpy_system_user"),
+                       ("rserve_service_name", "tabpy_service_name")):
+        if values[name] == tabpy[twin]:
+            problems.append(f"{host}: {name}: {values[name]} is this host's {twin}: Rserve "
+                            "gets one of its own")
+    tabpy_folders = {name: tabpy[name] for name in host_claims.OWNED_FOLDERS}
+    if tabpy.get("tabpy_static_path"):
+        tabpy_folders["tabpy_static_path"] = tabpy["tabpy_static_path"]
+    for name in OWNED_FOLDERS:
+        for twin, path in tabpy_folders.items():
+            if host_claims.inside(values[name], path) or host_claims.inside(path, values[name]):
+                problems.append(f"{host}: {name}: {values[name]} overlaps this host's {twin} "
+                                f"{path}: give Rserve a folder of its own")
+    return problems

@@ -279,8 +279,7 @@ def _check_all(state: State, rotation: bool, overrides: Mapping[str, Mapping],
         problems += _plan_balancers(state, result, files)
     if not problems:
         problems += host_checks.claim_problems(state, result.plans, result.balancers)
-        problems += rserve_checks.claim_problems(state, result.rserve, {
-            name: host_checks.tabpy_ports(plan) for name, plan in result.plans.items()})
+        problems += rserve_checks.claim_problems(state, result.rserve, result.plans)
     if not problems:
         problems += fences.plan_fences(state, result)
     if not problems:

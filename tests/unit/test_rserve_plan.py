@@ -6,7 +6,7 @@ import pytest
 
 from tabpy_provision.controller.files import Staged
 from tabpy_provision.rserve import release, render
-from tabpy_provision.rserve.plan import plan_rserve
+from tabpy_provision.rserve.plan import beside_tabpy_problems, plan_rserve
 from tabpy_provision.run.preflight import rotation_for
 from tabpy_provision.settings.table import SettingsError
 
@@ -124,3 +124,28 @@ def test_the_windows_and_macos_artifacts_carry_rserves_ca_beside_tabpys(base, tm
     staged.apply()
     script = (tmp_path / "artifacts" / "windows" / "Install-TabPyTrust.ps1").read_text()
     assert "TabPy side Root CA" in script and "Rserve side Root CA" in script
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ({"rserve_port": 9004}, "rserve1.example.com: rserve_port: 9004 is this host's tabpy_port"),
+    ({"rserve_system_user": "tabpy"}, "rserve1.example.com: rserve_system_user: tabpy is this "
+                                      "host's tabpy_system_user: Rserve gets one of its own"),
+    ({"rserve_service_name": "tabpy"}, "rserve1.example.com: rserve_service_name: tabpy is this "
+                                       "host's tabpy_service_name: Rserve gets one of its own"),
+    ({"rserve_workdir": "/var/lib/tabpy/state/r"}, "rserve1.example.com: rserve_workdir: "
+                                                   "/var/lib/tabpy/state/r overlaps this host's "
+                                                   "tabpy_state_path /var/lib/tabpy/state: give "
+                                                   "Rserve a folder of its own"),
+    ({"rserve_config_dir": "/etc/tabpy/rserve"}, "rserve1.example.com: rserve_config_dir: "
+                                                 "/etc/tabpy/rserve overlaps this host's "
+                                                 "tabpy_config_dir /etc/tabpy"),
+])
+def test_a_host_serving_both_gives_each_service_its_own_names(override, expected):
+    """The same account, unit, port or folders for TabPy and Rserve would let one deploy undo
+    the other's (the account's comment, the unit file) or one user write the other's files."""
+    from tabpy_provision.settings.table import with_defaults
+    values = with_defaults(override)
+    problems = beside_tabpy_problems(HOST, values, values, {9004: "tabpy_port"})
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+    assert beside_tabpy_problems(HOST, with_defaults({}), with_defaults({}),
+                                 {9004: "tabpy_port"}) == []
