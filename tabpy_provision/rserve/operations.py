@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, QuoteString, operation
+from pyinfra.api import FunctionCommand, operation
 
 from tabpy_provision.firewall.operations import restore_fence
 from tabpy_provision.rserve.facts import RunningRserveRelease
@@ -19,6 +19,7 @@ from tabpy_provision.run.release_operations import switch_command, switched
 from tabpy_provision.run.summary import note_failure
 
 JOURNAL_LINES = 8
+
 
 @operation()
 def rserve_activate(plan: RservePlan, release_name: str, restart_anyway: Callable[[], bool]):
@@ -46,7 +47,7 @@ def _restart(host, plan: RservePlan, release: str, previous: str | None) -> bool
     note_failure(host.state, host.name, f"Rserve did not start release {release} ({detail}); "
                  f"{outcome}")
     host.log_styled(f"{plan.unit} failed to start release {release}: {detail}", fg="red")
-    for line in _journal(host, plan.unit, cursor):
+    for line in remote.journal_since(host, plan.unit, cursor, JOURNAL_LINES):
         host.log_styled(f"  Rserve said: {line}", fg="red")
     if previous and previous != release:
         remote.run(host, switch_command(plan.config_dir, "current", previous))
@@ -62,10 +63,3 @@ def _restart(host, plan: RservePlan, release: str, previous: str | None) -> bool
 def _restart_checked(host, plan: RservePlan) -> tuple[bool, str]:
     remote.run(host, "systemctl reset-failed", plan.unit, "; systemctl restart", plan.unit)
     return wait_for_login(plan, lambda: remote.unit_gave_up(host, plan.unit, "Rserve"))
-
-
-def _journal(host, unit: str, cursor: str | None) -> list[str]:
-    after = QuoteString(f"--after-cursor={cursor}") if cursor else "-n 200"
-    _, said = remote.run_lines(host, "journalctl -u", unit, after,
-                               "-o cat --no-pager | tail -n", JOURNAL_LINES)
-    return said

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from pyinfra.api import FunctionCommand, StringCommand
+from pyinfra.api import FunctionCommand, QuoteString, StringCommand
 from pyinfra.connectors.util import CommandOutput
 
 from tabpy_provision.run import escalation
@@ -136,6 +136,16 @@ def journal_cursor(target, unit: str) -> str | None:
     _, cursor = run_lines(target, "journalctl -u", unit, "-n 0 --show-cursor --no-pager",
                           "| sed -n 's/^-- cursor: //p'")
     return cursor[0] if cursor else None
+
+
+def journal_since(target, unit: str, cursor: str | None, lines: int,
+                  keep: str | None = None) -> list[str]:
+    """The last `lines` messages `unit` logged after `cursor` (its last 200 without one);
+    `keep`: a shell filter (grep ...) of the messages worth showing."""
+    after = QuoteString(f"--after-cursor={cursor}") if cursor else "-n 200"
+    _, said = run_lines(target, "journalctl -u", unit, after, "-o cat --no-pager",
+                        *([f"| {keep}"] if keep else []), "| tail -n", lines)
+    return said
 
 
 def unit_gave_up(target, unit: str, service: str) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, QuoteString, operation
+from pyinfra.api import FunctionCommand, operation
 
 from tabpy_provision.firewall.operations import restore_fence
 from tabpy_provision.pool.balancer import Membership
@@ -155,10 +155,8 @@ def check_args(plan: TabpyServerPlan, instance: Instance | None = None) -> dict:
 
 
 def _journal_errors(host, unit: str, cursor: str | None) -> list[str]:
-    after = QuoteString(f"--after-cursor={cursor}") if cursor else "-n 200"
     # A TabPy exiting while it loads published functions logs "can't register atexit after
     # shutdown" for each: a consequence of the exit, which would push its cause out of view.
-    _, said = remote.run_lines(host, "journalctl -u", unit, after, "-o cat --no-pager",
-                     r"| grep -E '\b(ERROR|CRITICAL)\b|Error:|Exception:'",
-                     r"| grep -v 'after shutdown' | tail -n", JOURNAL_ERROR_LINES)
-    return said
+    return remote.journal_since(host, unit, cursor, JOURNAL_ERROR_LINES,
+                                keep=r"grep -E '\b(ERROR|CRITICAL)\b|Error:|Exception:' "
+                                     r"| grep -v 'after shutdown'")
